@@ -1,0 +1,114 @@
+"""Random artifacts that exercise the whole contract (for the equivalence tests of QAT and RTL)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .artifact import Artifact, InputSpec, LayerSpec, ReadoutSpec, Widths
+
+
+def random_artifact(
+    rng: np.random.Generator,
+    *,
+    channels: int | None = None,
+    layer_sizes: list[int] | None = None,
+    kinds: list[str] | None = None,
+    spans: list[int] | None = None,
+    input_kind: str | None = None,
+    widths: Widths | None = None,
+    readout_kind: str | None = None,
+    readout_mode: str | None = None,
+    classes: int | None = None,
+    saturating: bool | None = None,
+    decay_mode: str | None = None,
+) -> Artifact:
+    """Draw a valid artifact; unspecified choices are random. ``saturating`` uses extreme weights."""
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    if widths is None:
+        widths = Widths(
+            weight_bits=int(rng.integers(2, 17)),
+            state_bits=int(rng.integers(8, 25)),
+            readout_bits=int(rng.integers(8, 33)),
+            decay_bits=int(rng.integers(2, 13)),
+        )
+    if layer_sizes is None:
+        layer_sizes = [int(rng.integers(1, 13)) for _ in range(int(rng.integers(1, 4)))]
+    n_layers = len(layer_sizes)
+    kinds = kinds or [pick(["lif", "alif"]) for _ in range(n_layers)]
+    spans = spans if spans is not None else [int(rng.integers(0, 6)) for _ in range(n_layers)]
+    input_kind = input_kind or pick(["spike", "count", "real"])
+    channels = channels or int(rng.integers(1, 9))
+    saturating = bool(rng.integers(2)) if saturating is None else saturating
+    if input_kind == "spike":
+        inp = InputSpec(channels, "spike", 1, 0)
+    elif input_kind == "count":
+        inp = InputSpec(channels, "count", int(rng.integers(1, 5)), 0)
+    else:
+        bits = int(rng.integers(2, 11))
+        inp = InputSpec(channels, "real", bits, int(rng.integers(0, bits)))
+
+    wmax = 2 ** (widths.weight_bits - 1) - 1
+    smax = 2 ** (widths.state_bits - 1) - 1
+    dmax = 2**widths.decay_bits - 1
+
+    def weights(shape):
+        if saturating:
+            return rng.choice([-wmax, wmax, 0], size=shape).astype(np.int64)
+        return rng.integers(-wmax, wmax + 1, size=shape).astype(np.int64)
+
+    def thresholds(n, scale):
+        hi = max(2, min(smax, scale))
+        return rng.integers(1, hi + 1, size=n).astype(np.int64)
+
+    def decays(n, mode):
+        if mode == "mult":
+            return rng.integers(0, dmax + 1, size=n).astype(np.int64)
+        return rng.integers(1, 8, size=n).astype(np.int64)
+
+    layers = []
+    fan_in = channels
+    for i, (n, kind, span) in enumerate(zip(layer_sizes, kinds, spans)):
+        mode = decay_mode or pick(["mult", "shift"])
+        typical = wmax * max(1, fan_in // 2) * (inp.max_abs if i == 0 else 1)
+        shift = inp.frac_bits if (i == 0 and inp.kind == "real") else 0
+        layer = LayerSpec(
+            kind=kind,
+            span=span,
+            w_in=weights((n, fan_in)),
+            bias=rng.integers(-wmax, wmax + 1, size=n).clip(-smax, smax).astype(np.int64),
+            threshold=thresholds(n, max(2, typical >> (shift + 1))),
+            decay=decays(n, mode),
+            w_rec=weights((n, n)) if span > 0 else None,
+            rho=rng.integers(0, dmax + 1, size=n).astype(np.int64) if kind == "alif" else None,
+            beta=rng.integers(0, wmax * 4 + 1, size=n).clip(0, smax).astype(np.int64) if kind == "alif" else None,
+            input_shift=shift,
+            decay_mode=mode,
+            reset=pick(["soft", "hard"]),
+        )
+        layers.append(layer)
+        fan_in = n
+    classes = classes or int(rng.integers(2, 7))
+    readout_kind = readout_kind or pick(["sum", "leaky"])
+    r_mode = decay_mode or pick(["mult", "shift"])
+    readout = ReadoutSpec(
+        w=weights((classes, fan_in)),
+        bias=rng.integers(-wmax, wmax + 1, size=classes).clip(-(2 ** (widths.readout_bits - 1)) + 1, 2 ** (widths.readout_bits - 1) - 1).astype(np.int64),
+        kind=readout_kind,
+        mode=readout_mode or pick(["sequence", "per_step"]),
+        decay=decays(classes, r_mode) if readout_kind == "leaky" else None,
+        decay_mode=r_mode,
+        skip_steps=int(rng.integers(0, 3)),
+    )
+    return Artifact(inp, widths, layers, readout, provenance={"source": "random"}).validate()
+
+
+def random_inputs(rng: np.random.Generator, art: Artifact, batch: int, steps: int, density: float = 0.4) -> np.ndarray:
+    """Float inputs for ``art`` that quantise to the full input range (including clamping)."""
+    inp = art.input
+    shape = (batch, steps, inp.channels)
+    if inp.kind == "spike":
+        return (rng.random(shape) < density).astype(np.float32)
+    if inp.kind == "count":
+        vals = rng.integers(0, 2**inp.bits + 2, size=shape)  # a few beyond range: saturate
+        return (vals * (rng.random(shape) < density)).astype(np.float32)
+    span = 2 ** (inp.bits - 1 - inp.frac_bits)
+    return (rng.uniform(-1.2 * span, 1.2 * span, size=shape) * (rng.random(shape) < density + 0.3)).astype(np.float32)
