@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench venv clean lint-hdl
+.PHONY: demo test test-all bench venv clean icarus
+
+# Icarus Verilog is the optional second simulator: installed from Debian when we can (root + apt),
+# otherwise its tests skip and say why.
+icarus:
+	@command -v iverilog >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get install -y -q iverilog >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iverilog >/dev/null 2>&1)) \
+		|| echo "note: Icarus not installed (apt-get install iverilog); its tests will be skipped"; }
 
 venv: $(STAMP)
 
@@ -21,10 +28,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/skipcore demo --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) icarus
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) icarus
 	$(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)

@@ -1,0 +1,243 @@
+"""The golden model against traces computed by hand, and the artifact's schema checks."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from skipcore.golden import artifact as A
+from skipcore.golden.artifact import Artifact, ArtifactError, InputSpec, LayerSpec, ReadoutSpec, Widths
+from skipcore.golden.contract import decay, quantize_input
+from skipcore.golden.model import run, run_batched
+from skipcore.golden.random import random_artifact, random_inputs
+
+
+def i64(*values):
+    return np.array(values, dtype=np.int64)
+
+
+def lif_example() -> Artifact:
+    """Two LIF neurons, W4 S8 D2; neuron 1 saturates at the bottom of the 8-bit range."""
+    layer = LayerSpec(kind="lif", span=0, w_in=np.array([[7], [-7]]), bias=i64(3, -100),
+                      threshold=i64(10, 10), decay=i64(2, 3), decay_mode="mult", reset="soft")
+    readout = ReadoutSpec(w=np.array([[1, 0], [0, 1]]), bias=i64(0, 1), kind="sum", mode="sequence")
+    return Artifact(InputSpec(1, "spike", 1, 0), Widths(4, 8, 8, 2), [layer], readout).validate()
+
+
+def test_lif_known_answer():
+    art = lif_example()
+    x = np.array([1, 1, 0, 1], dtype=np.float32).reshape(1, 4, 1)
+    res = run(art, x, traces=True)
+    # neuron 0: H = 10, 10, 3, (2*3)>>2 + 10 = 11 -> spikes 1,1,0,1 and V = 0,0,3,1 (soft reset)
+    # neuron 1: H = -107, (3*-107)>>2 - 107 = -81 - 107 = -188 -> -128 (saturates), then
+    #           (3*-128)>>2 - 100 = -196 -> -128, (3*-128)>>2 - 107 = -203 -> -128
+    assert res.spikes[0][0].tolist() == [[1, 0], [1, 0], [0, 0], [1, 0]]
+    assert res.states[0]["v"][0].tolist() == [[0, -107], [0, -128], [3, -128], [1, -128]]
+    assert res.saturation == {"membrane": 3}
+    # sum readout: m = [1,1], [2,2], [2,3], [3,4]; sequence prediction = argmax of the last = 1
+    assert res.readout[0].tolist() == [[1, 1], [2, 2], [2, 3], [3, 4]]
+    assert res.predictions.tolist() == [1]
+
+
+def test_lif_hard_reset_keeps_nothing_above_threshold():
+    art = lif_example()
+    art.layers[0].reset = "hard"
+    art.layers[0].bias = i64(8, 0)  # H = 15 >= 10: soft leaves 5, hard leaves 0
+    x = np.ones((1, 2, 1), dtype=np.float32)
+    v_hard = run(art, x, traces=True).states[0]["v"][0, :, 0].tolist()
+    art.layers[0].reset = "soft"
+    v_soft = run(art, x, traces=True).states[0]["v"][0, :, 0].tolist()
+    assert v_hard == [0, 0]
+    assert v_soft == [5, (2 * 5 >> 2) + 15 - 10]
+
+
+def alif_example() -> Artifact:
+    """Two ALIF neurons, W4 S8 D4, alpha = rho = 0.5, b0 = 4, beta = 1.0 (16/16)."""
+    layer = LayerSpec(kind="alif", span=0, w_in=np.array([[7], [7]]), bias=i64(0, 125),
+                      threshold=i64(4, 4), decay=i64(8, 8), rho=i64(8, 8), beta=i64(16, 16),
+                      decay_mode="mult")
+    readout = ReadoutSpec(w=np.array([[1, 0], [0, 1]]), bias=i64(0, 0), kind="leaky",
+                          mode="per_step", decay=i64(8, 0))
+    return Artifact(InputSpec(1, "spike", 1, 0), Widths(4, 8, 8, 4), [layer], readout).validate()
+
+
+def test_alif_known_answer_with_late_reset_and_saturation():
+    art = alif_example()
+    x = np.array([1, 1, 1, 0, 0], dtype=np.float32).reshape(1, 5, 1)
+    res = run(art, x, traces=True)
+    u, b = res.states[0]["u"][0], res.states[0]["b"][0]
+    # neuron 0 by hand:
+    # t0: b=0, B=4,  u=0+7=7 > 4 -> S=1
+    # t1: q=1: b=0+(16-8)=8, B=4+8=12, u=(8*7)>>4 + 7 - 12 = 3-5 = -2 -> S=0   (reset one step late)
+    # t2: b=(8*8)>>4=4, B=8, u=(8*-2)>>4 + 7 = -1+7 = 6 -> S=0
+    # t3: b=2, B=6, u=(8*6)>>4 = 3 -> S=0
+    # t4: b=1, B=5, u=(8*3)>>4 = 1 -> S=0
+    assert res.spikes[0][0, :, 0].tolist() == [1, 0, 0, 0, 0]
+    assert u[:, 0].tolist() == [7, -2, 6, 3, 1]
+    assert b[:, 0].tolist() == [0, 8, 4, 2, 1]
+    # neuron 1 saturates at +127 every step: 132, 63+132-12, 63+132-16, 63+125-18, 63+125-19
+    assert u[:, 1].tolist() == [127] * 5
+    assert b[:, 1].tolist() == [0, 8, 12, 14, 15]
+    assert res.spikes[0][0, :, 1].tolist() == [1] * 5
+    assert res.saturation == {"membrane": 5}
+    # leaky readout class 0 decays by half, class 1 forgets at once (decay 0)
+    assert res.readout[0].tolist() == [[1, 1], [0, 1], [0, 1], [0, 1], [0, 1]]
+    assert res.predictions[0].tolist() == [0, 1, 1, 1, 1]  # tie at t0 -> lowest class
+
+
+def test_floor_shift_and_shift_decay():
+    v = i64(-5, -1, 0, 1, 5)
+    assert decay(v, i64(1), 1, "mult").tolist() == [-3, -1, 0, 0, 2]  # floor(-2.5) = -3
+    assert decay(v, i64(1), 1, "shift").tolist() == [-2, 0, 0, 1, 3]  # v - floor(v/2)
+
+
+def test_input_quantisation_rounds_half_up_and_clamps():
+    spec = InputSpec(1, "real", 4, 1)  # Q2.1 in [-8, 7] quarter... steps of 0.5
+    x = np.array([0.25, -0.25, 0.74, 3.5, 100.0, -100.0])
+    assert quantize_input(spec, x).tolist() == [1, 0, 1, 7, 7, -8]
+
+
+def test_span_delivers_a_spike_exactly_k_steps_later():
+    for span in (1, 3, 7):
+        # neuron 0 fires once (at t=0, driven by the input); neuron 1 only listens to neuron 0's
+        # recurrent weight, with a threshold it reaches only when that replay arrives.
+        layer = LayerSpec(kind="lif", span=span, w_in=np.array([[20], [0]]), bias=i64(0, 0),
+                          threshold=i64(10, 5), decay=i64(0, 0),
+                          w_rec=np.array([[0, 0], [7, 0]]), decay_mode="mult", reset="hard")
+        readout = ReadoutSpec(w=np.ones((1, 2), dtype=np.int64), bias=i64(0))
+        art = Artifact(InputSpec(1, "spike", 1, 0), Widths(8, 16, 16, 4), [layer], readout).validate()
+        x = np.zeros((1, 12, 1), dtype=np.float32)
+        x[0, 0, 0] = 1
+        spikes = run(art, x, traces=True).spikes[0][0]
+        assert np.flatnonzero(spikes[:, 1]).tolist() == [span]
+
+
+def test_random_artifacts_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        art = random_artifact(rng)
+        path = A.save(art, tmp_path / f"m{i}.skc")
+        assert A.load(path) == art
+
+
+def test_batched_equals_whole(tmp_path):
+    rng = np.random.default_rng(2)
+    art = random_artifact(rng, layer_sizes=[6, 5])
+    x = random_inputs(rng, art, 10, 9)
+    whole = run(art, x)
+    parts = run_batched(art, x, batch_size=3)
+    assert np.array_equal(whole.readout, parts.readout)
+    assert np.array_equal(whole.predictions, parts.predictions)
+    assert whole.saturation == parts.saturation
+
+
+def test_shape_mismatch_of_inputs_is_named():
+    with pytest.raises(ValueError, match=r"expected \(batch, steps, 1\)"):
+        run(lif_example(), np.zeros((2, 3, 4)))
+
+
+# ---- bad artifacts: each gets its own clear error ---------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return A.save(lif_example(), tmp_path / "model.skc")
+
+
+def rewrite(path, header_fn=None, arrays_fn=None):
+    with zipfile.ZipFile(path) as zf:
+        header = json.loads(zf.read("header.json"))
+        arrays = {n: np.load(io.BytesIO(zf.read(n))) for n in zf.namelist() if n.endswith(".npy")}
+    if header_fn:
+        header_fn(header)
+    if arrays_fn:
+        arrays_fn(arrays)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("header.json", json.dumps(header))
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            zf.writestr(name, buf.getvalue())
+    return path
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="corrupt or truncated"):
+        A.load(saved)
+
+
+def test_not_an_artifact(tmp_path):
+    p = tmp_path / "x.skc"
+    p.write_bytes(b"\x80\x04pickle?")
+    with pytest.raises(ArtifactError, match="corrupt or truncated"):
+        A.load(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ArtifactError, match="no such artifact file"):
+        A.load(tmp_path / "nope.skc")
+
+
+def test_wrong_version(saved):
+    rewrite(saved, header_fn=lambda h: h.update(version=99))
+    with pytest.raises(ArtifactError, match=r"^version: .*version 99.*reads version 1"):
+        A.load(saved)
+
+
+def test_shape_mismatch(saved):
+    def grow(arrays):
+        arrays["arrays/layers.0.threshold.npy"] = np.array([10, 10, 10])
+    rewrite(saved, arrays_fn=grow)
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.threshold: shape mismatch: expected \(2,\), got \(3,\)"):
+        A.load(saved)
+
+
+def test_weight_beyond_its_bit_width(saved):
+    def big(arrays):
+        arrays["arrays/layers.0.w_in.npy"] = np.array([[8], [-7]])  # 4-bit symmetric max is 7
+    rewrite(saved, arrays_fn=big)
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.w_in: value 8 does not fit 4-bit weights"):
+        A.load(saved)
+
+
+def test_negative_decay(saved):
+    rewrite(saved, arrays_fn=lambda a: a.update({"arrays/layers.0.decay.npy": np.array([2, -1])}))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.decay: value -1 does not fit Q0.2 decays"):
+        A.load(saved)
+
+
+def test_unknown_neuron_kind(saved):
+    rewrite(saved, header_fn=lambda h: h["layers"][0].update(kind="izhikevich"))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.kind: unknown value 'izhikevich'; expected one of lif, alif"):
+        A.load(saved)
+
+
+def test_missing_array(saved):
+    def drop(arrays):
+        del arrays["arrays/layers.0.bias.npy"]
+    rewrite(saved, arrays_fn=drop)
+    with pytest.raises(ArtifactError, match=r"layers\[0\]\.bias: array missing"):
+        A.load(saved)
+
+
+def test_impossible_width():
+    art = lif_example()
+    art.widths = Widths(17, 8, 8, 2)
+    with pytest.raises(ArtifactError, match=r"^widths\.weight_bits: 17 is outside the allowed range \[2, 16\]"):
+        art.validate()
+
+
+def test_save_refuses_to_overwrite(saved):
+    with pytest.raises(ArtifactError, match="file exists"):
+        A.save(lif_example(), saved)
+    A.save(lif_example(), saved, overwrite=True)
+
+
+def test_artifact_is_not_a_pickle(saved):
+    with zipfile.ZipFile(saved) as zf:
+        for name in zf.namelist():
+            if name.endswith(".npy"):
+                np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
