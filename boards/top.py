@@ -1,0 +1,544 @@
+"""The UART board top: host frames in, the core's stream ports in the middle, answers out.
+
+:class:`UARTBridge` is everything between the ``rx``/``tx`` pins and the core (``boards/PROTOCOL.md``
+is the framing it implements); it holds the core as a submodule. :class:`BoardTop` puts a bridge
+on a board's UART and LEDs (amaranth-boards resources). The blocks, in data order::
+
+    rx -> UARTRx -> frame parser -> EventQueue (commit/discard) -> core.in_*
+    core.out_* -> responder -> UARTTx -> tx          (control answers: INFO, ERROR)
+
+A STEP frame's events wait in the :class:`EventQueue` until the frame's CRC has been checked;
+a bad frame is rolled back, so the core only ever sees whole, checked steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Elaboratable
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from . import protocol as P
+from .uart import UARTRx, UARTTx
+
+__all__ = ["BridgeParams", "BoardTop", "EventQueue", "UARTBridge", "crc8_update", "uart_top_verilog"]
+
+
+def _crc8_matrix() -> list[list[int]]:
+    """For each output bit i, the bits j of ``crc ^ data`` whose XOR gives it (CRC-8 is linear)."""
+    rows: list[list[int]] = [[] for _ in range(8)]
+    for j in range(8):
+        out = P.crc8([1 << j])  # crc8 of one byte from crc 0 == the CRC step applied to 1 << j
+        for i in range(8):
+            if out >> i & 1:
+                rows[i].append(j)
+    return rows
+
+
+_CRC8_MATRIX = _crc8_matrix()
+
+
+def crc8_update(crc: Value, data: Value) -> Value:
+    """CRC-8/SMBUS (poly 0x07) of one more byte as an XOR network (matches ``protocol.crc8``)."""
+    d = (crc ^ data)[:8]
+    bits = []
+    for row in _CRC8_MATRIX:
+        acc = Const(0, 1)
+        for j in row:
+            acc = acc ^ d[j]
+        bits.append(acc)
+    return Cat(*bits)
+
+
+class EventQueue(wiring.Component):
+    """A FIFO whose writes become visible to the reader only when committed.
+
+    ``commit`` publishes everything written so far (including a write in the same cycle);
+    ``discard`` drops everything written since the last commit; ``clear`` empties the queue.
+    The storage is one simple dual-port memory (block RAM when it is large enough).
+
+    Members
+    -------
+    w_data : In(width);  w_en : In(1);  w_rdy : Out(1)
+        Write side; a write with ``w_rdy`` low is ignored (the queue is full).
+    commit, discard, clear : In(1)
+    r : Out(stream.Signature(width))
+        The committed entries, in order.
+    """
+
+    def __init__(self, width: int, depth: int) -> None:
+        if depth < 2 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two >= 2, not {depth!r}")
+        self._width, self._depth = width, depth
+        super().__init__({
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
+            "commit": In(1), "discard": In(1), "clear": In(1),
+            "r": Out(stream.Signature(width)),
+        })
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        aw = ceil_log2(self._depth)
+        m.submodules.mem = mem = Memory(shape=self._width, depth=self._depth, init=[])
+        wport = mem.write_port()
+        # Never reads a slot that is written in the same cycle, so transparency is free (and cheaper).
+        rport = mem.read_port(transparent_for=(wport,))
+
+        w_ptr, c_ptr, r_ptr = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
+        used = Signal(aw + 1)
+        m.d.comb += used.eq(w_ptr - r_ptr)
+        m.d.comb += self.w_rdy.eq(used != self._depth)
+        write = Signal()
+        m.d.comb += [
+            write.eq(self.w_en & self.w_rdy),
+            wport.addr.eq(w_ptr[:aw]), wport.data.eq(self.w_data), wport.en.eq(write),
+        ]
+        w_next = Signal(aw + 1)
+        m.d.comb += w_next.eq(w_ptr + write)
+
+        load = Signal()
+        m.d.comb += [
+            load.eq((r_ptr != c_ptr) & (~self.r.valid | self.r.ready)),
+            rport.addr.eq(r_ptr[:aw]), rport.en.eq(load),
+            self.r.payload.eq(rport.data),
+        ]
+        with m.If(self.clear):
+            m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0)]
+        with m.Else():
+            m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
+            with m.If(self.commit):
+                m.d.sync += c_ptr.eq(w_next)
+            with m.If(load):
+                m.d.sync += [r_ptr.eq(r_ptr + 1), self.r.valid.eq(1)]
+            with m.Elif(self.r.ready):
+                m.d.sync += self.r.valid.eq(0)
+        return m
+
+
+@dataclass(frozen=True)
+class BridgeParams:
+    """Elaboration parameters of a :class:`UARTBridge` (everything the INFO frame reports)."""
+
+    link: P.LinkFormat
+    divisor: int  #: clock cycles per UART bit
+    clock_hz: int = 12_000_000
+    baud: int = 115_200
+    layers: int = 1
+    artifact_id: bytes = b""
+    queue_depth: int = 0  #: event-queue entries; 0 picks the smallest power of two >= max(32, 2 * (C + 1))
+    steps_in_flight: int = 16  #: depth of the per-step report-flag FIFO
+    timeout_cycles: int = 0  #: frame timeout; 0 picks 50 ms at clock_hz (at least 40 bit times)
+
+    @property
+    def resolved_queue_depth(self) -> int:
+        if self.queue_depth:
+            return self.queue_depth
+        return 1 << ceil_log2(max(32, 2 * (self.link.channels + 1)))
+
+    @property
+    def resolved_timeout(self) -> int:
+        if self.timeout_cycles:
+            return self.timeout_cycles
+        return max(self.clock_hz // 20, 40 * self.divisor)
+
+    def info(self) -> P.DeviceInfo:
+        return P.DeviceInfo(
+            link=self.link, layers=self.layers, queue_depth=self.resolved_queue_depth,
+            steps_in_flight=self.steps_in_flight, clock_hz=self.clock_hz, baud=self.baud,
+            artifact_id=self.artifact_id,
+        )
+
+
+# error codes of the ERROR answer
+_E = P.ErrorCode
+
+
+class UARTBridge(wiring.Component):
+    """Host frames on ``rx``/``tx`` <-> the core's stream ports (``boards/PROTOCOL.md``).
+
+    Parameters
+    ----------
+    core : Elaboratable
+        The ``skipcore_core`` component (``hdl/INTERFACE.md`` ports as attributes: ``in_valid``,
+        ``in_ready``, ``in_index``, ``in_value``, ``in_end_step``, ``in_end_seq``, ``out_valid``,
+        ``out_ready``, ``out_readout``, ``out_prediction``, ``out_end_seq``). Added as a submodule.
+    params : BridgeParams
+
+    Members
+    -------
+    rx : In(1), tx : Out(1)
+        The serial lines (8N1, ``params.divisor`` cycles per bit).
+    error : Out(1)
+        One-cycle pulse whenever an ERROR answer is posted (for an LED).
+    active : Out(1)
+        High while a frame is being received or sent.
+    """
+
+    def __init__(self, core: Elaboratable, params: BridgeParams) -> None:
+        self._core = core
+        self._params = params
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "error": Out(1), "active": Out(1)})
+
+    @property
+    def params(self) -> BridgeParams:
+        return self._params
+
+    def elaborate(self, platform) -> Module:  # noqa: C901  (one FSM per block, kept together)
+        m = Module()
+        prm = self._params
+        link = prm.link
+        core = self._core
+        m.submodules.core = core
+        m.submodules.uart_rx = rx = UARTRx(prm.divisor)
+        m.submodules.uart_tx = tx = UARTTx(prm.divisor)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+
+        ib, vb = link.index_bits, link.value_bits
+        entry_width = ib + vb + 3
+        depth = prm.resolved_queue_depth
+        m.submodules.queue = queue = EventQueue(entry_width, depth)
+        m.submodules.flags = flags = SyncFIFO(width=1, depth=prm.steps_in_flight)
+
+        # ---------------------------------------------------------------------------------------
+        # control answers posted by the parser and the flush logic (at most one pending)
+        ctl_post = Signal()
+        parser_post = Signal()  # the parser posts this cycle (wins over the flush logic)
+        flush_post = Signal()
+        ctl_is_info = Signal()  # else ERROR
+        ctl_code = Signal(8)
+        ctl_cmd = Signal(8)
+        ctl_pending = Signal()
+        ctl_pending_info = Signal()
+        err_code = Signal(8)
+        err_cmd = Signal(8)
+        ctl_take = Signal()  # the responder starts the pending answer
+        with m.If(ctl_post):
+            m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(ctl_is_info)]
+            with m.If(~ctl_is_info):
+                m.d.sync += [err_code.eq(ctl_code), err_cmd.eq(ctl_cmd)]
+        with m.Elif(ctl_take):
+            m.d.sync += ctl_pending.eq(0)
+        m.d.comb += [ctl_post.eq(parser_post | flush_post), self.error.eq(ctl_post & ~ctl_is_info)]
+
+        # ---------------------------------------------------------------------------------------
+        # frame parser
+        eb = link.event_bytes
+        byte = rx.data
+        cmd = Signal(8)
+        len_lo = Signal(8)
+        remaining = Signal(16)
+        crc = Signal(8)
+        err = Signal(3)
+        ebc = Signal(range(max(eb, 2)))
+        ev = Signal(8 * eb)
+        reset_req = Signal()
+        timer = Signal(range(prm.resolved_timeout + 1))
+
+        is_step = (cmd & 0xFC) == P.CMD_STEP
+        ev_now = Cat(ev[8:], byte) if eb > 1 else byte
+        idx_full = ev_now[: 8 * link.index_bytes]
+        ev_index = idx_full[:ib]
+        ev_value = Const(1, 1) if link.value_bytes == 0 else ev_now[8 * link.index_bytes : 8 * link.index_bytes + vb]
+        set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
+        with m.If((set_err != 0) & (err == 0)):
+            m.d.sync += err.eq(set_err)
+
+        m.d.comb += [queue.w_data.eq(Cat(ev_index, ev_value, Const(0, 3)))]
+
+        def watch():
+            """Framing errors and the frame timeout (called in every parser state but SYNC)."""
+            with m.If(rx.error):
+                m.d.comb += set_err.eq(_E.FRAMING)
+            with m.If(rx.valid | rx.error):
+                m.d.sync += timer.eq(0)
+            with m.Elif(timer == prm.resolved_timeout):
+                # a framing error found earlier is the likelier cause of the stall: report it
+                m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                             ctl_code.eq(Mux(err == _E.FRAMING, _E.FRAMING, _E.TIMEOUT)), ctl_cmd.eq(cmd)]
+                m.next = "SYNC"
+            with m.Else():
+                m.d.sync += timer.eq(timer + 1)
+
+        with m.FSM(name="parser") as parser_fsm:
+            with m.State("SYNC"):
+                m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0)]
+                with m.If(rx.valid & (byte == P.CMD_SYNC)):
+                    m.next = "CMD"
+            with m.State("CMD"):
+                with m.If(rx.valid):
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc8_update(crc, byte))]
+                    m.next = "LEN0"
+                watch()
+            with m.State("LEN0"):
+                with m.If(rx.valid):
+                    m.d.sync += [len_lo.eq(byte), crc.eq(crc8_update(crc, byte))]
+                    m.next = "LEN1"
+                watch()
+            with m.State("LEN1"):
+                with m.If(rx.valid):
+                    full_len = Cat(len_lo, byte)
+                    m.d.sync += [remaining.eq(full_len), crc.eq(crc8_update(crc, byte))]
+                    with m.Switch(cmd):
+                        with m.Case(P.CMD_INFO, P.CMD_RESET):
+                            with m.If(full_len != 0):
+                                m.d.comb += set_err.eq(_E.LENGTH)
+                        with m.Case(*[P.CMD_STEP | f for f in range(4)]):
+                            pass
+                        with m.Default():
+                            m.d.comb += set_err.eq(_E.COMMAND)
+                    m.next = "PAYLOAD"
+                    with m.If(full_len == 0):
+                        m.next = "CHECK"
+                watch()
+            with m.State("PAYLOAD"):
+                with m.If(rx.valid):
+                    m.d.sync += [crc.eq(crc8_update(crc, byte)), remaining.eq(remaining - 1)]
+                    with m.If(is_step):
+                        m.d.sync += ev.eq(ev_now)
+                        with m.If(ebc == eb - 1):
+                            m.d.sync += ebc.eq(0)
+                            with m.If(idx_full >= link.channels):
+                                m.d.comb += set_err.eq(_E.INDEX)
+                            with m.Elif(err == 0):
+                                with m.If(queue.w_rdy):
+                                    m.d.comb += queue.w_en.eq(1)
+                                with m.Else():
+                                    m.d.comb += set_err.eq(_E.OVERFLOW)
+                        with m.Else():
+                            m.d.sync += ebc.eq(ebc + 1)
+                            with m.If(remaining == 1):
+                                m.d.comb += set_err.eq(_E.LENGTH)  # the frame ends inside an event
+                    with m.If(remaining == 1):
+                        m.next = "CHECK"
+                watch()
+            with m.State("CHECK"):
+                with m.If(rx.valid):
+                    final = Signal(3)
+                    m.d.comb += final.eq(err)
+                    with m.If((byte != crc) & (err != _E.FRAMING)):
+                        m.d.comb += final.eq(_E.CRC)
+                    with m.If(final != 0):
+                        m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                                     ctl_code.eq(final), ctl_cmd.eq(cmd)]
+                    with m.Elif(is_step):
+                        # the end-of-step marker closes the step; it needs a queue entry too
+                        with m.If(queue.w_rdy):
+                            m.d.comb += [
+                                queue.w_en.eq(1), queue.commit.eq(1),
+                                queue.w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
+                            ]
+                        with m.Else():
+                            m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                                         ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
+                    with m.Elif(cmd == P.CMD_INFO):
+                        m.d.comb += [parser_post.eq(1), ctl_is_info.eq(1)]
+                    with m.Elif(cmd == P.CMD_RESET):
+                        m.d.comb += reset_req.eq(1)
+                    m.next = "SYNC"
+                watch()
+
+        # ---------------------------------------------------------------------------------------
+        # queue -> core, with the RESET flush
+        entry = queue.r.payload
+        e_index, e_value = entry[:ib], entry[ib : ib + vb]
+        e_end_step, e_end_seq, e_report = entry[ib + vb], entry[ib + vb + 1], entry[ib + vb + 2]
+        in_seq = Signal()  # the core is inside a sequence (some word of it was sent, not its last marker)
+        presenting = Signal()  # in_valid was high without in_ready last cycle: the word must stay
+        reset_pending = Signal()
+        flushing = Signal()
+        flush_marker = Signal()
+        responder_idle = Signal()
+        flush_done = Signal()
+        step_no = Signal(16)  # step number of the next core output within its sequence
+
+        m.d.comb += [core.in_index.eq(e_index), core.in_value.eq(e_value)]
+        with m.If(flushing):
+            m.d.comb += [
+                core.in_valid.eq(flush_marker & flags.w_rdy),
+                core.in_index.eq(0), core.in_value.eq(0),
+                core.in_end_step.eq(1), core.in_end_seq.eq(1),
+                flags.w_data.eq(0),
+            ]
+        with m.Else():
+            allow = ~reset_pending | presenting
+            m.d.comb += [
+                core.in_valid.eq(queue.r.valid & (~e_end_step | flags.w_rdy) & allow),
+                core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
+                queue.r.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
+                flags.w_data.eq(e_report),
+            ]
+        transfer = core.in_valid & core.in_ready
+        m.d.comb += flags.w_en.eq(transfer & core.in_end_step)
+        m.d.sync += presenting.eq(core.in_valid & ~core.in_ready)
+        with m.If(transfer):
+            m.d.sync += in_seq.eq(~(core.in_end_step & core.in_end_seq))
+
+        with m.If(reset_req):
+            m.d.sync += reset_pending.eq(1)
+        with m.If(reset_pending & ~flushing & ~presenting):
+            m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
+            m.d.comb += queue.clear.eq(1)
+        with m.If(flushing & flush_marker & transfer):
+            m.d.sync += flush_marker.eq(0)
+        m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flags.r_rdy & responder_idle
+                                  & ~ctl_pending & ~parser_post)
+        with m.If(flush_done):
+            m.d.sync += [flushing.eq(0), step_no.eq(0)]
+            m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
+
+        # ---------------------------------------------------------------------------------------
+        # responder: INFO / ERROR / step frames onto the transmitter
+        rsp_kind = Signal(2)  # 0 step, 1 info, 2 error
+        rsp_report = Signal()
+        rsp_end_seq = Signal()
+        max_len = max(link.report_bytes, P.INFO_BYTES)
+        rsp_len = Signal(range(max_len + 1))
+        rsp_crc = Signal(8)
+        idx = Signal(range(max_len + 6))  # byte of the frame being sent
+
+        cb, rb = link.class_bytes, link.readout_bytes
+        classes, rbits = link.classes, link.readout_bits
+        pred_ext = Signal(8 * cb)
+        m.d.comb += pred_ext.eq(core.out_prediction)
+        readout_ext = []
+        for c in range(classes):
+            val = Signal(8 * rb, name=f"readout_ext{c}")
+            m.d.comb += val.eq(core.out_readout[c * rbits : (c + 1) * rbits].as_signed())
+            readout_ext.append(val)
+        step_payload = Cat(step_no, pred_ext, *readout_ext)
+        step_bytes = [step_payload[8 * i : 8 * i + 8] for i in range(len(step_payload) // 8)]
+        info_bytes = [Const(b, 8) for b in prm.info().to_bytes()]
+        rsp_code, rsp_cmd = Signal(8), Signal(8)  # latched when an ERROR answer starts
+        err_bytes = [rsp_code, rsp_cmd]
+
+        pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
+        m.d.comb += pidx.eq(idx - 4)
+        payload_byte = Signal(8)
+        with m.Switch(rsp_kind):
+            with m.Case(0):
+                m.d.comb += payload_byte.eq(Array(step_bytes)[pidx])
+            with m.Case(1):
+                m.d.comb += payload_byte.eq(Array(info_bytes)[pidx])
+            with m.Default():
+                m.d.comb += payload_byte.eq(Array(err_bytes)[pidx[:1]])
+        kind_byte = Signal(8)
+        with m.Switch(rsp_kind):
+            with m.Case(0):
+                m.d.comb += kind_byte.eq(Cat(rsp_end_seq, rsp_report, Const(0, 2), Const(P.RSP_STEP >> 4, 4)))
+            with m.Case(1):
+                m.d.comb += kind_byte.eq(P.RSP_INFO)
+            with m.Default():
+                m.d.comb += kind_byte.eq(P.RSP_ERROR)
+        cur = Signal(8)
+        is_crc = Signal()
+        m.d.comb += is_crc.eq(idx == rsp_len + 4)
+        with m.Switch(idx):
+            with m.Case(0):
+                m.d.comb += cur.eq(P.RSP_SYNC)
+            with m.Case(1):
+                m.d.comb += cur.eq(kind_byte)
+            with m.Case(2):
+                m.d.comb += cur.eq(Cat(rsp_len, Const(0, 16))[:8])
+            with m.Case(3):
+                m.d.comb += cur.eq(Cat(rsp_len, Const(0, 16))[8:16])
+            with m.Default():
+                m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_byte))
+
+        pop_output = Signal()  # consume one core output word and its report flag
+        with m.If(pop_output):
+            m.d.comb += [core.out_ready.eq(1), flags.r_en.eq(1)]
+            m.d.sync += step_no.eq(Mux(core.out_end_seq, 0, step_no + 1))
+
+        with m.FSM(name="responder"):
+            with m.State("IDLE"):
+                m.d.comb += responder_idle.eq(1)
+                m.d.sync += [idx.eq(0), rsp_crc.eq(0)]
+                with m.If(ctl_pending & ~ctl_post):
+                    m.d.comb += ctl_take.eq(1)
+                    m.d.sync += [
+                        rsp_kind.eq(Mux(ctl_pending_info, 1, 2)),
+                        rsp_len.eq(Mux(ctl_pending_info, P.INFO_BYTES, 2)),
+                        rsp_code.eq(err_code), rsp_cmd.eq(err_cmd),
+                    ]
+                    m.next = "SEND"
+                with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
+                    with m.If(flushing | reset_pending):
+                        m.d.comb += pop_output.eq(1)  # abandoned by RESET: drop silently
+                    with m.Else():
+                        m.d.sync += [
+                            rsp_kind.eq(0), rsp_report.eq(flags.r_data), rsp_end_seq.eq(core.out_end_seq),
+                            rsp_len.eq(Mux(flags.r_data, link.report_bytes, P.STEP_HEADER_BYTES)),
+                        ]
+                        m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur)]
+                with m.If(tx.i.ready):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If((idx != 0) & ~is_crc):
+                        m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur))
+                    with m.If(is_crc):
+                        with m.If(rsp_kind == 0):
+                            m.d.comb += pop_output.eq(1)
+                        m.next = "IDLE"
+        m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """A :class:`UARTBridge` on a board: UART resource 0, LED 0 heartbeat, LED 1 last error.
+
+    ``pll``: an optional callable ``pll(m, platform) -> None`` that creates the ``sync`` domain
+    (see :mod:`skipcore.boards.boards`); without it the board's default clock drives ``sync``.
+    """
+
+    def __init__(self, bridge: UARTBridge, *, pll=None) -> None:
+        self.bridge = bridge
+        self._pll = pll
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        if self._pll is not None:
+            self._pll(m, platform)
+        m.submodules.bridge = bridge = self.bridge
+        uart = platform.request("uart", 0)
+        m.d.comb += [bridge.rx.eq(uart.rx.i), uart.tx.o.eq(bridge.tx)]
+        beat = Signal(ceil_log2(max(2, bridge.params.clock_hz)) - 1)
+        m.d.sync += beat.eq(beat + 1)
+        err_seen = Signal()
+        with m.If(bridge.error):
+            m.d.sync += err_seen.eq(1)
+        leds = []
+        for i in range(2):
+            try:
+                leds.append(platform.request("led", i))
+            except Exception:  # a board with fewer LEDs
+                break
+        if leds:
+            m.d.comb += leds[0].o.eq(beat[-1] | bridge.active)
+        if len(leds) > 1:
+            m.d.comb += leds[1].o.eq(err_seen)
+        return m
+
+
+def uart_top_verilog(art, *, clocks_per_bit: int, lanes: int = 1, name: str = "uart_top",
+                     timeout_bits: int = 200, queue_depth: int = 0) -> str:
+    """Verilog of ``UARTBridge(core)`` for simulation: ports ``clk``, ``rst``, ``rx``, ``tx``,
+    ``error``, ``active``; ``clocks_per_bit`` cycles per UART bit; the frame timeout is
+    ``timeout_bits`` bit times (short, so a simulation need not wait 50 ms)."""
+    from amaranth.back import verilog
+
+    from .flow import artifact_id, make_core
+
+    clock_hz = 100_000_000
+    params = BridgeParams(link=P.LinkFormat.from_artifact(art), divisor=clocks_per_bit, clock_hz=clock_hz,
+                          baud=clock_hz // clocks_per_bit, layers=len(art.layers), queue_depth=queue_depth,
+                          artifact_id=artifact_id(art, None), timeout_cycles=timeout_bits * clocks_per_bit)
+    return verilog.convert(UARTBridge(make_core(art, lanes, debug=False), params), name=name, emit_src=False)

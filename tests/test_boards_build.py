@@ -1,0 +1,76 @@
+"""Real `skipcore build` runs (YoWASP Yosys + nextpnr) of a tiny artifact for both boards.
+
+Marked ``synth``: part of the default suite. Each build takes 15-60 s on a warm YoWASP cache (the
+very first YoWASP run on a machine JIT-compiles for about a minute). The deliberately-too-large
+cases fail before any tool runs and live in test_boards.py.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skipcore.golden.artifact import Widths, save
+from skipcore.golden.random import random_artifact
+
+pytestmark = pytest.mark.synth
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    art = random_artifact(rng, channels=4, layer_sizes=[8], kinds=["lif"], spans=[2], input_kind="real",
+                          widths=Widths(8, 16, 24, 8), classes=3, readout_kind="sum", readout_mode="sequence",
+                          decay_mode="mult")
+    return save(art, tmp_path_factory.mktemp("model") / "tiny.skc")
+
+
+@pytest.mark.parametrize(
+    "board, bitstream, clock_mhz, min_size",
+    [("icebreaker", "top.bin", 12.0, 100_000), ("ulx3s-85f", "top.bit", 25.0, 100_000)],
+)
+def test_build_tiny_model(tmp_path, tiny_model, board, bitstream, clock_mhz, min_size):
+    out = tmp_path / board
+    proc = subprocess.run(
+        [sys.executable, "-m", "skipcore.cli", "build", str(tiny_model), "--board", board, "-o", str(out),
+         "--lanes", "2"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / bitstream).stat().st_size > min_size
+    report = json.loads((out / "report.json").read_text())
+    for key in ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "utilization"):
+        assert key in report
+    assert report["board"] == board
+    assert report["luts"] > 100 and report["ffs"] > 50
+    assert report["brams"] >= 0 and report["dsps"] >= 1  # the real-valued input uses a multiplier
+    assert report["fmax_mhz"] > clock_mhz and report["timing_met"]
+    assert report["target_mhz"] == clock_mhz
+    assert all({"used", "available", "percent"} <= set(v) for v in report["utilization"].values())
+    log = (out / "build.log").read_text()
+    assert "===== synthesis (yosys)" in log and "===== place and route" in log
+    assert "Fmax" in proc.stderr and "bitstream:" in proc.stderr
+    # rerunning into the same folder needs --force
+    again = subprocess.run([sys.executable, "-m", "skipcore.cli", "build", str(tiny_model), "--board", board,
+                            "-o", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "pass --force" in again.stderr
+
+
+@pytest.mark.slow
+def test_nextpnr_overflow_names_the_resource(tmp_path):
+    """A model whose memories fit but whose 16 lanes need about 114 multipliers: the iCE40 has 8
+    DSPs, so nextpnr refuses it and the error says so (yosys alone takes about 2 minutes)."""
+    rng = np.random.default_rng(0)
+    art = random_artifact(rng, channels=16, layer_sizes=[32, 32], kinds=["alif", "alif"], spans=[1, 3],
+                          input_kind="real", widths=Widths(8, 16, 24, 8), classes=4, readout_kind="leaky",
+                          readout_mode="sequence", decay_mode="mult")
+    path = save(art, tmp_path / "mid.skc")
+    proc = subprocess.run([sys.executable, "-m", "skipcore.cli", "build", str(path), "--board", "icebreaker",
+                           "-o", str(tmp_path / "out"), "--lanes", "16"], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 2
+    assert "warning:" in proc.stderr and "multipliers" in proc.stderr
+    assert "does not fit icebreaker (iCE40UP5K-SG48): nextpnr needs" in proc.stderr
+    assert "DSPs (SB_MAC16), the device has 8: over by" in proc.stderr
