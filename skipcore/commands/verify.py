@@ -1,0 +1,35 @@
+"""``skipcore verify``: float, golden and RTL accuracy, mismatches, cycles, resources, one report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("artifact", help="model.skc")
+    parser.add_argument("--data", default=None, metavar="NAME_OR_PATH",
+                        help="dataset name or path (default: the dataset named in the artifact)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    parser.add_argument("--lanes", type=int, default=8, help="lanes per layer engine (default %(default)s)")
+    parser.add_argument("--board", default=None, help="also build for this board: icebreaker, ulx3s-85f, generic")
+    parser.add_argument("--clock", type=float, default=None, metavar="MHZ",
+                        help="clock for latency/throughput (default: the build's Fmax)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="report folder (default: next to --json, or verify/)")
+    parser.add_argument("--json", default=None, metavar="REPORT.json", help="where to write the JSON report")
+    parser.add_argument("--cocotb-samples", type=int, default=1,
+                        help="samples also run through cocotb for the per-neuron raster (0: none)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing report")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipcore.flow import verify
+    from skipcore.report import print_table
+
+    out = Path(args.out) if args.out else (Path(args.json).parent if args.json else Path("verify"))
+    report = verify(args.artifact, out_dir=out, data=args.data, limit=args.limit, lanes=args.lanes,
+                    board=args.board, clock_mhz=args.clock, json_path=args.json,
+                    cocotb_samples=args.cocotb_samples, force=args.force, progress=not args.no_progress)
+    print_table(report)
+    print(f"report: {Path(args.json) if args.json else out / 'report.json'} and {out / 'report.md'}")
+    return 1 if report.mismatches["count"] else 0

@@ -1,0 +1,228 @@
+"""Flow orchestration: ``verify`` runs golden, generate, the fast RTL simulation, an optional board
+build, and writes one report. The demo and ``skipcore verify`` both call :func:`verify`.
+
+Each stage reads and writes files, so a failed stage can be rerun alone with its own command.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from skipcore.errors import ConfigError, SkipcoreError
+from skipcore.report import VerifyReport, cycle_summary, plot_cycles, plot_raster, throughput
+
+
+@dataclass
+class Stage:
+    """A named stage of the flow, for progress display."""
+
+    name: str
+    seconds: float = 0.0
+
+
+class FlowProgress:
+    """Prints one line per stage with its duration (rich when available)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.stages: list[Stage] = []
+        try:
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
+        except ImportError:  # pragma: no cover - rich is a dependency
+            self.console = None
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.monotonic()
+        if self.enabled and self.console is not None:
+            with self.console.status(f"[bold]{name}[/]..."):
+                result = fn()
+        else:
+            result = fn()
+        stage = Stage(name, time.monotonic() - start)
+        self.stages.append(stage)
+        if self.enabled and self.console is not None:
+            self.console.print(f"[green]done[/] {name} ({stage.seconds:.1f} s)")
+        return result
+
+    def log(self, text: str) -> None:
+        if self.enabled and self.console is not None:
+            self.console.print(text)
+
+
+def _golden_with_counts(art, x: np.ndarray, batch_size: int = 128):
+    """Golden run over a whole split, keeping per-layer spike counts per step (B, T, L)."""
+    from skipcore.golden.contract import quantize_input
+    from skipcore.golden.model import run
+
+    preds, reads, counts, events = [], [], [], []
+    first = None
+    for start in range(0, len(x), batch_size):
+        res = run(art, x[start:start + batch_size], traces=True)
+        if first is None:
+            first = [s[0].copy() for s in res.spikes]
+        preds.append(res.predictions)
+        reads.append(res.readout)
+        counts.append(np.stack([s.sum(axis=2) for s in res.spikes], axis=2).astype(np.int64))
+        events.append(res.input_events)
+    x_int = quantize_input(art.input, x)
+    return dict(predictions=np.concatenate(preds), readout=np.concatenate(reads),
+                counts=np.concatenate(counts), input_events=np.concatenate(events),
+                first_spikes=first, x_int=x_int)
+
+
+def verify(
+    artifact_path: str | Path,
+    *,
+    out_dir: str | Path,
+    data: str | None = None,
+    limit: int | None = None,
+    lanes: int | None = None,
+    board: str | None = None,
+    clock_mhz: float | None = None,
+    json_path: str | Path | None = None,
+    cocotb_samples: int = 1,
+    force: bool = False,
+    progress: bool = True,
+) -> VerifyReport:
+    """Float/golden/RTL accuracy, RTL-vs-golden mismatches, cycles against the bound, resources.
+
+    ``lanes`` defaults to 8 (clamped per layer). ``board`` builds a bitstream and takes the clock
+    from its Fmax (or ``clock_mhz`` when given). ``cocotb_samples`` samples also run through the
+    cocotb testbench, whose per-neuron spikes draw the raster.
+    """
+    from skipcore.commands.eval import check_data, resolve_data
+    from skipcore.datasets import accuracy
+    from skipcore.golden.artifact import load
+    from skipcore.hdl.generate import activity_summary, generate
+    from skipcore.hdl.plan import plan_core
+    from skipcore.sim.fast import FastRunner
+
+    lanes = 8 if lanes is None else lanes
+    if lanes < 1:
+        raise ConfigError(f"--lanes must be at least 1, got {lanes}")
+    if clock_mhz is not None and clock_mhz <= 0:
+        raise ConfigError(f"--clock must be positive (MHz), got {clock_mhz}")
+    out = Path(out_dir)
+    if (out / "report.json").exists() and not force:
+        raise ConfigError(f"{out / 'report.json'} exists; pass --force to overwrite the report, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    flow = FlowProgress(progress)
+
+    art = load(artifact_path)
+    ds = flow.run("load dataset", lambda: resolve_data(data, art.provenance))
+    check_data(art, ds.info)
+    split = ds.test
+    x, y = (split.x[:limit], split.y[:limit]) if limit else (split.x, split.y)
+    samples, steps = x.shape[0], x.shape[1]
+    flow.log(f"model {art.summary()}; {samples} test samples x {steps} steps")
+
+    gold = flow.run("golden model", lambda: _golden_with_counts(art, x))
+    golden_acc = accuracy(ds.info, y, gold["predictions"])
+    float_acc = art.provenance.get("float_accuracy")
+
+    plan = plan_core(art, lanes=lanes, debug=True)
+    core_dir = out / "core"
+
+    def _generate():
+        activity = activity_summary(plan, gold["input_events"][:64],
+                                    [_counts_as_spikes(gold["counts"][:64, :, l]) for l in range(len(art.layers))],
+                                    f"dataset {ds.info.name} test split, first {min(64, samples)} sequences")
+        result = generate(art, lanes=lanes, debug=True, activity=activity)
+        core_dir.mkdir(parents=True, exist_ok=True)
+        (core_dir / "core.v").write_text(result.verilog)
+        (core_dir / "core.json").write_text(json.dumps(result.json, indent=1) + "\n")
+        return result
+
+    flow.run(f"generate core ({lanes} lanes)", _generate)
+    runner = FastRunner(core_dir)
+    flow.run("build fast Verilator runner", runner.build)
+    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"]))
+
+    rtl_pred = fast.predictions
+    rtl_acc = accuracy(ds.info, y, rtl_pred)
+    read_bad = np.any(fast.readout != gold["readout"], axis=2)
+    spike_bad = (np.any(fast.spike_counts != gold["counts"], axis=2)
+                 if fast.spike_counts is not None else np.zeros_like(read_bad))
+    bad = read_bad | spike_bad | ~fast.valid
+    first = None
+    if bad.any():
+        s, t = np.argwhere(bad)[0]
+        first = f"sample {s}, step {t}: " + ("readout differs" if read_bad[s, t] else "spike count differs")
+    mismatches = {"samples": int(samples), "steps": int(steps), "count": int(bad.sum()),
+                  "samples_with_mismatch": int(bad.any(axis=1).sum()), "first": first,
+                  "predictions_differ": int(np.sum(np.asarray(rtl_pred) != np.asarray(gold["predictions"])))}
+
+    from skipcore.hdl.generate import cycle_bounds
+
+    bound = cycle_bounds(plan, gold["input_events"],
+                         [_counts_as_spikes(gold["counts"][:, :, l]) for l in range(len(art.layers))])
+    measured = fast.layer_cycles
+    cycles = cycle_summary(measured.max(axis=2), bound.max(axis=2))
+    cycles["per_layer"] = [
+        {"layer": l, "ratio_mean": float(measured[:, :, l].sum() / max(bound[:, :, l].sum(), 1)),
+         "ratio_max": float((measured[:, :, l] / np.maximum(bound[:, :, l], 1)).max()),
+         "constant_cycles": plan.layers[l].constant_cycles}
+        for l in range(len(art.layers))
+    ]
+    cycles["end_to_end_mean_per_step"] = float(fast.cycles_per_step.mean())
+    cycles_per_sample = fast.total_cycles / samples
+
+    rtl_spikes = None
+    if cocotb_samples > 0:
+        from skipcore.sim.simulate import simulate_core
+
+        sim = flow.run("cocotb + Verilator run of one sample (per-neuron spikes)",
+                       lambda: simulate_core(core_dir, art, gold["x_int"][:cocotb_samples], workdir=out / "cocotb"))
+        if sim.ok and sim.results:
+            rtl_spikes = [s[0] for s in sim.results[0].trace.spikes]
+        else:
+            mismatches["cocotb"] = sim.failure_message()
+
+    build: dict[str, Any] = {"board": None, "luts": None, "ffs": None, "brams": None, "dsps": None, "fmax_mhz": None}
+    if board:
+        from skipcore.boards.flow import build as board_build
+
+        result = flow.run(f"synthesis, place and route for {board}",
+                          lambda: board_build(artifact_path, board, out / f"build-{board}", lanes=lanes, force=True))
+        build.update({k: result.summary.get(k) for k in ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz")})
+        build["bitstream"] = str(result.bitstream) if result.bitstream else None
+        build["timing_met"] = result.summary.get("timing_met")
+    clock, source = (clock_mhz, "--clock") if clock_mhz else (build.get("fmax_mhz"), "build Fmax")
+    thr = throughput(cycles_per_sample, steps, clock, source if clock else "no clock: pass --board or --clock")
+
+    figures = {
+        "raster": str(plot_raster(gold["first_spikes"], rtl_spikes, out / "raster.png",
+                                  title="sample 0: golden (dots) and RTL (rings)")),
+        "cycles": str(plot_cycles(measured.max(axis=2), bound.max(axis=2), out / "cycles.png")),
+    }
+    report = VerifyReport(
+        model=str(artifact_path), dataset=ds.info.name, samples=int(samples), steps=int(steps),
+        accuracy={"float": float_acc, "golden": float(golden_acc), "rtl": float(rtl_acc)},
+        mismatches=mismatches, cycles=cycles, build=build, throughput=thr,
+        extra={"figures": figures, "lanes": lanes, "artifact": art.summary(),
+               "fast_runner": {"cycles_per_s": fast.cycles_per_second, "seconds": fast.seconds},
+               "stages": {s.name: round(s.seconds, 2) for s in flow.stages}},
+    )
+    from skipcore import report as report_mod
+
+    report_mod.write(report, out, Path(json_path) if json_path else None)
+    return report
+
+
+def _counts_as_spikes(counts: np.ndarray) -> np.ndarray:
+    """A (B, T) spike count as a (B, T, 1) array whose sum over the last axis is the count."""
+    return counts[:, :, None]
+
+
+def check_report(report: VerifyReport) -> None:
+    """Raise when RTL and golden disagree (the CLI exits non-zero)."""
+    if report.mismatches["count"]:
+        raise SkipcoreError(f"RTL and golden disagree on {report.mismatches['count']} sample-steps; "
+                            f"first: {report.mismatches['first']}")
