@@ -1,0 +1,588 @@
+"""From float parameters to the integer artifact (``golden/CONTRACT.md`` section 7).
+
+The quantizer is written once, in torch, and used twice:
+
+- post-training quantization (:func:`export_artifact`, ``skipcore quantize``) runs it without
+  gradients and writes the integers into a :class:`golden.artifact.Artifact`;
+- quantization-aware training (``quant/qat.py``) runs the same code on the live parameters, where
+  the rounding and clamping pass gradients straight through (STE), so the fine-tuned float weights
+  and time constants see the integer network they will become.
+
+Because both paths call :func:`quantize_network`, ``QATNetwork.to_artifact()`` gives exactly the
+integers that PTQ of the same float weights gives.
+
+Rules (section 7), per hidden layer ``l``:
+
+- ALIF layers fold ``(1 - alpha_i)`` into row ``i`` of ``w_in``, ``w_rec`` and ``bias`` (float64);
+- ``scale_l = (2**(W-1) - 1) / max|w|`` over the (folded) ``w_in`` and ``w_rec``;
+- weights ``round(w * scale)`` (half away from zero), clamped to ``|w| <= 2**(W-1) - 1``;
+- biases ``round(b * scale)``, clamped to the signed ``state_bits`` range (section 1: biases are
+  state-width integers, added after the input shift);
+- thresholds: LIF ``theta = round(vth * scale)``, ALIF ``b0 = round(b0 * scale)``,
+  ``beta = round(beta * scale)``, clamped to ``state_bits``, ``theta, b0 >= 1``, ``beta >= 0``;
+- decays ``a = min(round(lam * 2**D), 2**D - 1)`` (``mult``) or ``n = round(-log2(1 - lam))``
+  clamped to 1..30 (``shift``); ALIF ``rho`` is always a Q0.D fraction;
+- a ``real`` first layer gets ``input_shift = input.frac_bits``.
+
+The readout folds ``(1 - alpha_o)`` for ``leaky``, uses ``scale_o = (2**(W-1) - 1) / max|w_o|``
+and clamps its bias to ``readout_bits``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from skipcore.errors import ConfigError
+from skipcore.golden.artifact import (
+    DECAY_MODES,
+    WIDTH_LIMITS,
+    Artifact,
+    InputSpec,
+    LayerSpec,
+    ReadoutSpec,
+    Widths,
+)
+
+__all__ = [
+    "ExportOptions",
+    "QuantLayer",
+    "QuantReadout",
+    "QuantModel",
+    "export_artifact",
+    "input_spec_for",
+    "live_float_params",
+    "make_provenance",
+    "quantize_network",
+    "round_half_away",
+    "ste_clamp",
+    "ste_floor",
+    "sha256_file",
+]
+
+INPUT_BITS_LIMITS = (1, 16)
+FRAC_BITS_LIMITS = (0, 16)
+SHIFT_LIMITS = (1, 30)
+DEFAULT_REAL_INPUT_BITS = 8
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Bit widths and modes of the export.
+
+    ``input_bits``: width of a ``real`` (default 8) or ``count`` input (default: just enough for
+    the largest count in the data); ignored for spikes. ``input_frac_bits``: fractional bits of a
+    ``real`` input; None picks the most that keep the data's largest magnitude inside the range.
+    ``decay_mode`` applies to the LIF/ALIF membrane decays and the leaky readout.
+    """
+
+    weight_bits: int = 8
+    state_bits: int = 16
+    readout_bits: int = 24
+    decay_bits: int = 8
+    input_bits: int | None = None
+    input_frac_bits: int | None = None
+    decay_mode: str = "mult"
+
+    def validate(self) -> "ExportOptions":
+        for name, (lo, hi) in WIDTH_LIMITS.items():
+            _check_option(name, getattr(self, name), lo, hi)
+        if self.input_bits is not None:
+            _check_option("input_bits", self.input_bits, *INPUT_BITS_LIMITS)
+        if self.input_frac_bits is not None:
+            _check_option("input_frac_bits", self.input_frac_bits, *FRAC_BITS_LIMITS)
+        if self.decay_mode not in DECAY_MODES:
+            raise ConfigError(
+                f"decay_mode: unknown value {self.decay_mode!r}; choose one of {', '.join(DECAY_MODES)}"
+            )
+        return self
+
+    @property
+    def widths(self) -> Widths:
+        return Widths(self.weight_bits, self.state_bits, self.readout_bits, self.decay_bits)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "ExportOptions":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown export options: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**data).validate()
+
+
+def _check_option(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ConfigError(f"{name}={value} is impossible: the contract allows {lo}..{hi}")
+
+
+def _as_options(options: ExportOptions | dict | None) -> ExportOptions:
+    if options is None:
+        return ExportOptions()
+    if isinstance(options, dict):
+        return ExportOptions.from_dict(options)
+    return options.validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# straight-through integer operations (exact forward in float64, identity backward)
+
+
+def _straight_through(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Value ``y``, gradient of ``x``: ``x + (y - x).detach()``.
+
+    Exact for the values used here: ``x`` is a dyadic rational or integer below 2**53 and ``y``
+    an integer, so ``y - x`` and ``x + (y - x)`` are representable and IEEE arithmetic returns
+    them exactly. Built from plain torch ops, so the backward pass stays in C++.
+    """
+    if not x.requires_grad:
+        return y
+    return x + (y - x).detach()
+
+
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * floor(|x| + 1/2)`` with a straight-through gradient."""
+    with torch.no_grad():
+        y = torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+    return _straight_through(x, y)
+
+
+def ste_floor(x: torch.Tensor) -> torch.Tensor:
+    """``floor(x)`` with a straight-through gradient."""
+    with torch.no_grad():
+        y = torch.floor(x)
+    return _straight_through(x, y)
+
+
+def ste_clamp(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """``clamp(x, lo, hi)`` with a straight-through gradient (also outside the range)."""
+    with torch.no_grad():
+        y = torch.clamp(x, float(lo), float(hi))
+    return _straight_through(x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantized model in torch (float64 tensors holding integers)
+
+
+@dataclass
+class QuantLayer:
+    """One hidden layer's integers as float64 tensors (differentiable during QAT).
+
+    ``scale`` is the float-to-state factor (``scale_l``): one float unit of membrane is ``scale``
+    integer units. QAT uses it to evaluate the surrogate gradient in float units.
+    """
+
+    kind: str
+    span: int
+    w_in: torch.Tensor
+    bias: torch.Tensor
+    threshold: torch.Tensor
+    decay: torch.Tensor
+    w_rec: torch.Tensor | None = None
+    rho: torch.Tensor | None = None
+    beta: torch.Tensor | None = None
+    input_shift: int = 0
+    decay_mode: str = "mult"
+    reset: str = "soft"
+    scale: float = 1.0
+
+    @property
+    def neurons(self) -> int:
+        return int(self.w_in.shape[0])
+
+    def to_spec(self) -> LayerSpec:
+        return LayerSpec(
+            kind=self.kind, span=int(self.span), w_in=_np(self.w_in), bias=_np(self.bias),
+            threshold=_np(self.threshold), decay=_np(self.decay), w_rec=_np(self.w_rec),
+            rho=_np(self.rho), beta=_np(self.beta), input_shift=int(self.input_shift),
+            decay_mode=self.decay_mode, reset=self.reset,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: LayerSpec, dtype=torch.float64) -> "QuantLayer":
+        return cls(
+            kind=spec.kind, span=int(spec.span), w_in=_t(spec.w_in, dtype), bias=_t(spec.bias, dtype),
+            threshold=_t(spec.threshold, dtype), decay=_t(spec.decay, dtype), w_rec=_t(spec.w_rec, dtype),
+            rho=_t(spec.rho, dtype), beta=_t(spec.beta, dtype), input_shift=int(spec.input_shift),
+            decay_mode=spec.decay_mode, reset=spec.reset, scale=1.0,
+        )
+
+
+@dataclass
+class QuantReadout:
+    """The readout's integers as float64 tensors; ``scale`` is ``scale_o``."""
+
+    kind: str
+    mode: str
+    w: torch.Tensor
+    bias: torch.Tensor
+    decay: torch.Tensor | None = None
+    decay_mode: str = "mult"
+    skip_steps: int = 0
+    scale: float = 1.0
+
+    def to_spec(self) -> ReadoutSpec:
+        return ReadoutSpec(w=_np(self.w), bias=_np(self.bias), kind=self.kind, mode=self.mode,
+                           decay=_np(self.decay), decay_mode=self.decay_mode, skip_steps=int(self.skip_steps))
+
+    @classmethod
+    def from_spec(cls, spec: ReadoutSpec, dtype=torch.float64) -> "QuantReadout":
+        return cls(kind=spec.kind, mode=spec.mode, w=_t(spec.w, dtype), bias=_t(spec.bias, dtype),
+                   decay=_t(spec.decay, dtype), decay_mode=spec.decay_mode, skip_steps=int(spec.skip_steps),
+                   scale=1.0)
+
+
+@dataclass
+class QuantModel:
+    """A whole quantized network in torch: what an :class:`Artifact` holds, as tensors."""
+
+    input: InputSpec
+    widths: Widths
+    layers: list[QuantLayer]
+    readout: QuantReadout
+    provenance: dict = field(default_factory=dict)
+
+    def to_artifact(self, provenance: dict | None = None) -> Artifact:
+        prov = dict(self.provenance)
+        prov.update(provenance or {})
+        art = Artifact(input=self.input, widths=self.widths, layers=[l.to_spec() for l in self.layers],
+                       readout=self.readout.to_spec(), provenance=prov)
+        return art.validate()
+
+    @classmethod
+    def from_artifact(cls, art: Artifact, dtype=torch.float64) -> "QuantModel":
+        return cls(input=art.input, widths=art.widths, layers=[QuantLayer.from_spec(l, dtype) for l in art.layers],
+                   readout=QuantReadout.from_spec(art.readout, dtype), provenance=dict(art.provenance))
+
+
+def _np(t: torch.Tensor | None) -> np.ndarray | None:
+    if t is None:
+        return None
+    arr = t.detach().cpu().to(torch.float64).numpy()
+    out = arr.astype(np.int64)
+    if not np.array_equal(out, arr):  # pragma: no cover - the quantizer always rounds
+        raise ConfigError("internal error: a quantized tensor holds non-integer values")
+    return out
+
+
+def _t(a: np.ndarray | None, dtype) -> torch.Tensor | None:
+    if a is None:
+        return None
+    return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# float parameters
+
+
+def live_float_params(network) -> dict:
+    """Like ``network.float_params()``, but the tensors keep their autograd graph (for QAT).
+
+    Uses the float network's own pieces (``fc``, ``rec``, ``neuron_params()``, ``span``,
+    ``readout.alpha()``), so ALIF decays are computed exactly as the float model computes them.
+    """
+    layers = []
+    for layer in network.layers:
+        c = layer.cfg
+        d = {
+            "kind": c.kind,
+            "span": int(layer.span),
+            "w_in": layer.fc.weight,
+            "bias": layer.fc.bias if layer.fc.bias is not None else torch.zeros(layer.neurons),
+            "w_rec": layer.rec.weight if layer.rec is not None else None,
+        }
+        if c.kind == "alif":
+            p = layer.neuron_params()
+            d.update(alpha=p.alpha, rho=p.rho, b0=float(c.b0), beta=float(c.beta), threshold=float(c.b0),
+                     reset="delayed")
+        else:
+            d.update(lam=float(c.lam), threshold=float(c.threshold), reset=c.reset)
+        layers.append(d)
+    r = network.readout
+    readout = {
+        "kind": r.cfg.kind,
+        "mode": r.cfg.mode,
+        "skip_steps": int(r.cfg.skip_steps),
+        "w": r.fc.weight,
+        "bias": r.fc.bias if r.fc.bias is not None else torch.zeros(r.fc.out_features),
+        "alpha": r.alpha(),
+    }
+    return {"input_channels": network.config.input_channels, "classes": network.config.classes,
+            "layers": layers, "readout": readout}
+
+
+def _float_params(source) -> dict:
+    if isinstance(source, dict):
+        return source
+    if hasattr(source, "layers") and hasattr(source, "readout") and hasattr(source, "config"):
+        return live_float_params(source)
+    if hasattr(source, "float_params"):
+        return source.float_params()
+    raise ConfigError(f"cannot export a {type(source).__name__}: pass a float network or its float_params() dict")
+
+
+def _f64(x, n: int | None = None, device=None) -> torch.Tensor:
+    """A float64 tensor (N,) from a tensor or a python number (on ``device``)."""
+    if isinstance(x, torch.Tensor):
+        t = x.to(device=device, dtype=torch.float64) if device is not None else x.to(torch.float64)
+    else:
+        t = torch.tensor(float(x), dtype=torch.float64, device=device)
+    if n is not None and t.dim() == 0:
+        t = t.expand(n)
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantizer
+
+
+def _scale(*weights: torch.Tensor | None, wmax: int) -> float:
+    """``(2**(W-1) - 1) / max|w|`` over all given tensors (no gradient; 1.0 for all-zero weights)."""
+    largest = 0.0
+    for w in weights:
+        if w is not None and w.numel():
+            largest = max(largest, float(w.detach().abs().max()))
+    if largest == 0.0 or not math.isfinite(largest):
+        if not math.isfinite(largest):
+            raise ConfigError("the float network has non-finite weights; it cannot be quantized")
+        return 1.0
+    return wmax / largest
+
+
+def _q(x: torch.Tensor, scale: float, lo: int, hi: int) -> torch.Tensor:
+    return ste_clamp(round_half_away(x * scale), lo, hi)
+
+
+def quantize_decay(lam: torch.Tensor, decay_bits: int, mode: str) -> torch.Tensor:
+    """Q0.D integer ``min(round(lam * 2**D), 2**D - 1)`` or shift ``clamp(round(-log2(1 - lam)), 1, 30)``."""
+    if mode == "mult":
+        return ste_clamp(round_half_away(lam * float(2**decay_bits)), 0, 2**decay_bits - 1)
+    with torch.no_grad():
+        gap = (1.0 - lam).clamp(min=2.0**-60)  # lam >= 1 -> the slowest leak (clamped to 30)
+    n = -torch.log2(gap + (1.0 - lam - (1.0 - lam).detach()))
+    return ste_clamp(round_half_away(n), *SHIFT_LIMITS)
+
+
+def quantize_network(source, options: ExportOptions | dict | None, input_spec: InputSpec) -> QuantModel:
+    """Quantize a float network (or its ``float_params()`` dict) to a :class:`QuantModel`.
+
+    Differentiable through straight-through rounding when ``source`` is a network (its live
+    parameters) and autograd is on; exact integers either way.
+    """
+    opts = _as_options(options)
+    fp = _float_params(source)
+    widths = opts.widths
+    wmax = 2 ** (widths.weight_bits - 1) - 1
+    smin, smax = -(2 ** (widths.state_bits - 1)), 2 ** (widths.state_bits - 1) - 1
+    rmin, rmax = -(2 ** (widths.readout_bits - 1)), 2 ** (widths.readout_bits - 1) - 1
+    dbits, one = widths.decay_bits, float(2**widths.decay_bits)
+    channels = int(fp.get("input_channels", input_spec.channels))
+    if channels != input_spec.channels:
+        raise ConfigError(f"the network has {channels} input channels but the input spec has {input_spec.channels}")
+
+    layers: list[QuantLayer] = []
+    for index, lp in enumerate(fp["layers"]):
+        kind = lp["kind"]
+        w_in = _f64(lp["w_in"])
+        dev = w_in.device
+        n = int(w_in.shape[0])
+        bias = _f64(lp["bias"], n=n, device=dev)
+        span = int(lp["span"])
+        w_rec = _f64(lp["w_rec"], device=dev) if (lp.get("w_rec") is not None and span > 0) else None
+        if kind == "alif":
+            alpha = _f64(lp["alpha"], n=n, device=dev)
+            fold = 1.0 - alpha
+            w_in = fold[:, None] * w_in
+            bias = fold * bias
+            if w_rec is not None:
+                w_rec = fold[:, None] * w_rec
+        scale = _scale(w_in, w_rec, wmax=wmax)
+        shift = input_spec.frac_bits if (index == 0 and input_spec.kind == "real") else 0
+        q = QuantLayer(
+            kind=kind, span=span,
+            w_in=_q(w_in, scale, -wmax, wmax),
+            bias=_q(bias, scale, smin, smax),
+            w_rec=_q(w_rec, scale, -wmax, wmax) if w_rec is not None else None,
+            threshold=torch.zeros(0), decay=torch.zeros(0),
+            input_shift=shift, decay_mode=opts.decay_mode, scale=scale,
+        )
+        if kind == "alif":
+            q.threshold = _q(_f64(lp.get("b0", lp.get("threshold")), n=n, device=dev), scale, 1, smax)
+            q.beta = _q(_f64(lp["beta"], n=n, device=dev), scale, 0, smax)
+            q.decay = quantize_decay(alpha, dbits, opts.decay_mode)
+            q.rho = ste_clamp(round_half_away(_f64(lp["rho"], n=n, device=dev) * one), 0, 2**dbits - 1)
+            q.reset = "soft"
+        else:
+            q.threshold = _q(_f64(lp["threshold"], n=n, device=dev), scale, 1, smax)
+            q.decay = quantize_decay(_f64(lp["lam"], n=n, device=dev), dbits, opts.decay_mode)
+            reset = lp.get("reset", "soft")
+            if reset not in ("soft", "hard"):
+                raise ConfigError(f"layer {index}: LIF reset must be soft or hard, not {reset!r}")
+            q.reset = reset
+        layers.append(q)
+
+    rp = fp["readout"]
+    w = _f64(rp["w"])
+    m = int(w.shape[0])
+    bias = _f64(rp["bias"], n=m, device=w.device)
+    decay = None
+    if rp["kind"] == "leaky":
+        alpha_o = _f64(rp["alpha"], n=m, device=w.device)
+        fold = 1.0 - alpha_o
+        w = fold[:, None] * w
+        bias = fold * bias
+        decay = quantize_decay(alpha_o, dbits, opts.decay_mode)
+    scale_o = _scale(w, wmax=wmax)
+    readout = QuantReadout(
+        kind=rp["kind"], mode=rp["mode"], w=_q(w, scale_o, -wmax, wmax), bias=_q(bias, scale_o, rmin, rmax),
+        decay=decay, decay_mode=opts.decay_mode, skip_steps=int(rp.get("skip_steps", 0)), scale=scale_o,
+    )
+    return QuantModel(input=input_spec, widths=widths, layers=layers, readout=readout)
+
+
+# ---------------------------------------------------------------------------------------------
+# input quantisation
+
+
+def input_spec_for(kind: str, channels: int, options: ExportOptions | dict | None = None, *,
+                   x: np.ndarray | None = None, max_abs: float | None = None) -> InputSpec:
+    """The input quantisation (section 2) for data of ``kind`` (``real``, ``count``, ``spike``).
+
+    ``real``: ``input_bits`` (default 8) signed bits; ``frac_bits`` = ``input_frac_bits`` or,
+    when None, the largest F in 0..16 with ``max|x| * 2**F <= 2**(bits-1) - 1`` (``max_abs`` or
+    the data ``x`` give the range; without either F = bits - 1, i.e. inputs in (-1, 1)).
+    ``count``: ``input_bits`` or the bit length of the largest count in ``x``.
+    """
+    opts = _as_options(options)
+    if kind == "spike":
+        return InputSpec(channels, "spike", 1, 0)
+    if x is not None and max_abs is None:
+        arr = np.asarray(x)
+        max_abs = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if kind == "count":
+        bits = opts.input_bits
+        if bits is None:
+            bits = max(1, int(math.ceil(max_abs or 0.0)).bit_length()) if max_abs is not None else 8
+            bits = min(bits, INPUT_BITS_LIMITS[1])
+        return InputSpec(channels, "count", int(bits), 0)
+    if kind != "real":
+        raise ConfigError(f"unknown input kind {kind!r}; expected spike, count or real")
+    bits = DEFAULT_REAL_INPUT_BITS if opts.input_bits is None else int(opts.input_bits)
+    if bits < 2:
+        raise ConfigError(f"input_bits={bits} is impossible for a real (signed) input: the contract allows 2..16")
+    frac = opts.input_frac_bits
+    if frac is None:
+        top = 2 ** (bits - 1) - 1
+        if max_abs is None:
+            frac = bits - 1
+        elif max_abs == 0.0:
+            frac = FRAC_BITS_LIMITS[1]
+        else:
+            frac = int(math.floor(math.log2(top / max_abs)))
+            while frac > FRAC_BITS_LIMITS[0] and max_abs * 2.0**frac > top:
+                frac -= 1
+            while frac + 1 <= FRAC_BITS_LIMITS[1] and max_abs * 2.0 ** (frac + 1) <= top:
+                frac += 1
+            frac = max(FRAC_BITS_LIMITS[0], min(FRAC_BITS_LIMITS[1], frac))
+    return InputSpec(channels, "real", bits, int(frac))
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance and the public export
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_provenance(*, dataset: str | None = None, float_accuracy: float | None = None, preset: str | None = None,
+                    checkpoint: str | os.PathLike | None = None, options: ExportOptions | None = None,
+                    method: str = "ptq", **extra) -> dict:
+    """The artifact's provenance: dataset, float accuracy, creation time (UTC ISO), preset,
+    checkpoint path and sha256, export options, and any JSON-serialisable ``extra``."""
+    prov: dict[str, Any] = {"created": utc_now(), "method": method}
+    if dataset is not None:
+        prov["dataset"] = dataset
+    if float_accuracy is not None:
+        prov["float_accuracy"] = float(float_accuracy)
+    if preset is not None:
+        prov["preset"] = preset
+    if checkpoint is not None:
+        prov["checkpoint"] = str(checkpoint)
+        if Path(checkpoint).is_file():
+            prov["checkpoint_sha256"] = sha256_file(checkpoint)
+    if options is not None:
+        prov["export_options"] = options.to_dict()
+    for k, v in extra.items():
+        if v is not None:
+            prov[k] = v
+    return prov
+
+
+def checkpoint_provenance(ckpt: dict, checkpoint_path: str | os.PathLike | None, options: ExportOptions,
+                          method: str = "ptq", **extra) -> dict:
+    """Provenance from a checkpoint dict written by ``quant.checkpoint.save_checkpoint``."""
+    info = ckpt.get("dataset") or {}
+    metrics = ckpt.get("metrics") or {}
+    acc = metrics.get("test_acc", metrics.get("val_acc"))
+    extra.setdefault("float_accuracy_split", "test" if "test_acc" in metrics else ("val" if acc is not None else None))
+    train = ckpt.get("train") or {}
+    if train.get("data"):
+        extra.setdefault("dataset_path", str(train["data"]))
+    if "seed" in train:
+        extra.setdefault("dataset_seed", int(train["seed"]))
+    if "val_fraction" in train:
+        extra.setdefault("val_fraction", float(train["val_fraction"]))
+    return make_provenance(dataset=info.get("name") or train.get("dataset"), float_accuracy=acc,
+                           preset=ckpt.get("preset"), checkpoint=checkpoint_path, options=options, method=method,
+                           **extra)
+
+
+def export_artifact(source, options: ExportOptions | dict | None = None, *, input_spec: InputSpec | None = None,
+                    input_kind: str | None = None, x: np.ndarray | None = None,
+                    provenance: dict | None = None) -> Artifact:
+    """Post-training quantization: float network (or ``float_params()`` dict) -> validated Artifact.
+
+    The input quantisation is ``input_spec`` when given, else built by :func:`input_spec_for`
+    from ``input_kind`` and the data ``x`` (its largest magnitude sets a ``real`` input's
+    ``frac_bits``). ``provenance`` is stored as is (see :func:`make_provenance`); a ``created``
+    time is added when missing.
+    """
+    opts = _as_options(options)
+    with torch.no_grad():
+        fp = _float_params(source)
+        if input_spec is None:
+            if input_kind is None:
+                raise ConfigError("export needs the input kind (real, count or spike) or an input_spec")
+            input_spec = input_spec_for(input_kind, int(fp["input_channels"]), opts, x=x)
+        qm = quantize_network(fp, opts, input_spec)
+    prov = dict(provenance or {})
+    prov.setdefault("created", utc_now())
+    prov.setdefault("export_options", opts.to_dict())
+    prov.setdefault("scales", {"layers": [l.scale for l in qm.layers], "readout": qm.readout.scale})
+    return qm.to_artifact(prov)
