@@ -1,8 +1,8 @@
 """The bit-exact golden model: runs an artifact on a batch of inputs (section 6 of CONTRACT.md).
 
 Vectorised over the batch; the only Python loop is over time steps and layers. Synaptic sums are
-computed as float64 matrix products when the accumulator bound proves every partial sum is an
-integer below 2**53 (then float64 is exact and BLAS-fast); otherwise as int64 products.
+float32 (or float64) matrix products when the weight bound proves every partial sum is an integer
+below 2**24 (2**53), where those types are exact and BLAS-fast; otherwise int64 products.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import numpy as np
 from .artifact import Artifact
 from .contract import (
     Saturation,
-    accumulator_bound,
     initial_state,
     layer_input_max,
     layer_params,
@@ -23,7 +22,17 @@ from .contract import (
     readout_step,
 )
 
-_EXACT_F64 = 1 << 52
+_EXACT_F32 = 1 << 24
+_EXACT_F64 = 1 << 53
+
+
+def _dtype_for(bound: int):
+    """The cheapest float type in which every partial sum below ``bound`` is an exact integer."""
+    if bound < _EXACT_F32:
+        return np.float32
+    if bound < _EXACT_F64:
+        return np.float64
+    return np.int64
 
 
 @dataclass
@@ -36,6 +45,7 @@ class GoldenResult:
     states:      per layer dict of (B, T, N) int64 (``v`` or ``u``, ``b``), only with ``traces=True``.
     saturation:  saturation events per quantity (membrane, threshold, readout, input), summed.
     spike_counts: per layer, total spikes (B,) over the sequence.
+    input_events: (B, T) non-zero quantised input values per step.
     """
 
     predictions: np.ndarray
@@ -44,17 +54,23 @@ class GoldenResult:
     states: list[dict[str, np.ndarray]] = field(default_factory=list)
     saturation: dict[str, int] = field(default_factory=dict)
     spike_counts: list[np.ndarray] = field(default_factory=list)
-    input_events: np.ndarray | None = None  # (B, T) non-zero input values per step
+    input_events: np.ndarray | None = None
 
 
-def _matmul(x: np.ndarray, w_t: np.ndarray, exact_f64: bool) -> np.ndarray:
-    if exact_f64:
-        return (x.astype(np.float64) @ w_t).astype(np.int64)
-    return x @ w_t
+def _product(x: np.ndarray, w_t: np.ndarray) -> np.ndarray:
+    """Exact integer product ``x @ w_t`` (w_t already in the dtype chosen by :func:`_dtype_for`)."""
+    if w_t.dtype == np.int64:
+        return x @ w_t
+    return (x.astype(w_t.dtype, copy=False) @ w_t).astype(np.int64)
 
 
 def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool = False) -> GoldenResult:
-    """Run the artifact on ``x`` (B, T, C) floats (or already-quantised ints with ``quantized=True``)."""
+    """Run the artifact on ``x`` (B, T, C) floats (or already-quantised ints with ``quantized=True``).
+
+    Layers run one after the other over the whole sequence (layer l never depends on layer l+1,
+    so this equals the step-major order of CONTRACT.md section 6). Feed-forward products for all
+    steps are one matrix product; only the recurrent product and the neuron update loop over time.
+    """
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[2] != art.input.channels:
         raise ValueError(
@@ -63,61 +79,49 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
     sat = Saturation()
     xq = x.astype(np.int64) if quantized else quantize_input(art.input, x, sat)
     batch, steps, _ = xq.shape
-    widths = art.widths
+    inp = np.ascontiguousarray(xq.transpose(1, 0, 2))  # time-major (T, B, C)
 
-    plans = []
-    for index, layer in enumerate(art.layers):
-        bound = accumulator_bound(layer, layer_input_max(art, index))
-        exact = bound < _EXACT_F64
-        dtype = np.float64 if exact else np.int64
-        plans.append(
-            dict(
-                w_in_t=layer.w_in.T.astype(dtype).copy(),
-                w_rec_t=None if layer.w_rec is None else layer.w_rec.T.astype(dtype).copy(),
-                exact=exact,
-                params=layer_params(art, layer),
-                step=neuron_step(layer.kind),
-                state=initial_state(layer, batch),
-                history=np.zeros((max(layer.span, 1), batch, layer.neurons), dtype=np.int64),
-            )
-        )
-    r = art.readout
-    w_out_t = r.w.T.astype(np.float64).copy()
-    m = np.zeros((batch, r.classes), dtype=np.int64)
-
-    readout = np.zeros((batch, steps, r.classes), dtype=np.int64)
-    spikes_tr = [np.zeros((batch, steps, l.neurons), dtype=np.uint8) for l in art.layers] if traces else []
+    spikes_tr: list[np.ndarray] = []
     states_tr: list[dict[str, np.ndarray]] = []
-    if traces:
-        for l in art.layers:
-            keys = ("v",) if l.kind == "lif" else ("u", "b")
-            states_tr.append({k: np.zeros((batch, steps, l.neurons), dtype=np.int64) for k in keys})
-    counts = [np.zeros(batch, dtype=np.int64) for _ in art.layers]
-
-    for t in range(steps):
-        inp = xq[:, t, :]
-        for index, (layer, plan) in enumerate(zip(art.layers, plans)):
-            ff = _matmul(inp, plan["w_in_t"], plan["exact"])
-            acc = (ff >> layer.input_shift) + layer.bias
-            if layer.span > 0:
-                slot = t % layer.span  # holds S[t - span] (zeros before the sequence starts)
-                acc = acc + _matmul(plan["history"][slot], plan["w_rec_t"], plan["exact"])
-            spikes, plan["state"] = plan["step"](acc, plan["state"], plan["params"], sat)
-            if layer.span > 0:
-                plan["history"][t % layer.span] = spikes
-            counts[index] += spikes.sum(axis=1)
+    counts: list[np.ndarray] = []
+    for index, layer in enumerate(art.layers):
+        n = layer.neurons
+        ff_bound = int(np.abs(layer.w_in).sum(axis=1).max()) * layer_input_max(art, index)
+        w_in_t = layer.w_in.T.astype(_dtype_for(ff_bound))
+        ff = _product(inp.reshape(steps * batch, -1), w_in_t).reshape(steps, batch, n)
+        acc_all = (ff >> layer.input_shift) + layer.bias
+        w_rec_t = None
+        if layer.span > 0:
+            w_rec_t = layer.w_rec.T.astype(_dtype_for(int(np.abs(layer.w_rec).sum(axis=1).max())))
+        params, step = layer_params(art, layer), neuron_step(layer.kind)
+        state = initial_state(layer, batch)
+        out = np.zeros((steps, batch, n), dtype=np.int64)
+        keys = ("v",) if layer.kind == "lif" else ("u", "b")
+        rec_states = {k: np.zeros((steps, batch, n), dtype=np.int64) for k in keys} if traces else None
+        for t in range(steps):
+            acc = acc_all[t]
+            if layer.span > 0 and t >= layer.span:
+                acc = acc + _product(out[t - layer.span], w_rec_t)  # S[t - span]; zeros before the start
+            spikes, state = step(acc, state, params, sat)
+            out[t] = spikes
             if traces:
-                spikes_tr[index][:, t] = spikes
-                st = plan["state"]
-                if layer.kind == "lif":
-                    states_tr[index]["v"][:, t] = st.v
-                else:
-                    states_tr[index]["u"][:, t] = st.u
-                    states_tr[index]["b"][:, t] = st.b
-            inp = spikes
-        acc_o = (inp.astype(np.float64) @ w_out_t).astype(np.int64) + r.bias
-        m = readout_step(acc_o, m, art, sat)
-        readout[:, t] = m
+                for k in keys:
+                    rec_states[k][t] = getattr(state, k)
+        counts.append(out.sum(axis=(0, 2)))
+        if traces:
+            spikes_tr.append(out.transpose(1, 0, 2).astype(np.uint8))
+            states_tr.append({k: v.transpose(1, 0, 2).copy() for k, v in rec_states.items()})
+        inp = out
+
+    r = art.readout
+    w_out_t = r.w.T.astype(_dtype_for(int(np.abs(r.w).sum(axis=1).max())))
+    acc_o_all = _product(inp.reshape(steps * batch, -1), w_out_t).reshape(steps, batch, r.classes) + r.bias
+    readout = np.zeros((steps, batch, r.classes), dtype=np.int64)
+    m = np.zeros((batch, r.classes), dtype=np.int64)
+    for t in range(steps):
+        m = readout_step(acc_o_all[t], m, art, sat)
+        readout[t] = m
+    readout = readout.transpose(1, 0, 2).copy()
 
     return GoldenResult(
         predictions=predict(readout, r.mode),
