@@ -1,0 +1,428 @@
+"""The time-multiplexed, event-driven engine of one hidden layer."""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import reject
+from .neuron_units import ALIFUnit, LIFUnit
+from .plan import LayerPlan
+from .ring_buffer import ring_write_signature
+from .stream import event_signature, word_signature
+
+__all__ = ["LayerEngine"]
+
+
+class LayerEngine(wiring.Component):
+    """One hidden layer: P lanes share the layer's N neurons, G = ceil(N / P) groups.
+
+    Neuron ``i`` is lane ``i % P`` of group ``i // P``. One step of the layer (contract section 3):
+
+    1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
+       ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
+       G words of P weights, one word per cycle, times the event's value for the first layer's
+       multi-bit inputs (``acc += w * x``). Pipeline: issue (weight RAM address) -> stage 1
+       (weight word) -> [stage 2: product w * x, only for count/real inputs] -> stage RD
+       (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
+       transparent, so back-to-back events on the same group (G = 1) chain correctly. With
+       ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
+       fields of the accumulator word, since only the feed-forward sum is shifted.
+    2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
+       group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
+       at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` goes
+       with the state into the P neuron units (:mod:`hdl.neuron_units`); their outputs write the
+       new state and emit the group's spike word to ``o_words`` (if non-zero), the ring (always)
+       and the debug shift register.
+    3. ``DONE``: marker to ``o_words``, ``step_done`` (and ``clear`` at the end of a sequence) to
+       the ring, ``dbg_valid`` pulse.
+
+    The engine starts a step only when the whole step is waiting at ``i_ev`` (``i_step_ready``),
+    the whole replay at ``i_rec`` (``i_rec_ready``) and there is room for a whole step at the
+    output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
+    ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
+
+        G * (input_events + recurrent_events) + G + c,    c = WR + unit latency + 1
+
+    i.e. c = 5 (LIF) / 6 (ALIF) for spike inputs and 6 / 7 for the first layer's count or real
+    inputs. Throughput: one weight word per cycle; one group update per cycle. Between steps the
+    engine spends one ``IDLE`` cycle (not counted). After reset it clears the accumulators
+    (G cycles, ``INIT``).
+
+    At the start of a sequence all state is zero (contract section 3.5): instead of clearing the
+    state RAM, the first step of a sequence reads zeros (``first``), and the ring replays nothing
+    before ``span`` steps have passed.
+
+    Memories (one write port, synchronous transparent read ports; ``lib.memory.Memory``):
+
+    ============  ======================  ====================  ===========================
+    name          depth                   width                 contents
+    ============  ======================  ====================  ===========================
+    weights       (fan_in + N) * G (ROM)  P * W                 row j, group g at j * G + g
+    acc           G                       P * acc lane bits     ff [| rec] or sum per lane
+    state         G                       P * state lane bits   V | (u, b_{t+1}, S[t])
+    params        G (ROM, if needed)      P * param lane bits   only non-uniform constants
+    ============  ======================  ====================  ===========================
+
+    Parameters
+    ----------
+    plan : LayerPlan
+
+    Members
+    -------
+    i_ev : ``In(event_signature(input_index_bits[, value]))``
+        Input events and the step marker.
+    i_step_ready : ``In(1)``
+        A whole step is queued at ``i_ev``.
+    i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
+        Replayed spikes of step t - span (neuron addresses) and the replay marker.
+    i_rec_ready : ``In(1)`` (only with span > 0)
+    o_words : ``Out(word_signature(G, P))``
+        The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
+        reserved before the step started.
+    o_space_ok : ``In(1)``
+        The output queue has room for G + 1 words.
+    ring : ``Out(ring_write_signature(G, P))`` (only with span > 0)
+    dbg_valid : ``Out(1)``
+        One-cycle pulse in the ``DONE`` cycle.
+    dbg_spikes : ``Out(N)``
+        S[t] of the step that just finished (valid at the pulse).
+    dbg_cycles : ``Out(32)``
+        Cycles of that step (valid at the pulse).
+    """
+
+    def __init__(self, plan: LayerPlan):
+        if not isinstance(plan, LayerPlan):
+            raise reject(self, TypeError(f"LayerEngine needs a LayerPlan, not {plan!r}"))
+        self._plan = plan
+        P, G = plan.lanes, plan.groups
+        members = {
+            "i_ev": In(event_signature(plan.input_index_bits, self._value_shape(plan))),
+            "i_step_ready": In(1),
+            "o_words": Out(word_signature(G, P)),
+            "o_space_ok": In(1),
+            "dbg_valid": Out(1),
+            "dbg_spikes": Out(plan.neurons),
+            "dbg_cycles": Out(32),
+        }
+        if plan.span > 0:
+            members["i_rec"] = In(event_signature(plan.rec_index_bits))
+            members["i_rec_ready"] = In(1)
+            members["ring"] = Out(ring_write_signature(G, P))
+        super().__init__(members)
+
+    @staticmethod
+    def _value_shape(plan: LayerPlan):
+        if plan.input_kind == "spike":
+            return None
+        if plan.input_kind == "real":
+            return signed(plan.input_bits)
+        return unsigned(plan.input_bits)
+
+    @property
+    def plan(self) -> LayerPlan:
+        return self._plan
+
+    @property
+    def constant_cycles(self) -> int:
+        return self._plan.constant_cycles
+
+    def elaborate(self, platform):
+        m = Module()
+        pl = self._plan
+        P, G, N = pl.lanes, pl.groups, pl.neurons
+        W = pl.weight_bits
+        has_rec = pl.span > 0
+        multibit = pl.input_kind != "spike"
+
+        # ---- memories ----------------------------------------------------------------------
+        m.submodules.weights = wmem = memory.Memory(shape=P * W, depth=pl.rows * G, init=pl.weight_words)
+        w_rp = wmem.read_port()
+        AL = pl.acc_lane_bits
+        m.submodules.acc = amem = memory.Memory(shape=P * AL, depth=G, init=[])
+        acc_wp = amem.write_port()
+        acc_rp = amem.read_port(transparent_for=(acc_wp,))
+        SL = pl.state_lane_bits
+        m.submodules.state = smem = memory.Memory(shape=P * SL, depth=G, init=[])
+        st_wp = smem.write_port()
+        st_rp = smem.read_port(transparent_for=(st_wp,))
+        p_rp = None
+        if pl.param_lane_bits:
+            m.submodules.params = pmem = memory.Memory(shape=P * pl.param_lane_bits, depth=G,
+                                                       init=pl.param_words())
+            p_rp = pmem.read_port()
+
+        # ---- control -----------------------------------------------------------------------
+        first = Signal(init=1)          # the step is the first of a sequence
+        end_seq = Signal()
+        cycles = Signal(32)
+        init_g = Signal(range(G))
+        busy = Signal()                 # a weight row is being issued
+        g_cnt = Signal(range(G))
+        cur_base = Signal(range(pl.rows * G))
+        val_shape = self._value_shape(pl) or unsigned(1)
+        cur_val = Signal(val_shape)
+        cur_rec = Signal()
+        upd_g = Signal(range(G))
+
+        # issue (stage 0), combinational
+        iss_valid = Signal()
+        iss_upd = Signal()
+        iss_g = Signal(range(G))
+        iss_last = Signal()
+        iss_addr = Signal(range(pl.rows * G))
+        iss_val = Signal(val_shape)
+        iss_rec = Signal()
+        m.d.comb += w_rp.addr.eq(iss_addr)
+
+        # stage k > 0 holds what was issued k cycles ago (registers); stage RD reads the
+        # accumulator, state and parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds
+        # the neuron units. Multi-bit inputs take one extra stage for the product w * x.
+        RD = 2 if multibit else 1
+        WR = RD + 1
+        stages = [dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, val=iss_val)]
+        for k in range(1, WR + 1):
+            prev = stages[-1]
+            cur = {}
+            for name, sig in prev.items():
+                reg = Signal.like(sig, name=f"s{k}_{name}")
+                m.d.sync += reg.eq(sig)
+                cur[name] = reg
+            stages.append(cur)
+        s_rd, s_wr = stages[RD], stages[WR]
+        prod_shape = signed(W + pl.input_bits + 1) if multibit else signed(W)
+        prod = [Signal(prod_shape, name=f"prod{p}") for p in range(P)]
+        for p in range(P):
+            w = w_rp.data[p * W:(p + 1) * W].as_signed()
+            if multibit:
+                w_reg = Signal(signed(W), name=f"w{p}")
+                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[2]["val"])]
+            else:
+                m.d.sync += prod[p].eq(w)
+
+        unit_latency = pl.unit_latency
+        out_valid = Signal()
+        out_last = Signal()
+        out_g = Signal(range(G))
+
+        i_ev = self.i_ev
+        ev_marker = i_ev.valid & i_ev.payload.end_step
+        if has_rec:
+            i_rec = self.i_rec
+            rec_event = i_rec.valid & ~i_rec.payload.end_step
+            rec_marker = i_rec.valid & i_rec.payload.end_step
+            start_ok = self.i_step_ready & self.i_rec_ready & self.o_space_ok
+        else:
+            rec_event = Const(0)
+            rec_marker = Const(1)
+            start_ok = self.i_step_ready & self.o_space_ok
+        in_event = i_ev.valid & ~i_ev.payload.end_step
+
+        def issue_update(g):
+            m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
+
+        with m.FSM(init="INIT"):
+            with m.State("INIT"):
+                m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
+                m.d.sync += init_g.eq(init_g + 1)
+                with m.If(init_g == G - 1):
+                    m.d.sync += init_g.eq(0)
+                    m.next = "IDLE"
+            with m.State("IDLE"):
+                with m.If(start_ok):
+                    m.d.sync += cycles.eq(1)
+                    m.next = "ACC"
+            with m.State("ACC"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(busy):
+                    m.d.comb += [
+                        iss_valid.eq(1), iss_g.eq(g_cnt), iss_addr.eq(cur_base + g_cnt),
+                        iss_val.eq(cur_val), iss_rec.eq(cur_rec),
+                    ]
+                    m.d.sync += g_cnt.eq(g_cnt + 1)
+                    with m.If(g_cnt == G - 1):
+                        m.d.sync += busy.eq(0)
+                with m.Else():
+                    row = Signal(range(pl.rows))
+                    take = Signal()
+                    take_rec = Signal()
+                    take_val = Signal(val_shape)
+                    if has_rec:
+                        with m.If(rec_event):
+                            m.d.comb += [take.eq(1), take_rec.eq(1), row.eq(pl.fan_in + self.i_rec.payload.index),
+                                         take_val.eq(1), self.i_rec.ready.eq(1)]
+                    with m.Elif(in_event) if has_rec else m.If(in_event):
+                        m.d.comb += [take.eq(1), row.eq(i_ev.payload.index), i_ev.ready.eq(1)]
+                        if multibit:
+                            m.d.comb += take_val.eq(i_ev.payload.value)
+                        else:
+                            m.d.comb += take_val.eq(1)
+                    with m.Elif(ev_marker & rec_marker):
+                        # both markers: the step's events are all issued; group 0's update goes
+                        # out in this same cycle
+                        m.d.comb += i_ev.ready.eq(1)
+                        if has_rec:
+                            m.d.comb += self.i_rec.ready.eq(1)
+                        m.d.sync += end_seq.eq(i_ev.payload.end_seq)
+                        issue_update(0)
+                        if G > 1:
+                            m.d.sync += upd_g.eq(1)
+                            m.next = "UPDATE"
+                        else:
+                            m.next = "DRAIN"
+                    base = row * G if G > 1 else row
+                    with m.If(take):
+                        m.d.comb += [
+                            iss_valid.eq(1), iss_g.eq(0), iss_addr.eq(base),
+                            iss_val.eq(take_val), iss_rec.eq(take_rec),
+                        ]
+                        m.d.sync += [cur_base.eq(base), cur_val.eq(take_val), cur_rec.eq(take_rec)]
+                        if G > 1:
+                            m.d.sync += [busy.eq(1), g_cnt.eq(1)]
+            with m.State("UPDATE"):
+                m.d.sync += cycles.eq(cycles + 1)
+                issue_update(upd_g)
+                m.d.sync += upd_g.eq(upd_g + 1)
+                with m.If(upd_g == G - 1):
+                    m.d.sync += upd_g.eq(0)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(out_valid & out_last):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [
+                    self.dbg_valid.eq(1),
+                    self.o_words.valid.eq(1),
+                    self.o_words.payload.end_step.eq(1),
+                    self.o_words.payload.end_seq.eq(end_seq),
+                ]
+                if has_rec:
+                    m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
+                m.d.sync += first.eq(end_seq)
+                m.next = "IDLE"
+        m.d.comb += self.dbg_cycles.eq(cycles)
+
+        # ---- stage RD: accumulator/state/param read ------------------------------------------
+        m.d.comb += [acc_rp.addr.eq(s_rd["g"]), st_rp.addr.eq(s_rd["g"])]
+        if p_rp is not None:
+            m.d.comb += p_rp.addr.eq(s_rd["g"])
+
+        # ---- stage WR: accumulate, or update through the neuron units -------------------------
+        wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
+        fields = pl.acc_fields
+        new_acc = []
+        unit_acc = []
+        for p in range(P):
+            base = p * AL
+            offset = 0
+            parts = {}
+            for name, width in fields:
+                parts[name] = acc_rp.data[base + offset:base + offset + width].as_signed()
+                offset += width
+            lane_new = []
+            for name, width in fields:
+                if name == "sum":
+                    value = parts[name] + prod[p]
+                elif name == "ff":
+                    value = Mux(wr_rec, parts[name], parts[name] + prod[p])
+                else:
+                    value = Mux(wr_rec, parts[name] + prod[p], parts[name])
+                lane_new.append(value[:width])
+            new_acc.append(Cat(*lane_new))
+            bias = self._param_value(pl, p_rp, p, "bias")
+            if pl.split:
+                total = (parts["ff"] >> pl.input_shift) + bias + parts["rec"]
+            elif pl.input_shift:
+                total = (parts["sum"] >> pl.input_shift) + bias
+            else:
+                total = parts["sum"] + bias
+            unit_acc.append(total)
+        with m.If(wr_valid):
+            m.d.comb += [acc_wp.addr.eq(wr_g), acc_wp.en.eq(1)]
+            with m.If(~wr_upd):
+                m.d.comb += acc_wp.data.eq(Cat(*new_acc))
+            with m.Else():
+                m.d.comb += acc_wp.data.eq(0)
+
+        units = []
+        for p in range(P):
+            st = st_rp.data[p * SL:(p + 1) * SL]
+            if pl.kind == "lif":
+                unit = LIFUnit(acc_bits=pl.acc_bits, state_bits=pl.state_bits, decay_bits=pl.decay_bits,
+                               decay_mode=pl.decay_mode, reset=pl.reset)
+                m.d.comb += unit.v.eq(Mux(first, 0, st[:pl.state_bits].as_signed()))
+            else:
+                unit = ALIFUnit(acc_bits=pl.acc_bits, state_bits=pl.state_bits, decay_bits=pl.decay_bits,
+                                decay_mode=pl.decay_mode)
+                S, D = pl.state_bits, pl.decay_bits
+                m.d.comb += [
+                    unit.u.eq(Mux(first, 0, st[:S].as_signed())),
+                    unit.b.eq(Mux(first, 0, st[S:S + D + 1])),
+                    unit.q.eq(~first & st[S + D + 1]),
+                    unit.rho.eq(self._param_value(pl, p_rp, p, "rho")),
+                    unit.beta.eq(self._param_value(pl, p_rp, p, "beta")),
+                ]
+            m.d.comb += [
+                unit.acc.eq(unit_acc[p]),
+                unit.decay.eq(self._param_value(pl, p_rp, p, "decay")),
+                unit.threshold.eq(self._param_value(pl, p_rp, p, "threshold")),
+            ]
+            m.submodules[f"unit{p}"] = unit
+            units.append(unit)
+
+        # delay line from stage WR to the unit outputs
+        dl_valid, dl_last, dl_g = wr_valid & wr_upd, wr_last, wr_g
+        for i in range(unit_latency):
+            v, l, g = Signal(name=f"dl{i}_valid"), Signal(name=f"dl{i}_last"), Signal(range(G), name=f"dl{i}_g")
+            m.d.sync += [v.eq(dl_valid), l.eq(dl_last), g.eq(dl_g)]
+            dl_valid, dl_last, dl_g = v, l, g
+        m.d.comb += [out_valid.eq(dl_valid), out_last.eq(dl_last), out_g.eq(dl_g)]
+
+        # ---- output stage: state write, spike word ---------------------------------------------
+        spikes = Signal(P)
+        raw = Cat(*[u.spike for u in units])
+        tail = N - (G - 1) * P                 # valid lanes of the last group
+        if tail < P:
+            m.d.comb += spikes.eq(Mux(out_g == G - 1, raw & ((1 << tail) - 1), raw))
+        else:
+            m.d.comb += spikes.eq(raw)
+        lanes_state = []
+        for p, u in enumerate(units):
+            if pl.kind == "lif":
+                lanes_state.append(u.v_next)
+            else:
+                lanes_state.append(Cat(u.u_next, u.b_next, spikes[p]))
+        m.d.comb += [st_wp.addr.eq(out_g), st_wp.data.eq(Cat(*lanes_state)), st_wp.en.eq(out_valid)]
+        with m.If(out_valid):
+            m.d.comb += [
+                self.o_words.valid.eq(spikes.any()),
+                self.o_words.payload.group.eq(out_g),
+                self.o_words.payload.mask.eq(spikes),
+            ]
+        if has_rec:
+            m.d.comb += [
+                self.ring.valid.eq(out_valid),
+                self.ring.group.eq(out_g),
+                self.ring.mask.eq(spikes),
+            ]
+        shift = Signal(G * P)
+        with m.If(out_valid):
+            m.d.sync += shift.eq(Cat(shift[P:], spikes) if G > 1 else spikes)
+        m.d.comb += self.dbg_spikes.eq(shift[:N])
+        return m
+
+    @staticmethod
+    def _param_value(pl: LayerPlan, p_rp, lane: int, name: str):
+        """A neuron constant of ``lane`` for the group at stage WR (a constant when uniform)."""
+        f = pl.param(name)
+        if not f.in_memory:
+            return Const(f.uniform, signed(f.width) if f.signed else unsigned(f.width))
+        offset = 0
+        for q in pl.memory_params:
+            if q.name == name:
+                break
+            offset += q.width
+        start = lane * pl.param_lane_bits + offset
+        value = p_rp.data[start:start + f.width]
+        return value.as_signed() if f.signed else value

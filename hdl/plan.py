@@ -1,0 +1,424 @@
+"""From an artifact to hardware parameters: lanes, groups, widths, memory contents, cycle constants.
+
+:func:`plan_core` is the single place where generator options are checked (``ConfigError`` with
+messages that name the option and the fix) and where every width of the datapath is derived from
+the artifact (``golden/CONTRACT.md`` section 5). The components in ``hdl/`` take the resulting
+:class:`LayerPlan` / :class:`ReadoutPlan` / :class:`CorePlan` and never look at the artifact.
+
+Memory contents are packed here as Python integers, one per word, lane ``p`` of a word in bits
+``[p * width, (p + 1) * width)`` (two's complement for signed fields).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth.utils import ceil_log2
+
+from skipcore.errors import ConfigError
+from skipcore.golden.artifact import Artifact, LayerSpec
+from skipcore.golden.contract import accumulator_bits, layer_input_max
+
+__all__ = [
+    "MAX_DATAPATH_BITS",
+    "MAX_LANES",
+    "LayerPlan",
+    "ReadoutPlan",
+    "CorePlan",
+    "ParamField",
+    "plan_core",
+    "pack_lanes",
+]
+
+#: Widest integer any adder, multiplier or register of the datapath may need. The golden model
+#: computes in int64, so a network that needs more cannot be checked bit-exactly anyway.
+MAX_DATAPATH_BITS = 62
+#: Upper limit of the lanes option (the widest memory word is lanes x weight_bits).
+MAX_LANES = 4096
+#: Width of the per-neuron shift of ``decay_mode = shift`` (n in [1, 30]).
+SHIFT_DECAY_BITS = 5
+
+
+def _bits_signed(bound: int) -> int:
+    """Signed width that holds every integer in ``[-bound, bound]``."""
+    return int(bound).bit_length() + 1
+
+
+def pack_lanes(values, width: int) -> int:
+    """Pack lane values (ints, lane 0 first) into one word, ``width`` bits per lane."""
+    mask = (1 << width) - 1
+    word = 0
+    for p, v in enumerate(values):
+        word |= (int(v) & mask) << (p * width)
+    return word
+
+
+@dataclass(frozen=True)
+class ParamField:
+    """One per-neuron constant of a layer (or per-class constant of the readout).
+
+    ``uniform`` holds the value when every neuron shares it (then it is a constant in the logic
+    and takes no memory); otherwise ``values`` holds one value per neuron.
+    """
+
+    name: str
+    width: int
+    signed: bool
+    uniform: int | None
+    values: tuple[int, ...]
+
+    @property
+    def in_memory(self) -> bool:
+        return self.uniform is None
+
+
+def _param(name: str, arr: np.ndarray, width: int, signed: bool) -> ParamField:
+    values = tuple(int(v) for v in np.asarray(arr).reshape(-1))
+    uniform = values[0] if values and all(v == values[0] for v in values) else None
+    return ParamField(name, width, signed, uniform, values)
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Hardware parameters of hidden layer ``index`` (see :class:`hdl.layer_engine.LayerEngine`)."""
+
+    index: int
+    neurons: int
+    fan_in: int
+    kind: str                  # "lif" | "alif"
+    span: int                  # k; 0 = no recurrence
+    ring_depth: int            # slots of the ring buffer (0 when span == 0)
+    lanes: int                 # P_l = min(P, N)
+    groups: int                # G = ceil(N / P_l)
+    input_kind: str            # "spike" (also every layer > 0) | "count" | "real"
+    input_bits: int            # width of one input value (1 for spikes)
+    input_index_bits: int      # width of an input event's index
+    input_shift: int           # s
+    decay_mode: str
+    reset: str
+    weight_bits: int
+    state_bits: int
+    decay_bits: int
+    acc_bits: int              # golden.contract.accumulator_bits: (ff >> s) + bias + rec
+    ff_bits: int               # raw feed-forward sum (before the shift)
+    rec_bits: int              # raw recurrent sum (0 without recurrence)
+    split: bool                # feed-forward and recurrent sums in separate accumulators (s > 0)
+    sum_bits: int              # the single accumulator when not split: ff + rec
+    weight_words: tuple[int, ...] = field(repr=False)   # (fan_in + N [if span]) * G words of P*W bits
+    params: tuple[ParamField, ...] = field(repr=False)
+
+    # derived ---------------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        """Weight rows: one per input channel, then one per own neuron (recurrent)."""
+        return self.fan_in + (self.neurons if self.span > 0 else 0)
+
+    @property
+    def group_bits(self) -> int:
+        return max(1, ceil_log2(self.groups))
+
+    @property
+    def rec_index_bits(self) -> int:
+        return max(1, ceil_log2(self.neurons))
+
+    @property
+    def unit_latency(self) -> int:
+        """Pipeline registers inside one neuron update unit (see hdl/neuron_units.py)."""
+        return 2 if self.kind == "lif" else 3
+
+    @property
+    def accumulate_stages(self) -> int:
+        """Register stages from issue to the accumulator write: 2, or 3 with a multi-bit product."""
+        return 3 if self.input_kind != "spike" else 2
+
+    @property
+    def constant_cycles(self) -> int:
+        """c of the cycle bound: the issue-to-write stages, the unit latency and the DONE cycle."""
+        return self.accumulate_stages + self.unit_latency + 1
+
+    @property
+    def acc_fields(self) -> tuple[tuple[str, int], ...]:
+        """Fields of one accumulator lane, low bits first."""
+        if self.split:
+            return (("ff", self.ff_bits), ("rec", self.rec_bits))
+        return (("sum", self.sum_bits),)
+
+    @property
+    def acc_lane_bits(self) -> int:
+        return sum(w for _, w in self.acc_fields)
+
+    @property
+    def state_fields(self) -> tuple[tuple[str, int], ...]:
+        """Fields of one neuron's state, low bits first."""
+        if self.kind == "lif":
+            return (("v", self.state_bits),)
+        return (("u", self.state_bits), ("b", self.decay_bits + 1), ("q", 1))
+
+    @property
+    def state_lane_bits(self) -> int:
+        return sum(w for _, w in self.state_fields)
+
+    @property
+    def memory_params(self) -> tuple[ParamField, ...]:
+        return tuple(p for p in self.params if p.in_memory)
+
+    @property
+    def param_lane_bits(self) -> int:
+        return sum(p.width for p in self.memory_params)
+
+    def param(self, name: str) -> ParamField:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def param_words(self) -> list[int]:
+        """Contents of the parameter ROM: G words, each P lanes of the non-uniform params."""
+        fields = self.memory_params
+        words = []
+        for g in range(self.groups):
+            lanes = []
+            for p in range(self.lanes):
+                i = g * self.lanes + p
+                lane = 0
+                offset = 0
+                for f in fields:
+                    v = f.values[i] if i < self.neurons else 0
+                    lane |= (v & ((1 << f.width) - 1)) << offset
+                    offset += f.width
+                lanes.append(lane)
+            words.append(pack_lanes(lanes, self.param_lane_bits))
+        return words
+
+    def memories(self) -> list[dict]:
+        """Memory inventory of the layer (name, word width, depth, bits)."""
+        P, G = self.lanes, self.groups
+        out = [
+            _mem(f"l{self.index}.weights", P * self.weight_bits, self.rows * G),
+            _mem(f"l{self.index}.acc", P * self.acc_lane_bits, G),
+            _mem(f"l{self.index}.state", P * self.state_lane_bits, G),
+        ]
+        if self.param_lane_bits:
+            out.append(_mem(f"l{self.index}.params", P * self.param_lane_bits, G))
+        if self.span >= 2:
+            out.append(_mem(f"l{self.index}.ring", P, self.ring_depth * G))
+        if self.span >= 1:
+            out.append(_mem(f"l{self.index}.replay_fifo", self.group_bits + P + 2, self.replay_fifo_depth))
+        out.append(_mem(f"l{self.index}.out_fifo", self.group_bits + P + 2, self.out_fifo_depth))
+        return out
+
+    @property
+    def replay_fifo_depth(self) -> int:
+        return (self.groups + 1) * (1 if self.span == 1 else 2)
+
+    @property
+    def out_fifo_depth(self) -> int:
+        return 2 * (self.groups + 1)
+
+
+def _mem(name: str, width: int, depth: int) -> dict:
+    return {"name": name, "width": int(width), "depth": int(depth), "bits": int(width) * int(depth)}
+
+
+@dataclass(frozen=True)
+class ReadoutPlan:
+    """Hardware parameters of the readout (see :class:`hdl.readout_engine.ReadoutEngine`)."""
+
+    classes: int
+    neurons: int               # fan-in: neurons of the last hidden layer
+    kind: str                  # "sum" | "leaky"
+    mode: str                  # "sequence" | "per_step" (only reported; the core outputs m[t] always)
+    decay_mode: str
+    weight_bits: int
+    readout_bits: int
+    decay_bits: int
+    sum_bits: int              # raw sum_j w[c, j] * S_j
+    index_bits: int
+    weight_words: tuple[int, ...] = field(repr=False)   # N words of M*W bits (column j of w)
+    bias: ParamField = field(repr=False)
+    decay: ParamField | None = field(repr=False)
+
+    @property
+    def class_bits(self) -> int:
+        return max(1, ceil_log2(self.classes))
+
+    def memories(self) -> list[dict]:
+        return [_mem("readout.weights", self.classes * self.weight_bits, self.neurons)]
+
+
+@dataclass(frozen=True)
+class CorePlan:
+    """Everything the core needs: input format, layers, readout, debug ports."""
+
+    channels: int
+    input_kind: str
+    input_bits: int
+    frac_bits: int
+    index_bits: int
+    value_bits: int
+    lanes: int
+    layers: tuple[LayerPlan, ...]
+    readout: ReadoutPlan
+    debug: bool
+
+    @property
+    def in_fifo_depth(self) -> int:
+        return 2 * (self.channels + 1)
+
+    def memories(self) -> list[dict]:
+        out = [_mem("in_fifo", self.index_bits + (self.value_bits if self.input_kind != "spike" else 0) + 2,
+                    self.in_fifo_depth)]
+        for layer in self.layers:
+            out.extend(layer.memories())
+        out.extend(self.readout.memories())
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < lo:
+        raise ConfigError(f"{name} must be at least {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{name} must be at most {hi}, got {value}")
+    return value
+
+
+def _check_width(where: str, what: str, bits: int) -> None:
+    if bits > MAX_DATAPATH_BITS:
+        raise ConfigError(
+            f"{where}: {what} needs {bits} bits but the datapath holds at most {MAX_DATAPATH_BITS}; "
+            "lower weight_bits or input.bits, or use smaller weights"
+        )
+
+
+def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_depth: int | None) -> LayerPlan:
+    where = f"layers[{index}]"
+    w = art.widths
+    n, fan_in = layer.neurons, layer.fan_in
+    p = min(lanes, n)
+    g = -(-n // p)
+    if layer.span > 0:
+        depth = layer.span if ring_depth is None else ring_depth
+        if depth < layer.span:
+            raise ConfigError(
+                f"{where}: span {layer.span} exceeds the ring depth {depth}; "
+                f"pass --ring-depth {layer.span} or more (or leave it out: the default depth is the span)"
+            )
+    else:
+        depth = 0
+    if index == 0:
+        input_kind, input_bits = art.input.kind, art.input.bits
+        index_bits = max(1, ceil_log2(art.input.channels))
+    else:
+        input_kind, input_bits = "spike", 1
+        index_bits = max(1, ceil_log2(art.layers[index - 1].neurons))
+    if input_kind == "spike":
+        input_bits = 1
+    xmax = layer_input_max(art, index)
+    ff_abs = np.abs(layer.w_in).sum(axis=1) * int(xmax)
+    rec_abs = np.abs(layer.w_rec).sum(axis=1) if layer.w_rec is not None else np.zeros(n, dtype=np.int64)
+    ff_bits = _bits_signed(int(ff_abs.max()))
+    rec_bits = _bits_signed(int(rec_abs.max())) if layer.span > 0 else 0
+    sum_bits = _bits_signed(int((ff_abs + rec_abs).max()))
+    acc_bits = accumulator_bits(layer, xmax)
+    split = layer.input_shift > 0 and layer.span > 0
+    S, D = w.state_bits, w.decay_bits
+    _check_width(where, "the feed-forward accumulator", ff_bits)
+    _check_width(where, "the accumulator", max(acc_bits, sum_bits))
+    _check_width(where, "the membrane update", max(S, acc_bits) + 2)
+    _check_width(where, "the weight-times-input product", w.weight_bits + input_bits + 1)
+    _check_width(where, "the decay product", S + D + 2)
+
+    # weights: rows w_in[:, j] then w_rec[:, j]; word (row, group) holds lanes g*P .. g*P+P-1
+    cols = [layer.w_in[:, j] for j in range(fan_in)]
+    if layer.span > 0:
+        cols += [layer.w_rec[:, j] for j in range(n)]
+    words = []
+    for col in cols:
+        padded = np.zeros(g * p, dtype=np.int64)
+        padded[:n] = col
+        for gi in range(g):
+            words.append(pack_lanes(padded[gi * p:(gi + 1) * p], w.weight_bits))
+
+    worst_cycles = g * (fan_in + (n if layer.span > 0 else 0)) + g + 8
+    if worst_cycles >= 1 << 32:
+        raise ConfigError(
+            f"{where}: a step can take {worst_cycles} cycles, more than the 32-bit cycle counter holds; "
+            "use more lanes"
+        )
+
+    decay_width = D if layer.decay_mode == "mult" else SHIFT_DECAY_BITS
+    params = [
+        _param("bias", layer.bias, S, True),
+        _param("threshold", layer.threshold, S, True),
+        _param("decay", layer.decay, decay_width, False),
+    ]
+    if layer.kind == "alif":
+        params += [_param("rho", layer.rho, D, False), _param("beta", layer.beta, S, True)]
+    return LayerPlan(
+        index=index, neurons=n, fan_in=fan_in, kind=layer.kind, span=layer.span, ring_depth=depth,
+        lanes=p, groups=g, input_kind=input_kind, input_bits=input_bits, input_index_bits=index_bits,
+        input_shift=layer.input_shift, decay_mode=layer.decay_mode, reset=layer.reset,
+        weight_bits=w.weight_bits, state_bits=S, decay_bits=D, acc_bits=acc_bits,
+        ff_bits=ff_bits, rec_bits=rec_bits, split=split, sum_bits=sum_bits,
+        weight_words=tuple(words), params=tuple(params),
+    )
+
+
+def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
+    r, w = art.readout, art.widths
+    m, n = r.classes, r.w.shape[1]
+    index_bits = max(1, ceil_log2(n))
+    sum_bits = _bits_signed(int(np.abs(r.w).sum(axis=1).max()))
+    _check_width("readout", "the readout sum", max(sum_bits, w.readout_bits) + 2)
+    _check_width("readout", "the readout decay product", w.readout_bits + w.decay_bits + 2)
+    words = tuple(pack_lanes(r.w[:, j], w.weight_bits) for j in range(n))
+    decay = None
+    if r.kind == "leaky":
+        decay = _param("decay", r.decay, w.decay_bits if r.decay_mode == "mult" else SHIFT_DECAY_BITS, False)
+    return ReadoutPlan(
+        classes=m, neurons=n, kind=r.kind, mode=r.mode, decay_mode=r.decay_mode,
+        weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits,
+        sum_bits=sum_bits, index_bits=index_bits, weight_words=words,
+        bias=_param("bias", r.bias, w.readout_bits, True), decay=decay,
+    )
+
+
+def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug: bool = True) -> CorePlan:
+    """Check the generator options against the artifact and derive every hardware parameter.
+
+    Parameters
+    ----------
+    art : Artifact
+        A validated artifact.
+    lanes : int
+        P, the lanes of every layer engine (clamped to each layer's neuron count).
+    ring_depth : int, optional
+        Slots of every ring buffer; default: each layer's span. Must be >= every span.
+    debug : bool
+        Add the ``dbg_l*`` ports (INTERFACE.md).
+
+    Raises
+    ------
+    ConfigError
+        ``lanes`` not a positive integer (or above :data:`MAX_LANES`), ``ring_depth`` smaller than
+        a span or not positive, or a width that the datapath cannot hold.
+    """
+    if not isinstance(art, Artifact):
+        raise ConfigError(f"expected an Artifact, got {type(art).__name__}")
+    art.validate()
+    lanes = _check_int("lanes", lanes, 1, MAX_LANES)
+    if ring_depth is not None:
+        ring_depth = _check_int("ring depth", ring_depth, 1, 1 << 16)
+    layers = tuple(_layer_plan(art, i, layer, lanes, ring_depth) for i, layer in enumerate(art.layers))
+    inp = art.input
+    return CorePlan(
+        channels=inp.channels, input_kind=inp.kind, input_bits=inp.bits, frac_bits=inp.frac_bits,
+        index_bits=max(1, ceil_log2(inp.channels)), value_bits=inp.bits, lanes=lanes,
+        layers=layers, readout=_readout_plan(art, lanes), debug=bool(debug),
+    )

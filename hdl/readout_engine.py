@@ -1,0 +1,141 @@
+"""The non-spiking readout (contract section 4): sum or leaky integrator, argmax."""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import reject
+from .arith import decay, saturate
+from .plan import ReadoutPlan
+from .stream import event_signature, readout_layout
+
+__all__ = ["ReadoutEngine"]
+
+
+class ReadoutEngine(wiring.Component):
+    """Readout of M classes from the last hidden layer's spikes.
+
+    Per step:
+
+    1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
+       M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
+       is the only pipeline stage). The accumulators start each step at ``bias_c`` (their reset
+       value, reloaded in ``UPDATE``), so the update adds no bias.
+    2. ``UPDATE``: one class per cycle, c = 0 .. M-1:
+       ``m_c = sat_R(m_c + acc_c)`` (``sum``) or ``m_c = sat_R(decay(m_c, alpha_c) + acc_c)``
+       (``leaky``). ``m``, ``acc`` and the per-class decays are rotating register chains: one
+       decay unit serves all classes, without wide multiplexers.
+    3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
+       replaces, so ties go to the lowest class); this cycle lets it finish.
+    4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) as soon as
+       the previous one was taken; at the end of a sequence ``m`` is cleared.
+
+    Cycles per step: events + 1 (marker) + M + 2, plus any wait for ``o.ready``. The engine
+    consumes events as they arrive (no step-level start condition).
+
+    Parameters
+    ----------
+    plan : ReadoutPlan
+
+    Members
+    -------
+    i_ev : ``In(event_signature(index_bits))``
+        Spike events (neuron addresses) of the last hidden layer and step markers.
+    o : ``Out(stream.Signature(readout_layout(M, R)))``
+        One word per step, held until transferred.
+    """
+
+    def __init__(self, plan: ReadoutPlan):
+        if not isinstance(plan, ReadoutPlan):
+            raise reject(self, TypeError(f"ReadoutEngine needs a ReadoutPlan, not {plan!r}"))
+        self._plan = plan
+        super().__init__({
+            "i_ev": In(event_signature(plan.index_bits)),
+            "o": Out(stream.Signature(readout_layout(plan.classes, plan.readout_bits))),
+        })
+
+    @property
+    def plan(self) -> ReadoutPlan:
+        return self._plan
+
+    def elaborate(self, platform):
+        m = Module()
+        pl = self._plan
+        M, W, R = pl.classes, pl.weight_bits, pl.readout_bits
+        m.submodules.weights = wmem = memory.Memory(shape=M * W, depth=pl.neurons, init=pl.weight_words)
+        rp = wmem.read_port()
+        m.d.comb += rp.addr.eq(self.i_ev.payload.index)
+
+        # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain)
+        acc_shape = signed(max(pl.sum_bits, R) + 1)
+        bias = pl.bias.values
+        acc = [Signal(acc_shape, name=f"acc{c}", init=bias[c]) for c in range(M)]
+        mem = [Signal(signed(R), name=f"m{c}") for c in range(M)]
+        decays = []
+        if pl.kind == "leaky" and pl.decay.in_memory:
+            dshape = unsigned(pl.decay.width)
+            decays = [Signal(dshape, name=f"decay{c}", init=pl.decay.values[c]) for c in range(M)]
+        s1_valid = Signal()
+        cls = Signal(range(M))
+        new = Signal(signed(R))
+        new_valid = Signal()
+        new_cls = Signal(range(M))
+        best = Signal(signed(R))
+        best_idx = Signal(range(M))
+        end_seq = Signal()
+
+        m.d.sync += s1_valid.eq(0)
+        with m.If(s1_valid):
+            for c in range(M):
+                m.d.sync += acc[c].eq(acc[c] + rp.data[c * W:(c + 1) * W].as_signed())
+
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # argmax, one cycle behind the update
+        m.d.sync += new_valid.eq(0)
+        with m.If(new_valid & ((new_cls == 0) | (new > best))):
+            m.d.sync += [best.eq(new), best_idx.eq(new_cls)]
+
+        with m.FSM(init="ACC"):
+            with m.State("ACC"):
+                m.d.comb += self.i_ev.ready.eq(1)
+                with m.If(self.i_ev.valid):
+                    with m.If(self.i_ev.payload.end_step):
+                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
+                        m.next = "UPDATE"
+                    with m.Else():
+                        m.d.sync += s1_valid.eq(1)
+            with m.State("UPDATE"):
+                if pl.kind == "sum":
+                    base = mem[0]
+                else:
+                    alpha = decays[0] if decays else Const(pl.decay.uniform, unsigned(pl.decay.width))
+                    base = decay(mem[0], alpha, pl.decay_bits, pl.decay_mode)
+                value = Signal(signed(R))
+                m.d.comb += value.eq(saturate(base + acc[0], R))
+                m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
+                m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
+                m.d.sync += [decays[c].eq(decays[c + 1]) for c in range(len(decays) - 1)]
+                if decays:
+                    m.d.sync += decays[M - 1].eq(decays[0])
+                bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
+                m.d.sync += [mem[M - 1].eq(value), acc[M - 1].eq(bias_of)]
+                m.d.sync += [new.eq(value), new_valid.eq(1), new_cls.eq(cls), cls.eq(cls + 1)]
+                with m.If(cls == M - 1):
+                    m.next = "ARGMAX"
+            with m.State("ARGMAX"):
+                m.next = "OUT"
+            with m.State("OUT"):
+                with m.If(~self.o.valid | self.o.ready):
+                    m.d.sync += [
+                        self.o.valid.eq(1),
+                        self.o.payload.readout.eq(Cat(*mem)),
+                        self.o.payload.prediction.eq(best_idx),
+                        self.o.payload.end_seq.eq(end_seq),
+                    ]
+                    with m.If(end_seq):
+                        m.d.sync += [x.eq(0) for x in mem]
+                    m.next = "ACC"
+        return m

@@ -1,0 +1,97 @@
+"""A first-in first-out queue of stream words that counts the complete steps it holds."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import reject
+
+__all__ = ["StepFIFO"]
+
+
+class StepFIFO(wiring.Component):
+    """Queue of ``depth`` words in one memory, with a count of the complete steps inside.
+
+    The engines start a step only when the whole step is queued at their input and there is room
+    for the whole step at their output; ``steps`` and ``space`` tell them.
+
+    Parameters
+    ----------
+    layout : amaranth.lib.data.StructLayout
+        Payload layout; must have a one-bit ``end_step`` field (the step marker).
+    depth : int
+        Number of words (>= 1).
+
+    Members
+    -------
+    w : ``In(stream.Signature(layout))``
+        Write side; ``w.ready`` = not full.
+    r : ``Out(stream.Signature(layout))``
+        Read side; ``r.valid`` = not empty; ``r.payload`` is the oldest word.
+    steps : ``Out(range(depth + 1))``
+        Marker words queued (= complete steps available at ``r``).
+    space : ``Out(range(depth + 1))``
+        Free words.
+
+    Latency and throughput: a word written in cycle n is readable in cycle n + 1; one write and one
+    read per cycle. The memory has one write port and one synchronous read port that is
+    transparent for the write port (the read address is the next head, so a word written into an
+    empty queue is read through the bypass).
+    """
+
+    def __init__(self, *, layout: data.StructLayout, depth: int):
+        if not isinstance(layout, data.StructLayout) or "end_step" not in layout.members:
+            raise reject(self, TypeError(
+                f"StepFIFO layout must be a StructLayout with an 'end_step' field, not {layout!r}"))
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise reject(self, TypeError(f"StepFIFO depth must be a positive integer, not {depth!r}"))
+        self._layout = layout
+        self._depth = depth
+        super().__init__({
+            "w": In(stream.Signature(layout)),
+            "r": Out(stream.Signature(layout)),
+            "steps": Out(range(depth + 1)),
+            "space": Out(range(depth + 1)),
+        })
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        m.submodules.storage = storage = memory.Memory(shape=self._layout, depth=depth, init=[])
+        wp = storage.write_port()
+        rp = storage.read_port(transparent_for=(wp,))
+
+        level = Signal(range(depth + 1))
+        produce = Signal(range(depth))
+        consume = Signal(range(depth))
+
+        def incr(ptr):
+            return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
+
+        do_w = self.w.valid & self.w.ready
+        do_r = self.r.valid & self.r.ready
+        m.d.comb += [
+            self.w.ready.eq(level != depth),
+            self.r.valid.eq(level != 0),
+            self.space.eq(depth - level),
+            wp.addr.eq(produce),
+            wp.data.eq(self.w.payload),
+            wp.en.eq(do_w),
+            rp.addr.eq(Mux(do_r, incr(consume), consume)),
+            self.r.payload.eq(rp.data),
+        ]
+        with m.If(do_w):
+            m.d.sync += produce.eq(incr(produce))
+        with m.If(do_r):
+            m.d.sync += consume.eq(incr(consume))
+        m.d.sync += level.eq(level + do_w - do_r)
+
+        inc = do_w & self.w.payload.end_step
+        dec = do_r & self.r.payload.end_step
+        m.d.sync += self.steps.eq(self.steps + inc - dec)
+        return m

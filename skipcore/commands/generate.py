@@ -1,0 +1,102 @@
+"""``skipcore generate``: an artifact (``model.skc``) -> ``DIR/core.v`` + ``DIR/core.json``.
+
+The core's ports and protocol are in ``hdl/INTERFACE.md``. ``core.json`` also records the cycle
+bound evaluated at a measured activity: the golden model runs (with spike traces) on the test
+split of the artifact's dataset when ``--data`` is given, otherwise on random inputs from
+``golden.random.random_inputs``; ``cycle_bound.at_measured_activity.source`` says which.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from skipcore.errors import ConfigError
+
+DEFAULT_SAMPLES = 64
+DEFAULT_RANDOM_STEPS = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("artifact", help="model.skc")
+    parser.add_argument("--lanes", "-P", type=int, required=True, metavar="P",
+                        help="lanes per layer engine, 1..N (clamped to each layer's neuron count)")
+    parser.add_argument("--ring-depth", type=int, default=None, metavar="D",
+                        help="ring-buffer slots of every recurrent layer (default: its span; must be >= every span)")
+    parser.add_argument("--no-debug", action="store_true", help="leave out the dbg_l* ports (for synthesis)")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (core.v, core.json)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing DIR/core.v")
+    parser.add_argument("--data", nargs="?", const="", default=None, metavar="NAME_OR_PATH",
+                        help="measure activity on this dataset's test split (no value: the dataset named in the "
+                             "artifact's provenance); default: random inputs")
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                        help="sequences for the activity measurement (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_RANDOM_STEPS,
+                        help="steps per random sequence when --data is not given (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default %(default)s)")
+
+
+def measure_activity(art, plan, *, data: str | None, samples: int, steps: int, seed: int) -> dict:
+    """Run the golden model with traces and summarise the cycle bound (hdl.generate.activity_summary)."""
+    from skipcore.golden.model import run
+    from skipcore.golden.random import random_inputs
+    from skipcore.hdl.generate import activity_summary
+
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if data is not None:
+        from skipcore.commands.eval import check_data, resolve_data
+
+        ds = resolve_data(data or None, art.provenance)
+        check_data(art, ds.info)
+        x = ds.test.x[:samples]
+        source = f"dataset {ds.info.name} test split, first {len(x)} sequences"
+    else:
+        if steps < 1:
+            raise ConfigError(f"--steps must be at least 1, got {steps}")
+        x = random_inputs(np.random.default_rng(seed), art, samples, steps)
+        source = f"golden.random.random_inputs(default_rng({seed}), batch={samples}, steps={steps})"
+    gold = run(art, x, traces=True)
+    return activity_summary(plan, gold.input_events, gold.spikes, source)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipcore.golden.artifact import load
+    from skipcore.hdl.generate import generate
+    from skipcore.hdl.plan import plan_core
+
+    out = Path(args.out)
+    core_v = out / "core.v"
+    if core_v.exists() and not args.force:
+        raise ConfigError(f"{core_v} exists; pass --force to overwrite it")
+    art = load(args.artifact)
+    plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug)
+    activity = measure_activity(art, plan, data=args.data, samples=args.samples, steps=args.steps, seed=args.seed)
+    result = generate(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
+                      digest=_sha256_file(Path(args.artifact)), activity=activity)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(core_v, result.verilog)
+    _write(out / "core.json", json.dumps(result.json, indent=1) + "\n")
+    layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, c={l.constant_cycles}" for l in plan.layers)
+    print(f"wrote {core_v} and {out / 'core.json'} ({art.summary()})")
+    print(f"  {layers}; bound at measured activity: mean {activity['per_step_mean']}, "
+          f"max {activity['per_step_max']} cycles/step ({activity['source']})")
+    return 0

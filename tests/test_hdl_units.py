@@ -1,0 +1,98 @@
+"""hdl/neuron_units.py and hdl/arith.py against the golden contract functions (amaranth.sim)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from skipcore.golden.contract import ALIFParams, ALIFState, LIFParams, LIFState, alif_step, lif_step
+from skipcore.hdl.neuron_units import ALIFUnit, LIFUnit
+
+
+def _run_pipeline(unit, inputs: list[dict], outputs: list[str]) -> list[dict]:
+    """Feed one input dict per cycle; collect ``outputs`` ``unit.latency`` cycles later."""
+    got: list[dict] = []
+
+    async def tb(ctx):
+        for i in range(len(inputs) + unit.latency):
+            if i < len(inputs):
+                for name, value in inputs[i].items():
+                    ctx.set(getattr(unit, name), int(value))
+            await ctx.tick()
+            if i + 1 >= unit.latency:
+                got.append({name: ctx.get(getattr(unit, name)) for name in outputs})
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return got[: len(inputs)]
+
+
+def _edge_values(rng, lo, hi, n):
+    base = rng.integers(lo, hi + 1, size=n)
+    edges = np.array([lo, hi, 0, 1, -1, lo + 1, hi - 1])
+    edges = edges[(edges >= lo) & (edges <= hi)]
+    base[: len(edges)] = edges
+    return base
+
+
+@pytest.mark.parametrize("mode", ["mult", "shift"])
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_lif_unit_matches_contract(mode, reset):
+    rng = np.random.default_rng(1 if mode == "mult" else 2)
+    S, D, A, n = 10, 6, 13, 160
+    smin, smax = -(1 << (S - 1)), (1 << (S - 1)) - 1
+    v = _edge_values(rng, smin, smax, n)
+    acc = _edge_values(rng, -(1 << (A - 1)) + 1, (1 << (A - 1)) - 1, n)
+    acc[n // 2:] //= 64                                  # half of them near the threshold
+    lam = rng.integers(0, 1 << D, size=n) if mode == "mult" else rng.integers(1, 31, size=n)
+    theta = rng.integers(1, smax + 1, size=n)
+    theta[::7] = 1
+    v[:2], acc[:2], theta[:2] = smax, (1 << (A - 1)) - 1, [smax, 3]   # x saturates high while firing
+    unit = LIFUnit(acc_bits=A, state_bits=S, decay_bits=D, decay_mode=mode, reset=reset)
+    got = _run_pipeline(unit, [dict(acc=acc[i], v=v[i], decay=lam[i], threshold=theta[i]) for i in range(n)],
+                        ["spike", "v_next"])
+    spikes, state = lif_step(acc, LIFState(v), LIFParams(lam, theta, S, D, mode, reset))
+    assert [g["spike"] for g in got] == spikes.tolist()
+    assert [g["v_next"] for g in got] == state.v.tolist()
+
+
+@pytest.mark.parametrize("mode", ["mult", "shift"])
+def test_alif_unit_matches_contract(mode):
+    rng = np.random.default_rng(3 if mode == "mult" else 4)
+    S, D, A, n = 12, 5, 14, 160
+    smin, smax = -(1 << (S - 1)), (1 << (S - 1)) - 1
+    u = _edge_values(rng, smin, smax, n)
+    b = rng.integers(0, (1 << D) + 1, size=n)
+    q = rng.integers(0, 2, size=n)
+    acc = _edge_values(rng, -(1 << (A - 1)) + 1, (1 << (A - 1)) - 1, n)
+    alpha = rng.integers(0, 1 << D, size=n) if mode == "mult" else rng.integers(1, 31, size=n)
+    rho = rng.integers(0, 1 << D, size=n)
+    b0 = rng.integers(1, smax + 1, size=n)
+    beta = rng.integers(0, smax + 1, size=n)
+    beta[::3] = rng.integers(0, 64, size=len(beta[::3]))
+    # saturated threshold B = 2**(S-1) - 1 with u' saturating high: no spike (u' = B, not > B)
+    u[:4], acc[:4], q[:4], b0[:4], beta[:4], b[:4] = smax, (1 << (A - 1)) - 1, [0, 1, 0, 1], smax, smax, 1 << D
+    alpha[:4] = (1 << D) - 1 if mode == "mult" else 30
+    unit = ALIFUnit(acc_bits=A, state_bits=S, decay_bits=D, decay_mode=mode)
+    # golden step from (u, b_{t-1}, q); the unit takes b_t and returns b_{t+1}
+    spikes, state = alif_step(acc, ALIFState(u, b, q), ALIFParams(alpha, rho, b0, beta, S, D, mode))
+    assert spikes[0] == 0 and state.u[0] == smax
+    b_t = state.b
+    inputs = [dict(acc=acc[i], u=u[i], b=b_t[i], q=q[i], decay=alpha[i], rho=rho[i], threshold=b0[i], beta=beta[i])
+              for i in range(n)]
+    got = _run_pipeline(unit, inputs, ["spike", "u_next", "b_next"])
+    assert [g["spike"] for g in got] == spikes.tolist()
+    assert [g["u_next"] for g in got] == state.u.tolist()
+    b_next = ((rho * b_t) >> D) + spikes * ((1 << D) - rho)
+    assert [g["b_next"] for g in got] == b_next.tolist()
+
+
+def test_unit_argument_checks():
+    with pytest.raises(TypeError, match=r"^LIFUnit state_bits must be a positive integer, not 0$"):
+        LIFUnit(acc_bits=8, state_bits=0, decay_bits=4, decay_mode="mult", reset="soft")
+    with pytest.raises(ValueError, match=r"^LIFUnit reset must be 'soft' or 'hard', not 'zero'$"):
+        LIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="mult", reset="zero")
+    with pytest.raises(ValueError, match=r"^ALIFUnit decay_mode must be 'mult' or 'shift', not 'exp'$"):
+        ALIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="exp")
