@@ -1,0 +1,144 @@
+"""Simulation benchmark: the fast C++ Verilator batch runner against cocotb, on the same core.
+
+Default core: demo-sized (the MNIST-1D demo network's shape): 1 real input channel -> 128 LIF
+(k=1) -> 128 LIF (SRC k=3) -> 10 classes, W8 S16 R24 D8, with random integer parameters
+(``golden.random.random_artifact``), at lanes 1 and 8 (``--lanes``); or ``--artifact model.skc``
+(e.g. the demo's own). For each lanes value both engines run the same core.v in the same run:
+
+- fast runner (``sim/fast.py``): ``--samples`` sequences of ``--steps`` steps, no gaps or
+  backpressure; clock cycles per second of wall time of the harness run (build excluded), and
+  bit-exactness against the golden model (readout every step, predictions, per-layer spike counts);
+- cocotb + Verilator (``sim/tb_core.py``): ``--cocotb-samples`` of the same sequences; cycles per
+  second of the testbench's clocked loop (build and simulator start excluded), bit-exact per layer.
+
+Goal: fast runner >= 5M cycles/s on a demo-sized core. Prints both rates, their ratio, and the
+sequence steps per second (more lanes: fewer cycles per step but more logic per cycle).
+
+    python benchmarks/bench_sim.py
+    python benchmarks/bench_sim.py --lanes 4,16 --samples 1000 --json bench_sim.json
+    python benchmarks/bench_sim.py --artifact runs/demo/quantize/model.skc --data mnist1d
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--artifact", default=None, help="model.skc (default: a random demo-sized artifact)")
+    p.add_argument("--data", default=None, help="dataset for --artifact inputs (default: random inputs)")
+    p.add_argument("--lanes", default="1,8", help="comma-separated lanes P (default %(default)s)")
+    p.add_argument("--samples", type=int, default=500, help="fast-runner sequences (default %(default)s)")
+    p.add_argument("--steps", type=int, default=40, help="steps per random sequence (default %(default)s)")
+    p.add_argument("--cocotb-samples", type=int, default=3, help="cocotb sequences (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=3, help="fast-runner repetitions; the best is kept")
+    p.add_argument("--json", default=None, help="write the results here")
+    return p.parse_args(argv)
+
+
+def demo_sized_artifact(seed: int):
+    from skipcore.golden.artifact import Widths
+    from skipcore.golden.random import random_artifact
+
+    rng = np.random.default_rng(seed)
+    art = random_artifact(rng, channels=1, layer_sizes=[128, 128], kinds=["lif", "lif"], spans=[1, 3],
+                          input_kind="real", widths=Widths(8, 16, 24, 8), readout_kind="sum",
+                          readout_mode="sequence", classes=10, saturating=False, decay_mode="mult")
+    return art, rng
+
+
+def inputs(args, art, rng):
+    from skipcore.golden.contract import quantize_input
+    from skipcore.golden.random import random_inputs
+
+    if args.data:
+        from skipcore.commands.eval import resolve_data
+
+        ds = resolve_data(args.data, art.provenance)
+        x = ds.test.x[: args.samples]
+        return quantize_input(art.input, x), f"{ds.info.name} test split ({len(x)} sequences)"
+    x = random_inputs(rng, art, args.samples, args.steps, density=0.6)
+    return quantize_input(art.input, x), f"random inputs ({args.samples} x {args.steps} steps)"
+
+
+def bench_lanes(args, art, x, lanes: int) -> dict:
+    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.golden.model import run as golden_run
+    from skipcore.sim.compare import compare
+    from skipcore.sim.fast import FastRunner
+    from skipcore.sim.simulate import simulate_core
+
+    t0 = time.monotonic()
+    core = generate_core_dir(art, lanes=lanes)
+    gen_s = time.monotonic() - t0
+    runner = FastRunner(core)
+    t0 = time.monotonic()
+    runner.build()
+    fast_build_s = time.monotonic() - t0
+    best = None
+    for _ in range(max(1, args.repeat)):
+        res = runner.run(x)
+        if best is None or res.cycles_per_second > best.cycles_per_second:
+            best = res
+    gold = golden_run(art, x, traces=True, quantized=True)
+    cmp_fast = compare(best.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
+    n = min(args.cocotb_samples, len(x))
+    sim = simulate_core(core, art, x[:n], gap=0.0, backpressure=0.0, seed=args.seed)
+    cmp_cocotb = sim.results[0].comparison if sim.results else None
+    cocotb_rate = sim.loop_cycles / sim.loop_seconds if sim.loop_seconds > 0 else 0.0
+    steps = x.shape[0] * x.shape[1]
+    out = {
+        "lanes": lanes,
+        "fast": {"samples": len(x), "cycles": best.total_cycles, "seconds": best.seconds,
+                 "cycles_per_second": best.cycles_per_second, "steps_per_second": steps / best.seconds,
+                 "bit_exact": cmp_fast.ok, "build_seconds": fast_build_s},
+        "cocotb": {"samples": n, "cycles": sim.loop_cycles, "seconds": sim.loop_seconds,
+                   "cycles_per_second": cocotb_rate, "bit_exact": bool(cmp_cocotb and cmp_cocotb.ok),
+                   "build_seconds": sim.build_seconds},
+        "ratio": best.cycles_per_second / cocotb_rate if cocotb_rate else None,
+        "cycles_per_step_mean": float(best.cycles_per_step.mean()), "generate_seconds": gen_s,
+    }
+    if not cmp_fast.ok:
+        print(f"lanes {lanes}: fast runner MISMATCH: {cmp_fast.message()}")
+    if cmp_cocotb is not None and not cmp_cocotb.ok:
+        print(f"lanes {lanes}: cocotb MISMATCH: {cmp_cocotb.message()}")
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from skipcore.golden.artifact import load
+
+    if args.artifact:
+        art, rng = load(args.artifact), np.random.default_rng(args.seed)
+    else:
+        art, rng = demo_sized_artifact(args.seed)
+    x, source = inputs(args, art, rng)
+    print(f"core: {art.summary()}; inputs: {source}")
+    results = [bench_lanes(args, art, x, int(p)) for p in str(args.lanes).split(",")]
+    rows = [("lanes", "cycles/step", "fast cycles/s", "fast steps/s", "cocotb cycles/s", "fast/cocotb", "bit-exact",
+             "5M goal")]
+    for r in results:
+        f, c = r["fast"], r["cocotb"]
+        rows.append((str(r["lanes"]), f"{r['cycles_per_step_mean']:.0f}", f"{f['cycles_per_second'] / 1e6:.2f} M",
+                     f"{f['steps_per_second']:.0f}", f"{c['cycles_per_second'] / 1e3:.1f} k",
+                     f"{r['ratio']:.0f}x" if r["ratio"] else "-", str(f["bit_exact"] and c["bit_exact"]),
+                     "met" if f["cycles_per_second"] >= 5e6 else "not met"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"core": art.summary(), "inputs": source, "results": results},
+                                              indent=2) + "\n")
+    return 0 if all(r["fast"]["bit_exact"] and r["cocotb"]["bit_exact"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Random core configurations for the RTL-vs-golden tests (shared by tests and benchmarks).
+
+:func:`random_configs` draws tiny artifacts (1 to 6 neurons per layer, 1 to 3 layers, 6 to 12 steps,
+3 back-to-back sequences) that together cover the contract: both neuron kinds, spans 0, 1, >1 (with
+the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
+spike, count and real inputs, saturating weights, sum and leaky readouts in sequence and per-step
+mode, mult and shift decays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skipcore.golden.artifact import Artifact
+from skipcore.golden.contract import quantize_input
+from skipcore.golden.random import random_artifact, random_inputs
+
+
+@dataclass
+class Config:
+    name: str
+    art: Artifact
+    lanes: int
+    ring_depth: int | None
+    x: np.ndarray  # (B, T, C) quantised
+    seed: int
+
+    def features(self) -> set[str]:
+        f = {f"input:{self.art.input.kind}", f"readout:{self.art.readout.mode}", f"readout_kind:{self.art.readout.kind}"}
+        for layer in self.art.layers:
+            f.add(f"kind:{layer.kind}")
+            f.add(f"decay:{layer.decay_mode}")
+            f.add("span:0" if layer.span == 0 else "span:1" if layer.span == 1 else "span:>1")
+            if layer.span > 1:
+                f.add("span=ring_depth" if (self.ring_depth or layer.span) == layer.span else "span<ring_depth")
+            p = min(self.lanes, layer.neurons)
+            f.add("lanes:1" if p == 1 else "lanes:N" if p == layer.neurons else
+                  "lanes:divisor" if layer.neurons % p == 0 else "lanes:non-divisor")
+        if self.art.provenance.get("saturating"):
+            f.add("saturating")
+        if self.x.shape[0] > 1:
+            f.add("back-to-back")
+        return f
+
+
+def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Config]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        n_layers = [1, 2, 2, 3][i % 4]
+        sizes = [int(rng.integers(1, 7)) for _ in range(n_layers)]
+        lane_mode = (i + i // 3) % 3  # every (input kind, lane mode) pair occurs
+        if lane_mode == 2:
+            sizes[0] = int(rng.choice([5, 6]))  # room for a non-divisor
+        kinds = ["alif"] * n_layers if i % 5 == 0 else ["lif"] * n_layers if i % 5 == 1 else \
+            [str(rng.choice(["lif", "alif"])) for _ in range(n_layers)]
+        spans = [[0, 1, 2, 3, 4][(i + 2 * l) % 5] for l in range(n_layers)]
+        saturating = i % 4 in (1, 2)
+        art = random_artifact(
+            rng, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=["spike", "count", "real"][i % 3],
+            readout_mode=["sequence", "per_step"][(i // 3) % 2], saturating=saturating,
+            channels=int(rng.integers(1, 7)),
+        )
+        art.provenance = {"source": "random", "saturating": saturating}
+        n_max = max(sizes)
+        if lane_mode == 0:
+            lanes = 1
+        elif lane_mode == 1:
+            lanes = n_max
+        else:
+            lanes = next(p for p in (4, 3, 2) if sizes[0] % p != 0)
+        ring_depth = max(spans) + int(rng.integers(1, 4)) if (i % 4 == 3 and max(spans) > 1) else None
+        steps = 6 + 2 * (i % 4)
+        x = quantize_input(art.input, random_inputs(rng, art, batch, steps))
+        out.append(Config(f"cfg{i:02d}", art, lanes, ring_depth, x, seed=1000 + i))
+    return out

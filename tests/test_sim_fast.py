@@ -1,0 +1,138 @@
+"""The fast C++ Verilator batch runner: bit-exact with golden over whole batches, with and without
+random gaps/backpressure and debug ports; and the ``skipcore simulate`` command on both engines."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from skipcore.golden.artifact import save
+from skipcore.golden.contract import quantize_input
+from skipcore.golden.model import run as golden_run
+from skipcore.golden.random import random_artifact, random_inputs
+from skipcore.sim.compare import compare, cycle_report
+from skipcore.sim.coreio import CoreSpec
+from skipcore.sim.fast import FastRunner
+
+pytest.importorskip("skipcore.hdl.generate")
+
+
+def _art(seed=7, **kw):
+    rng = np.random.default_rng(seed)
+    opts = dict(layer_sizes=[12, 7], kinds=["alif", "lif"], spans=[3, 1], input_kind="real", channels=5,
+                readout_mode="sequence", saturating=False)
+    opts.update(kw)
+    return random_artifact(rng, **opts), rng
+
+
+@pytest.fixture(scope="module")
+def fast_case():
+    from skipcore.commands.simulate import generate_core_dir
+
+    art, rng = _art()
+    x = quantize_input(art.input, random_inputs(rng, art, 150, 24))
+    core = generate_core_dir(art, lanes=5)  # 12 neurons on 5 lanes: 3 groups, the last one partial
+    return art, x, core, golden_run(art, x, traces=True, quantized=True)
+
+
+@pytest.mark.parametrize("gap,backpressure", [(0.0, 0.0), (0.3, 0.4)])
+def test_fast_runner_bit_exact(fast_case, gap, backpressure):
+    art, x, core, gold = fast_case
+    res = FastRunner(core).run(x, gap=gap, backpressure=backpressure, seed=3)
+    assert res.valid.all()
+    assert np.array_equal(res.readout, gold.readout)
+    assert np.array_equal(res.predictions, gold.predictions)
+    cmp = compare(res.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
+    assert cmp.ok, cmp.message()
+    assert cmp.counts.get("spike_count", 0) == 0 and res.spike_counts is not None
+    assert np.array_equal(res.spike_counts, np.stack([s.sum(axis=2) for s in gold.spikes], axis=2))
+    rep = cycle_report(CoreSpec.load(core), res.to_trace(), gold.spikes)
+    rep.check()
+    assert res.total_cycles == int(res.cycles_per_step.sum())
+    assert res.cycles_per_second > 0
+
+
+def test_fast_runner_without_debug_ports_per_step_readout(tmp_path):
+    from skipcore.commands.simulate import generate_core_dir
+
+    art, rng = _art(seed=11, layer_sizes=[6], kinds=["lif"], spans=[2], input_kind="spike", channels=3,
+                    readout_mode="per_step", saturating=True)
+    x = quantize_input(art.input, random_inputs(rng, art, 40, 16))
+    core = generate_core_dir(art, lanes=4, debug=False)
+    res = FastRunner(core).run(x)
+    gold = golden_run(art, x, quantized=True)
+    assert res.spike_counts is None and res.layer_cycles is None
+    assert np.array_equal(res.readout, gold.readout)
+    assert res.predictions.shape == (40, 16) and np.array_equal(res.predictions, gold.predictions)
+
+
+def test_fast_runner_rejects_wrong_inputs(fast_case):
+    _, x, core, _ = fast_case
+    with pytest.raises(ValueError, match=r"expected \(batch, steps, 5\)"):
+        FastRunner(core).run(x[:, :, :2])
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    art, _ = _art(seed=5, layer_sizes=[5, 4], spans=[2, 0], channels=3)
+    path = tmp_path_factory.mktemp("cli") / "model.skc"
+    save(art, path)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["cocotb", "fast"])
+def test_cli_simulate(model_file, tmp_path, engine, capsys):
+    from skipcore.cli import main
+
+    out = tmp_path / "sim.json"
+    args = ["simulate", str(model_file), "--samples", "4", "--steps", "8", "--lanes", "2", "--json", str(out)]
+    if engine == "fast":
+        args.append("--fast")
+    assert main(args) == 0, capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["samples"] == 4 and result["steps"] == 8
+    assert result["first_mismatch"] is None
+    assert result["cycle_bound"]["ratio_max"] <= 1.0
+    assert result["cycles_per_step"]["max"] >= result["cycles_per_step"]["mean"] > 0
+    text = capsys.readouterr().out
+    assert "RTL vs golden" in text and "bound" in text
+
+
+def test_cli_simulate_rejects_bad_options(model_file, capsys):
+    from skipcore.cli import main
+
+    assert main(["simulate", str(model_file), "--fast", "--simulator", "icarus"]) == 2
+    assert "--fast uses Verilator" in capsys.readouterr().err
+    assert main(["simulate", str(model_file), "--samples", "0"]) == 2
+    assert "--samples must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fast_runner_whole_mnist1d_test_set():
+    """A demo-sized core (1 -> 128 -> 128 -> 10, lanes 8) on the whole MNIST-1D test split."""
+    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.datasets import load_dataset
+    from skipcore.golden.artifact import InputSpec, Widths
+
+    rng = np.random.default_rng(0)
+    art = random_artifact(rng, channels=1, layer_sizes=[128, 128], kinds=["lif", "alif"], spans=[1, 3],
+                          input_kind="real", widths=Widths(8, 16, 24, 8), classes=10, readout_mode="sequence",
+                          saturating=False)
+    art.input = InputSpec(1, "real", 8, 4)
+    art.layers[0].input_shift = 4
+    art.validate()
+    ds = load_dataset("mnist1d")
+    x = quantize_input(art.input, ds.test.x)
+    core = generate_core_dir(art, lanes=8)
+    res = FastRunner(core).run(x)
+    cmp = compare(res.to_trace(), readout=golden_run(art, x, quantized=True).readout, mode=art.readout.mode)
+    assert cmp.ok, cmp.message()
+    for start in range(0, len(x), 250):  # per-layer spike counts, in batches (memory)
+        gold = golden_run(art, x[start:start + 250], traces=True, quantized=True)
+        counts = np.stack([s.sum(axis=2) for s in gold.spikes], axis=2)
+        assert np.array_equal(res.spike_counts[start:start + 250], counts)
