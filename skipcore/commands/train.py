@@ -1,0 +1,85 @@
+"""``skipcore train``: train a float network from a named preset.
+
+Every option overrides the preset; ``--list`` prints the presets. The run folder (``--out``)
+receives best.pt, last.pt, history.json and summary.json (see ``skipcore.quant.train``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from skipcore.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="mnist1d-lif-src", help="preset name (default: %(default)s; --list)")
+    parser.add_argument("--list", action="store_true", help="list the presets and exit")
+    parser.add_argument("--out", default=None, help="run folder (default: runs/<preset>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    parser.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    parser.add_argument("--data", default=None, metavar="PATH", help="dataset location")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many samples per split")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="learning rate of the weights")
+    parser.add_argument("--lr-skip", type=float, default=None, help="learning rate of the ASRC span logits")
+    parser.add_argument("--batch", type=int, default=None, help="batch size")
+    parser.add_argument("--layers", default=None, metavar="N,N,...", help="neurons per hidden layer, e.g. 128,128")
+    parser.add_argument("--spans", default=None, metavar="K,K,...",
+                        help="fixed SRC span per layer (0: no recurrence, 1: vanilla)")
+    parser.add_argument("--max-span", type=int, default=None, help="ASRC on every layer with spans 1..K")
+    parser.add_argument("--neuron", choices=("lif", "alif"), default=None, help="neuron kind of every layer")
+    parser.add_argument("--recurrence", choices=("none", "src", "asrc"), default=None,
+                        help="recurrence of every layer")
+    parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu or cuda")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skipcore.quant.presets import preset_table
+
+    if args.list:
+        _print_presets(preset_table())
+        return 0
+    import torch
+
+    from skipcore.quant.train import train
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be positive, not {args.threads}")
+        torch.set_num_threads(args.threads)
+    out = args.out or f"runs/{args.preset}"
+    if args.resume:
+        fixed = [opt for opt, value in (("--dataset", args.dataset), ("--data", args.data), ("--limit", args.limit),
+                                        ("--lr", args.lr), ("--lr-skip", args.lr_skip), ("--batch", args.batch),
+                                        ("--layers", args.layers), ("--spans", args.spans),
+                                        ("--max-span", args.max_span), ("--neuron", args.neuron),
+                                        ("--recurrence", args.recurrence), ("--seed", args.seed))
+                 if value is not None]
+        if fixed:
+            raise ConfigError(f"--resume continues the stored run configuration; drop {', '.join(fixed)}")
+    summary = train(
+        args.preset, out=out, device=args.device, force=args.force, resume=args.resume,
+        progress=not args.no_progress, layers=args.layers, spans=args.spans, max_span=args.max_span,
+        neuron=args.neuron, recurrence=args.recurrence, epochs=args.epochs, lr=args.lr, lr_skip=args.lr_skip,
+        batch=args.batch, seed=args.seed, limit=args.limit, data=args.data, dataset=args.dataset,
+    )
+    print(json.dumps({k: summary[k] for k in ("preset", "epochs", "best_epoch", "best_val_acc", "test_acc",
+                                                 "spans", "parameters", "checkpoint")}, indent=2))
+    return 0
+
+
+def _print_presets(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="skipcore training presets")
+    for col in ("name", "dataset", "layers", "readout", "optimizer", "lr", "scheduler", "batch", "epochs"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("name", "dataset", "layers", "readout", "optimizer", "lr", "scheduler",
+                                            "batch", "epochs")))
+    Console(width=max(Console().width, 130)).print(table)
