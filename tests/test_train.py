@@ -149,16 +149,22 @@ def test_cli_train_clean_errors(tmp_path, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-def test_demo_quick(tmp_path, capsys):
-    out = tmp_path / "demo"
-    rc = cli.main(["demo", "--quick", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    report = json.loads((out / "demo.json").read_text())
-    assert report["steps"]["train"]["epochs"] == 2
-    assert 0.0 <= report["steps"]["train"]["float_test_acc"] <= 1.0
-    assert "skipcore demo" in capsys.readouterr().out
-    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0  # its own folder: rerun is fine
+def test_demo_train_step(tmp_path):
+    """The demo's training step alone (the whole-flow demo is tested with the later stages)."""
+    import argparse
+
+    from skipcore.commands import demo
+
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--out", str(tmp_path / "demo"), "--no-progress"])
+    ctx = demo.DemoContext(out=tmp_path / "demo", args=args)
+    result = demo.step_train(ctx)
+    assert result["epochs"] == 2 and result["preset"] == demo.DEMO_PRESET
+    assert 0.0 <= result["float_test_acc"] <= 1.0
+    assert (tmp_path / "demo" / "train" / "best.pt").is_file()
     other = tmp_path / "other"
     other.mkdir()
     (other / "x.txt").write_text("x")
-    assert cli.main(["demo", "--quick", "--out", str(other)]) == 2
+    with pytest.raises(ConfigError, match="holds no earlier demo"):
+        demo._check_out(other, force=False)
