@@ -18,6 +18,8 @@ from skipcore.errors import ConfigError
 
 #: what the demo trains
 DEMO_PRESET = "mnist1d-lif-asrc"
+#: 60 epochs: 91.7 % float test accuracy (the preset's 100 reach 92.4 % in 40 % more time)
+DEMO_EPOCHS = 60
 MARKER = "demo.json"
 
 
@@ -31,7 +33,8 @@ class DemoContext:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="demo folder (default: %(default)s)")
     parser.add_argument("--preset", default=DEMO_PRESET, help="training preset (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
+    parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS,
+                        help="training epochs (default: %(default)s, a few minutes on 2 cores)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 200 samples per split and 2 epochs (seconds, not minutes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")

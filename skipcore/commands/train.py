@@ -1,4 +1,5 @@
-"""``skipcore train``: train a float network from a named preset.
+"""``skipcore train``: train a float network from a named preset; with ``--qat`` also fine-tune it
+with the integer-exact forward pass and write ``OUT/model.skc``.
 
 Every option overrides the preset; ``--list`` prints the presets. The run folder (``--out``)
 receives best.pt, last.pt, history.json and summary.json (see ``skipcore.quant.train``).
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from skipcore.errors import ConfigError
 
@@ -35,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--qat", action="store_true",
+                        help="after float training, fine-tune with the integer-exact forward pass and write "
+                             "OUT/model.skc (golden/CONTRACT.md)")
+    parser.add_argument("--qat-epochs", type=int, default=5, help="QAT fine-tuning epochs (default %(default)s)")
+    parser.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default: a tenth of --lr)")
+    from skipcore.commands.quantize import add_width_arguments
+
+    add_width_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
                  if value is not None]
         if fixed:
             raise ConfigError(f"--resume continues the stored run configuration; drop {', '.join(fixed)}")
+    export_options = None
+    if args.qat:  # check the bit widths before spending minutes on training
+        from skipcore.commands.quantize import options_from_args
+
+        export_options = options_from_args(args)
     summary = train(
         args.preset, out=out, device=args.device, force=args.force, resume=args.resume,
         progress=not args.no_progress, layers=args.layers, spans=args.spans, max_span=args.max_span,
@@ -69,6 +84,15 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps({k: summary[k] for k in ("preset", "epochs", "best_epoch", "best_val_acc", "test_acc",
                                                  "spans", "parameters", "checkpoint")}, indent=2))
+    if args.qat:
+        from skipcore.quant.finetune import qat_finetune
+
+        artifact = qat_finetune(summary["checkpoint"], out_dir=out, epochs=args.qat_epochs, lr=args.qat_lr,
+                                export_options=export_options, data_path=args.data, limit=args.limit,
+                                force=True, progress=not args.no_progress)
+        qat = json.loads((Path(out) / "qat_summary.json").read_text())
+        print(json.dumps({"artifact": str(artifact), **{k: qat.get(k) for k in (
+            "float_test_acc", "golden_test_acc", "ptq_val_acc", "qat_val_acc")}}, indent=2))
     return 0
 
 
