@@ -33,8 +33,8 @@ class DemoContext:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="demo folder (default: %(default)s)")
     parser.add_argument("--preset", default=DEMO_PRESET, help="training preset (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS,
-                        help="training epochs (default: %(default)s, a few minutes on 2 cores)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default: {DEMO_EPOCHS}, a few minutes on 2 cores; --quick: 2)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 200 samples per split and 2 epochs (seconds, not minutes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -51,7 +51,7 @@ def step_train(ctx: DemoContext) -> dict:
     from skipcore.quant.train import train
 
     a = ctx.args
-    overrides = {"epochs": 2, "limit": 200} if a.quick else {}
+    overrides = {"epochs": 2, "limit": 200} if a.quick else {"epochs": DEMO_EPOCHS}
     if a.epochs is not None:
         overrides["epochs"] = a.epochs
     summary = train(a.preset, out=ctx.out / "train", device=a.device, force=True, progress=not a.no_progress,
