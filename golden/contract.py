@@ -103,7 +103,7 @@ class LIFParams(NamedTuple):
 def lif_step(acc: np.ndarray, state: LIFState, p: LIFParams, sat: Saturation | None = None):
     """Section 3.3. Returns (spikes int64 {0,1}, new state)."""
     h = saturate(decay(state.v, p.lam, p.decay_bits, p.decay_mode) + acc, p.state_bits, sat, "membrane")
-    spikes = (h >= p.theta).astype(np.int64)
+    spikes = (h >= p.theta).astype(h.dtype)
     if p.reset == "soft":
         v = h - p.theta * spikes
     else:
@@ -135,20 +135,35 @@ def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat: Saturation 
     big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.state_bits, sat, "threshold")
     u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b,
                  p.state_bits, sat, "membrane")
-    spikes = (u > big_b).astype(np.int64)
+    spikes = (u > big_b).astype(u.dtype)
     return spikes, ALIFState(u, b, spikes)
 
 
-def layer_params(art: Artifact, layer: LayerSpec):
+def layer_params(art: Artifact, layer: LayerSpec, dtype=np.int64):
     w = art.widths
+    c = lambda a: a.astype(dtype)  # noqa: E731
     if layer.kind == "lif":
-        return LIFParams(layer.decay, layer.threshold, w.state_bits, w.decay_bits, layer.decay_mode, layer.reset)
-    return ALIFParams(layer.decay, layer.rho, layer.threshold, layer.beta, w.state_bits, w.decay_bits,
-                      layer.decay_mode)
+        return LIFParams(c(layer.decay), c(layer.threshold), w.state_bits, w.decay_bits, layer.decay_mode,
+                         layer.reset)
+    return ALIFParams(c(layer.decay), c(layer.rho), c(layer.threshold), c(layer.beta), w.state_bits,
+                      w.decay_bits, layer.decay_mode)
 
 
-def initial_state(layer: LayerSpec, batch: int):
-    zeros = lambda: np.zeros((batch, layer.neurons), dtype=np.int64)  # noqa: E731
+def work_dtype(art: Artifact, layer: LayerSpec, acc_bits: int):
+    """int32 when every intermediate of the layer's update provably fits 31 bits, else int64.
+
+    Largest magnitudes: ``a*v`` < 2**(D + S - 1); ``decay(v) + acc - q*B`` < 2**S + 2**acc_bits;
+    ``beta*b`` <= 2**(S - 1 + D); ``rho*b`` <= 2**(2D). Values are identical in either type.
+    """
+    w = art.widths
+    need = max(w.decay_bits + w.state_bits, max(w.state_bits, acc_bits) + 2, 2 * w.decay_bits + 1)
+    if layer.decay_mode == "shift":
+        need = max(need, w.state_bits + 1)
+    return np.int32 if need <= 31 else np.int64
+
+
+def initial_state(layer: LayerSpec, batch: int, dtype=np.int64):
+    zeros = lambda: np.zeros((batch, layer.neurons), dtype=dtype)  # noqa: E731
     if layer.kind == "lif":
         return LIFState(zeros())
     return ALIFState(zeros(), zeros(), zeros())

@@ -13,6 +13,8 @@ import numpy as np
 from .artifact import Artifact
 from .contract import (
     Saturation,
+    accumulator_bits,
+    work_dtype,
     initial_state,
     layer_input_max,
     layer_params,
@@ -89,28 +91,29 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         ff_bound = int(np.abs(layer.w_in).sum(axis=1).max()) * layer_input_max(art, index)
         w_in_t = layer.w_in.T.astype(_dtype_for(ff_bound))
         ff = _product(inp.reshape(steps * batch, -1), w_in_t).reshape(steps, batch, n)
-        acc_all = (ff >> layer.input_shift) + layer.bias
+        work = work_dtype(art, layer, accumulator_bits(layer, layer_input_max(art, index)))
+        acc_all = ((ff >> layer.input_shift) + layer.bias).astype(work)
         w_rec_t = None
         if layer.span > 0:
             w_rec_t = layer.w_rec.T.astype(_dtype_for(int(np.abs(layer.w_rec).sum(axis=1).max())))
-        params, step = layer_params(art, layer), neuron_step(layer.kind)
-        state = initial_state(layer, batch)
-        out = np.zeros((steps, batch, n), dtype=np.int64)
+        params, step = layer_params(art, layer, work), neuron_step(layer.kind)
+        state = initial_state(layer, batch, work)
+        out = np.zeros((steps, batch, n), dtype=work)
         keys = ("v",) if layer.kind == "lif" else ("u", "b")
         rec_states = {k: np.zeros((steps, batch, n), dtype=np.int64) for k in keys} if traces else None
         for t in range(steps):
             acc = acc_all[t]
             if layer.span > 0 and t >= layer.span:
-                acc = acc + _product(out[t - layer.span], w_rec_t)  # S[t - span]; zeros before the start
+                acc = acc + _product(out[t - layer.span], w_rec_t).astype(work)  # S[t - span]; 0 before start
             spikes, state = step(acc, state, params, sat)
             out[t] = spikes
             if traces:
                 for k in keys:
                     rec_states[k][t] = getattr(state, k)
-        counts.append(out.sum(axis=(0, 2)))
+        counts.append(out.sum(axis=(0, 2), dtype=np.int64))
         if traces:
             spikes_tr.append(out.transpose(1, 0, 2).astype(np.uint8))
-            states_tr.append({k: v.transpose(1, 0, 2).copy() for k, v in rec_states.items()})
+            states_tr.append({k: v.transpose(1, 0, 2).astype(np.int64) for k, v in rec_states.items()})
         inp = out
 
     r = art.readout
