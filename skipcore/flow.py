@@ -87,15 +87,16 @@ def verify(
     board: str | None = None,
     clock_mhz: float | None = None,
     json_path: str | Path | None = None,
-    cocotb_samples: int = 1,
+    cocotb_samples: int = 20,
     force: bool = False,
     progress: bool = True,
 ) -> VerifyReport:
     """Float/golden/RTL accuracy, RTL-vs-golden mismatches, cycles against the bound, resources.
 
     ``lanes`` defaults to 8 (clamped per layer). ``board`` builds a bitstream and takes the clock
-    from its Fmax (or ``clock_mhz`` when given). ``cocotb_samples`` samples also run through the
-    cocotb testbench, whose per-neuron spikes draw the raster.
+    from its Fmax (or ``clock_mhz`` when given). The first ``cocotb_samples`` samples also run
+    through the cocotb testbench (random input gaps and output backpressure), which compares every
+    neuron's spike at every step with golden; sample 0 draws the raster.
     """
     from skipcore.commands.eval import check_data, resolve_data
     from skipcore.datasets import accuracy
@@ -178,12 +179,23 @@ def verify(
     if cocotb_samples > 0:
         from skipcore.sim.simulate import simulate_core
 
-        sim = flow.run("cocotb + Verilator run of one sample (per-neuron spikes)",
-                       lambda: simulate_core(core_dir, art, gold["x_int"][:cocotb_samples], workdir=out / "cocotb"))
-        if sim.ok and sim.results:
+        n_cocotb = min(cocotb_samples, samples)
+        sim = flow.run(f"cocotb + Verilator run of {n_cocotb} samples (every neuron, every step)",
+                       lambda: simulate_core(core_dir, art, gold["x_int"][:n_cocotb], workdir=out / "cocotb",
+                                             gap=0.2, backpressure=0.2))
+        entry: dict[str, Any] = {"samples": n_cocotb, "steps": int(steps), "ok": bool(sim.ok)}
+        if sim.results:
+            cmp = sim.results[0].comparison
+            entry.update(count=int(cmp.total), first=str(cmp.first) if cmp.first else None)
             rtl_spikes = [s[0] for s in sim.results[0].trace.spikes]
+            if not cmp.ok:
+                mismatches["count"] += int(cmp.total)
+                mismatches["first"] = mismatches["first"] or f"cocotb: {cmp.first}"
         else:
-            mismatches["cocotb"] = sim.failure_message()
+            entry["error"] = sim.failure_message()
+        if sim.waves:
+            entry["waves"] = str(sim.waves)
+        mismatches["cocotb"] = entry
 
     build: dict[str, Any] = {"board": None, "luts": None, "ffs": None, "brams": None, "dsps": None, "fmax_mhz": None}
     if board:

@@ -115,6 +115,11 @@ def rows(report: VerifyReport) -> list[tuple[str, str]]:
         ("accuracy golden (integer)", _pct(a.get("golden"))),
         ("accuracy RTL", _pct(a.get("rtl"))),
         ("mismatches RTL vs golden", f"{m.get('count')} of {m.get('samples')} samples x {m.get('steps')} steps"),
+    ]
+    if m.get("cocotb"):
+        cc = m["cocotb"]
+        out.append(("  of which cocotb, every neuron", f"{cc.get('count', 'error')} in {cc.get('samples')} samples"))
+    out += [
         ("cycles per step (mean / max)", f"{_num(c.get('mean_per_step'))} / {_num(c.get('max_per_step'), '{:.0f}')}"),
         ("cycle bound per step (mean)", _num(c.get("bound_per_step"))),
         ("measured / bound (mean / max)", f"{_num(c.get('ratio_mean'), '{:.3f}')} / {_num(c.get('ratio_max'), '{:.3f}')}"),

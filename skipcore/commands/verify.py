@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clock for latency/throughput (default: the build's Fmax)")
     parser.add_argument("--out", default=None, metavar="DIR", help="report folder (default: next to --json, or verify/)")
     parser.add_argument("--json", default=None, metavar="REPORT.json", help="where to write the JSON report")
-    parser.add_argument("--cocotb-samples", type=int, default=1,
-                        help="samples also run through cocotb for the per-neuron raster (0: none)")
+    parser.add_argument("--cocotb-samples", type=int, default=20,
+                        help="samples also run through cocotb, compared neuron by neuron with golden; sample 0 draws the raster (default %(default)s; 0: none)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing report")
     parser.add_argument("--no-progress", action="store_true")
 
