@@ -80,6 +80,16 @@ def _rng(seed_or_rng: int | random.Random | None) -> random.Random:
     return random.Random(seed_or_rng)
 
 
+def _bind_stream(end: Any, dut: Any, prefix: str, fields: Sequence[str] | Layout, seed) -> None:
+    """Attach the ``<prefix>valid/ready`` handshake and payload ports of ``dut`` to a stream end."""
+    end.valid = port(dut, prefix + "valid")
+    end.ready = port(dut, prefix + "ready")
+    end.layout = fields if isinstance(fields, Layout) else None
+    end.names = list(fields.names if isinstance(fields, Layout) else fields)
+    end.fields = [port(dut, prefix + "payload")] if end.layout else [port(dut, prefix + f) for f in fields]
+    end.rng = _rng(seed)
+
+
 class _Part:
     """Base of the loop parts: override :meth:`drive` and/or :meth:`sample`."""
 
@@ -116,13 +126,8 @@ class StreamDriver(_Part):
 
     def __init__(self, dut: Any, *, prefix: str, fields: Sequence[str] | Layout, gap: float = 0.0,
                  seed: int | random.Random | None = 0) -> None:
-        self.valid = port(dut, prefix + "valid")
-        self.ready = port(dut, prefix + "ready")
-        self.layout = fields if isinstance(fields, Layout) else None
-        self.names = list(fields.names if isinstance(fields, Layout) else fields)
-        self.fields = [port(dut, prefix + "payload")] if self.layout else [port(dut, prefix + f) for f in fields]
+        _bind_stream(self, dut, prefix, fields, seed)
         self.gap = float(gap)
-        self.rng = _rng(seed)
         self.queue: deque[tuple[int, ...]] = deque()
         self.current: tuple[int, ...] | None = None
         self.sent: list[tuple[int, tuple[int, ...]]] = []
@@ -183,13 +188,8 @@ class StreamMonitor(_Part):
 
     def __init__(self, dut: Any, *, prefix: str, fields: Sequence[str] | Layout, backpressure: float = 0.0,
                  seed: int | random.Random | None = 0) -> None:
-        self.valid = port(dut, prefix + "valid")
-        self.ready = port(dut, prefix + "ready")
-        self.layout = fields if isinstance(fields, Layout) else None
-        self.names = list(fields.names if isinstance(fields, Layout) else fields)
-        self.fields = [port(dut, prefix + "payload")] if self.layout else [port(dut, prefix + f) for f in fields]
+        _bind_stream(self, dut, prefix, fields, seed)
         self.backpressure = float(backpressure)
-        self.rng = _rng(seed)
         self.received: list[tuple[int, tuple[int, ...]]] = []
         self.protocol_errors: list[str] = []
         self.on_transfer: list[Callable[[int, tuple[int, ...]], None]] = []
