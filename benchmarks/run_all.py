@@ -17,7 +17,7 @@ STEPS = [
     ["bench_train.py", "--full", "--ecg-epochs", "45", "--threads", "1",
      "--presets", "mnist1d-lif-src,mnist1d-lif-asrc,mnist1d-alif,srnn-ecg", "--json", str(RESULTS / "train.json")],
     ["bench_quant.py", "--runs", "runs/bench_train", "--presets", "mnist1d-lif-src,mnist1d-lif-asrc,mnist1d-alif,srnn-ecg",
-     "--qat-epochs", "3", "--json", str(RESULTS / "quant.json")],
+     "--qat-epochs", "8", "--json", str(RESULTS / "quant.json")],
     ["bench_sim.py", "--lanes", "1,4,8", "--json", str(RESULTS / "sim.json")],
 ]
 
