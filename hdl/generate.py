@@ -48,6 +48,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from skipcore.golden.artifact import Artifact, LayerSpec, ReadoutSpec
+from skipcore.golden.cycles import cycle_bounds as golden_cycle_bounds, spike_counts
 
 from .core import SkipCore
 from .plan import CorePlan, plan_core
@@ -110,20 +111,11 @@ def _ports(plan: CorePlan) -> dict[str, dict[str, Any]]:
     return ports
 
 
-def cycle_bounds(plan: CorePlan, input_events: np.ndarray, spikes: list[np.ndarray]) -> np.ndarray:
-    """Per-layer per-step bound (B, T, L) from layer-0 input events (B, T) and spikes (B, T, N)."""
-    input_events = np.asarray(input_events, dtype=np.int64)
-    batch, steps = input_events.shape
-    counts = [np.asarray(s).sum(axis=2).astype(np.int64) for s in spikes]
-    out = np.zeros((batch, steps, len(plan.layers)), dtype=np.int64)
-    for layer in plan.layers:
-        l, k = layer.index, layer.span
-        ev_in = input_events if l == 0 else counts[l - 1]
-        ev_rec = np.zeros((batch, steps), dtype=np.int64)
-        if k > 0 and steps > k:
-            ev_rec[:, k:] = counts[l][:, :steps - k]
-        out[:, :, l] = layer.groups * (ev_in + ev_rec) + layer.groups + layer.constant_cycles
-    return out
+def cycle_bounds(plan: CorePlan, input_events: np.ndarray, spikes) -> np.ndarray:
+    """Per-layer per-step bound (B, T, L) from layer-0 input events (B, T) and per-layer spikes
+    (B, T, N) or spike counts (B, T, L); the formula is :func:`golden.cycles.cycle_bounds`."""
+    return golden_cycle_bounds([l.groups for l in plan.layers], [l.constant_cycles for l in plan.layers],
+                               [l.span for l in plan.layers], input_events, spike_counts(spikes))
 
 
 def activity_summary(plan: CorePlan, input_events: np.ndarray, spikes: list[np.ndarray], source: str) -> dict:

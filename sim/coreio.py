@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from skipcore.golden.cycles import cycle_bounds as golden_cycle_bounds, spike_counts
+
 from skipcore.errors import ConfigError
 
 __all__ = ["CoreSpec", "LayerInfo", "encode_sample", "cycle_bounds", "split_readout", "to_signed"]
@@ -168,23 +170,8 @@ def encode_sample(
 
 
 def cycle_bounds(spec: CoreSpec, input_events: np.ndarray, spikes) -> np.ndarray:
-    """The per-layer per-step cycle bound of INTERFACE.md, shape (B, T, L).
-
-    ``input_events`` (B, T): input words of layer 0; ``spikes``: per layer (B, T, N) arrays, or the
-    per-layer spike counts (B, T, L). Bound: ``groups * (input_events + recurrent_events) + groups + c``
-    with recurrent events the spikes of slot ``t - span``.
-    """
-    input_events = np.asarray(input_events, dtype=np.int64)
-    batch, steps = input_events.shape
-    if isinstance(spikes, np.ndarray) and spikes.ndim == 3 and spikes.shape[2] == spec.n_layers and not isinstance(spikes, list):
-        counts = spikes.astype(np.int64)
-    else:
-        counts = np.stack([np.asarray(s).sum(axis=2) for s in spikes], axis=2).astype(np.int64)
-    out = np.zeros((batch, steps, spec.n_layers), dtype=np.int64)
-    for l, info in enumerate(spec.layers):
-        ev_in = input_events if l == 0 else counts[:, :, l - 1]
-        ev_rec = np.zeros((batch, steps), dtype=np.int64)
-        if info.span > 0 and steps > info.span:
-            ev_rec[:, info.span:] = counts[:, : steps - info.span, l]
-        out[:, :, l] = info.groups * (ev_in + ev_rec) + info.groups + info.constant_cycles
-    return out
+    """The per-layer per-step cycle bound of INTERFACE.md, shape (B, T, L), for the core described
+    by ``spec``; ``spikes`` are per-layer (B, T, N) arrays or counts (B, T, L). The formula is
+    :func:`golden.cycles.cycle_bounds`."""
+    return golden_cycle_bounds([l.groups for l in spec.layers], [l.constant_cycles for l in spec.layers],
+                               [l.span for l in spec.layers], input_events, spike_counts(spikes))

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from skipcore.errors import ConfigError, SkipcoreError
+from skipcore.errors import ConfigError
 from skipcore.report import VerifyReport, cycle_summary, plot_cycles, plot_raster, throughput
 
 
@@ -132,8 +132,7 @@ def verify(
     core_dir = out / "core"
 
     def _generate():
-        activity = activity_summary(plan, gold["input_events"][:64],
-                                    [_counts_as_spikes(gold["counts"][:64, :, l]) for l in range(len(art.layers))],
+        activity = activity_summary(plan, gold["input_events"][:64], gold["counts"][:64],
                                     f"dataset {ds.info.name} test split, first {min(64, samples)} sequences")
         result = generate(art, lanes=lanes, debug=True, activity=activity)
         core_dir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +161,7 @@ def verify(
 
     from skipcore.hdl.generate import cycle_bounds
 
-    bound = cycle_bounds(plan, gold["input_events"],
-                         [_counts_as_spikes(gold["counts"][:, :, l]) for l in range(len(art.layers))])
+    bound = cycle_bounds(plan, gold["input_events"], gold["counts"])
     measured = fast.layer_cycles
     cycles = cycle_summary(measured.max(axis=2), bound.max(axis=2))
     cycles["per_layer"] = [
@@ -226,15 +224,3 @@ def verify(
 
     report_mod.write(report, out, Path(json_path) if json_path else None)
     return report
-
-
-def _counts_as_spikes(counts: np.ndarray) -> np.ndarray:
-    """A (B, T) spike count as a (B, T, 1) array whose sum over the last axis is the count."""
-    return counts[:, :, None]
-
-
-def check_report(report: VerifyReport) -> None:
-    """Raise when RTL and golden disagree (the CLI exits non-zero)."""
-    if report.mismatches["count"]:
-        raise SkipcoreError(f"RTL and golden disagree on {report.mismatches['count']} sample-steps; "
-                            f"first: {report.mismatches['first']}")

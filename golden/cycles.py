@@ -1,0 +1,35 @@
+"""The cycle bound that DESIGN.md promises for every layer engine, from golden activity.
+
+Per layer per step: ``groups * (input_events + recurrent_events) + groups + constant`` with
+``groups = ceil(N/P)``, ``input_events`` the layer-0 input words or the spikes of layer l-1 at the
+same step, and ``recurrent_events`` the spikes replayed from slot ``t - span``. The generator
+(hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
+one function.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def spike_counts(spikes: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Per-layer spike counts (B, T, L) from per-layer spikes (B, T, N), or counts passed through."""
+    if isinstance(spikes, np.ndarray) and spikes.ndim == 3:
+        return spikes.astype(np.int64)
+    return np.stack([np.asarray(s).sum(axis=2) for s in spikes], axis=2).astype(np.int64)
+
+
+def cycle_bounds(groups: Sequence[int], constants: Sequence[int], spans: Sequence[int],
+                 input_events: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The bound (B, T, L) for layer-0 input events (B, T) and per-layer spike counts (B, T, L)."""
+    input_events = np.asarray(input_events, dtype=np.int64)
+    batch, steps = input_events.shape
+    out = np.zeros((batch, steps, len(groups)), dtype=np.int64)
+    for l, (g, c, k) in enumerate(zip(groups, constants, spans)):
+        ev_in = input_events if l == 0 else counts[:, :, l - 1]
+        ev_rec = np.zeros((batch, steps), dtype=np.int64)
+        if k > 0 and steps > k:
+            ev_rec[:, k:] = counts[:, : steps - k, l]
+        out[:, :, l] = g * (ev_in + ev_rec) + g + c
+    return out
