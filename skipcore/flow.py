@@ -88,6 +88,7 @@ def verify(
     clock_mhz: float | None = None,
     json_path: str | Path | None = None,
     cocotb_samples: int = 20,
+    jobs: int | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> VerifyReport:
@@ -108,6 +109,8 @@ def verify(
     lanes = 8 if lanes is None else lanes
     if lanes < 1:
         raise ConfigError(f"--lanes must be at least 1, got {lanes}")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     if clock_mhz is not None and clock_mhz <= 0:
         raise ConfigError(f"--clock must be positive (MHz), got {clock_mhz}")
     out = Path(out_dir)
@@ -143,7 +146,7 @@ def verify(
     flow.run(f"generate core ({lanes} lanes)", _generate)
     runner = FastRunner(core_dir)
     flow.run("build fast Verilator runner", runner.build)
-    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"]))
+    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"], jobs=jobs))
 
     rtl_pred = fast.predictions
     rtl_acc = accuracy(ds.info, y, rtl_pred)
@@ -217,7 +220,7 @@ def verify(
         accuracy={"float": float_acc, "golden": float(golden_acc), "rtl": float(rtl_acc)},
         mismatches=mismatches, cycles=cycles, build=build, throughput=thr,
         extra={"figures": figures, "lanes": lanes, "artifact": art.summary(),
-               "fast_runner": {"cycles_per_s": fast.cycles_per_second, "seconds": fast.seconds},
+               "fast_runner": {"cycles_per_s": fast.cycles_per_second, "seconds": fast.seconds, "jobs": fast.jobs},
                "stages": {s.name: round(s.seconds, 2) for s in flow.stages}},
     )
     from skipcore import report as report_mod

@@ -53,6 +53,24 @@ def test_fast_runner_bit_exact(fast_case, gap, backpressure):
     assert res.cycles_per_second > 0
 
 
+def test_fast_runner_shards_give_the_same_values(fast_case):
+    """Three harness processes at once on shards of the batch: the same values as one process, and
+    the same per-layer cycles (only end-to-end cycles differ where a shard starts from reset)."""
+    art, x, core, gold = fast_case
+    runner = FastRunner(core)
+    one, three = runner.run(x, jobs=1), runner.run(x, jobs=3)
+    assert (one.jobs, three.jobs) == (1, 3)
+    for name in ("readout", "predictions", "step_prediction", "end_seq", "spike_counts", "layer_cycles", "valid",
+                 "input_events"):
+        assert np.array_equal(getattr(one, name), getattr(three, name)), name
+    assert np.array_equal(three.readout, gold.readout)
+    assert three.total_cycles == int(three.cycles_per_step.sum())
+    assert abs(three.total_cycles - one.total_cycles) < 0.05 * one.total_cycles
+    assert runner.run(x[:2], jobs=None).jobs == 1  # auto: no process for fewer than 32 sequences
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        runner.run(x, jobs=0)
+
+
 def test_fast_runner_without_debug_ports_per_step_readout(tmp_path):
     from skipcore.commands.simulate import generate_core_dir
 
@@ -65,6 +83,15 @@ def test_fast_runner_without_debug_ports_per_step_readout(tmp_path):
     assert res.spike_counts is None and res.layer_cycles is None
     assert np.array_equal(res.readout, gold.readout)
     assert res.predictions.shape == (40, 16) and np.array_equal(res.predictions, gold.predictions)
+
+
+def test_fast_runner_reports_a_stall(fast_case):
+    """A cycle budget far too small reads as a stall, naming the sample it stopped at."""
+    from skipcore.errors import ToolError
+
+    _, x, core, _ = fast_case
+    with pytest.raises(ToolError, match=r"stalled in the fast runner: .* \(sample \d+, step \d+\); rerun"):
+        FastRunner(core).run(x, max_cycles=300, jobs=2)
 
 
 def test_fast_runner_rejects_wrong_inputs(fast_case):

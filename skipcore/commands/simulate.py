@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cocotb simulator (default %(default)s)")
     parser.add_argument("--waves", action="store_true", help="record a waveform (VCD with Verilator) and keep it")
     parser.add_argument("--fast", action="store_true", help="use the compiled C++ Verilator batch runner")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="--fast: harness processes at once, each on a shard of the samples (default: one per CPU)")
     parser.add_argument("--gap", type=float, default=None,
                         help="probability of an idle input cycle (default 0.2 cocotb, 0 --fast)")
     parser.add_argument("--backpressure", type=float, default=None,
@@ -132,7 +134,8 @@ def _fast(core_dir, art, x, args, console):
     t0 = time.monotonic()
     runner.build()
     build_s = time.monotonic() - t0
-    res = runner.run(x, gap=args.gap or 0.0, backpressure=args.backpressure or 0.0, seed=args.seed + 1)
+    res = runner.run(x, gap=args.gap or 0.0, backpressure=args.backpressure or 0.0, seed=args.seed + 1,
+                     jobs=args.jobs)
     trace = res.to_trace()
     spec = CoreSpec.load(Path(core_dir) / "core.json")
     comparisons, reports = [], []
@@ -142,7 +145,7 @@ def _fast(core_dir, art, x, args, console):
         comparisons.append(compare(sub, readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode))
         reports.append(cycle_report(spec, sub, gold.spikes))
     info = {"engine": "fast", "build_seconds": round(build_s, 2), "run_seconds": round(res.seconds, 3),
-            "cycles": res.total_cycles, "cycles_per_second": round(res.cycles_per_second)}
+            "cycles": res.total_cycles, "cycles_per_second": round(res.cycles_per_second), "jobs": res.jobs}
     return trace, _merge(comparisons), _merge_reports(reports), info, None
 
 
@@ -193,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     for name in ("gap", "backpressure"):
         v = getattr(args, name)
         if v is not None and not 0.0 <= v < 1.0:

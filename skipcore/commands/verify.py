@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="REPORT.json", help="where to write the JSON report")
     parser.add_argument("--cocotb-samples", type=int, default=20,
                         help="samples also run through cocotb, compared neuron by neuron with golden; sample 0 draws the raster (default %(default)s; 0: none)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="fast-runner processes at once, each on a shard of the test set (default: one per CPU)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing report")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (Path(args.json).parent if args.json else Path("verify"))
     report = verify(args.artifact, out_dir=out, data=args.data, limit=args.limit, lanes=args.lanes,
                     board=args.board, clock_mhz=args.clock, json_path=args.json,
-                    cocotb_samples=args.cocotb_samples, force=args.force, progress=not args.no_progress)
+                    cocotb_samples=args.cocotb_samples, jobs=args.jobs, force=args.force, progress=not args.no_progress)
     print_table(report)
     print(f"report: {Path(args.json) if args.json else out / 'report.json'} and {out / 'report.md'}")
     return 1 if report.mismatches["count"] else 0
