@@ -136,6 +136,11 @@ def rows(report: VerifyReport) -> list[tuple[str, str]]:
         ("throughput", f"{_num(t.get('samples_per_s'), '{:,.0f}')} samples/s"),
         ("latency per sample", f"{_num(t.get('latency_us'), '{:,.1f}')} us"),
     ]
+    fast = report.extra.get("fast_runner")
+    if fast:
+        jobs = fast.get("jobs", 1)
+        out.append(("fast RTL simulation", f"{_num(fast.get('cycles_per_s', 0) / 1e6, '{:.2f}')} M cycles/s, "
+                    f"{_num(fast.get('seconds'), '{:.1f}')} s ({jobs} process{'es' if jobs != 1 else ''})"))
     return out
 
 
