@@ -150,6 +150,7 @@ def main(argv=None) -> int:
     for r in rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"core": art.summary(), "inputs": source, "results": results},
                                               indent=2) + "\n")
     return 0 if all(r["fast"]["bit_exact"] and r["fast_sharded"]["bit_exact"] and r["cocotb"]["bit_exact"]

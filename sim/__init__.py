@@ -7,7 +7,8 @@
 * :mod:`.compare`: RTL trace vs golden (first differing layer/neuron/step/quantity), cycle report.
 * :mod:`.simulate`: ``simulate_cores`` / ``simulate_core`` (one build for many cores via
   :mod:`.multicore`).
-* :mod:`.fast`: ``FastRunner``, a generated C++ Verilator harness (``fast_harness.cpp``).
+* :mod:`.fast`: ``FastRunner``, a generated C++ Verilator harness (``fast_harness.cpp``) under a
+  small Verilog top that drives the reset; shards a batch over CPU cores (``jobs``).
 * ``tb_*.py``: the cocotb test modules (the core and each hdl component).
 
 Imports cocotb (never Amaranth): Verilog comes from ``hdl/`` through files (``core.v``,
