@@ -33,8 +33,14 @@ def signed_range(bits: int) -> tuple[int, int]:
 
 
 def saturate(x: np.ndarray, bits: int, counter: Saturation | None = None, name: str = "") -> np.ndarray:
-    """``sat_B``: clamp to the signed B-bit range, counting the clamped elements."""
+    """``sat_B``: clamp to the signed B-bit range, counting the clamped elements.
+
+    Returns ``x`` itself when nothing is out of range, found with two reductions (the common case
+    by far); callers pass temporaries.
+    """
     lo, hi = signed_range(bits)
+    if x.size == 0 or (x.max() <= hi and x.min() >= lo):
+        return x
     if counter is not None:
         counter.add(name, np.count_nonzero((x < lo) | (x > hi)))
     return np.clip(x, lo, hi)
