@@ -90,7 +90,8 @@ def harness_source(spec: CoreSpec) -> str:
     text = _TEMPLATE.read_text()
     for key, value in {
         "@LAYERS@": str(spec.n_layers), "@CLASSES@": str(spec.classes), "@READOUT_BITS@": str(spec.readout_bits),
-        "@DEBUG@": "true" if debug else "false", "@RESET_CYCLES@": str(RESET_CYCLES), "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u",
+        "@DEBUG@": "true" if debug else "false", "@RESET_CYCLES@": str(RESET_CYCLES),
+        "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u",
         "@DBG_SAMPLE@": "\n".join(dbg) if dbg else "            (void)dbg_n;",
     }.items():
         text = text.replace(key, value)
