@@ -66,13 +66,14 @@ def _product(x: np.ndarray, w_t: np.ndarray) -> np.ndarray:
     return (x.astype(w_t.dtype, copy=False) @ w_t).astype(np.int64)
 
 
-def _feed_forward(x: np.ndarray, layer, ff_bound: int, work) -> np.ndarray:
-    """``(x @ w_in.T >> input_shift) + bias`` for all steps at once, in ``work`` dtype.
+def _feed_forward(x: np.ndarray, layer, input_max: int, work) -> np.ndarray:
+    """``(x @ w_in.T >> input_shift) + bias`` for all steps at once, in ``work`` dtype (|x| <= input_max).
 
     In float32/float64 when the bound allows: the product is exact there, scaling by 2**-shift is
     exact, and so is the floor, so this equals the integer floor shift (contract section 1) with
     fewer and narrower passes than int64 arithmetic.
     """
+    ff_bound = int(np.abs(layer.w_in).sum(axis=1).max()) * input_max
     dtype = _dtype_for(ff_bound + int(np.abs(layer.bias).max(initial=0)))
     if dtype == np.int64:
         ff = _product(x, layer.w_in.T.astype(_dtype_for(ff_bound)))
@@ -107,9 +108,9 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
     counts: list[np.ndarray] = []
     for index, layer in enumerate(art.layers):
         n = layer.neurons
-        ff_bound = int(np.abs(layer.w_in).sum(axis=1).max()) * layer_input_max(art, index)
-        work = work_dtype(art, layer, accumulator_bits(layer, layer_input_max(art, index)))
-        acc_all = _feed_forward(inp.reshape(steps * batch, -1), layer, ff_bound, work).reshape(steps, batch, n)
+        input_max = layer_input_max(art, index)
+        work = work_dtype(art, layer, accumulator_bits(layer, input_max))
+        acc_all = _feed_forward(inp.reshape(steps * batch, -1), layer, input_max, work).reshape(steps, batch, n)
         w_rec_t = None
         if layer.span > 0:
             w_rec_t = layer.w_rec.T.astype(_dtype_for(int(np.abs(layer.w_rec).sum(axis=1).max())))

@@ -276,8 +276,7 @@ class FastRunner:
         bounds = np.linspace(0, batch, jobs + 1).round().astype(int)
         shards = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         with tempfile.TemporaryDirectory(prefix="skipcore-fast-", dir=workdir) as tmp:
-            procs = []
-            start = time.monotonic()
+            prepared = []  # (command, events, output file) per shard, written before the clock starts
             for k, (a, b) in enumerate(shards):
                 words, events = encode_words(spec, x[a:b])
                 limit = max_cycles if max_cycles is not None else self._cycle_limit(b - a, steps, len(words),
@@ -288,12 +287,14 @@ class FastRunner:
                     words.tofile(fh)
                 cmd = [str(exe), str(fin), str(fout), str(int(gap * 1e6)), str(int(backpressure * 1e6)),
                        str(seed + k), str(limit)]
-                procs.append((a, b, events, fout,
-                              subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
-            finished = [(a, b, events, fout, proc, proc.communicate()[1]) for a, b, events, fout, proc in procs]
+                prepared.append((cmd, events, fout))
+            start = time.monotonic()
+            procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                     for cmd, _, _ in prepared]
+            errors = [proc.communicate()[1] for proc in procs]
             seconds = time.monotonic() - start
             parts = [self._read_shard(exe, b - a, steps, events, fout, proc.returncode, err)
-                     for a, b, events, fout, proc, err in finished]
+                     for (a, b), (_, events, fout), proc, err in zip(shards, prepared, procs, errors)]
         merged = {key: np.concatenate([part[key] for part in parts]) if parts[0][key] is not None else None
                   for key in ("readout", "step_prediction", "end_seq", "spike_counts", "layer_cycles",
                               "cycles_per_step", "input_events", "valid")}
