@@ -21,10 +21,11 @@ import numpy as np
 
 from skipcore.errors import SkipcoreError
 
+from . import kinds as _kinds
+
 FORMAT = "skipcore-model"
 VERSION = 1
 
-NEURON_KINDS = ("lif", "alif")
 INPUT_KINDS = ("spike", "count", "real")
 READOUT_KINDS = ("sum", "leaky")
 READOUT_MODES = ("sequence", "per_step")
@@ -86,22 +87,45 @@ def _arr_eq(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-@dataclass(eq=False)
 class LayerSpec:
-    """One hidden layer (section 3). Arrays are int64; ``rho``/``beta`` only for ALIF."""
+    """One hidden layer (section 3). Arrays are int64.
 
-    kind: str
-    span: int
-    w_in: np.ndarray
-    bias: np.ndarray
-    threshold: np.ndarray
-    decay: np.ndarray
-    w_rec: np.ndarray | None = None
-    rho: np.ndarray | None = None
-    beta: np.ndarray | None = None
-    input_shift: int = 0
-    decay_mode: str = "mult"
-    reset: str = "soft"
+    The arrays every kind shares are attributes (``w_in``, ``bias``, ``w_rec``); the neuron kind's
+    own parameter arrays (its schema: :meth:`golden.kinds.NeuronKind.arrays`) live in ``params``
+    and are also read as attributes (``layer.threshold``); a parameter of another kind reads as
+    None. ``options`` holds the kind's integer header options (:class:`golden.kinds.OptionSpec`).
+    """
+
+    COMMON_ARRAYS = ("w_in", "bias", "w_rec")
+
+    def __init__(self, kind: str, span: int, w_in: np.ndarray, bias: np.ndarray,
+                 w_rec: np.ndarray | None = None, input_shift: int = 0, decay_mode: str = "mult",
+                 reset: str = "soft", *, params: dict[str, np.ndarray] | None = None,
+                 options: dict[str, int] | None = None, **arrays: np.ndarray | None):
+        object.__setattr__(self, "params", {})
+        self.kind, self.span, self.w_in, self.bias, self.w_rec = kind, span, w_in, bias, w_rec
+        self.input_shift, self.decay_mode, self.reset = input_shift, decay_mode, reset
+        self.options = dict(options or {})
+        for name, value in {**(params or {}), **arrays}.items():
+            if value is not None:
+                self.params[name] = value
+
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails: a kind's parameter array by name
+        if name in self.__dict__.get("params", {}):
+            return self.__dict__["params"][name]
+        if name in _kinds.parameter_names():
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.params or (name in _kinds.parameter_names() and name not in self.__dict__):
+            if value is None:
+                self.params.pop(name, None)
+            else:
+                self.params[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
     @property
     def neurons(self) -> int:
@@ -111,16 +135,26 @@ class LayerSpec:
     def fan_in(self) -> int:
         return int(self.w_in.shape[1])
 
-    ARRAYS = ("w_in", "bias", "threshold", "decay", "w_rec", "rho", "beta")
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the layer by name (shared ones first, then the kind's), None left out."""
+        out = {n: getattr(self, n) for n in self.COMMON_ARRAYS if getattr(self, n) is not None}
+        out.update(self.params)
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LayerSpec):
             return NotImplemented
+        mine, theirs = self.arrays(), other.arrays()
         return (
-            (self.kind, self.span, self.input_shift, self.decay_mode, self.reset)
-            == (other.kind, other.span, other.input_shift, other.decay_mode, other.reset)
-            and all(_arr_eq(getattr(self, n), getattr(other, n)) for n in self.ARRAYS)
+            (self.kind, self.span, self.input_shift, self.decay_mode, self.reset, self.options)
+            == (other.kind, other.span, other.input_shift, other.decay_mode, other.reset, other.options)
+            and mine.keys() == theirs.keys()
+            and all(_arr_eq(mine[n], theirs[n]) for n in mine)
         )
+
+    def __repr__(self) -> str:
+        return (f"LayerSpec(kind={self.kind!r}, neurons={self.neurons}, span={self.span}, "
+                f"arrays={sorted(self.arrays())})")
 
 
 @dataclass(eq=False)
@@ -231,6 +265,33 @@ def _check_array(
             _fail(field_name, f"value {bad} does not fit {what} (allowed [{lo}, {hi}])")
 
 
+def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) -> None:
+    """The kind's own schema: its parameter arrays (exactly those) and its header options."""
+    specs = kind.arrays(w, layer)
+    expected = [spec.name for spec in specs]
+    for spec in specs:
+        value = layer.params.get(spec.name)
+        if value is None:
+            _fail(f"{p}.{spec.name}", f"missing: a {kind.name} layer needs {', '.join(expected)}")
+        _check_array(f"{p}.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
+    for name in layer.params:
+        if name not in expected:
+            _fail(f"{p}.{name}", f"not a parameter of a {kind.name} layer (it has {', '.join(expected)})")
+    known = {o.name: o for o in kind.options}
+    for name, value in layer.options.items():
+        if name not in known:
+            _fail(f"{p}.options.{name}", f"not an option of a {kind.name} layer"
+                  + (f" (it has {', '.join(known)})" if known else " (it has none)"))
+        _check_int(f"{p}.options.{name}", value, known[name].lo, known[name].hi)
+    for name in known:
+        if name not in layer.options:
+            _fail(f"{p}.options.{name}", f"missing: a {kind.name} layer needs this option")
+    problem = kind.check(layer, w)
+    if problem:
+        field_name, _, text = problem.partition(": ")
+        _fail(f"{p}.{field_name}", text)
+
+
 def validate(art: Artifact) -> None:
     w = art.widths
     for name, (lo, hi) in WIDTH_LIMITS.items():
@@ -255,7 +316,8 @@ def validate(art: Artifact) -> None:
     fan_in = inp.channels
     for index, layer in enumerate(art.layers):
         p = f"layers[{index}]"
-        _check_choice(f"{p}.kind", layer.kind, NEURON_KINDS)
+        _check_choice(f"{p}.kind", layer.kind, _kinds.names())
+        kind = _kinds.get(layer.kind)
         _check_choice(f"{p}.decay_mode", layer.decay_mode, DECAY_MODES)
         _check_choice(f"{p}.reset", layer.reset, RESETS)
         _check_int(f"{p}.span", layer.span, 0, 1 << 16)
@@ -273,19 +335,7 @@ def validate(art: Artifact) -> None:
             _check_array(f"{p}.w_rec", layer.w_rec, (n, n), -wmax, wmax, f"{w.weight_bits}-bit weights")
         elif layer.w_rec is not None:
             _fail(f"{p}.w_rec", "present but span is 0 (no recurrence); drop it or set a span")
-        if layer.decay_mode == "mult":
-            _check_array(f"{p}.decay", layer.decay, (n,), 0, dmax, f"Q0.{w.decay_bits} decays")
-        else:
-            _check_array(f"{p}.decay", layer.decay, (n,), 1, 30, "shift decays (1..30)")
-        _check_array(f"{p}.threshold", layer.threshold, (n,), 1, smax, "positive state-width thresholds")
-        if layer.kind == "alif":
-            if layer.rho is None or layer.beta is None:
-                _fail(f"{p}.rho", "an ALIF layer needs rho and beta arrays")
-            _check_array(f"{p}.rho", layer.rho, (n,), 0, dmax, f"Q0.{w.decay_bits} decays")
-            _check_array(f"{p}.beta", layer.beta, (n,), 0, smax, "non-negative state-width values")
-        else:
-            if layer.rho is not None or layer.beta is not None:
-                _fail(f"{p}.rho", "only ALIF layers carry rho/beta")
+        _check_kind(p, kind, layer, w)
         if index > 0 and layer.input_shift != 0:
             _fail(f"{p}.input_shift", "only the first layer (fed by a real input) may shift")
         fan_in = n
@@ -329,9 +379,7 @@ def _header(art: Artifact) -> dict[str, Any]:
                   "bits": art.input.bits, "frac_bits": art.input.frac_bits},
         "widths": {k: getattr(art.widths, k) for k in WIDTH_LIMITS},
         "layers": [
-            {"kind": l.kind, "neurons": l.neurons, "span": l.span, "input_shift": l.input_shift,
-             "decay_mode": l.decay_mode, "reset": l.reset}
-            for l in art.layers
+            _layer_header(l) for l in art.layers
         ],
         "readout": {"kind": art.readout.kind, "mode": art.readout.mode, "classes": art.readout.classes,
                     "decay_mode": art.readout.decay_mode, "skip_steps": art.readout.skip_steps},
@@ -339,13 +387,20 @@ def _header(art: Artifact) -> dict[str, Any]:
     }
 
 
-def _arrays(art: Artifact) -> dict[str, np.ndarray]:
+def _layer_header(layer: LayerSpec) -> dict[str, Any]:
+    out = {"kind": layer.kind, "neurons": layer.neurons, "span": layer.span, "input_shift": layer.input_shift,
+           "decay_mode": layer.decay_mode, "reset": layer.reset}
+    if layer.options:  # only kinds with options write them: LIF/ALIF headers stay as they were
+        out["options"] = {k: int(v) for k, v in layer.options.items()}
+    return out
+
+
+def arrays(art: Artifact) -> dict[str, np.ndarray]:
+    """Every array of the artifact under its file name (``layers.<i>.<name>``, ``readout.<name>``)."""
     out: dict[str, np.ndarray] = {}
     for i, layer in enumerate(art.layers):
-        for name in LayerSpec.ARRAYS:
-            value = getattr(layer, name)
-            if value is not None:
-                out[f"layers.{i}.{name}"] = value
+        for name, value in layer.arrays().items():
+            out[f"layers.{i}.{name}"] = value
     for name in ReadoutSpec.ARRAYS:
         value = getattr(art.readout, name)
         if value is not None:
@@ -367,7 +422,7 @@ def save(art: Artifact, path: str | os.PathLike, *, overwrite: bool = False) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("header.json", json.dumps(_header(art), indent=1, sort_keys=True))
-        for name, arr in _arrays(art).items():
+        for name, arr in arrays(art).items():
             buf = io.BytesIO()
             np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", buf.getvalue())
@@ -423,19 +478,17 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
         widths = Widths(**{k: _get(wd, k, "widths.") for k in WIDTH_LIMITS})
         layers = []
         for i, lh in enumerate(_get(header, "layers", "")):
-            def arr(name: str, required: bool = True) -> np.ndarray | None:
-                key = f"layers.{i}.{name}"
-                if key not in arrays:
-                    if required:
-                        raise ArtifactError(f"layers[{i}].{name}: array missing from the artifact")
-                    return None
-                return arrays[key]
+            prefix = f"layers.{i}."
+            found = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            for name in ("w_in", "bias"):
+                if name not in found:
+                    raise ArtifactError(f"layers[{i}].{name}: array missing from the artifact")
             layer = LayerSpec(
                 kind=_get(lh, "kind", f"layers[{i}]."), span=_get(lh, "span", f"layers[{i}]."),
-                w_in=arr("w_in"), bias=arr("bias"), threshold=arr("threshold"), decay=arr("decay"),
-                w_rec=arr("w_rec", False), rho=arr("rho", False), beta=arr("beta", False),
+                w_in=found.pop("w_in"), bias=found.pop("bias"), w_rec=found.pop("w_rec", None),
                 input_shift=_get(lh, "input_shift", f"layers[{i}]."),
                 decay_mode=_get(lh, "decay_mode", f"layers[{i}]."), reset=_get(lh, "reset", f"layers[{i}]."),
+                options=lh.get("options"), params=found,
             )
             neurons = _get(lh, "neurons", f"layers[{i}].")
             if layer.w_in.ndim == 2 and layer.w_in.shape[0] != neurons:

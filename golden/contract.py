@@ -6,51 +6,21 @@ can be compared with them line by line.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+from . import kinds
+from .arith import Saturation, decay, saturate, signed_range
 from .artifact import Artifact, InputSpec, LayerSpec
+# the built-in kinds' steps, importable from here as before
+from .kinds.alif import ALIFParams, ALIFState, alif_step
+from .kinds.lif import LIFParams, LIFState, lif_step
 
-
-class Saturation:
-    """Counts saturation events per named quantity (section 1: 'counts one saturation event')."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def add(self, name: str, n: int) -> None:
-        if n:
-            self.counts[name] = self.counts.get(name, 0) + int(n)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def signed_range(bits: int) -> tuple[int, int]:
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-
-def saturate(x: np.ndarray, bits: int, counter: Saturation | None = None, name: str = "") -> np.ndarray:
-    """``sat_B``: clamp to the signed B-bit range, counting the clamped elements.
-
-    Returns ``x`` itself when nothing is out of range, found with two reductions (the common case
-    by far); callers pass temporaries.
-    """
-    lo, hi = signed_range(bits)
-    if x.size == 0 or (x.max() <= hi and x.min() >= lo):
-        return x
-    if counter is not None:
-        counter.add(name, np.count_nonzero((x < lo) | (x > hi)))
-    return np.clip(x, lo, hi)
-
-
-def decay(v: np.ndarray, a: np.ndarray, decay_bits: int, mode: str) -> np.ndarray:
-    """Section 3.2: ``(a*v) >> D`` (mult) or ``v - (v >> n)`` (shift). ``>>`` floors."""
-    if mode == "mult":
-        return (a * v) >> decay_bits
-    return v - (v >> a)
+__all__ = [
+    "Saturation", "signed_range", "saturate", "decay", "quantize_input", "accumulator_bound",
+    "accumulator_bits", "layer_input_max", "layer_params", "work_dtype", "initial_state",
+    "neuron_step", "state_traces", "readout_step", "predict",
+    "LIFParams", "LIFState", "lif_step", "ALIFParams", "ALIFState", "alif_step",
+]
 
 
 def quantize_input(spec: InputSpec, x: np.ndarray, counter: Saturation | None = None) -> np.ndarray:
@@ -90,93 +60,37 @@ def layer_input_max(art: Artifact, index: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# neuron steps
-
-
-class LIFState(NamedTuple):
-    v: np.ndarray  # (B, N) membrane
-
-
-class LIFParams(NamedTuple):
-    lam: np.ndarray        # (N,) decay (Q0.D integer or shift)
-    theta: np.ndarray      # (N,) threshold
-    state_bits: int
-    decay_bits: int
-    decay_mode: str
-    reset: str
-
-
-def lif_step(acc: np.ndarray, state: LIFState, p: LIFParams, sat: Saturation | None = None):
-    """Section 3.3. Returns (spikes int64 {0,1}, new state)."""
-    h = saturate(decay(state.v, p.lam, p.decay_bits, p.decay_mode) + acc, p.state_bits, sat, "membrane")
-    spikes = (h >= p.theta).astype(h.dtype)
-    if p.reset == "soft":
-        v = h - p.theta * spikes
-    else:
-        v = h * (1 - spikes)
-    return spikes, LIFState(v)
-
-
-class ALIFState(NamedTuple):
-    u: np.ndarray       # (B, N) membrane
-    b: np.ndarray       # (B, N) adaptation trace, [0, 2**D]
-    s_prev: np.ndarray  # (B, N) previous spikes
-
-
-class ALIFParams(NamedTuple):
-    alpha: np.ndarray
-    rho: np.ndarray
-    b0: np.ndarray
-    beta: np.ndarray
-    state_bits: int
-    decay_bits: int
-    decay_mode: str
-
-
-def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat: Saturation | None = None):
-    """Section 3.4: adaptation, dynamic threshold, one-step-late reset. Returns (spikes, state)."""
-    q = state.s_prev
-    one = 1 << p.decay_bits
-    b = ((p.rho * state.b) >> p.decay_bits) + q * (one - p.rho)
-    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.state_bits, sat, "threshold")
-    u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b,
-                 p.state_bits, sat, "membrane")
-    spikes = (u > big_b).astype(u.dtype)
-    return spikes, ALIFState(u, b, spikes)
+# neuron steps: every kind's own definition lives in golden/kinds/; these ask the layer's kind
 
 
 def layer_params(art: Artifact, layer: LayerSpec, dtype=np.int64):
-    w = art.widths
-    c = lambda a: a.astype(dtype)  # noqa: E731
-    if layer.kind == "lif":
-        return LIFParams(c(layer.decay), c(layer.threshold), w.state_bits, w.decay_bits, layer.decay_mode,
-                         layer.reset)
-    return ALIFParams(c(layer.decay), c(layer.rho), c(layer.threshold), c(layer.beta), w.state_bits,
-                      w.decay_bits, layer.decay_mode)
+    """The constants the layer's neuron step takes (section 3.3 onwards, one section per kind)."""
+    return kinds.get(layer.kind).params(art, layer, dtype)
 
 
 def work_dtype(art: Artifact, layer: LayerSpec, acc_bits: int):
     """int32 when every intermediate of the layer's update provably fits 31 bits, else int64.
 
-    Largest magnitudes: ``a*v`` < 2**(D + S - 1); ``decay(v) + acc - q*B`` < 2**S + 2**acc_bits;
-    ``beta*b`` <= 2**(S - 1 + D); ``rho*b`` <= 2**(2D). Values are identical in either type.
+    The kind states its widest intermediate (:meth:`golden.kinds.NeuronKind.work_bits`); values
+    are identical in either type.
     """
-    w = art.widths
-    need = max(w.decay_bits + w.state_bits, max(w.state_bits, acc_bits) + 2, 2 * w.decay_bits + 1)
-    if layer.decay_mode == "shift":
-        need = max(need, w.state_bits + 1)
+    need = kinds.get(layer.kind).work_bits(art.widths, layer, acc_bits)
     return np.int32 if need <= 31 else np.int64
 
 
 def initial_state(layer: LayerSpec, batch: int, dtype=np.int64):
-    zeros = lambda: np.zeros((batch, layer.neurons), dtype=dtype)  # noqa: E731
-    if layer.kind == "lif":
-        return LIFState(zeros())
-    return ALIFState(zeros(), zeros(), zeros())
+    """Section 3.5: the kind's state, all zero."""
+    return kinds.get(layer.kind).initial_state(layer, batch, dtype)
 
 
 def neuron_step(kind: str):
-    return lif_step if kind == "lif" else alif_step
+    """``step(acc, state, params, sat) -> (spikes, state)`` of a kind (unknown kinds are refused)."""
+    return kinds.get(kind).step
+
+
+def state_traces(art: Artifact, layer: LayerSpec) -> tuple[str, ...]:
+    """Names of the state arrays the golden model records per step for this layer."""
+    return kinds.get(layer.kind).traces(art.widths)
 
 
 def readout_step(acc: np.ndarray, m: np.ndarray, art: Artifact, sat: Saturation | None = None) -> np.ndarray:

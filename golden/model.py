@@ -22,6 +22,7 @@ from .contract import (
     predict,
     quantize_input,
     readout_step,
+    state_traces,
 )
 
 _EXACT_F32 = 1 << 24
@@ -44,7 +45,8 @@ class GoldenResult:
     predictions: (B,) for a sequence readout, (B, T) for a per-step readout.
     readout:     (B, T, M) int64, the readout state ``m`` after every step.
     spikes:      per layer (B, T, N) uint8, only with ``traces=True``.
-    states:      per layer dict of (B, T, N) int64 (``v`` or ``u``, ``b``), only with ``traces=True``.
+    states:      per layer dict of (B, T, N) int64, the kind's trace arrays (``v``; ``u``, ``b``; ...),
+                 only with ``traces=True``.
     saturation:  saturation events per quantity (membrane, threshold, readout, input), summed.
     spike_counts: per layer, total spikes (B,) over the sequence.
     input_events: (B, T) non-zero quantised input values per step.
@@ -119,7 +121,7 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         out = np.zeros((steps, batch, n), dtype=work)
         # the spikes again in the recurrent product's dtype, so that product needs no conversions
         out_w = out if w_rec_t is None or w_rec_t.dtype == work else np.zeros((steps, batch, n), w_rec_t.dtype)
-        keys = ("v",) if layer.kind == "lif" else ("u", "b")
+        keys = state_traces(art, layer)
         rec_states = {k: np.zeros((steps, batch, n), dtype=np.int64) for k in keys} if traces else None
         for t in range(steps):
             acc = acc_all[t]

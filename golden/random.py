@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kinds as neuron_kinds
 from .artifact import Artifact, InputSpec, LayerSpec, ReadoutSpec, Widths
+from .kinds import RandomContext
 
 
 def random_artifact(
@@ -33,7 +35,7 @@ def random_artifact(
     if layer_sizes is None:
         layer_sizes = [int(rng.integers(1, 13)) for _ in range(int(rng.integers(1, 4)))]
     n_layers = len(layer_sizes)
-    kinds = kinds or [pick(["lif", "alif"]) for _ in range(n_layers)]
+    kinds = kinds or [pick(neuron_kinds.names()) for _ in range(n_layers)]
     spans = spans if spans is not None else [int(rng.integers(0, 6)) for _ in range(n_layers)]
     input_kind = input_kind or pick(["spike", "count", "real"])
     channels = channels or int(rng.integers(1, 9))
@@ -55,10 +57,6 @@ def random_artifact(
             return rng.choice([-wmax, wmax, 0], size=shape).astype(np.int64)
         return rng.integers(-wmax, wmax + 1, size=shape).astype(np.int64)
 
-    def thresholds(n, scale):
-        hi = max(2, min(smax, scale))
-        return rng.integers(1, hi + 1, size=n).astype(np.int64)
-
     def decays(n, mode):
         if mode == "mult":
             return rng.integers(0, dmax + 1, size=n).astype(np.int64)
@@ -70,19 +68,16 @@ def random_artifact(
         mode = decay_mode or pick(["mult", "shift"])
         typical = wmax * max(1, fan_in // 2) * (inp.max_abs if i == 0 else 1)
         shift = inp.frac_bits if (i == 0 and inp.kind == "real") else 0
+        kind_def = neuron_kinds.get(kind)
+        w_in = weights((n, fan_in))
+        bias = rng.integers(-wmax, wmax + 1, size=n).clip(-smax, smax).astype(np.int64)
+        ctx = RandomContext(rng=rng, neurons=n, fan_in=fan_in, widths=widths, decay_mode=mode,
+                            threshold_scale=max(2, typical >> (shift + 1)), saturating=saturating)
+        params = kind_def.random_arrays(ctx)
         layer = LayerSpec(
-            kind=kind,
-            span=span,
-            w_in=weights((n, fan_in)),
-            bias=rng.integers(-wmax, wmax + 1, size=n).clip(-smax, smax).astype(np.int64),
-            threshold=thresholds(n, max(2, typical >> (shift + 1))),
-            decay=decays(n, mode),
-            w_rec=weights((n, n)) if span > 0 else None,
-            rho=rng.integers(0, dmax + 1, size=n).astype(np.int64) if kind == "alif" else None,
-            beta=rng.integers(0, wmax * 4 + 1, size=n).clip(0, smax).astype(np.int64) if kind == "alif" else None,
-            input_shift=shift,
-            decay_mode=mode,
-            reset=pick(["soft", "hard"]),
+            kind=kind, span=span, w_in=w_in, bias=bias, w_rec=weights((n, n)) if span > 0 else None,
+            input_shift=shift, decay_mode=mode, reset=kind_def.random_reset(rng), params=params,
+            options=kind_def.random_options(ctx),
         )
         layers.append(layer)
         fan_in = n

@@ -47,7 +47,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
-from skipcore.golden.artifact import Artifact, LayerSpec, ReadoutSpec
+from skipcore.golden.artifact import Artifact, arrays as artifact_arrays
 from skipcore.golden.cycles import cycle_bounds as golden_cycle_bounds, spike_counts
 
 from .core import SkipCore
@@ -86,12 +86,11 @@ def artifact_digest(art: Artifact) -> str:
     header = {
         "input": vars(art.input), "widths": vars(art.widths),
         "layers": [{k: getattr(l, k) for k in ("kind", "span", "input_shift", "decay_mode", "reset")}
-                   for l in art.layers],
+                   | ({"options": l.options} if l.options else {}) for l in art.layers],
         "readout": {k: getattr(art.readout, k) for k in ("kind", "mode", "decay_mode", "skip_steps")},
         "provenance": art.provenance,
     }
-    arrays = {f"layers.{i}.{n}": getattr(l, n) for i, l in enumerate(art.layers) for n in LayerSpec.ARRAYS}
-    arrays.update({f"readout.{n}": getattr(art.readout, n) for n in ReadoutSpec.ARRAYS})
+    arrays = artifact_arrays(art)
     h = hashlib.sha256()
     h.update(json.dumps(header, sort_keys=True, default=str).encode())
     for name, arr in sorted(arrays.items()):

@@ -1,0 +1,87 @@
+"""ALIF (SRNN convention, reset one step late), CONTRACT.md section 3.4."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..arith import decay, saturate
+from . import ArraySpec, NeuronKind, RandomContext, StateSpec, register
+from .lif import decay_spec, threshold_spec
+
+__all__ = ["ALIFState", "ALIFParams", "alif_step", "ALIF"]
+
+
+class ALIFState(NamedTuple):
+    u: np.ndarray       # (B, N) membrane
+    b: np.ndarray       # (B, N) adaptation trace, [0, 2**D]
+    s_prev: np.ndarray  # (B, N) previous spikes
+
+
+class ALIFParams(NamedTuple):
+    alpha: np.ndarray
+    rho: np.ndarray
+    b0: np.ndarray
+    beta: np.ndarray
+    state_bits: int
+    decay_bits: int
+    decay_mode: str
+
+
+def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat=None):
+    """Section 3.4: adaptation, dynamic threshold, one-step-late reset. Returns (spikes, state)."""
+    q = state.s_prev
+    one = 1 << p.decay_bits
+    b = ((p.rho * state.b) >> p.decay_bits) + q * (one - p.rho)
+    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.state_bits, sat, "threshold")
+    u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b,
+                 p.state_bits, sat, "membrane")
+    spikes = (u > big_b).astype(u.dtype)
+    return spikes, ALIFState(u, b, spikes)
+
+
+class ALIF(NeuronKind):
+    name = "alif"
+    title = "ALIF (SRNN)"
+    section = "3.4"
+    parameters = ("threshold", "decay", "rho", "beta")
+    State = ALIFState
+
+    def arrays(self, widths, layer):
+        n, smax = layer.neurons, 2 ** (widths.state_bits - 1) - 1
+        return (
+            threshold_spec("threshold", widths, layer),
+            decay_spec("decay", widths, layer),
+            decay_spec("rho", widths, layer, "mult"),
+            ArraySpec("beta", (n,), 0, smax, "non-negative state-width values"),
+        )
+
+    def state(self, widths):
+        lo, hi = -(2 ** (widths.state_bits - 1)), 2 ** (widths.state_bits - 1) - 1
+        return (StateSpec("u", lo, hi), StateSpec("b", 0, 2**widths.decay_bits), StateSpec("s_prev", 0, 1, False))
+
+    def params(self, art, layer, dtype=np.int64):
+        w = art.widths
+        c = lambda a: a.astype(dtype)  # noqa: E731
+        return ALIFParams(c(layer.decay), c(layer.rho), c(layer.threshold), c(layer.beta), w.state_bits,
+                          w.decay_bits, layer.decay_mode)
+
+    def step(self, acc, state, params, sat=None):
+        return alif_step(acc, state, params, sat)
+
+    def work_bits(self, widths, layer, acc_bits):
+        # a*u < 2**(D + S - 1); decay(u) + acc - q*B < 2**S + 2**acc_bits; beta*b <= 2**(S - 1 + D);
+        # rho*b <= 2**(2D)
+        S, D = widths.state_bits, widths.decay_bits
+        return max(D + S, max(S, acc_bits) + 2, 2 * D + 1, S + 1)
+
+    def random_arrays(self, ctx: RandomContext):
+        wmax = 2 ** (ctx.widths.weight_bits - 1) - 1
+        smax = 2 ** (ctx.widths.state_bits - 1) - 1
+        out = {"threshold": ctx.thresholds(), "decay": ctx.decays()}
+        out["rho"] = ctx.decays("mult")
+        out["beta"] = ctx.rng.integers(0, wmax * 4 + 1, size=ctx.neurons).clip(0, smax).astype(np.int64)
+        return out
+
+
+register(ALIF())
