@@ -87,16 +87,14 @@ def core_memories(art, lanes: int) -> list[dict]:
 
 
 def _multipliers(art, lanes: int) -> int:
-    """Hardware multipliers the core is likely to use (for the report; not a fit criterion)."""
-    count = 0
-    for i, layer in enumerate(art.layers):
-        p = min(lanes, layer.neurons)
-        if i == 0 and art.input.kind != "spike":
-            count += p  # multi-bit input MAC
-        if layer.decay_mode == "mult":
-            count += p
-        if layer.kind == "alif":
-            count += 2 * p  # rho * b and beta * b
+    """Hardware multipliers the core is likely to use (for the report; not a fit criterion).
+
+    Each layer's plan asks its kind's unit (``hdl.kinds``) and adds the first layer's input MACs.
+    """
+    from skipcore.hdl.plan import plan_core
+
+    plan = plan_core(art, lanes=lanes, debug=False)
+    count = sum(layer.multipliers for layer in plan.layers)
     if art.readout.kind == "leaky" and art.readout.decay_mode == "mult":
         count += 1
     return count

@@ -3,7 +3,7 @@
 Public API: :func:`generate` (Verilog and core.json), :func:`plan_core` (options -> hardware
 parameters, raises ConfigError), :class:`SkipCore` (the top component). The components, one per
 module: ``step_fifo.StepFIFO``, ``spike_decoder.SpikeDecoder``, ``ring_buffer.RingBuffer``,
-``neuron_units.LIFUnit`` / ``ALIFUnit``, ``layer_engine.LayerEngine``,
+the neuron update units (one per kind, ``kinds.<kind>``: ``LIFUnit``, ``ALIFUnit``), ``layer_engine.LayerEngine``,
 ``readout_engine.ReadoutEngine``, ``core.SkipCore``. Ports and protocol of the top: INTERFACE.md.
 """
 from .core import SkipCore

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import reject
-from .neuron_units import ALIFUnit, LIFUnit
 from .plan import LayerPlan
 from .ring_buffer import ring_write_signature
 from .stream import event_signature, word_signature
@@ -44,8 +43,8 @@ class LayerEngine(wiring.Component):
 
         G * (input_events + recurrent_events) + G + c,    c = WR + unit latency + 1
 
-    i.e. c = 5 (LIF) / 6 (ALIF) for spike inputs and 6 / 7 for the first layer's count or real
-    inputs. Throughput: one weight word per cycle; one group update per cycle. Between steps the
+    i.e. c = 3 + unit latency for spike inputs and 4 + unit latency for the first layer's count or
+    real inputs (the unit latency is the kind's: LIF 2, ALIF 3). Throughput: one weight word per cycle; one group update per cycle. Between steps the
     engine spends one ``IDLE`` cycle (not counted). After reset it clears the accumulators
     (G cycles, ``INIT``).
 
@@ -60,7 +59,7 @@ class LayerEngine(wiring.Component):
     ============  ======================  ====================  ===========================
     weights       (fan_in + N) * G (ROM)  P * W                 row j, group g at j * G + g
     acc           G                       P * acc lane bits     ff [| rec] or sum per lane
-    state         G                       P * state lane bits   V | (u, b_{t+1}, S[t])
+    state         G                       P * state lane bits   the kind's state layout
     params        G (ROM, if needed)      P * param lane bits   only non-uniform constants
     ============  ======================  ====================  ===========================
 
@@ -138,18 +137,18 @@ class LayerEngine(wiring.Component):
         # ---- memories ----------------------------------------------------------------------
         m.submodules.weights = wmem = memory.Memory(shape=P * W, depth=pl.rows * G, init=pl.weight_words)
         w_rp = wmem.read_port()
-        AL = pl.acc_lane_bits
-        m.submodules.acc = amem = memory.Memory(shape=P * AL, depth=G, init=[])
+        m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
         acc_rp = amem.read_port(transparent_for=(acc_wp,))
-        SL = pl.state_lane_bits
-        m.submodules.state = smem = memory.Memory(shape=P * SL, depth=G, init=[])
+        state_layout = pl.state_layout
+        m.submodules.state = smem = memory.Memory(shape=data.ArrayLayout(state_layout, P), depth=G, init=[])
         st_wp = smem.write_port()
         st_rp = smem.read_port(transparent_for=(st_wp,))
         p_rp = None
         if pl.param_lane_bits:
-            m.submodules.params = pmem = memory.Memory(shape=P * pl.param_lane_bits, depth=G,
-                                                       init=pl.param_words())
+            param_word = data.ArrayLayout(pl.param_layout, P)
+            m.submodules.params = pmem = memory.Memory(
+                shape=param_word, depth=G, init=[param_word.from_bits(w) for w in pl.param_words()])
             p_rp = pmem.read_port()
 
         # ---- control -----------------------------------------------------------------------
@@ -310,64 +309,43 @@ class LayerEngine(wiring.Component):
 
         # ---- stage WR: accumulate, or update through the neuron units -------------------------
         wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
-        fields = pl.acc_fields
         new_acc = []
         unit_acc = []
         for p in range(P):
-            base = p * AL
-            offset = 0
-            parts = {}
-            for name, width in fields:
-                parts[name] = acc_rp.data[base + offset:base + offset + width].as_signed()
-                offset += width
-            lane_new = []
-            for name, width in fields:
+            parts = acc_rp.data[p]
+            lane_new = {}
+            for name, _ in pl.acc_fields:
                 if name == "sum":
-                    value = parts[name] + prod[p]
+                    lane_new[name] = parts.sum + prod[p]
                 elif name == "ff":
-                    value = Mux(wr_rec, parts[name], parts[name] + prod[p])
+                    lane_new[name] = Mux(wr_rec, parts.ff, parts.ff + prod[p])
                 else:
-                    value = Mux(wr_rec, parts[name] + prod[p], parts[name])
-                lane_new.append(value[:width])
-            new_acc.append(Cat(*lane_new))
+                    lane_new[name] = Mux(wr_rec, parts.rec + prod[p], parts.rec)
+            new_acc.append(lane_new)
             bias = self._param_value(pl, p_rp, p, "bias")
             if pl.split:
-                total = (parts["ff"] >> pl.input_shift) + bias + parts["rec"]
+                total = (parts.ff >> pl.input_shift) + bias + parts.rec
             elif pl.input_shift:
-                total = (parts["sum"] >> pl.input_shift) + bias
+                total = (parts.sum >> pl.input_shift) + bias
             else:
-                total = parts["sum"] + bias
+                total = parts.sum + bias
             unit_acc.append(total)
         with m.If(wr_valid):
             m.d.comb += [acc_wp.addr.eq(wr_g), acc_wp.en.eq(1)]
             with m.If(~wr_upd):
-                m.d.comb += acc_wp.data.eq(Cat(*new_acc))
-            with m.Else():
-                m.d.comb += acc_wp.data.eq(0)
+                for p in range(P):
+                    for name, value in new_acc[p].items():
+                        m.d.comb += acc_wp.data[p][name].eq(value)
+            # an update clears the group's accumulators (data stays 0)
 
+        kind = pl.unit_kind
         units = []
         for p in range(P):
-            st = st_rp.data[p * SL:(p + 1) * SL]
-            if pl.kind == "lif":
-                unit = LIFUnit(acc_bits=pl.acc_bits, state_bits=pl.state_bits, decay_bits=pl.decay_bits,
-                               decay_mode=pl.decay_mode, reset=pl.reset)
-                m.d.comb += unit.v.eq(Mux(first, 0, st[:pl.state_bits].as_signed()))
-            else:
-                unit = ALIFUnit(acc_bits=pl.acc_bits, state_bits=pl.state_bits, decay_bits=pl.decay_bits,
-                                decay_mode=pl.decay_mode)
-                S, D = pl.state_bits, pl.decay_bits
-                m.d.comb += [
-                    unit.u.eq(Mux(first, 0, st[:S].as_signed())),
-                    unit.b.eq(Mux(first, 0, st[S:S + D + 1])),
-                    unit.q.eq(~first & st[S + D + 1]),
-                    unit.rho.eq(self._param_value(pl, p_rp, p, "rho")),
-                    unit.beta.eq(self._param_value(pl, p_rp, p, "beta")),
-                ]
-            m.d.comb += [
-                unit.acc.eq(unit_acc[p]),
-                unit.decay.eq(self._param_value(pl, p_rp, p, "decay")),
-                unit.threshold.eq(self._param_value(pl, p_rp, p, "threshold")),
-            ]
+            # section 3.5: the first step of a sequence reads an all-zero state
+            state = data.View(state_layout, Mux(first, 0, st_rp.data[p].as_value()))
+            unit = kind.unit(pl)
+            kind.connect(m, unit, state, lambda name, p=p: self._param_value(pl, p_rp, p, name), pl)
+            m.d.comb += unit.acc.eq(unit_acc[p])
             m.submodules[f"unit{p}"] = unit
             units.append(unit)
 
@@ -387,13 +365,10 @@ class LayerEngine(wiring.Component):
             m.d.comb += spikes.eq(Mux(out_g == G - 1, raw & ((1 << tail) - 1), raw))
         else:
             m.d.comb += spikes.eq(raw)
-        lanes_state = []
         for p, u in enumerate(units):
-            if pl.kind == "lif":
-                lanes_state.append(u.v_next)
-            else:
-                lanes_state.append(Cat(u.u_next, u.b_next, spikes[p]))
-        m.d.comb += [st_wp.addr.eq(out_g), st_wp.data.eq(Cat(*lanes_state)), st_wp.en.eq(out_valid)]
+            for name, value in kind.next_state(u, spikes[p], pl).items():
+                m.d.comb += st_wp.data[p][name].eq(value)
+        m.d.comb += [st_wp.addr.eq(out_g), st_wp.en.eq(out_valid)]
         with m.If(out_valid):
             m.d.comb += [
                 self.o_words.valid.eq(spikes.any()),
@@ -418,11 +393,4 @@ class LayerEngine(wiring.Component):
         f = pl.param(name)
         if not f.in_memory:
             return Const(f.uniform, signed(f.width) if f.signed else unsigned(f.width))
-        offset = 0
-        for q in pl.memory_params:
-            if q.name == name:
-                break
-            offset += q.width
-        start = lane * pl.param_lane_bits + offset
-        value = p_rp.data[start:start + f.width]
-        return value.as_signed() if f.signed else value
+        return p_rp.data[lane][name]

@@ -6,18 +6,26 @@ the artifact (``golden/CONTRACT.md`` section 5). The components in ``hdl/`` take
 :class:`LayerPlan` / :class:`ReadoutPlan` / :class:`CorePlan` and never look at the artifact.
 
 Memory contents are packed here as Python integers, one per word, lane ``p`` of a word in bits
-``[p * width, (p + 1) * width)`` (two's complement for signed fields).
+``[p * width, (p + 1) * width)`` (two's complement for signed fields). Words with more than one
+field per lane (accumulator, state, parameters) are ``amaranth.lib.data`` layouts: an
+``ArrayLayout`` of P lanes of a ``StructLayout``. What a neuron kind keeps (state fields, its
+constants, its unit's latency) comes from its hardware definition (:mod:`hdl.kinds`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.hdl import signed as signed_shape, unsigned as unsigned_shape
+from amaranth.lib import data
 from amaranth.utils import ceil_log2
 
 from skipcore.errors import ConfigError
 from skipcore.golden.artifact import Artifact, LayerSpec
 from skipcore.golden.contract import accumulator_bits, layer_input_max
+
+from . import kinds as unit_kinds
+from .kinds import SHIFT_DECAY_BITS
 
 __all__ = [
     "MAX_DATAPATH_BITS",
@@ -35,8 +43,6 @@ __all__ = [
 MAX_DATAPATH_BITS = 62
 #: Upper limit of the lanes option (the widest memory word is lanes x weight_bits).
 MAX_LANES = 4096
-#: Width of the per-neuron shift of ``decay_mode = shift`` (n in [1, 30]).
-SHIFT_DECAY_BITS = 5
 
 
 def _bits_signed(bound: int) -> int:
@@ -85,7 +91,7 @@ class LayerPlan:
     index: int
     neurons: int
     fan_in: int
-    kind: str                  # "lif" | "alif"
+    kind: str                  # a neuron kind with a hardware unit (hdl.kinds)
     span: int                  # k; 0 = no recurrence
     ring_depth: int            # slots of the ring buffer (0 when span == 0)
     lanes: int                 # P_l = min(P, N)
@@ -122,9 +128,14 @@ class LayerPlan:
         return max(1, ceil_log2(self.neurons))
 
     @property
+    def unit_kind(self) -> "unit_kinds.UnitKind":
+        """The kind's hardware definition: update unit, state layout, constants."""
+        return unit_kinds.get(self.kind)
+
+    @property
     def unit_latency(self) -> int:
-        """Pipeline registers inside one neuron update unit (see hdl/neuron_units.py)."""
-        return 2 if self.kind == "lif" else 3
+        """Pipeline registers inside one neuron update unit (the kind's unit says)."""
+        return self.unit_kind.latency(self)
 
     @property
     def accumulate_stages(self) -> int:
@@ -144,27 +155,47 @@ class LayerPlan:
         return (("sum", self.sum_bits),)
 
     @property
+    def acc_layout(self) -> data.StructLayout:
+        """One lane of the accumulator word."""
+        return data.StructLayout({name: signed_shape(width) for name, width in self.acc_fields})
+
+    @property
     def acc_lane_bits(self) -> int:
-        return sum(w for _, w in self.acc_fields)
+        return self.acc_layout.size
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        """One neuron's state (the kind's unit defines it)."""
+        return self.unit_kind.state_layout(self)
 
     @property
     def state_fields(self) -> tuple[tuple[str, int], ...]:
         """Fields of one neuron's state, low bits first."""
-        if self.kind == "lif":
-            return (("v", self.state_bits),)
-        return (("u", self.state_bits), ("b", self.decay_bits + 1), ("q", 1))
+        return tuple((name, f.width) for name, f in self.state_layout)
 
     @property
     def state_lane_bits(self) -> int:
-        return sum(w for _, w in self.state_fields)
+        return self.state_layout.size
 
     @property
     def memory_params(self) -> tuple[ParamField, ...]:
         return tuple(p for p in self.params if p.in_memory)
 
     @property
+    def param_layout(self) -> data.StructLayout:
+        """One lane of the parameter ROM word: the constants that differ between neurons."""
+        return data.StructLayout({p.name: (signed_shape if p.signed else unsigned_shape)(p.width)
+                                  for p in self.memory_params})
+
+    @property
     def param_lane_bits(self) -> int:
-        return sum(p.width for p in self.memory_params)
+        return self.param_layout.size
+
+    @property
+    def multipliers(self) -> int:
+        """Hardware multipliers of the layer: the units' and the first layer's input MACs."""
+        per_lane = self.unit_kind.multipliers(self) + (1 if self.input_kind != "spike" else 0)
+        return self.lanes * per_lane
 
     def param(self, name: str) -> ParamField:
         for p in self.params:
@@ -175,19 +206,14 @@ class LayerPlan:
     def param_words(self) -> list[int]:
         """Contents of the parameter ROM: G words, each P lanes of the non-uniform params."""
         fields = self.memory_params
+        word = data.ArrayLayout(self.param_layout, self.lanes)
         words = []
         for g in range(self.groups):
             lanes = []
             for p in range(self.lanes):
                 i = g * self.lanes + p
-                lane = 0
-                offset = 0
-                for f in fields:
-                    v = f.values[i] if i < self.neurons else 0
-                    lane |= (v & ((1 << f.width) - 1)) << offset
-                    offset += f.width
-                lanes.append(lane)
-            words.append(pack_lanes(lanes, self.param_lane_bits))
+                lanes.append({f.name: f.values[i] if i < self.neurons else 0 for f in fields})
+            words.append(word.const(lanes).as_bits())
         return words
 
     def memories(self) -> list[dict]:
@@ -352,14 +378,8 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
             "use more lanes"
         )
 
-    decay_width = D if layer.decay_mode == "mult" else SHIFT_DECAY_BITS
-    params = [
-        _param("bias", layer.bias, S, True),
-        _param("threshold", layer.threshold, S, True),
-        _param("decay", layer.decay, decay_width, False),
-    ]
-    if layer.kind == "alif":
-        params += [_param("rho", layer.rho, D, False), _param("beta", layer.beta, S, True)]
+    params = [_param("bias", layer.bias, S, True)]
+    params += [_param(*source) for source in unit_kinds.get(layer.kind).params(art, layer)]
     return LayerPlan(
         index=index, neurons=n, fan_in=fan_in, kind=layer.kind, span=layer.span, ring_depth=depth,
         lanes=p, groups=g, input_kind=input_kind, input_bits=input_bits, input_index_bits=index_bits,

@@ -36,13 +36,19 @@ def run_component(tmp_path: Path, component, name: str, tb: str, job: dict, simu
     ("alif", 6, 12, 7, "mult", None),
 ])
 def test_neuron_units(tmp_path, kind, acc, state, dbits, mode, reset):
-    from skipcore.hdl.neuron_units import ALIFUnit, LIFUnit
+    from skipcore.hdl import kinds
 
-    kw = dict(acc_bits=acc, state_bits=state, decay_bits=dbits, decay_mode=mode)
-    unit = LIFUnit(**kw, reset=reset) if kind == "lif" else ALIFUnit(**kw)
+    unit_kind = kinds.get(kind)
+    args = dict(acc_bits=acc, state_bits=state, decay_bits=dbits, decay_mode=mode)
+    if reset is not None:
+        args["reset"] = reset
+    unit = unit_kind.Unit(**args)
+    rng = np.random.default_rng(hash((kind, acc, state)) & 0xFFFF)
+    inputs, outputs, signed_out = unit_kind.vectors(rng, args, 3000)
     run_component(tmp_path, unit, f"{kind}_unit", "tb_neuron_units",
-                  dict(kind=kind, latency=unit.latency, count=3000, seed=hash((kind, acc, state)) & 0xFFFF,
-                       reset=reset, **kw))
+                  dict(latency=unit.latency, signed=signed_out,
+                       inputs={k: v.tolist() for k, v in inputs.items()},
+                       outputs={k: v.tolist() for k, v in outputs.items()}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Neuron kinds on the hardware side: one update unit per kind, found by name in a registry.
+
+A kind's hardware definition (``hdl/kinds/<name>.py``) gives the layer engine, the plan, the
+resource estimates and the multiplier count everything they need to know about it:
+
+* the update unit (a fixed-latency ``wiring.Component``, one per lane) and its ``latency``;
+* the **state layout** of one neuron (an ``amaranth.lib.data.StructLayout``: the state RAM holds
+  an ``ArrayLayout`` of it, one element per lane) and how the unit's ports map onto it;
+* the **parameter fields** it reads from the artifact (per-neuron constants with their widths;
+  the plan keeps uniform ones as constants and packs the rest with a ``StructLayout``);
+* the hardware multipliers one lane uses;
+* test vectors for the unit against the golden contract (:meth:`UnitKind.vectors`), which the
+  generic unit testbenches (tests/test_hdl_units.py, sim/tb_neuron_units.py) replay.
+
+The layer engine connects a unit generically: every state field ``f`` goes to the unit port ``f``
+(zero on the first step of a sequence), every parameter ``name`` to port ``name``, the
+accumulator to ``acc``; the next state comes from :meth:`UnitKind.next_state`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from amaranth.hdl import Value
+from amaranth.lib import data
+
+from skipcore.errors import ConfigError
+
+__all__ = ["UnitKind", "ParamSource", "register", "get", "names"]
+
+#: Width of the per-neuron shift of ``decay_mode = shift`` (n in [1, 30]).
+SHIFT_DECAY_BITS = 5
+
+
+class ParamSource(tuple):
+    """``(name, values, width, signed)``: one per-neuron constant a kind takes from the artifact."""
+
+    def __new__(cls, name: str, values, width: int, signed: bool):
+        return super().__new__(cls, (name, values, width, signed))
+
+
+class UnitKind:
+    """Base class of a kind's hardware definition."""
+
+    #: registry name, equal to the golden kind's name
+    name: str = ""
+    #: the update unit component class (has a ``latency`` class attribute)
+    Unit: type = object
+
+    # ---- construction -------------------------------------------------------------------------
+    def unit_args(self, plan) -> dict[str, Any]:
+        """Constructor arguments of :attr:`Unit` for a layer plan."""
+        raise NotImplementedError
+
+    def unit(self, plan):
+        return self.Unit(**self.unit_args(plan))
+
+    def latency(self, plan) -> int:
+        """Pipeline registers of one unit: cycles from its inputs to its outputs."""
+        return int(self.Unit.latency)
+
+    # ---- memories -----------------------------------------------------------------------------
+    def state_layout(self, plan) -> data.StructLayout:
+        """One neuron's state word (fields low bits first)."""
+        raise NotImplementedError
+
+    def params(self, art, layer) -> list[ParamSource]:
+        """The kind's per-neuron constants (the engine adds ``bias``; widths from the artifact)."""
+        raise NotImplementedError
+
+    # ---- wiring -------------------------------------------------------------------------------
+    def connect(self, m, unit, state: data.View, param: Callable[[str], Value], plan) -> None:
+        """Drive the unit's state and parameter ports (``state`` is already zero on a first step)."""
+        for name, _ in self.state_layout(plan):
+            m.d.comb += getattr(unit, name).eq(state[name])
+        for source in self.params_of_plan(plan):
+            m.d.comb += getattr(unit, source).eq(param(source))
+
+    def params_of_plan(self, plan) -> tuple[str, ...]:
+        return tuple(p.name for p in plan.params if p.name != "bias")
+
+    def next_state(self, unit, spike: Value, plan) -> dict[str, Value]:
+        """The state fields to write back, by default each from the unit port ``<field>_next``."""
+        return {name: getattr(unit, f"{name}_next") for name, _ in self.state_layout(plan)}
+
+    # ---- reports ------------------------------------------------------------------------------
+    def multipliers(self, plan) -> int:
+        """Hardware multipliers of one lane's unit."""
+        raise NotImplementedError
+
+    # ---- tests --------------------------------------------------------------------------------
+    def vectors(self, rng: np.random.Generator, args: dict[str, Any], count: int):
+        """Random unit inputs over the whole legal range (edges included) and the contract's outputs.
+
+        Returns ``(inputs, outputs, signed_outputs)``: dicts of (count,) int64 arrays by port name,
+        and the output ports that are signed (with their widths).
+        """
+        raise NotImplementedError
+
+
+def edge_values(rng: np.random.Generator, lo: int, hi: int, n: int) -> np.ndarray:
+    """Uniform in [lo, hi] with the ends, 0, +-1 and the ends' neighbours drawn more often."""
+    base = rng.integers(lo, hi + 1, size=n).astype(np.int64)
+    edges = np.array([lo, hi, 0, 1, -1, lo + 1, hi - 1], dtype=np.int64)
+    edges = edges[(edges >= lo) & (edges <= hi)]
+    pick = rng.random(n) < 0.3
+    base[pick] = rng.choice(edges, size=int(pick.sum()))
+    return base
+
+
+_REGISTRY: dict[str, UnitKind] = {}
+
+
+def register(kind: UnitKind) -> UnitKind:
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
+        raise ValueError(f"hardware kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> UnitKind:
+    """The hardware definition of kind ``name``; refuses an unknown one with the known ones."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"neuron kind {name!r} has no hardware unit; kinds with one: {', '.join(names())}"
+        ) from None
+
+
+from . import lif as _lif  # noqa: E402,F401
+from . import alif as _alif  # noqa: E402,F401

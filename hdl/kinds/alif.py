@@ -1,0 +1,189 @@
+"""ALIF: the update unit (contract section 3.4) and its hardware definition."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
+
+from .._checks import check_positive, reject
+from ..arith import decay, saturate
+from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
+
+_SHIFT_BITS = SHIFT_DECAY_BITS
+
+
+class ALIFUnit(wiring.Component):
+    """ALIF update of one neuron (SRNN convention, reset one step late; contract section 3.4).
+
+    The contract's step t is ::
+
+        b_t    = ((rho * b_{t-1}) >> D) + q * (2**D - rho)     q = S[t-1], this neuron's last spike
+        B      = sat_S(b0 + ((beta * b_t) >> D))
+        u'     = sat_S(decay(u, alpha) + acc - q * B)
+        S[t]   = u' > B
+
+    The unit keeps the trace one step ahead: its input ``b`` is already ``b_t`` and its output
+    ``b_next`` is ``b_{t+1} = ((rho * b_t) >> D) + S[t] * (2**D - rho)``, computed as soon as S[t]
+    is known. The threshold B then needs no multiplier chain, and every product is registered:
+
+    * stage 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``;
+    * stage 2: ``B``, ``x = decay(u) + acc``, ``(rho * b_t) >> D``;
+    * stage 3: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B``, ``b_next``.
+
+    On the first step of a sequence the engine feeds ``b = q = u = 0`` (= ``b_0``).
+
+    Parameters
+    ----------
+    acc_bits, state_bits, decay_bits : int
+        Widths A, S, D of the contract.
+    decay_mode : ``"mult"`` | ``"shift"``
+        Decay of ``u`` by ``alpha``; ``b`` always decays multiplicatively by ``rho``.
+
+    Members
+    -------
+    acc : ``In(signed(acc_bits))``
+    u : ``In(signed(state_bits))``
+    b : ``In(unsigned(decay_bits + 1))``
+        Adaptation trace of this step, ``b_t`` in ``[0, 2**D]``.
+    q : ``In(1)``
+        Previous spike S[t-1].
+    decay : ``In(unsigned(decay_bits))`` (mult) or ``In(unsigned(5))`` (shift)
+        alpha.
+    rho : ``In(unsigned(decay_bits))``
+    threshold : ``In(signed(state_bits))``
+        b0 >= 1.
+    beta : ``In(signed(state_bits))``
+        beta >= 0.
+    spike : ``Out(1)``
+    u_next : ``Out(signed(state_bits))``
+    b_next : ``Out(unsigned(decay_bits + 1))``
+        ``b_{t+1}``.
+
+    Latency 3 cycles, one neuron per cycle.
+    """
+
+    latency = 3
+
+    def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str):
+        check_positive(self, "ALIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
+        if decay_mode not in ("mult", "shift"):
+            raise reject(self, ValueError(f"ALIFUnit decay_mode must be 'mult' or 'shift', not {decay_mode!r}"))
+        self._a, self._s, self._d, self._mode = acc_bits, state_bits, decay_bits, decay_mode
+        super().__init__({
+            "acc": In(signed(acc_bits)),
+            "u": In(signed(state_bits)),
+            "b": In(unsigned(decay_bits + 1)),
+            "q": In(1),
+            "decay": In(unsigned(decay_bits if decay_mode == "mult" else _SHIFT_BITS)),
+            "rho": In(unsigned(decay_bits)),
+            "threshold": In(signed(state_bits)),
+            "beta": In(signed(state_bits)),
+            "spike": Out(1),
+            "u_next": Out(signed(state_bits)),
+            "b_next": Out(unsigned(decay_bits + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        S, D, A = self._s, self._d, self._a
+        width = max(S, A) + 2
+        smax = (1 << (S - 1)) - 1
+        # stage 1: the three products (or the shift decay of u)
+        p_beta = Signal(signed(S + D + 2))
+        p_rho = Signal(unsigned(2 * D + 1))
+        du1 = Signal(signed(S + D + 1))          # alpha * u (mult) or u - (u >> n) (shift)
+        acc1, q1, b0_1 = Signal(signed(A)), Signal(), Signal(signed(S))
+        inc1 = Signal(unsigned(D + 1))
+        if self._mode == "mult":
+            m.d.sync += du1.eq(self.decay * self.u)
+        else:
+            m.d.sync += du1.eq(decay(self.u, self.decay, D, "shift"))
+        m.d.sync += [
+            p_beta.eq(self.beta * self.b),
+            p_rho.eq(self.rho * self.b),
+            acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
+            inc1.eq((1 << D) - self.rho),
+        ]
+        # stage 2: threshold, decayed membrane plus input, decayed trace
+        big_b = Signal(signed(S))
+        x2 = Signal(signed(width))
+        q2 = Signal()
+        r2 = Signal(unsigned(D + 1))
+        inc2 = Signal(unsigned(D + 1))
+        du = (du1 >> D) if self._mode == "mult" else du1
+        m.d.sync += [
+            big_b.eq(saturate(b0_1 + (p_beta >> D), S)),
+            x2.eq(du + acc1),
+            q2.eq(q1),
+            r2.eq(p_rho >> D),
+            inc2.eq(inc1),
+        ]
+        # stage 3: u' = sat_S(y), y = x - q*B. [u' > B] equals [y > B] except when y saturates
+        # high and B = 2**(S-1) - 1 (then u' = B); y > B <=> x > (1 + q) * B, in parallel.
+        y = Signal(signed(width + 1))
+        above = Signal()
+        m.d.comb += [
+            y.eq(x2 - Mux(q2, big_b, 0)),
+            above.eq(x2 > Mux(q2, big_b << 1, big_b)),
+        ]
+        fire = Signal()
+        m.d.comb += fire.eq(Mux(y > smax, big_b != smax, above))
+        m.d.sync += [
+            self.u_next.eq(saturate(y, S)),
+            self.spike.eq(fire),
+            self.b_next.eq(Mux(fire, r2 + inc2, r2)),
+        ]
+        return m
+
+
+class ALIFKind(UnitKind):
+    """ALIF on the hardware side: state ``(u, b_{t+1}, q = S[t])``; constants b0, alpha, rho, beta."""
+
+    name = "alif"
+    Unit = ALIFUnit
+
+    def unit_args(self, plan):
+        return dict(acc_bits=plan.acc_bits, state_bits=plan.state_bits, decay_bits=plan.decay_bits,
+                    decay_mode=plan.decay_mode)
+
+    def state_layout(self, plan):
+        return data.StructLayout({"u": signed(plan.state_bits), "b": unsigned(plan.decay_bits + 1),
+                                  "q": unsigned(1)})
+
+    def params(self, art, layer):
+        w = art.widths
+        return [ParamSource("threshold", layer.threshold, w.state_bits, True),
+                ParamSource("decay", layer.decay, w.decay_bits if layer.decay_mode == "mult" else _SHIFT_BITS, False),
+                ParamSource("rho", layer.rho, w.decay_bits, False),
+                ParamSource("beta", layer.beta, w.state_bits, True)]
+
+    def next_state(self, unit, spike, plan):
+        return {"u": unit.u_next, "b": unit.b_next, "q": spike}
+
+    def multipliers(self, plan):
+        return 2 + (1 if plan.decay_mode == "mult" else 0)  # rho * b, beta * b, alpha * u
+
+    def vectors(self, rng, args, count):
+        """The golden step from ``(u, b_{t-1}, q)``; the unit takes ``b_t`` and returns ``b_{t+1}``."""
+        A, S, D, mode = args["acc_bits"], args["state_bits"], args["decay_bits"], args["decay_mode"]
+        smin, smax = -(1 << (S - 1)), (1 << (S - 1)) - 1
+        u = edge_values(rng, smin, smax, count)
+        b_prev = edge_values(rng, 0, 1 << D, count)
+        q = rng.integers(0, 2, count)
+        acc = edge_values(rng, -(1 << (A - 1)), (1 << (A - 1)) - 1, count)
+        alpha = edge_values(rng, 0, (1 << D) - 1, count) if mode == "mult" else rng.integers(1, 31, count)
+        rho = edge_values(rng, 0, (1 << D) - 1, count)
+        b0 = edge_values(rng, 1, smax, count)
+        beta = edge_values(rng, 0, smax, count)
+        small = rng.random(count) < 0.4
+        beta[small] = rng.integers(0, 64, int(small.sum())).clip(0, smax)
+        spikes, state = alif_step(acc, ALIFState(u, b_prev, q), ALIFParams(alpha, rho, b0, beta, S, D, mode))
+        b_t = state.b
+        inputs = {"acc": acc, "u": u, "b": b_t, "q": q, "decay": alpha, "rho": rho, "threshold": b0, "beta": beta}
+        b_next = ((rho * b_t) >> D) + spikes * ((1 << D) - rho)
+        return inputs, {"spike": spikes, "u_next": state.u, "b_next": b_next}, {"u_next": S}
+
+
+register(ALIFKind())
