@@ -267,16 +267,6 @@ def _check_array(
 
 def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) -> None:
     """The kind's own schema: its parameter arrays (exactly those) and its header options."""
-    specs = kind.arrays(w, layer)
-    expected = [spec.name for spec in specs]
-    for spec in specs:
-        value = layer.params.get(spec.name)
-        if value is None:
-            _fail(f"{p}.{spec.name}", f"missing: a {kind.name} layer needs {', '.join(expected)}")
-        _check_array(f"{p}.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
-    for name in layer.params:
-        if name not in expected:
-            _fail(f"{p}.{name}", f"not a parameter of a {kind.name} layer (it has {', '.join(expected)})")
     known = {o.name: o for o in kind.options}
     for name, value in layer.options.items():
         if name not in known:
@@ -290,6 +280,16 @@ def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) 
     if problem:
         field_name, _, text = problem.partition(": ")
         _fail(f"{p}.{field_name}", text)
+    specs = kind.arrays(w, layer)
+    expected = [spec.name for spec in specs]
+    for spec in specs:
+        value = layer.params.get(spec.name)
+        if value is None:
+            _fail(f"{p}.{spec.name}", f"missing: a {kind.name} layer needs {', '.join(expected)}")
+        _check_array(f"{p}.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
+    for name in layer.params:
+        if name not in expected:
+            _fail(f"{p}.{name}", f"not a parameter of a {kind.name} layer (it has {', '.join(expected)})")
 
 
 def validate(art: Artifact) -> None:

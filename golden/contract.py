@@ -75,6 +75,11 @@ def work_dtype(art: Artifact, layer: LayerSpec, acc_bits: int):
     are identical in either type.
     """
     need = kinds.get(layer.kind).work_bits(art.widths, layer, acc_bits)
+    if need > 63:
+        raise ValueError(
+            f"a {layer.kind} layer of this artifact needs {need}-bit intermediates, beyond the golden model's "
+            "int64; lower the weight, state or decay widths"
+        )
     return np.int32 if need <= 31 else np.int64
 
 

@@ -1,6 +1,8 @@
 """Random artifacts that exercise the whole contract (for the equivalence tests of QAT and RTL)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import kinds as neuron_kinds
@@ -35,7 +37,7 @@ def random_artifact(
     if layer_sizes is None:
         layer_sizes = [int(rng.integers(1, 13)) for _ in range(int(rng.integers(1, 4)))]
     n_layers = len(layer_sizes)
-    kinds = kinds or [pick(neuron_kinds.names()) for _ in range(n_layers)]
+    kinds = kinds or [pick(neuron_kinds.random_mix()) for _ in range(n_layers)]
     spans = spans if spans is not None else [int(rng.integers(0, 6)) for _ in range(n_layers)]
     input_kind = input_kind or pick(["spike", "count", "real"])
     channels = channels or int(rng.integers(1, 9))
@@ -73,11 +75,12 @@ def random_artifact(
         bias = rng.integers(-wmax, wmax + 1, size=n).clip(-smax, smax).astype(np.int64)
         ctx = RandomContext(rng=rng, neurons=n, fan_in=fan_in, widths=widths, decay_mode=mode,
                             threshold_scale=max(2, typical >> (shift + 1)), saturating=saturating)
-        params = kind_def.random_arrays(ctx)
+        options = kind_def.random_options(ctx)
+        params = kind_def.random_arrays(replace(ctx, options=options))
         layer = LayerSpec(
             kind=kind, span=span, w_in=w_in, bias=bias, w_rec=weights((n, n)) if span > 0 else None,
             input_shift=shift, decay_mode=mode, reset=kind_def.random_reset(rng), params=params,
-            options=kind_def.random_options(ctx),
+            options=options,
         )
         layers.append(layer)
         fan_in = n

@@ -17,7 +17,7 @@ and the accumulation (CONTRACT.md section 3.1) are generic.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -89,6 +89,7 @@ class RandomContext:
     decay_mode: str
     threshold_scale: int         # typical |acc|: thresholds up to this keep neurons active
     saturating: bool             # extreme values (exercise saturation)
+    options: dict = field(default_factory=dict)  # the layer's options (drawn first)
 
     def weights(self, shape) -> np.ndarray:
         wmax = 2 ** (self.widths.weight_bits - 1) - 1
@@ -124,6 +125,9 @@ class NeuronKind:
     options: tuple[OptionSpec, ...] = ()
     #: whether the layer's ``reset`` header field means anything for this kind
     uses_reset: bool = False
+    #: drawn by ``random_artifact`` when the caller names no kinds (only kinds that every
+    #: implementation -- QAT and RTL -- supports, since the equivalence suites draw from this mix)
+    in_random_mix: bool = True
 
     # ---- schema ---------------------------------------------------------------------------------
     def arrays(self, widths: "Widths", layer: "LayerSpec") -> tuple[ArraySpec, ...]:
@@ -165,7 +169,7 @@ class NeuronKind:
         raise NotImplementedError
 
     def random_options(self, ctx: RandomContext) -> dict[str, int]:
-        """Valid random header options for one layer (none unless the kind has options)."""
+        """Valid random header options for one layer, drawn before :meth:`random_arrays`."""
         return {}
 
     def random_reset(self, rng: np.random.Generator) -> str:
@@ -194,6 +198,11 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def random_mix() -> tuple[str, ...]:
+    """Kinds ``random_artifact`` draws from when none are named."""
+    return tuple(k.name for k in _REGISTRY.values() if k.in_random_mix)
+
+
 def all_kinds() -> tuple[NeuronKind, ...]:
     return tuple(_REGISTRY.values())
 
@@ -216,3 +225,4 @@ def parameter_names() -> frozenset[str]:
 # the built-in kinds register themselves
 from . import lif as _lif  # noqa: E402,F401
 from . import alif as _alif  # noqa: E402,F401
+from . import stc as _stc  # noqa: E402,F401
