@@ -211,8 +211,11 @@ class SpikingLayer(nn.Module):
         zero = current.new_zeros(batch, n)
         history = [zero] * depth
         spikes, currents = [], []
+        # unbind, not current[:, t]: each select's backward would fill and add a whole (B, T, N)
+        # tensor, which makes the backward grow as T**2
+        current_steps = current.unbind(1)
         for t in range(steps):
-            i_t = current[:, t]
+            i_t = current_steps[t]
             rec = self.recurrent_current(history, t, span=span, mixture=mixture)
             if rec is not None:
                 i_t = i_t + rec

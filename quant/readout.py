@@ -54,8 +54,8 @@ class Readout(nn.Module):
         alpha = self.alpha()
         m = z.new_zeros(z.shape[0], z.shape[2])
         out = []
-        for t in range(z.shape[1]):
-            m = alpha * m + (1.0 - alpha) * z[:, t]
+        for z_t in z.unbind(1):  # not z[:, t]: its backward would be quadratic in T
+            m = alpha * m + (1.0 - alpha) * z_t
             out.append(m)
         return torch.stack(out, dim=1)
 
