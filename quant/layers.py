@@ -27,10 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import LayerConfig
+from .fastloop import LoopSpec, layer_loop
 from .neurons import ALIFParams, ALIFState, LIFParams, LIFState, alif_step, lif_step
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SpikingLayer", "span_mixture"]
+
+#: step functions with a fused time loop in ``quant.fastloop``
+_FUSED = (lif_step, alif_step)
 
 #: factor applied to the ASRC temperature by ``decrease_tau()`` (ASRC-SNN ``de_tau``)
 TAU_DECAY = 0.96
@@ -200,12 +204,16 @@ class SpikingLayer(nn.Module):
         """The time loop on a precomputed input current (B, T, N) -> spikes (B, T, N).
 
         With ``return_currents=True`` also returns the total currents I[t] (B, T, N).
+        The stock LIF and ALIF steps from a zero state run as one fused autograd node
+        (``quant.fastloop``); any other ``step_fn`` runs step by step through autograd.
         """
         batch, steps, n = current.shape
+        mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None
+        if state is None and not return_currents and self.surrogate is not None and self.step_fn in _FUSED:
+            return self._fused_run(current, mixture)
         if state is None:
             state = self.initial_state(batch, device=current.device, dtype=current.dtype)
         params = self.neuron_params()
-        mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None
         depth = self.cfg.depth
         span = self.span
         zero = current.new_zeros(batch, n)
@@ -231,6 +239,17 @@ class SpikingLayer(nn.Module):
         if return_currents:
             return out, torch.stack(currents, dim=1)
         return out
+
+    def _fused_run(self, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor:
+        c = self.cfg
+        spec = LoopSpec(kind=c.kind, span=self.span if mixture is None else 0, surrogate=self.surrogate,
+                        lam=float(c.lam), threshold=float(c.threshold), soft_reset=c.reset == "soft",
+                        b0=float(c.b0), beta=float(c.beta))
+        w_rec = self.rec.weight if self.rec is not None else None
+        if c.kind == "alif":
+            p = self.neuron_params()
+            return layer_loop(current, spec, w_rec, mixture, p.alpha, p.rho)
+        return layer_loop(current, spec, w_rec, mixture)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (B, T, N) for an input sequence (B, T, C)."""
