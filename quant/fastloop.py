@@ -65,6 +65,9 @@ def layer_loop(current: torch.Tensor, spec: LoopSpec, w_rec: torch.Tensor | None
 
 
 class _LayerLoop(torch.autograd.Function):
+    # Fewer, larger kernels per step matter more than anything else here: every step writes its
+    # results straight into the time-major buffers (``out=``), and products with a spike (0 or 1,
+    # so exact) use addcmul.
     @staticmethod
     def forward(ctx, current, w_rec, mixture, alpha, rho, spec: LoopSpec):
         batch, steps, n = current.shape
@@ -77,139 +80,125 @@ class _LayerLoop(torch.autograd.Function):
             depth = spec.span
         lead = max(depth, 1)  # at least one zero row: ALIF reads the previous spike S[t-1]
         spikes = current.new_zeros(lead + steps, batch, n)
+        flat = spikes.view(lead + steps, batch * n)
         pre = current.new_empty(steps, batch, n)  # x_t, the value compared with 0
         mixed = current.new_empty(steps, batch, n) if mixture is not None else None
         w_rec_t = w_rec.t() if w_rec is not None else None
         mix_rev = mixture.flip(0).unsqueeze(0) if mixture is not None else None  # oldest span first
-        flat = spikes.view(lead + steps, batch * n)
         lif = spec.kind == "lif"
-        total = None if lif and w_rec is None else current.new_empty(steps, batch, n)
+        total = current.new_empty(steps, batch, n) if w_rec is not None else None
+        th = spec.threshold
         if lif:
             membrane = None if spec.soft_reset else current.new_empty(steps, batch, n)
             v = current.new_zeros(batch, n)
         else:
-            u_trace = current.new_empty(steps, batch, n)
-            b_trace = current.new_empty(steps, batch, n)
+            u_trace, b_trace, big_b_trace = (current.new_empty(steps, batch, n) for _ in range(3))
             one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
             u = b = current.new_zeros(batch, n)
-        th = spec.threshold
         for t in range(steps):
             i = cur[t]
             if w_rec is not None:
                 if mixture is not None:
                     # R_t = sum_j w_j S[t-j]: one (1, K) x (K, B*N) product over the window
-                    r = torch.mm(mix_rev, flat[lead + t - depth:lead + t], out=mixed[t].view(1, -1)).view(batch, n)
+                    r = torch.mm(mix_rev, flat[t + lead - depth:t + lead], out=mixed[t].view(1, -1)).view(batch, n)
                 else:
-                    r = spikes[lead + t - depth]
+                    r = spikes[t + lead - depth]
                 i = torch.addmm(i, r, w_rec_t, out=total[t])
-            elif total is not None:
-                total[t] = i
             s = spikes[lead + t]
             if lif:
-                h = v.mul_(spec.lam).add_(i) if t else i.clone()  # lam * v + I (v = 0 at t = 0)
+                h = torch.add(i, v, alpha=spec.lam, out=membrane[t] if membrane is not None else None)
                 fire = torch.sub(h, th, out=pre[t]) >= 0
                 s.copy_(fire)
-                if spec.soft_reset:
-                    v = h.sub_(s, alpha=th)
-                else:
-                    membrane[t] = h
-                    v = h.masked_fill_(fire, 0.0)
+                v = h.sub_(s, alpha=th) if spec.soft_reset else h.masked_fill(fire, 0.0)
             else:
                 s_prev = spikes[lead + t - 1]
-                b = torch.mul(rho, b).add_(one_minus_rho * s_prev)
-                b_trace[t] = b
-                big_b = b.mul(spec.beta).add_(spec.b0)
-                u = torch.mul(alpha, u).add_(one_minus_alpha * i).sub_(big_b * s_prev)
-                u_trace[t] = u
-                x = torch.sub(u, big_b, out=pre[t])
-                s.copy_(x > 0)
+                b = torch.mul(rho, b, out=b_trace[t]).addcmul_(one_minus_rho, s_prev)
+                big_b = torch.mul(b, spec.beta, out=big_b_trace[t]).add_(spec.b0)
+                u = torch.mul(alpha, u, out=u_trace[t]).addcmul_(one_minus_alpha, i).addcmul_(big_b, s_prev, value=-1)
+                s.copy_(torch.sub(u, big_b, out=pre[t]) > 0)
         ctx.spec, ctx.depth, ctx.lead = spec, depth, lead
-        ctx.save_for_backward(spikes, pre, mixed, total, w_rec, mixture, alpha, rho,
-                              membrane if lif else u_trace, None if lif else b_trace)
+        if lif:
+            traces = (membrane, None, None)
+        else:
+            traces = (u_trace, b_trace, big_b_trace)
+        ctx.save_for_backward(current, spikes, pre, mixed, total, w_rec, mixture, alpha, rho, *traces)
         return spikes[lead:].transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        spikes, pre, mixed, total, w_rec, mixture, alpha, rho, trace_a, trace_b = ctx.saved_tensors
+        current, spikes, pre, mixed, total, w_rec, mixture, alpha, rho, trace_a, trace_b, trace_c = ctx.saved_tensors
         spec, depth, lead = ctx.spec, ctx.depth, ctx.lead
         steps, batch, n = pre.shape
         g_out = grad_spikes.transpose(0, 1)
         slope = spec.surrogate.derivative(pre)  # (T, B, N), every step at once
-        g_cur = torch.empty_like(pre)
-        # dL/dR_t = dL/dI_t W, kept for `depth` steps past the end as zeros
+        g_cur = torch.empty_like(pre)  # dL/dI_t
+        # dL/dR_t = dL/dI_t W, with `depth` zero rows past the end
         g_rec = pre.new_zeros(steps + depth, batch, n) if w_rec is not None else None
         g_rec_flat = g_rec.view(steps + depth, batch * n) if g_rec is not None else None
-        mixture_col = mixture.unsqueeze(0) if mixture is not None else None
+        mixture_row = mixture.unsqueeze(0) if mixture is not None else None
         flat = spikes.view(lead + steps, batch * n)
         want_mix = mixture is not None and ctx.needs_input_grad[2]
         g_mix_rev = pre.new_zeros(depth) if want_mix else None  # oldest span first
         lif = spec.kind == "lif"
-        th = spec.threshold
-        if lif:
-            g_v = None
-        else:
-            g_u = g_b = g_s_next = None
-            g_u_trace = torch.empty_like(pre)
-            g_b_trace = torch.empty_like(pre)
+        th, lam, beta = spec.threshold, spec.lam, spec.beta
+        if not lif:
+            g_u_trace, g_b_trace = torch.empty_like(pre), torch.empty_like(pre)
             one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
+        g_next = None  # LIF: dL/dh_{t+1}; ALIF: (dL/du_{t+1}, dL/db_{t+1})
         for t in range(steps - 1, -1, -1):
             g_s = g_out[t]
             if w_rec is not None and t + 1 < steps:
                 if mixture is not None:
-                    rec = torch.mm(mixture_col, g_rec_flat[t + 1:t + 1 + depth]).view(batch, n)
+                    rec = torch.mm(mixture_row, g_rec_flat[t + 1:t + 1 + depth]).view(batch, n)
                 else:
                     rec = g_rec[t + depth]
                 g_s = g_s + rec
             if lif:
-                if g_v is not None:
-                    if spec.soft_reset:
-                        g_s = g_s - th * g_v
-                    else:
-                        g_s = g_s - g_v * trace_a[t]
-                g_h = g_s * slope[t]
-                if g_v is not None:
-                    g_h += g_v if spec.soft_reset else g_v * (1.0 - spikes[lead + t])
-                g_cur[t] = g_h
-                g_v = spec.lam * g_h
-                g_i = g_h
+                if g_next is None:
+                    g_i = torch.mul(g_s, slope[t], out=g_cur[t])
+                elif spec.soft_reset:
+                    # dL/dv_t = lam dL/dh_{t+1}; dL/ds_t -= th dL/dv_t; dL/dh_t += dL/dv_t
+                    g_s = torch.add(g_s, g_next, alpha=-th * lam)
+                    g_i = torch.mul(g_s, slope[t], out=g_cur[t]).add_(g_next, alpha=lam)
+                else:
+                    g_v = lam * g_next
+                    g_s = torch.addcmul(g_s, g_v, trace_a[t], value=-1)
+                    g_i = torch.mul(g_s, slope[t], out=g_cur[t]).addcmul_(g_v, 1.0 - spikes[lead + t])
+                g_next = g_i
             else:
-                if g_s_next is not None:
-                    g_s = g_s + g_s_next
+                if g_next is not None:
+                    g_u_next, g_b_next = g_next
+                    # to step t from step t+1: s_t enters b_{t+1} and u_{t+1}
+                    g_s = torch.add(g_s, torch.mul(one_minus_rho, g_b_next).addcmul_(trace_c[t + 1], g_u_next, value=-1))
                 g_x = g_s * slope[t]
-                g_u = g_x if g_u is None else g_u + g_x
-                s_prev = spikes[lead + t - 1]
-                g_big_b = -g_x - g_u * s_prev
-                g_b = spec.beta * g_big_b if g_b is None else g_b + spec.beta * g_big_b
-                g_u_trace[t] = g_u
-                g_b_trace[t] = g_b
+                g_u = torch.add(g_x, alpha * g_u_next, out=g_u_trace[t]) if g_next is not None else g_u_trace[t].copy_(g_x)
+                # dL/dB_t = -(dL/dx_t + dL/du_t s_{t-1}); dL/db_t = rho dL/db_{t+1} + beta dL/dB_t
+                g_big = torch.addcmul(g_x, g_u, spikes[lead + t - 1])
+                if g_next is not None:
+                    g_b = torch.add(rho * g_b_next, g_big, alpha=-beta, out=g_b_trace[t])
+                else:
+                    g_b = torch.mul(g_big, -beta, out=g_b_trace[t])
                 g_i = torch.mul(one_minus_alpha, g_u, out=g_cur[t])
-                big_b = trace_b[t] * spec.beta + spec.b0
-                g_s_next = one_minus_rho * g_b - big_b * g_u
-                g_u = alpha * g_u
-                g_b = rho * g_b
+                g_next = (g_u, g_b)
             if w_rec is not None:
                 torch.mm(g_i, w_rec, out=g_rec[t])
                 if want_mix and t:  # dL/dw_j += <dL/dR_t, S[t-j]>, on the window still in cache
-                    g_mix_rev.addmv_(flat[lead + t - depth:lead + t], g_rec_flat[t])
+                    g_mix_rev.addmv_(flat[t + lead - depth:t + lead], g_rec_flat[t])
         g_current = g_cur.transpose(0, 1) if ctx.needs_input_grad[0] else None
         g_w = g_mix = g_alpha = g_rho = None
         if w_rec is not None and ctx.needs_input_grad[1]:
-            if mixture is not None:
-                r = mixed
-            else:
-                r = spikes[lead - depth:lead - depth + steps]
+            r = mixed if mixture is not None else spikes[lead - depth:lead - depth + steps]
             g_w = g_cur.reshape(-1, n).t() @ r.reshape(-1, n)
         if want_mix:
             g_mix = g_mix_rev.flip(0)
         if not lif:
-            u_prev = torch.cat([pre.new_zeros(1, batch, n), trace_a[:-1]])
-            b_prev = torch.cat([pre.new_zeros(1, batch, n), trace_b[:-1]])
-            s_prev = spikes[lead - 1:lead - 1 + steps]
-            i_total = total
+            i_total = total if total is not None else current.transpose(0, 1)
             if ctx.needs_input_grad[3]:
+                u_prev = torch.cat([pre.new_zeros(1, batch, n), trace_a[:-1]])
                 g_alpha = (g_u_trace * (u_prev - i_total)).sum((0, 1))
             if ctx.needs_input_grad[4]:
-                g_rho = (g_b_trace * (b_prev - s_prev)).sum((0, 1))
+                b_prev = torch.cat([pre.new_zeros(1, batch, n), trace_b[:-1]])
+                g_rho = (g_b_trace * (b_prev - spikes[lead - 1:lead - 1 + steps])).sum((0, 1))
         return g_current, g_w, g_mix, g_alpha, g_rho, None
 
 
