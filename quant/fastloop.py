@@ -193,12 +193,12 @@ class _LayerLoop(torch.autograd.Function):
             g_mix = g_mix_rev.flip(0)
         if not lif:
             i_total = total if total is not None else current.transpose(0, 1)
+            # du_t/dalpha = u_{t-1} - I_t and db_t/drho = b_{t-1} - s_{t-1}, with u_{-1} = b_{-1} = 0
             if ctx.needs_input_grad[3]:
-                u_prev = torch.cat([pre.new_zeros(1, batch, n), trace_a[:-1]])
-                g_alpha = (g_u_trace * (u_prev - i_total)).sum((0, 1))
+                g_alpha = (g_u_trace[1:] * trace_a[:-1]).sum((0, 1)) - (g_u_trace * i_total).sum((0, 1))
             if ctx.needs_input_grad[4]:
-                b_prev = torch.cat([pre.new_zeros(1, batch, n), trace_b[:-1]])
-                g_rho = (g_b_trace * (b_prev - spikes[lead - 1:lead - 1 + steps])).sum((0, 1))
+                g_rho = ((g_b_trace[1:] * trace_b[:-1]).sum((0, 1))
+                         - (g_b_trace * spikes[lead - 1:lead - 1 + steps]).sum((0, 1)))
         return g_current, g_w, g_mix, g_alpha, g_rho, None
 
 
