@@ -10,9 +10,15 @@ from dataclasses import asdict, dataclass, field, fields
 
 from skipcore.errors import ConfigError
 
-__all__ = ["LayerConfig", "ReadoutConfig", "NetworkConfig", "NEURON_KINDS", "RECURRENCES"]
+__all__ = ["LayerConfig", "ReadoutConfig", "NetworkConfig", "RECURRENCES", "neuron_kinds"]
 
-NEURON_KINDS = ("lif", "alif")
+
+def neuron_kinds() -> tuple[str, ...]:
+    """The registered neuron kinds (``quant.kinds``)."""
+    from . import kinds
+
+    return kinds.names()
+
 RECURRENCES = ("none", "src", "asrc")
 RESETS = ("soft", "hard")
 READOUT_KINDS = ("sum", "leaky")
@@ -33,7 +39,7 @@ class LayerConfig:
     """One hidden layer: ``I[t] = Dropout(W_in x[t] + b) + W_rec S[t-k]``."""
 
     neurons: int  #: N, number of neurons
-    kind: str = "lif"  #: "lif" (ASRC-SNN) or "alif" (SRNN)
+    kind: str = "lif"  #: a registered neuron kind: "lif" (ASRC-SNN), "alif" (SRNN), "stc" (STC-LIF), ...
     recurrence: str = "src"  #: "none" (k=0), "src" (fixed span), "asrc" (learned span)
     span: int = 1  #: skip span k for "src" (1 = vanilla recurrence)
     max_span: int = 1  #: number of candidate spans K for "asrc" (spans 1..K)
@@ -45,14 +51,17 @@ class LayerConfig:
     tau_m: tuple[float, float] = (20.0, 5.0)  #: ALIF membrane tau init (mean, std), steps
     tau_adp: tuple[float, float] = (200.0, 25.0)  #: ALIF adaptation tau init (mean, std)
     learn_taus: bool = True  #: ALIF taus are trainable parameters
+    options: dict = field(default_factory=dict)  #: the kind's own settings (e.g. STC gate_groups, gate_bits)
 
     def __post_init__(self):
         self.tau_m = _pair(self.tau_m, "tau_m")
         self.tau_adp = _pair(self.tau_adp, "tau_adp")
         if not isinstance(self.neurons, int) or isinstance(self.neurons, bool) or self.neurons < 1:
             raise ConfigError(f"layer neuron count must be a positive integer, not {self.neurons!r}")
-        if self.kind not in NEURON_KINDS:
-            raise ConfigError(f"unknown neuron kind {self.kind!r}; choose one of: {', '.join(NEURON_KINDS)}")
+        if self.kind not in neuron_kinds():
+            raise ConfigError(f"unknown neuron kind {self.kind!r}; choose one of: {', '.join(neuron_kinds())}")
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"layer options must be a dict, not {self.options!r}")
         if self.recurrence not in RECURRENCES:
             raise ConfigError(
                 f"unknown recurrence {self.recurrence!r}; choose one of: {', '.join(RECURRENCES)}"
@@ -63,8 +72,9 @@ class LayerConfig:
             raise ConfigError(f"an ASRC layer needs max_span >= 1, not {self.max_span!r}")
         if self.reset not in RESETS:
             raise ConfigError(f"unknown reset {self.reset!r}; choose one of: {', '.join(RESETS)}")
-        if self.kind == "alif" and min(self.tau_m[0], self.tau_adp[0]) <= 0:
-            raise ConfigError("ALIF time constants must be positive")
+        from . import kinds
+
+        kinds.get(self.kind).check_config(self)
 
     @property
     def depth(self) -> int:

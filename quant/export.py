@@ -13,7 +13,9 @@ integers that PTQ of the same float weights gives.
 
 Rules (section 7), per hidden layer ``l``:
 
-- ALIF layers fold ``(1 - alpha_i)`` into row ``i`` of ``w_in``, ``w_rec`` and ``bias`` (float64);
+- the kind may fold a per-neuron factor into the rows (ALIF: ``(1 - alpha_i)`` into row ``i`` of
+  ``w_in``, ``w_rec`` and ``bias``, float64); the kind's own integers come from its rule
+  (``quant/kinds/<kind>.py``, ``QuantKind.quantize``);
 - ``scale_l = (2**(W-1) - 1) / max|w|`` over the (folded) ``w_in`` and ``w_rec``;
 - weights ``round(w * scale)`` (half away from zero), clamped to ``|w| <= 2**(W-1) - 1``;
 - biases ``round(b * scale)``, clamped to the signed ``state_bits`` range (section 1: biases are
@@ -41,6 +43,8 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError
+from . import kinds as quant_kinds
+from .kinds import QuantizeContext
 from skipcore.golden.artifact import (
     DECAY_MODES,
     WIDTH_LIMITS,
@@ -186,22 +190,30 @@ class QuantLayer:
     """One hidden layer's integers as float64 tensors (differentiable during QAT).
 
     ``scale`` is the float-to-state factor (``scale_l``): one float unit of membrane is ``scale``
-    integer units. QAT uses it to evaluate the surrogate gradient in float units.
+    integer units. QAT uses it to evaluate the surrogate gradient in float units. The kind's own
+    arrays (its golden schema) are in ``params`` and read as attributes (``layer.threshold``);
+    ``options`` are the kind's integer header options.
     """
 
     kind: str
     span: int
     w_in: torch.Tensor
     bias: torch.Tensor
-    threshold: torch.Tensor
-    decay: torch.Tensor
     w_rec: torch.Tensor | None = None
-    rho: torch.Tensor | None = None
-    beta: torch.Tensor | None = None
     input_shift: int = 0
     decay_mode: str = "mult"
     reset: str = "soft"
     scale: float = 1.0
+    params: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        if name in _kind_parameter_names():
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     @property
     def neurons(self) -> int:
@@ -209,20 +221,25 @@ class QuantLayer:
 
     def to_spec(self) -> LayerSpec:
         return LayerSpec(
-            kind=self.kind, span=int(self.span), w_in=_np(self.w_in), bias=_np(self.bias),
-            threshold=_np(self.threshold), decay=_np(self.decay), w_rec=_np(self.w_rec),
-            rho=_np(self.rho), beta=_np(self.beta), input_shift=int(self.input_shift),
-            decay_mode=self.decay_mode, reset=self.reset,
+            kind=self.kind, span=int(self.span), w_in=_np(self.w_in), bias=_np(self.bias), w_rec=_np(self.w_rec),
+            input_shift=int(self.input_shift), decay_mode=self.decay_mode, reset=self.reset,
+            params={k: _np(v) for k, v in self.params.items()}, options=dict(self.options),
         )
 
     @classmethod
     def from_spec(cls, spec: LayerSpec, dtype=torch.float64) -> "QuantLayer":
         return cls(
             kind=spec.kind, span=int(spec.span), w_in=_t(spec.w_in, dtype), bias=_t(spec.bias, dtype),
-            threshold=_t(spec.threshold, dtype), decay=_t(spec.decay, dtype), w_rec=_t(spec.w_rec, dtype),
-            rho=_t(spec.rho, dtype), beta=_t(spec.beta, dtype), input_shift=int(spec.input_shift),
-            decay_mode=spec.decay_mode, reset=spec.reset, scale=1.0,
+            w_rec=_t(spec.w_rec, dtype), input_shift=int(spec.input_shift), decay_mode=spec.decay_mode,
+            reset=spec.reset, scale=1.0, params={k: _t(v, dtype) for k, v in spec.params.items()},
+            options=dict(spec.options),
         )
+
+
+def _kind_parameter_names() -> frozenset[str]:
+    from skipcore.golden.kinds import parameter_names
+
+    return parameter_names()
 
 
 @dataclass
@@ -295,7 +312,7 @@ def _t(a: np.ndarray | None, dtype) -> torch.Tensor | None:
 def live_float_params(network) -> dict:
     """Like ``network.float_params()``, but the tensors keep their autograd graph (for QAT).
 
-    Uses the float network's own pieces (``fc``, ``rec``, ``neuron_params()``, ``span``,
+    Uses the float network's own pieces (``fc``, ``rec``, the kind's ``export_params``, ``span``,
     ``readout.alpha()``), so ALIF decays are computed exactly as the float model computes them.
     """
     layers = []
@@ -308,12 +325,7 @@ def live_float_params(network) -> dict:
             "bias": layer.fc.bias if layer.fc.bias is not None else torch.zeros(layer.neurons),
             "w_rec": layer.rec.weight if layer.rec is not None else None,
         }
-        if c.kind == "alif":
-            p = layer.neuron_params()
-            d.update(alpha=p.alpha, rho=p.rho, b0=float(c.b0), beta=float(c.beta), threshold=float(c.b0),
-                     reset="delayed")
-        else:
-            d.update(lam=float(c.lam), threshold=float(c.threshold), reset=c.reset)
+        d.update(layer.kind.export_params(layer))
         layers.append(d)
     r = network.readout
     readout = {
@@ -392,7 +404,7 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
     wmax = 2 ** (widths.weight_bits - 1) - 1
     smin, smax = -(2 ** (widths.state_bits - 1)), 2 ** (widths.state_bits - 1) - 1
     rmin, rmax = -(2 ** (widths.readout_bits - 1)), 2 ** (widths.readout_bits - 1) - 1
-    dbits, one = widths.decay_bits, float(2**widths.decay_bits)
+    dbits = widths.decay_bits
     channels = int(fp.get("input_channels", input_spec.channels))
     if channels != input_spec.channels:
         raise ConfigError(f"the network has {channels} input channels but the input spec has {input_spec.channels}")
@@ -406,36 +418,25 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
         bias = _f64(lp["bias"], n=n, device=dev)
         span = int(lp["span"])
         w_rec = _f64(lp["w_rec"], device=dev) if (lp.get("w_rec") is not None and span > 0) else None
-        if kind == "alif":
-            alpha = _f64(lp["alpha"], n=n, device=dev)
-            fold = 1.0 - alpha
+        kind_def = quant_kinds.get(kind)
+        fold = kind_def.fold(lp, n, dev)
+        if fold is not None:
             w_in = fold[:, None] * w_in
             bias = fold * bias
             if w_rec is not None:
                 w_rec = fold[:, None] * w_rec
         scale = _scale(w_in, w_rec, wmax=wmax)
         shift = input_spec.frac_bits if (index == 0 and input_spec.kind == "real") else 0
+        arrays, options, reset = kind_def.quantize(
+            lp, QuantizeContext(index, n, scale, widths, opts.decay_mode, dev))
         q = QuantLayer(
             kind=kind, span=span,
             w_in=_q(w_in, scale, -wmax, wmax),
             bias=_q(bias, scale, smin, smax),
             w_rec=_q(w_rec, scale, -wmax, wmax) if w_rec is not None else None,
-            threshold=torch.zeros(0), decay=torch.zeros(0),
-            input_shift=shift, decay_mode=opts.decay_mode, scale=scale,
+            input_shift=shift, decay_mode=opts.decay_mode, reset=reset, scale=scale,
+            params=arrays, options=options,
         )
-        if kind == "alif":
-            q.threshold = _q(_f64(lp.get("b0", lp.get("threshold")), n=n, device=dev), scale, 1, smax)
-            q.beta = _q(_f64(lp["beta"], n=n, device=dev), scale, 0, smax)
-            q.decay = quantize_decay(alpha, dbits, opts.decay_mode)
-            q.rho = ste_clamp(round_half_away(_f64(lp["rho"], n=n, device=dev) * one), 0, 2**dbits - 1)
-            q.reset = "soft"
-        else:
-            q.threshold = _q(_f64(lp["threshold"], n=n, device=dev), scale, 1, smax)
-            q.decay = quantize_decay(_f64(lp["lam"], n=n, device=dev), dbits, opts.decay_mode)
-            reset = lp.get("reset", "soft")
-            if reset not in ("soft", "hard"):
-                raise ConfigError(f"layer {index}: LIF reset must be soft or hard, not {reset!r}")
-            q.reset = reset
         layers.append(q)
 
     rp = fp["readout"]

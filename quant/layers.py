@@ -26,15 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import kinds as quant_kinds
 from .config import LayerConfig
-from .fastloop import LoopSpec, layer_loop
-from .neurons import ALIFParams, ALIFState, LIFParams, LIFState, alif_step, lif_step
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SpikingLayer", "span_mixture"]
-
-#: step functions with a fused time loop in ``quant.fastloop``
-_FUSED = (lif_step, alif_step)
 
 #: factor applied to the ASRC temperature by ``decrease_tau()`` (ASRC-SNN ``de_tau``)
 TAU_DECAY = 0.96
@@ -68,7 +64,7 @@ def span_mixture(weights: torch.Tensor, past: list[torch.Tensor]) -> torch.Tenso
 
 
 class SpikingLayer(nn.Module):
-    """One hidden layer of ``cfg.neurons`` LIF or ALIF neurons.
+    """One hidden layer of ``cfg.neurons`` neurons of a registered kind (``quant.kinds``).
 
     Parameters
     ----------
@@ -91,8 +87,8 @@ class SpikingLayer(nn.Module):
     rec: nn.Linear | None    recurrent weights ``W_rec`` (orthogonal init, no bias)
     span_logits: Parameter   (K,) ASRC logits p (ASRC only)
     tau: buffer              ASRC softmax temperature (ASRC only)
-    tau_m, tau_adp: Parameter (N,) raw ALIF time constants (ALIF only)
-    step_fn:                 the pure neuron step, ``lif_step`` or ``alif_step``
+    (the kind's own parameters, e.g. ALIF's raw time constants ``tau_m``, ``tau_adp``)
+    step_fn:                 the pure neuron step of the kind (``kind.float_step``)
     """
 
     def __init__(
@@ -122,20 +118,12 @@ class SpikingLayer(nn.Module):
         if cfg.recurrence == "asrc":
             self.span_logits = nn.Parameter(torch.zeros(cfg.max_span))
             self.register_buffer("tau", torch.ones(()))
-        if cfg.kind == "alif":
-            tau_m = torch.empty(n).normal_(*cfg.tau_m) if cfg.tau_m[1] > 0 else torch.full((n,), cfg.tau_m[0])
-            tau_adp = (
-                torch.empty(n).normal_(*cfg.tau_adp) if cfg.tau_adp[1] > 0 else torch.full((n,), cfg.tau_adp[0])
-            )
-            self.tau_m = nn.Parameter(tau_m, requires_grad=cfg.learn_taus)
-            self.tau_adp = nn.Parameter(tau_adp, requires_grad=cfg.learn_taus)
-            self.step_fn = alif_step
-            self.state_cls = ALIFState
-        else:
-            self.step_fn = lif_step
-            self.state_cls = LIFState
+        self.kind = kind = quant_kinds.get(cfg.kind)
+        kind.build(self)
+        self.step_fn = kind.float_step
+        self.state_cls = kind.FloatState
         if surrogate is None:
-            surrogate = get_surrogate("multi_gaussian" if cfg.kind == "alif" else "triangle")
+            surrogate = get_surrogate(kind.surrogate)
         self.surrogate = surrogate
 
     # -- spans -------------------------------------------------------------------------------
@@ -158,17 +146,8 @@ class SpikingLayer(nn.Module):
 
     # -- the pieces of the forward pass --------------------------------------------------------
     def neuron_params(self):
-        """The step function's parameter tuple (alpha and rho computed from the taus)."""
-        c = self.cfg
-        if c.kind == "alif":
-            return ALIFParams(
-                alpha=torch.exp(-1.0 / self.tau_m),
-                rho=torch.exp(-1.0 / self.tau_adp),
-                b0=c.b0,
-                beta=c.beta,
-                spike_fn=self.surrogate,
-            )
-        return LIFParams(lam=c.lam, threshold=c.threshold, soft_reset=c.reset == "soft", spike_fn=self.surrogate)
+        """The step function's parameter tuple (the kind computes it, e.g. ALIF's alpha from tau_m)."""
+        return self.kind.float_params(self)
 
     def initial_state(self, batch: int, *, device=None, dtype=torch.float32):
         """All-zero neuron state (the hardware resets to zero)."""
@@ -204,13 +183,17 @@ class SpikingLayer(nn.Module):
         """The time loop on a precomputed input current (B, T, N) -> spikes (B, T, N).
 
         With ``return_currents=True`` also returns the total currents I[t] (B, T, N).
-        The stock LIF and ALIF steps from a zero state run as one fused autograd node
-        (``quant.fastloop``); any other ``step_fn`` runs step by step through autograd.
+        A kind's own step from a zero state may run as one fused autograd node (the kind's
+        ``fused_run``, e.g. LIF and ALIF in ``quant.fastloop``); any other ``step_fn`` runs step by
+        step through autograd.
         """
         batch, steps, n = current.shape
         mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None
-        if state is None and not return_currents and self.surrogate is not None and self.step_fn in _FUSED:
-            return self._fused_run(current, mixture)
+        if state is None and not return_currents and self.surrogate is not None \
+                and self.step_fn == self.kind.float_step:
+            fused = self.kind.fused_run(self, current, mixture)
+            if fused is not None:
+                return fused
         if state is None:
             state = self.initial_state(batch, device=current.device, dtype=current.dtype)
         params = self.neuron_params()
@@ -240,17 +223,6 @@ class SpikingLayer(nn.Module):
             return out, torch.stack(currents, dim=1)
         return out
 
-    def _fused_run(self, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor:
-        c = self.cfg
-        spec = LoopSpec(kind=c.kind, span=self.span if mixture is None else 0, surrogate=self.surrogate,
-                        lam=float(c.lam), threshold=float(c.threshold), soft_reset=c.reset == "soft",
-                        b0=float(c.b0), beta=float(c.beta))
-        w_rec = self.rec.weight if self.rec is not None else None
-        if c.kind == "alif":
-            p = self.neuron_params()
-            return layer_loop(current, spec, w_rec, mixture, p.alpha, p.rho)
-        return layer_loop(current, spec, w_rec, mixture)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (B, T, N) for an input sequence (B, T, C)."""
         return self.run(self.input_current(x))
@@ -261,8 +233,8 @@ class SpikingLayer(nn.Module):
         """Plain tensors and numbers describing the deployed (eval-mode) layer.
 
         Keys: kind, recurrence, span (deployed int), w_in (N, C_in), bias (N,), w_rec (N, N) or None,
-        reset ("soft"/"hard" for LIF, "delayed" for ALIF), threshold, and
-        LIF: lam; ALIF: alpha (N,), rho (N,), b0, beta (threshold = b0, the base threshold).
+        and the kind's own (``kind.export_params``), e.g. LIF: lam, threshold, reset; ALIF: alpha (N,),
+        rho (N,), b0, beta, threshold = b0, reset "delayed".
         """
         c = self.cfg
         d = {
@@ -273,12 +245,8 @@ class SpikingLayer(nn.Module):
             "bias": (self.fc.bias.detach().clone() if self.fc.bias is not None else torch.zeros(self.neurons)),
             "w_rec": self.rec.weight.detach().clone() if self.rec is not None else None,
         }
-        if c.kind == "alif":
-            p = self.neuron_params()
-            d.update(alpha=p.alpha.detach().clone(), rho=p.rho.detach().clone(), b0=float(c.b0),
-                     beta=float(c.beta), threshold=float(c.b0), reset="delayed")
-        else:
-            d.update(lam=float(c.lam), threshold=float(c.threshold), reset=c.reset)
+        d.update({k: v.detach().clone() if isinstance(v, torch.Tensor) else v
+                  for k, v in self.kind.export_params(self).items()})
         return d
 
     def extra_repr(self) -> str:

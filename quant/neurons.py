@@ -36,7 +36,6 @@ __all__ = [
     "ALIFParams",
     "ALIFState",
     "alif_step",
-    "STEP_FUNCTIONS",
 ]
 
 
@@ -102,7 +101,4 @@ def alif_step(current: torch.Tensor, state: ALIFState, params: ALIFParams):
     s = spike_fn(x, strict=True) if spike_fn is not None else (x > 0).to(u.dtype)
     return s, ALIFState(u, b, s)
 
-
-#: kind -> (step function, state class)
-STEP_FUNCTIONS = {"lif": (lif_step, LIFState), "alif": (alif_step, ALIFState)}
 

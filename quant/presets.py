@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from skipcore.errors import ConfigError
 
-from .config import NEURON_KINDS, RECURRENCES, LayerConfig, NetworkConfig
+from .config import RECURRENCES, LayerConfig, NetworkConfig, neuron_kinds
 
 __all__ = ["TrainConfig", "Preset", "PRESETS", "get_preset", "resolve", "network_config", "preset_table"]
 
@@ -220,7 +220,7 @@ def resolve(name: str, *, layers=None, spans=None, max_span=None, neuron=None, r
 
     ``layers``: neurons per layer ("128,128" or a list; extra layers copy the last one);
     ``spans``: fixed SRC span per layer (0 = no recurrence); ``max_span``: ASRC with K candidates
-    on every layer; ``neuron``: "lif" or "alif" on every layer; ``recurrence``: "none", "src"
+    on every layer; ``neuron``: a registered kind ("lif", "alif", ...) on every layer; ``recurrence``: "none", "src"
     or "asrc" on every layer; any ``TrainConfig`` field (None values are ignored).
     """
     preset = get_preset(name)
@@ -232,15 +232,14 @@ def resolve(name: str, *, layers=None, spans=None, max_span=None, neuron=None, r
             raise ConfigError(f"--layers needs positive neuron counts, not {layers!r}")
         layer_dicts = [dict(layer_dicts[min(i, len(layer_dicts) - 1)], neurons=s) for i, s in enumerate(sizes)]
     if neuron is not None:
-        if neuron not in NEURON_KINDS:
-            raise ConfigError(f"unknown neuron kind {neuron!r}; choose one of: {', '.join(NEURON_KINDS)}")
+        if neuron not in neuron_kinds():
+            raise ConfigError(f"unknown neuron kind {neuron!r}; choose one of: {', '.join(neuron_kinds())}")
         for d in layer_dicts:
             if d["kind"] != neuron:
                 d["kind"] = neuron
-                if neuron == "alif":
-                    net["surrogate"] = "multi_gaussian"
-                else:
-                    net["surrogate"] = "triangle"
+                from .kinds import get as get_kind
+
+                net["surrogate"] = get_kind(neuron).surrogate
     if recurrence is not None:
         if recurrence not in RECURRENCES:
             raise ConfigError(f"unknown recurrence {recurrence!r}; choose one of: {', '.join(RECURRENCES)}")

@@ -36,9 +36,11 @@ import torch
 from torch import nn
 
 from skipcore.errors import ConfigError
+from skipcore.golden import kinds as golden_kinds
 from skipcore.golden.artifact import Artifact, InputSpec
 from skipcore.golden.contract import accumulator_bound
 
+from . import kinds as quant_kinds
 from .export import (
     ExportOptions,
     QuantLayer,
@@ -278,14 +280,12 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
         cur = shr(ff, layer.input_shift) + layer.bias  # (B, T, N)
         n = layer.neurons
         zeros = cur.new_zeros(batch, n)
-        if layer.kind == "lif":
-            state, step = LIFState(zeros), lif_step
-        else:
-            state, step = ALIFState(zeros, zeros, zeros), alif_step
+        kind = quant_kinds.get(layer.kind)
+        state, step = kind.qat_state(zeros), kind.qat_step
         k = layer.span
         w_rec_t = layer.w_rec.t() if (k > 0 and layer.w_rec is not None) else None
         spikes = []
-        trace = {key: [] for key in (("v",) if layer.kind == "lif" else ("u", "b"))} if record else None
+        trace = {key: [] for key in golden_kinds.get(layer.kind).traces(w)} if record else None
         cur_steps = cur.unbind(1)  # not cur[:, t]: each select's backward would fill a (B, T, N) zero tensor
         for t in range(steps):
             acc = cur_steps[t]
@@ -294,11 +294,8 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
             s, state = step(acc, state, p, counter)
             spikes.append(s)
             if record:
-                if layer.kind == "lif":
-                    trace["v"].append(state.v)
-                else:
-                    trace["u"].append(state.u)
-                    trace["b"].append(state.b)
+                for key, values in trace.items():
+                    values.append(getattr(state, key))
         h = torch.stack(spikes, dim=1)
         if record:
             spikes_out.append(h)
@@ -362,8 +359,7 @@ class QATNetwork(nn.Module):
         self.options = ExportOptions(art.widths.weight_bits, art.widths.state_bits, art.widths.readout_bits,
                                      art.widths.decay_bits)
         if surrogates:
-            self.surrogates = [get_surrogate("multi_gaussian" if l.kind == "alif" else "triangle")
-                               for l in art.layers]
+            self.surrogates = [get_surrogate(quant_kinds.get(l.kind).surrogate) for l in art.layers]
         else:
             self.surrogates = [None] * len(art.layers)
         return self

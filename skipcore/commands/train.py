@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from skipcore.errors import ConfigError
+from skipcore.golden import kinds as neuron_kinds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spans", default=None, metavar="K,K,...",
                         help="fixed SRC span per layer (0: no recurrence, 1: vanilla)")
     parser.add_argument("--max-span", type=int, default=None, help="ASRC on every layer with spans 1..K")
-    parser.add_argument("--neuron", choices=("lif", "alif"), default=None, help="neuron kind of every layer")
+    parser.add_argument("--neuron", choices=neuron_kinds.names(), default=None, help="neuron kind of every layer")
     parser.add_argument("--recurrence", choices=("none", "src", "asrc"), default=None,
                         help="recurrence of every layer")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu or cuda")

@@ -1,0 +1,115 @@
+"""Neuron kinds on the training side: one definition per kind, found by name in a registry.
+
+A kind's quant definition (``quant/kinds/<name>.py``) gives:
+
+* the **float step** ``step(current, state, params) -> (spikes, state)`` with its state class, the
+  learnable parameters it adds to a :class:`quant.layers.SpikingLayer` (:meth:`QuantKind.build`),
+  its default surrogate and, optionally, a fused training time loop;
+* the **float-to-integer rule** (CONTRACT.md section 7): the per-neuron row factor folded into the
+  weights before scaling, and the kind's integer arrays and options (:meth:`QuantKind.quantize`);
+* the **integer-exact QAT step** in torch (float64 tensors holding integers), which mirrors the
+  golden kind's step line by line.
+
+The layer, the exporter, the QAT forward pass, the config and the CLI ask the kind by name;
+nothing else in quant/ tests a kind's name.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from skipcore.errors import ConfigError
+
+__all__ = ["QuantKind", "QuantizeContext", "register", "get", "names"]
+
+
+class QuantizeContext(NamedTuple):
+    """What a kind's float-to-integer rule needs for one layer."""
+
+    index: int
+    neurons: int
+    scale: float            # the layer's scale_l (state units per float unit)
+    widths: Any             # golden.artifact.Widths
+    decay_mode: str
+    device: Any
+
+
+class QuantKind:
+    """Base class of a kind's training-side definition."""
+
+    name: str = ""
+    #: the surrogate a layer of this kind uses unless the network names one
+    surrogate: str = "triangle"
+    #: the float state (a NamedTuple with a ``zeros(batch, neurons, device=, dtype=)`` classmethod)
+    FloatState: type = NamedTuple
+
+    # ---- config ---------------------------------------------------------------------------------
+    def check_config(self, cfg) -> None:
+        """Refuse a :class:`quant.config.LayerConfig` this kind cannot build (ConfigError)."""
+
+    # ---- float model ----------------------------------------------------------------------------
+    def build(self, layer) -> None:
+        """Add the kind's own learnable parameters to a ``SpikingLayer`` (``layer.cfg`` is set)."""
+
+    def float_step(self, current, state, params):
+        raise NotImplementedError
+
+    def float_params(self, layer):
+        """The params tuple :meth:`float_step` takes, from the layer's parameters."""
+        raise NotImplementedError
+
+    def fused_run(self, layer, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor | None:
+        """A fused time loop for the layer (zero state, no currents returned), or None for the step loop."""
+        return None
+
+    def export_params(self, layer) -> dict:
+        """The kind's entries of the layer's float-parameter dict (tensors keep autograd)."""
+        raise NotImplementedError
+
+    # ---- quantization ---------------------------------------------------------------------------
+    def fold(self, lp: dict, n: int, device) -> torch.Tensor | None:
+        """A per-neuron factor folded into rows of ``w_in``, ``w_rec`` and ``bias`` before scaling."""
+        return None
+
+    def quantize(self, lp: dict, ctx: QuantizeContext) -> tuple[dict[str, torch.Tensor], dict[str, int], str]:
+        """``(arrays, options, reset)`` of the layer: the kind's integers (float64, STE-rounded)."""
+        raise NotImplementedError
+
+    # ---- QAT ------------------------------------------------------------------------------------
+    def qat_state(self, zeros: torch.Tensor):
+        """The all-zero integer state (section 3.5) given one zero (B, N) tensor."""
+        raise NotImplementedError
+
+    def qat_step(self, acc: torch.Tensor, state, p, counter=None):
+        """The integer step, mirroring the golden kind (``p`` is ``quant.qat.StepParams``)."""
+        raise NotImplementedError
+
+    def qat_bits(self, layer, widths, acc_bits: int) -> int:
+        """Largest product any float64 intermediate of :meth:`qat_step` may form (checked < 2**53)."""
+        return 0
+
+
+_REGISTRY: dict[str, QuantKind] = {}
+
+
+def register(kind: QuantKind) -> QuantKind:
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
+        raise ValueError(f"quant kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> QuantKind:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown neuron kind {name!r}; known kinds: {', '.join(names())}") from None
+
+
+from . import lif as _lif  # noqa: E402,F401
+from . import alif as _alif  # noqa: E402,F401
