@@ -94,6 +94,11 @@ def _alif(n, recurrence="src", span=1, **kw):
     return dict(neurons=n, kind="alif", recurrence=recurrence, span=span, **kw)
 
 
+def _stc(n, recurrence="src", span=1, groups=16, **kw):
+    return dict(neurons=n, kind="stc", recurrence=recurrence, span=span,
+                options=dict(gate_groups=groups, gate_bits=6), **kw)
+
+
 def _asrc_mnist(k: int, dataset: str) -> dict:
     return dict(
         layers=[_lif(n, "asrc", max_span=k) for n in (64, 128, 128)],
@@ -191,6 +196,27 @@ _add(Preset(
     notes=("tuned on MNIST-1D: short taus (tau_m 2, tau_adp 20), b0 0.5 and the sum readout (94.4 % test; "
            "b0 1.0: 93.1 %); the SRNN leaky readout (argmax of m at the last step) and tau_m 10-20 reached "
            "only 42-55 % here"),
+    tags=("fast",)))
+_add(Preset(
+    "mnist1d-stc", "MNIST-1D: 1 -> 128 STC-LIF (k=1) -> 128 STC-LIF (SRC k=2) -> 10 sum, gates in 16 groups",
+    dict(layers=[_stc(128, "src", span=1), _stc(128, "src", span=2)],
+         readout=dict(kind="sum", mode="sequence"), dropout=0.1, bias=True, init="default",
+         surrogate="sigmoid"),
+    TrainConfig(epochs=60, lr=3e-3, **_MNIST1D_TRAIN),
+    notes=("mnist1d-lif-src with STC-LIF neurons (Wang & Yu 2024, dense form): gates 1 + tanh of the own "
+           "previous spikes through 16-group block-diagonal matrices (the paper's grouped convolutions "
+           "use 16 groups), sigmoid surrogate (alpha 4), threshold 1"),
+    tags=("fast",)))
+_add(Preset(
+    "ecg-stc", "ECG (QTDB): 4 -> R36 STC-LIF (one gate weight per neuron) -> 6 leaky, per step",
+    dict(
+        layers=[_stc(36, "src", span=1, groups=36, threshold=0.1)],
+        readout=dict(kind="leaky", mode="per_step", tau_o=(20.0, 0.0)),
+        dropout=0.0, bias=True, init="xavier", surrogate="sigmoid",
+    ),
+    TrainConfig(dataset="ecg", epochs=400, batch=64, lr=1e-2, optimizer="adam", scheduler="step",
+                step_size=100, gamma=0.5, tau_lr_scale=3.0),
+    notes="srnn-ecg with STC-LIF hidden neurons (threshold 0.1 like srnn-ecg's b0)",
     tags=("fast",)))
 
 

@@ -113,3 +113,4 @@ def get(name: str) -> QuantKind:
 
 from . import lif as _lif  # noqa: E402,F401
 from . import alif as _alif  # noqa: E402,F401
+from . import stc as _stc  # noqa: E402,F401

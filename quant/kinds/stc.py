@@ -1,0 +1,191 @@
+"""STC-LIF on the training side: float step (the paper's cell, dense form), float-to-integer rule
+(CONTRACT.md section 7) and the integer-exact QAT step (section 3.6).
+
+Float step (``reference/seed-models.md`` 3.2), per layer with block-diagonal gate matrices::
+
+    A = 1 + tanh(W_a S[t-1]);  G = 1 + tanh(W_g S[t-1])     (S[t-1]: the layer's own spikes)
+    H = A * V + G * I;  S = [H >= th];  V = H - th * S
+
+Surrogate: SpikingJelly's ``Sigmoid`` (alpha = 4), the paper's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from skipcore.errors import ConfigError
+from skipcore.golden.kinds.stc import gate_shift, gate_table
+
+from .. import surrogate as _surrogates
+from . import QuantKind, register
+
+__all__ = ["Sigmoid", "STCState", "STCParams", "stc_step", "block_gate"]
+
+DEFAULT_GATE_BITS = 6
+
+
+@dataclass(frozen=True)
+class Sigmoid(_surrogates.Surrogate):
+    """SpikingJelly ``surrogate.Sigmoid``: ``dS/dx = alpha sig(alpha x) (1 - sig(alpha x))``."""
+
+    alpha: float = 4.0
+    name = "sigmoid"
+
+    def derivative(self, x):
+        sg = torch.sigmoid(self.alpha * x)
+        return sg * (1.0 - sg) * self.alpha
+
+
+_surrogates.SURROGATES.setdefault("sigmoid", Sigmoid)
+
+
+def block_gate(q: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``z_i = sum_{j in block(i)} w[i, j] q_j`` for (B, N) ``q`` and (N, N / groups) ``w``."""
+    batch, n = q.shape
+    m = n // groups
+    return torch.einsum("bgj,gij->bgi", q.reshape(batch, groups, m), w.reshape(groups, m, m)).reshape(batch, n)
+
+
+class STCState(NamedTuple):
+    v: torch.Tensor  #: membrane after reset
+    s: torch.Tensor  #: the layer's spikes at the previous step
+
+    @classmethod
+    def zeros(cls, batch: int, neurons: int, *, device=None, dtype=torch.float32) -> "STCState":
+        z = torch.zeros(batch, neurons, device=device, dtype=dtype)
+        return cls(z, z)
+
+
+class STCParams(NamedTuple):
+    w_a: torch.Tensor
+    w_g: torch.Tensor
+    groups: int
+    threshold: float | torch.Tensor = 1.0
+    spike_fn: Callable[..., torch.Tensor] | None = None
+
+
+def stc_step(current: torch.Tensor, state: STCState, params: STCParams):
+    """One STC-LIF step. Returns ``(spikes, STCState)``."""
+    a = 1.0 + torch.tanh(block_gate(state.s, params.w_a, params.groups))
+    g = 1.0 + torch.tanh(block_gate(state.s, params.w_g, params.groups))
+    h = a * state.v + g * current
+    x = h - params.threshold
+    s = params.spike_fn(x, strict=False) if params.spike_fn is not None else (x >= 0).to(h.dtype)
+    return s, STCState(h - params.threshold * s, s)
+
+
+class _GateLookup(torch.autograd.Function):
+    """``table[clamp((z >> shift) + 2**(k-1))]`` exactly; backward: the table's central slope."""
+
+    @staticmethod
+    def forward(ctx, z, table, shift, bits):
+        half = 1 << (bits - 1)
+        raw = torch.floor(z * (2.0 ** -shift)) + half
+        index = raw.clamp(0, 2 * half - 1).to(torch.int64)
+        ctx.save_for_backward(index, table)
+        ctx.step = float(2 ** shift)
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, table = ctx.saved_tensors
+        top = table.shape[0] - 1
+        up, down = table[(index + 1).clamp(max=top)], table[(index - 1).clamp(min=0)]
+        span = ((index + 1).clamp(max=top) - (index - 1).clamp(min=0)).to(grad.dtype).clamp(min=1)
+        return grad * (up - down) / (span * ctx.step), None, None, None
+
+
+class IntState(NamedTuple):
+    v: torch.Tensor
+    s_prev: torch.Tensor
+
+
+def _groups(cfg) -> int:
+    return int(cfg.options.get("gate_groups", 1))
+
+
+def _bits(cfg) -> int:
+    return int(cfg.options.get("gate_bits", DEFAULT_GATE_BITS))
+
+
+class STC(QuantKind):
+    name = "stc"
+    surrogate = "sigmoid"
+    FloatState = STCState
+    float_step = staticmethod(stc_step)
+
+    def check_config(self, cfg):
+        unknown = set(cfg.options) - {"gate_groups", "gate_bits"}
+        if unknown:
+            raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; known: gate_groups, gate_bits")
+        groups, bits = cfg.options.get("gate_groups", 1), cfg.options.get("gate_bits", DEFAULT_GATE_BITS)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or cfg.neurons % groups:
+            raise ConfigError(f"STC gate_groups must divide the layer's {cfg.neurons} neurons, not {groups!r} "
+                              "(1 = full gate matrices, N = one weight per neuron)")
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 12:
+            raise ConfigError(f"STC gate_bits (log2 of the 1 + tanh table size) must be in 2..12, not {bits!r}")
+
+    def build(self, layer):
+        n = layer.neurons
+        m = n // _groups(layer.cfg)
+        bound = 1.0 / math.sqrt(m)
+        layer.w_a = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
+        layer.w_g = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
+
+    def float_params(self, layer):
+        return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate)
+
+    def export_params(self, layer):
+        c = layer.cfg
+        return {"w_a": layer.w_a, "w_g": layer.w_g, "threshold": float(c.threshold), "reset": "soft",
+                "gate_groups": _groups(c), "gate_bits": _bits(c)}
+
+    def quantize(self, lp, ctx):
+        from ..export import _f64, _q, _scale
+
+        w = ctx.widths
+        wmax, smax = 2 ** (w.weight_bits - 1) - 1, 2 ** (w.state_bits - 1) - 1
+        bits = int(lp.get("gate_bits", DEFAULT_GATE_BITS))
+        arrays = {"threshold": _q(_f64(lp["threshold"], n=ctx.neurons, device=ctx.device), ctx.scale, 1, smax)}
+        options = {"gate_groups": int(lp.get("gate_groups", 1)), "gate_bits": bits}
+        for gate in ("a", "g"):
+            weights = _f64(lp[f"w_{gate}"], device=ctx.device)
+            scale = _scale(weights, wmax=wmax)
+            shift = gate_shift(scale, bits)
+            arrays[f"w_{gate}"] = _q(weights, scale, -wmax, wmax)
+            arrays[f"table_{gate}"] = torch.as_tensor(gate_table(scale, shift, bits, w.decay_bits),
+                                                      dtype=torch.float64, device=ctx.device)
+            options[f"shift_{gate}"] = shift
+        return arrays, options, "soft"
+
+    def qat_state(self, zeros):
+        return IntState(zeros, zeros)
+
+    def qat_step(self, acc, state, p, counter=None):
+        """Section 3.6 in float64 integers, line by line as ``golden.kinds.stc.stc_step``."""
+        from ..qat import decay, sat, spike
+
+        layer, o = p.layer, p.layer.options
+        d, bits = p.decay_bits, int(o["gate_bits"])
+        gates = []
+        for gate in ("a", "g"):
+            z = block_gate(state.s_prev, layer.params[f"w_{gate}"], int(o["gate_groups"]))
+            shift = int(o[f"shift_{gate}"])
+            if counter is not None:
+                with torch.no_grad():
+                    raw = torch.floor(z * (2.0 ** -shift)) + (1 << (bits - 1))
+                    counter.add("gate", int(((raw < 0) | (raw > (1 << bits) - 1)).sum()))
+            gates.append(_GateLookup.apply(z, layer.params[f"table_{gate}"], shift, bits))
+        a, g = gates
+        # (A * V) >> D and (G * acc) >> D: decay()'s exact floor product (split when it could pass 2**53)
+        h = sat(decay(state.v, a, d, "mult", p.state_bits + 1) + decay(acc, g, d, "mult", None), p.state_bits,
+                counter, "membrane")
+        s = spike(h - layer.threshold, layer.scale, p.surrogate, strict=False)
+        return s, IntState(h - layer.threshold * s, s)
+
+
+register(STC())

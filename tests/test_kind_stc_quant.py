@@ -1,0 +1,94 @@
+"""STC-LIF on the training side: QAT equals golden bit for bit, float step, export, config."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skipcore.errors import ConfigError
+from skipcore.golden.artifact import Widths
+from skipcore.golden.random import random_artifact, random_inputs
+from skipcore.quant.config import LayerConfig, NetworkConfig
+from skipcore.quant.export import export_artifact
+from skipcore.quant.kinds.stc import STCParams, STCState, stc_step
+from skipcore.quant.network import SpikingNetwork
+from skipcore.quant.qat import QATNetwork, run_qat
+
+from test_qat_equivalence import assert_same
+
+torch.set_num_threads(1)
+
+RECURRENCES = [0, 1, 3]  # none, vanilla, SRC span 3 (a deployed ASRC layer is an SRC layer)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_qat_equals_golden_with_stc(seed):
+    """25 seeds x 8 models = 200 random models with STC layers (groups 1, a divisor, N)."""
+    rng = np.random.default_rng(5000 + seed)
+    for case in range(8):
+        n = int(rng.choice([4, 6, 8, 9]))
+        kinds = [["stc"], ["stc", "lif"], ["alif", "stc"], ["stc", "stc"]][case % 4]
+        spans = [RECURRENCES[(seed + case + i) % 3] for i in range(len(kinds))]
+        widths = Widths(16, 32, 40, 16) if case == 7 else None
+        art = random_artifact(rng, layer_sizes=[n] * len(kinds), kinds=kinds, spans=spans, widths=widths,
+                              saturating=(seed + case) % 3 == 0)
+        x = random_inputs(rng, art, batch=3, steps=int(rng.integers(6, 14)))
+        assert_same(art, x, label=f"seed {seed} case {case}")
+
+
+def test_stc_gate_groups_cover_one_divisor_and_n():
+    rng = np.random.default_rng(5000)
+    seen = set()
+    for _ in range(40):
+        art = random_artifact(rng, layer_sizes=[6], kinds=["stc"], spans=[1])
+        seen.add(art.layers[0].options["gate_groups"])
+    assert {1, 6} <= seen and seen & {2, 3}
+
+
+def _stc_net(groups=2, seed=0, recurrence="src"):
+    torch.manual_seed(seed)
+    cfg = NetworkConfig(input_channels=3, classes=4, surrogate=None,
+                        layers=[LayerConfig(6, kind="stc", recurrence=recurrence, span=1, threshold=0.5,
+                                            options={"gate_groups": groups, "gate_bits": 5})])
+    return SpikingNetwork(cfg)
+
+
+def test_float_stc_step_is_the_papers_cell():
+    q = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
+    w_a = torch.tensor([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0], [-0.5, 0.25]])
+    w_g = -w_a
+    state = STCState(torch.tensor([[0.2, -0.4, 1.0, 0.0]]), q)
+    cur = torch.tensor([[0.3, 0.1, -0.2, 1.0]])
+    s, nxt = stc_step(cur, state, STCParams(w_a, w_g, 2, 0.5))
+    za = torch.tensor([[0.5 * 1 - 1.0 * 0, 2.0 * 1, 1.0 + 1.0, -0.5 + 0.25]])
+    h = (1 + torch.tanh(za)) * state.v + (1 + torch.tanh(-za)) * cur
+    assert torch.equal(s, (h >= 0.5).float())
+    assert torch.allclose(nxt.v, h - 0.5 * s) and torch.equal(nxt.s, s)
+
+
+def test_stc_network_trains_exports_and_qat_matches_golden():
+    net = _stc_net()
+    assert net.layers[0].surrogate.name == "sigmoid"
+    x = torch.rand(4, 12, 3)
+    out = net(x)
+    out.readout.sum().backward() if hasattr(out, "readout") else out.sum().backward()
+    assert net.layers[0].w_a.grad is not None and net.layers[0].w_a.grad.abs().sum() > 0
+    art = export_artifact(net, {"weight_bits": 8, "state_bits": 16}, input_kind="real", x=x.numpy())
+    layer = art.layers[0]
+    assert layer.kind == "stc" and layer.options["gate_groups"] == 2 and layer.w_a.shape == (6, 3)
+    assert layer.table_a.shape == (32,)
+    assert_same(art, x.numpy(), label="exported stc")
+    qat = QATNetwork(net, {"weight_bits": 8, "state_bits": 16}, input_spec=art.input)
+    readout = qat(x)
+    readout.sum().backward()
+    assert net.layers[0].w_g.grad is not None
+    assert np.array_equal(qat.to_artifact().layers[0].table_g, layer.table_g)
+
+
+def test_stc_config_is_checked():
+    with pytest.raises(ConfigError, match="STC gate_groups must divide the layer's 6 neurons, not 4"):
+        LayerConfig(6, kind="stc", options={"gate_groups": 4})
+    with pytest.raises(ConfigError, match="unknown STC layer options: groups"):
+        LayerConfig(6, kind="stc", options={"groups": 2})
+    with pytest.raises(ConfigError, match=r"unknown neuron kind 'izh'; choose one of: lif, alif, stc"):
+        LayerConfig(6, kind="izh")
