@@ -1,8 +1,12 @@
 """The cycle bound that DESIGN.md promises for every layer engine, from golden activity.
 
-Per layer per step: ``groups * (input_events + recurrent_events) + groups + constant`` with
-``groups = ceil(N/P)``, ``input_events`` the layer-0 input words or the spikes of layer l-1 at the
-same step, and ``recurrent_events`` the spikes replayed from slot ``t - span``. The generator
+Per layer per step: ``groups * (input_events + recurrent_events + own_events) + groups + constant``
+with ``groups = ceil(N/P)``, ``input_events`` the layer-0 input words or the spikes of layer l-1 at
+the same step, ``recurrent_events`` the spikes replayed from slot ``t - span``, and ``own_events``
+the layer's own spikes of step ``t - 1`` for kinds whose unit takes them as events (STC's gates;
+``own_spans[l] = 1``). For such a layer the constant also holds ``groups`` more cycles: the engine
+spends exactly one cycle per group word of S[t-1] when it moves to the next one
+(``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit latency + 1 + groups). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 """
@@ -21,15 +25,19 @@ def spike_counts(spikes: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
 
 
 def cycle_bounds(groups: Sequence[int], constants: Sequence[int], spans: Sequence[int],
-                 input_events: np.ndarray, counts: np.ndarray) -> np.ndarray:
+                 input_events: np.ndarray, counts: np.ndarray,
+                 own_spans: Sequence[int] | None = None) -> np.ndarray:
     """The bound (B, T, L) for layer-0 input events (B, T) and per-layer spike counts (B, T, L)."""
+    own_spans = list(own_spans) if own_spans is not None else [0] * len(groups)
     input_events = np.asarray(input_events, dtype=np.int64)
     batch, steps = input_events.shape
     out = np.zeros((batch, steps, len(groups)), dtype=np.int64)
-    for l, (g, c, k) in enumerate(zip(groups, constants, spans)):
+    for l, (g, c, k, j) in enumerate(zip(groups, constants, spans, own_spans)):
         ev_in = input_events if l == 0 else counts[:, :, l - 1]
         ev_rec = np.zeros((batch, steps), dtype=np.int64)
         if k > 0 and steps > k:
             ev_rec[:, k:] = counts[:, : steps - k, l]
+        if j > 0 and steps > j:
+            ev_rec[:, j:] += counts[:, : steps - j, l]
         out[:, :, l] = g * (ev_in + ev_rec) + g + c
     return out

@@ -28,7 +28,7 @@ DECLFILENAME        1      file ``core.v`` holds module ``skipcore_core``
 Without ``-Wall`` (Verilator's default lint level) only WIDTHEXPAND, WIDTHTRUNC, CASEINCOMPLETE and
 ALWNEVER remain, so Verilator builds of ``core.v`` need ``-Wno-fatal`` (``sim/`` passes it).
 
-Cycle bound per layer per step (INTERFACE.md): ``ceil(N/P) * (input_events + recurrent_events) +
+Cycle bound per layer per step (INTERFACE.md): ``ceil(N/P) * (input_events + recurrent_events + own_events) +
 ceil(N/P) + c`` with ``c = 5`` for LIF and ``c = 6`` for ALIF layers, one more for a first layer
 with count or real inputs (the product ``w * x`` takes a pipeline stage); see
 :class:`hdl.layer_engine.LayerEngine`. The engines meet the bound with equality (they start a step
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 TOP_NAME = "skipcore_core"
-BOUND_FORMULA = "ceil(N/P) * (input_events + recurrent_events) + ceil(N/P) + c"
+BOUND_FORMULA = "ceil(N/P) * (input_events + recurrent_events + own_events) + ceil(N/P) + c"
 
 
 @dataclass
@@ -114,7 +114,8 @@ def cycle_bounds(plan: CorePlan, input_events: np.ndarray, spikes) -> np.ndarray
     """Per-layer per-step bound (B, T, L) from layer-0 input events (B, T) and per-layer spikes
     (B, T, N) or spike counts (B, T, L); the formula is :func:`golden.cycles.cycle_bounds`."""
     return golden_cycle_bounds([l.groups for l in plan.layers], [l.constant_cycles for l in plan.layers],
-                               [l.span for l in plan.layers], input_events, spike_counts(spikes))
+                               [l.span for l in plan.layers], input_events, spike_counts(spikes),
+                               [l.own_span for l in plan.layers])
 
 
 def activity_summary(plan: CorePlan, input_events: np.ndarray, spikes: list[np.ndarray], source: str) -> dict:
@@ -160,7 +161,7 @@ def core_json(plan: CorePlan, *, digest: str, activity: dict | None) -> dict[str
             {
                 "neurons": l.neurons, "kind": l.kind, "span": l.span, "ring_depth": l.ring_depth,
                 "lanes": l.lanes, "groups": l.groups, "acc_bits": l.acc_bits,
-                "constant_cycles": l.constant_cycles,
+                "constant_cycles": l.constant_cycles, "own_span": l.own_span,
             }
             for l in plan.layers
         ],

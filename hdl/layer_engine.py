@@ -1,7 +1,7 @@
 """The time-multiplexed, event-driven engine of one hidden layer."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,7 +41,7 @@ class LayerEngine(wiring.Component):
     output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
     ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
 
-        G * (input_events + recurrent_events) + G + c,    c = WR + unit latency + 1
+        G * (input_events + recurrent_events + own_events) + G + c,    c = WR + unit latency + 1 (+ G)
 
     i.e. c = 3 + unit latency for spike inputs and 4 + unit latency for the first layer's count or
     real inputs (the unit latency is the kind's: LIF 2, ALIF 3). Throughput: one weight word per cycle; one group update per cycle. Between steps the
@@ -150,6 +150,13 @@ class LayerEngine(wiring.Component):
             m.submodules.params = pmem = memory.Memory(
                 shape=param_word, depth=G, init=[param_word.from_bits(w) for w in pl.param_words()])
             p_rp = pmem.read_port()
+        own = pl.own_events
+        e_rp = None
+        if own:
+            event_word = data.ArrayLayout(pl.event_layout, P)
+            m.submodules.own_events = emem = memory.Memory(
+                shape=event_word, depth=N * G, init=[event_word.from_bits(w) for w in pl.event_words])
+            e_rp = emem.read_port()
 
         # ---- control -----------------------------------------------------------------------
         first = Signal(init=1)          # the step is the first of a sequence
@@ -158,10 +165,12 @@ class LayerEngine(wiring.Component):
         init_g = Signal(range(G))
         busy = Signal()                 # a weight row is being issued
         g_cnt = Signal(range(G))
-        cur_base = Signal(range(pl.rows * G))
+        addr_rows = max(pl.rows, N if own else 0)
+        cur_base = Signal(range(addr_rows * G))
         val_shape = self._value_shape(pl) or unsigned(1)
         cur_val = Signal(val_shape)
         cur_rec = Signal()
+        cur_own = Signal()
         upd_g = Signal(range(G))
 
         # issue (stage 0), combinational
@@ -169,17 +178,20 @@ class LayerEngine(wiring.Component):
         iss_upd = Signal()
         iss_g = Signal(range(G))
         iss_last = Signal()
-        iss_addr = Signal(range(pl.rows * G))
+        iss_addr = Signal(range(addr_rows * G))
         iss_val = Signal(val_shape)
         iss_rec = Signal()
+        iss_own = Signal()
         m.d.comb += w_rp.addr.eq(iss_addr)
+        if own:
+            m.d.comb += e_rp.addr.eq(iss_addr)
 
         # stage k > 0 holds what was issued k cycles ago (registers); stage RD reads the
         # accumulator, state and parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds
         # the neuron units. Multi-bit inputs take one extra stage for the product w * x.
         RD = 2 if multibit else 1
         WR = RD + 1
-        stages = [dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, val=iss_val)]
+        stages = [dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)]
         for k in range(1, WR + 1):
             prev = stages[-1]
             cur = {}
@@ -198,6 +210,34 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[2]["val"])]
             else:
                 m.d.sync += prod[p].eq(w)
+
+        own_w = None
+        if own:
+            # the own-event ROM word is there at stage 1; registered on to stage WR
+            own_w = e_rp.data
+            for k in range(2, WR + 1):
+                reg = Signal(data.ArrayLayout(pl.event_layout, P), name=f"own_w{k}")
+                m.d.sync += reg.eq(own_w)
+                own_w = reg
+
+        # own events: the layer's spikes of step t - 1 (kept in G words of P bits) scanned group by
+        # group during ACC, each set bit an event; moving to the next word takes one cycle in which
+        # nothing else is issued, so the scan costs exactly G cycles besides the events
+        scan_done = Const(1)
+        own_event = Const(0)
+        if own:
+            prev = Array(Signal(P, name=f"prev{g}") for g in range(G))
+            scan_g = Signal(range(G + 1))
+            scan_mask = Signal(P)
+            scan_lane = Signal(range(P))
+            scan_bit = Signal(P)
+            for i in reversed(range(P)):
+                with m.If(scan_mask[i]):
+                    m.d.comb += [scan_lane.eq(i), scan_bit.eq(1 << i)]
+            scan_done = scan_g == G
+            own_event = ~scan_done & scan_mask.any()
+            own_row = Signal(range(N * G))
+            m.d.comb += own_row.eq(scan_g * P + scan_lane)
 
         unit_latency = pl.unit_latency
         out_valid = Signal()
@@ -230,22 +270,26 @@ class LayerEngine(wiring.Component):
             with m.State("IDLE"):
                 with m.If(start_ok):
                     m.d.sync += cycles.eq(1)
+                    if own:
+                        m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
                     m.next = "ACC"
             with m.State("ACC"):
                 m.d.sync += cycles.eq(cycles + 1)
+
                 with m.If(busy):
                     m.d.comb += [
                         iss_valid.eq(1), iss_g.eq(g_cnt), iss_addr.eq(cur_base + g_cnt),
-                        iss_val.eq(cur_val), iss_rec.eq(cur_rec),
+                        iss_val.eq(cur_val), iss_rec.eq(cur_rec), iss_own.eq(cur_own),
                     ]
                     m.d.sync += g_cnt.eq(g_cnt + 1)
                     with m.If(g_cnt == G - 1):
                         m.d.sync += busy.eq(0)
                 with m.Else():
-                    row = Signal(range(pl.rows))
+                    row = Signal(range(addr_rows))
                     take = Signal()
                     take_rec = Signal()
                     take_val = Signal(val_shape)
+                    take_own = Signal()
                     if has_rec:
                         with m.If(rec_event):
                             m.d.comb += [take.eq(1), take_rec.eq(1), row.eq(pl.fan_in + self.i_rec.payload.index),
@@ -256,7 +300,16 @@ class LayerEngine(wiring.Component):
                             m.d.comb += take_val.eq(i_ev.payload.value)
                         else:
                             m.d.comb += take_val.eq(1)
-                    with m.Elif(ev_marker & rec_marker):
+                    if own:
+                        with m.Elif(own_event):
+                            m.d.comb += [take.eq(1), take_own.eq(1), row.eq(own_row)]
+                            m.d.sync += scan_mask.eq(scan_mask & ~scan_bit)
+                        with m.Elif(~scan_done):
+                            # the group's word is exhausted: one cycle to load the next one
+                            nxt_g = scan_g + 1
+                            m.d.sync += [scan_g.eq(nxt_g),
+                                         scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
+                    with m.Elif(ev_marker & rec_marker & scan_done):
                         # both markers: the step's events are all issued; group 0's update goes
                         # out in this same cycle
                         m.d.comb += i_ev.ready.eq(1)
@@ -273,9 +326,10 @@ class LayerEngine(wiring.Component):
                     with m.If(take):
                         m.d.comb += [
                             iss_valid.eq(1), iss_g.eq(0), iss_addr.eq(base),
-                            iss_val.eq(take_val), iss_rec.eq(take_rec),
+                            iss_val.eq(take_val), iss_rec.eq(take_rec), iss_own.eq(take_own),
                         ]
-                        m.d.sync += [cur_base.eq(base), cur_val.eq(take_val), cur_rec.eq(take_rec)]
+                        m.d.sync += [cur_base.eq(base), cur_val.eq(take_val), cur_rec.eq(take_rec),
+                                     cur_own.eq(take_own)]
                         if G > 1:
                             m.d.sync += [busy.eq(1), g_cnt.eq(1)]
             with m.State("UPDATE"):
@@ -309,16 +363,20 @@ class LayerEngine(wiring.Component):
 
         # ---- stage WR: accumulate, or update through the neuron units -------------------------
         wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
+        wr_own = s_wr["own"]
+        event_names = {name for name, _ in pl.event_fields}
         new_acc = []
         unit_acc = []
         for p in range(P):
             parts = acc_rp.data[p]
             lane_new = {}
             for name, _ in pl.acc_fields:
-                if name == "sum":
-                    lane_new[name] = parts.sum + prod[p]
+                if name in event_names:
+                    lane_new[name] = Mux(wr_own, parts[name] + own_w[p][name], parts[name])
+                elif name == "sum":
+                    lane_new[name] = Mux(wr_own, parts.sum, parts.sum + prod[p])
                 elif name == "ff":
-                    lane_new[name] = Mux(wr_rec, parts.ff, parts.ff + prod[p])
+                    lane_new[name] = Mux(wr_rec | wr_own, parts.ff, parts.ff + prod[p])
                 else:
                     lane_new[name] = Mux(wr_rec, parts.rec + prod[p], parts.rec)
             new_acc.append(lane_new)
@@ -346,6 +404,8 @@ class LayerEngine(wiring.Component):
             unit = kind.unit(pl)
             kind.connect(m, unit, state, lambda name, p=p: self._param_value(pl, p_rp, p, name), pl)
             m.d.comb += unit.acc.eq(unit_acc[p])
+            for name in event_names:
+                m.d.comb += getattr(unit, name).eq(acc_rp.data[p][name])
             m.submodules[f"unit{p}"] = unit
             units.append(unit)
 
@@ -369,6 +429,9 @@ class LayerEngine(wiring.Component):
             for name, value in kind.next_state(u, spikes[p], pl).items():
                 m.d.comb += st_wp.data[p][name].eq(value)
         m.d.comb += [st_wp.addr.eq(out_g), st_wp.en.eq(out_valid)]
+        if own:
+            with m.If(out_valid):
+                m.d.sync += prev[out_g].eq(spikes)
         with m.If(out_valid):
             m.d.comb += [
                 self.o_words.valid.eq(spikes.any()),

@@ -112,6 +112,24 @@ class LayerPlan:
     sum_bits: int              # the single accumulator when not split: ff + rec
     weight_words: tuple[int, ...] = field(repr=False)   # (fan_in + N [if span]) * G words of P*W bits
     params: tuple[ParamField, ...] = field(repr=False)
+    #: the kind's accumulator fields fed by the layer's own spikes of step t - 1 (name, signed width)
+    event_fields: tuple[tuple[str, int], ...] = ()
+    event_words: tuple[int, ...] = field(default=(), repr=False)  # N * G words of P lanes of event_fields
+    unit_constants: tuple[tuple[str, object], ...] = field(default=(), repr=False)
+
+    @property
+    def own_events(self) -> bool:
+        """Whether the layer replays its own spikes of step t - 1 as events (gate span 1)."""
+        return bool(self.event_fields)
+
+    @property
+    def own_span(self) -> int:
+        return 1 if self.own_events else 0
+
+    @property
+    def event_layout(self) -> data.StructLayout:
+        """One lane of an own-event ROM word: one weight per event field."""
+        return data.StructLayout({name: signed_shape(self.weight_bits) for name, _ in self.event_fields})
 
     # derived ---------------------------------------------------------------------------------
     @property
@@ -144,15 +162,16 @@ class LayerPlan:
 
     @property
     def constant_cycles(self) -> int:
-        """c of the cycle bound: the issue-to-write stages, the unit latency and the DONE cycle."""
-        return self.accumulate_stages + self.unit_latency + 1
+        """c of the cycle bound: the issue-to-write stages, the unit latency and the DONE cycle,
+        plus G with own events (scanning the G words of S[t-1] costs exactly one cycle each)."""
+        return self.accumulate_stages + self.unit_latency + 1 + (self.groups if self.own_events else 0)
 
     @property
     def acc_fields(self) -> tuple[tuple[str, int], ...]:
         """Fields of one accumulator lane, low bits first."""
         if self.split:
-            return (("ff", self.ff_bits), ("rec", self.rec_bits))
-        return (("sum", self.sum_bits),)
+            return (("ff", self.ff_bits), ("rec", self.rec_bits)) + self.event_fields
+        return (("sum", self.sum_bits),) + self.event_fields
 
     @property
     def acc_layout(self) -> data.StructLayout:
@@ -226,6 +245,8 @@ class LayerPlan:
         ]
         if self.param_lane_bits:
             out.append(_mem(f"l{self.index}.params", P * self.param_lane_bits, G))
+        if self.own_events:
+            out.append(_mem(f"l{self.index}.own_event_weights", P * self.event_layout.size, self.neurons * G))
         if self.span >= 2:
             out.append(_mem(f"l{self.index}.ring", P, self.ring_depth * G))
         if self.span >= 1:
@@ -371,15 +392,34 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
         for gi in range(g):
             words.append(pack_lanes(padded[gi * p:(gi + 1) * p], w.weight_bits))
 
-    worst_cycles = g * (fan_in + (n if layer.span > 0 else 0)) + g + 8
+    worst_cycles = g * (fan_in + (n if layer.span > 0 else 0) + n) + 2 * g + 8
     if worst_cycles >= 1 << 32:
         raise ConfigError(
             f"{where}: a step can take {worst_cycles} cycles, more than the 32-bit cycle counter holds; "
             "use more lanes"
         )
 
+    kind = unit_kinds.get(layer.kind)
     params = [_param("bias", layer.bias, S, True)]
-    params += [_param(*source) for source in unit_kinds.get(layer.kind).params(art, layer)]
+    params += [_param(*source) for source in kind.params(art, layer)]
+    # own events (e.g. STC's gates): row j = the weights of own neuron j's spike, G words of P lanes
+    rows = kind.own_event_rows(art, layer)
+    event_fields, event_words = (), []
+    if rows:
+        event_fields = tuple((name, _bits_signed(int(np.abs(mat).sum(axis=1).max()))) for name, mat in rows.items())
+        for name, width in event_fields:
+            _check_width(where, f"the {name} accumulator", width)
+        _check_width(where, "the gate products", D + max(S, acc_bits) + 3)
+        lane = data.StructLayout({name: signed_shape(w.weight_bits) for name in rows})
+        word = data.ArrayLayout(lane, p)
+        for j in range(n):
+            for gi in range(g):
+                lanes = []
+                for lane_index in range(p):
+                    i = gi * p + lane_index
+                    lanes.append({name: int(mat[i, j]) if i < n else 0 for name, mat in rows.items()})
+                event_words.append(word.const(lanes).as_bits())
+    constants = tuple(sorted(kind.constants(art, layer).items()))
     return LayerPlan(
         index=index, neurons=n, fan_in=fan_in, kind=layer.kind, span=layer.span, ring_depth=depth,
         lanes=p, groups=g, input_kind=input_kind, input_bits=input_bits, input_index_bits=index_bits,
@@ -387,6 +427,7 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
         weight_bits=w.weight_bits, state_bits=S, decay_bits=D, acc_bits=acc_bits,
         ff_bits=ff_bits, rec_bits=rec_bits, split=split, sum_bits=sum_bits,
         weight_words=tuple(words), params=tuple(params),
+        event_fields=event_fields, event_words=tuple(event_words), unit_constants=constants,
     )
 
 

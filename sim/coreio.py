@@ -45,6 +45,7 @@ class LayerInfo:
     constant_cycles: int
     ring_depth: int = 0
     acc_bits: int = 0
+    own_span: int = 0        # 1: the layer's own spikes of t - 1 are events too (STC gates)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class CoreSpec:
                     neurons=int(l["neurons"]), kind=str(l["kind"]), span=int(l["span"]),
                     lanes=int(l.get("lanes", raw.get("lanes", 1))), groups=int(l["groups"]),
                     constant_cycles=int(l["constant_cycles"]), ring_depth=int(l.get("ring_depth", 0)),
-                    acc_bits=int(l.get("acc_bits", 0)),
+                    acc_bits=int(l.get("acc_bits", 0)), own_span=int(l.get("own_span", 0)),
                 )
                 for l in raw["layers"]
             )
@@ -174,4 +175,5 @@ def cycle_bounds(spec: CoreSpec, input_events: np.ndarray, spikes) -> np.ndarray
     by ``spec``; ``spikes`` are per-layer (B, T, N) arrays or counts (B, T, L). The formula is
     :func:`golden.cycles.cycle_bounds`."""
     return golden_cycle_bounds([l.groups for l in spec.layers], [l.constant_cycles for l in spec.layers],
-                               [l.span for l in spec.layers], input_events, spike_counts(spikes))
+                               [l.span for l in spec.layers], input_events, spike_counts(spikes),
+                               [l.own_span for l in spec.layers])

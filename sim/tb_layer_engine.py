@@ -15,7 +15,7 @@ Reference model: the contract (``golden.model.run`` of the one-layer artifact). 
 ``dbg_spikes`` equals golden's S[t]; the output words are the non-zero spike words in group order
 then a marker carrying ``end_seq``; the ring gets every group once, in order, then ``step_done``
 (with ``clear`` at the end of a sequence); and without stalls ``dbg_cycles`` equals the bound
-``G (input_events + recurrent_events) + G + c`` exactly.
+``G (input_events + recurrent_events + own_events) + G + c`` exactly.
 
 Job keys: ``artifact`` (.skc with one hidden layer), ``data`` (.npz with ``x`` (B, T, C)),
 ``groups``, ``lanes``, ``neurons``, ``span``, ``constant_cycles``, ``input_index_bits``,

@@ -1,6 +1,6 @@
 """Whole cores in amaranth.sim against the golden model: spikes (dbg ports), readout, cycles.
 
-Tiny random artifacts covering LIF/ALIF, spans 0 / 1 / > 1 / = ring depth / < ring depth, lanes
+Tiny random artifacts covering LIF/ALIF/STC-LIF, spans 0 / 1 / > 1 / = ring depth / < ring depth, lanes
 1 / N / not dividing N, spike / count / real inputs, saturating weights, sum / leaky readouts,
 back-to-back sequences, input gaps, output backpressure and a reset in the middle of a step.
 The cocotb/Verilator testbenches in sim/ run the same comparison on the generated Verilog.
@@ -26,6 +26,11 @@ CASES = [
     (14, 2, None, dict(layer_sizes=[3, 5, 2], spans=[1, 4, 0], input_kind="real", readout_kind="leaky")),
     (15, 4, 6, dict(layer_sizes=[6], kinds=["lif"], spans=[5], input_kind="count", readout_mode="per_step",
                     saturating=True, decay_mode="shift")),
+    # STC-LIF: own-spike gate events, every recurrence, lanes dividing N or not
+    (31, 2, None, dict(layer_sizes=[6], kinds=["stc"], spans=[0], input_kind="spike")),
+    (32, 3, None, dict(layer_sizes=[6, 4], kinds=["stc", "lif"], spans=[1, 2], input_kind="real")),
+    (33, 1, None, dict(layer_sizes=[4], kinds=["stc"], spans=[2], input_kind="count")),
+    (34, 8, None, dict(layer_sizes=[4, 6], kinds=["alif", "stc"], spans=[0, 3], input_kind="real", saturating=True)),
 ]
 
 

@@ -103,9 +103,8 @@ def _unit_cases():
 
     for name in kinds.names():
         for mode in ("mult", "shift"):
-            args = dict(acc_bits=11, state_bits=9, decay_bits=5, decay_mode=mode)
-            if "reset" in kinds.get(name).Unit.__init__.__code__.co_varnames:
-                args["reset"] = "soft" if mode == "mult" else "hard"
+            args = kinds.get(name).example_args(np.random.default_rng(len(name) + len(mode)), acc_bits=11,
+                                                state_bits=9, decay_bits=5, decay_mode=mode)
             yield pytest.param(name, args, id=f"{name}-{mode}")
 
 
@@ -115,9 +114,19 @@ def test_every_registered_unit_matches_its_vectors(name, args):
     from skipcore.hdl import kinds
 
     kind = kinds.get(name)
-    inputs, outputs, signed_out = kind.vectors(np.random.default_rng(11), args, 200)
+    inputs, outputs, signed_out = kind.vectors(np.random.default_rng(11), args, 300)
     unit = kind.Unit(**args)
-    got = _run_pipeline(unit, [{k: int(v[i]) for k, v in inputs.items()} for i in range(200)], list(outputs))
+    got = _run_pipeline(unit, [{k: int(v[i]) for k, v in inputs.items()} for i in range(300)], list(outputs))
     for port_name, want in outputs.items():
         assert [g[port_name] for g in got] == want.tolist(), port_name
     assert set(signed_out) <= set(outputs)
+
+
+def test_stc_unit_checks_its_tables():
+    from skipcore.hdl.kinds.stc import STCUnit
+
+    kw = dict(acc_bits=8, state_bits=8, decay_bits=4, gate_acc_bits=4, gate_bits=2, shift_a=0, shift_g=0)
+    with pytest.raises(ValueError, match=r"^STCUnit table_a needs 4 entries in \[0, 32\], got 3"):
+        STCUnit(**kw, table_a=(1, 2, 3), table_g=(0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"^STCUnit table_g needs 4 entries in \[0, 32\], got 4 in \[0, 33\]"):
+        STCUnit(**kw, table_a=(1, 2, 3, 4), table_g=(0, 0, 0, 33))

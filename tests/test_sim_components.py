@@ -34,16 +34,18 @@ def run_component(tmp_path: Path, component, name: str, tb: str, job: dict, simu
     ("lif", 12, 8, 3, "shift", "hard"),
     ("alif", 9, 8, 5, "shift", None),
     ("alif", 6, 12, 7, "mult", None),
+    ("stc", 9, 10, 6, None, None),
+    ("stc", 14, 8, 3, None, None),
 ])
 def test_neuron_units(tmp_path, kind, acc, state, dbits, mode, reset):
     from skipcore.hdl import kinds
 
     unit_kind = kinds.get(kind)
-    args = dict(acc_bits=acc, state_bits=state, decay_bits=dbits, decay_mode=mode)
+    rng = np.random.default_rng(acc * 1000 + state * 10 + dbits)
+    args = unit_kind.example_args(rng, acc_bits=acc, state_bits=state, decay_bits=dbits, decay_mode=mode or "mult")
     if reset is not None:
         args["reset"] = reset
     unit = unit_kind.Unit(**args)
-    rng = np.random.default_rng(hash((kind, acc, state)) & 0xFFFF)
     inputs, outputs, signed_out = unit_kind.vectors(rng, args, 3000)
     run_component(tmp_path, unit, f"{kind}_unit", "tb_neuron_units",
                   dict(latency=unit.latency, signed=signed_out,

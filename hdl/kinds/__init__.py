@@ -68,6 +68,19 @@ class UnitKind:
         """The kind's per-neuron constants (the engine adds ``bias``; widths from the artifact)."""
         raise NotImplementedError
 
+    def constants(self, art, layer) -> dict[str, Any]:
+        """Layer-wide constants the unit is built with (e.g. STC's tables); hashable values."""
+        return {}
+
+    def own_event_rows(self, art, layer) -> dict[str, np.ndarray]:
+        """Extra accumulator fields fed by the layer's own spikes of the previous step.
+
+        ``{field: (N, N) matrix}``: entry ``[i, j]`` is added to neuron i's field for every spike
+        of neuron j at step t - 1 (event by event, like the recurrent path). The fields go to the
+        unit's ports of the same name. Empty for kinds without such inputs.
+        """
+        return {}
+
     # ---- wiring -------------------------------------------------------------------------------
     def connect(self, m, unit, state: data.View, param: Callable[[str], Value], plan) -> None:
         """Drive the unit's state and parameter ports (``state`` is already zero on a first step)."""
@@ -89,6 +102,14 @@ class UnitKind:
         raise NotImplementedError
 
     # ---- tests --------------------------------------------------------------------------------
+    def example_args(self, rng: np.random.Generator, *, acc_bits: int, state_bits: int, decay_bits: int,
+                     decay_mode: str) -> dict[str, Any]:
+        """Unit constructor arguments for the unit tests (widths given, the kind's own drawn)."""
+        args = dict(acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits, decay_mode=decay_mode)
+        if "reset" in self.Unit.__init__.__code__.co_varnames:
+            args["reset"] = ("soft", "hard")[int(rng.integers(2))]
+        return args
+
     def vectors(self, rng: np.random.Generator, args: dict[str, Any], count: int):
         """Random unit inputs over the whole legal range (edges included) and the contract's outputs.
 
@@ -134,3 +155,4 @@ def get(name: str) -> UnitKind:
 
 from . import lif as _lif  # noqa: E402,F401
 from . import alif as _alif  # noqa: E402,F401
+from . import stc as _stc  # noqa: E402,F401
