@@ -1,7 +1,8 @@
 """Random core configurations for the RTL-vs-golden tests (shared by tests and benchmarks).
 
 :func:`random_configs` draws tiny artifacts (1 to 6 neurons per layer, 1 to 3 layers, 6 to 12 steps,
-3 back-to-back sequences) that together cover the contract: both neuron kinds, spans 0, 1, >1 (with
+3 back-to-back sequences) that together cover the contract: every neuron kind (LIF, ALIF, STC-LIF
+with its gate groups drawn from 1, a divisor and N), spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
 spike, count and real inputs, saturating weights, sum and leaky readouts in sequence and per-step
 mode, mult and shift decays.
@@ -54,7 +55,7 @@ def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Co
         if lane_mode == 2:
             sizes[0] = int(rng.choice([5, 6]))  # room for a non-divisor
         kinds = ["alif"] * n_layers if i % 5 == 0 else ["lif"] * n_layers if i % 5 == 1 else \
-            [str(rng.choice(["lif", "alif"])) for _ in range(n_layers)]
+            ["stc"] * n_layers if i % 5 == 2 else [str(rng.choice(["lif", "alif", "stc"])) for _ in range(n_layers)]
         spans = [[0, 1, 2, 3, 4][(i + 2 * l) % 5] for l in range(n_layers)]
         saturating = i % 4 in (1, 2)
         art = random_artifact(

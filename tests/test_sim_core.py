@@ -39,7 +39,7 @@ def verilator_run(tmp_path_factory):
 def test_configs_cover_the_contract():
     features = set().union(*(c.features() for c in CONFIGS))
     required = {
-        "kind:lif", "kind:alif", "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
+        "kind:lif", "kind:alif", "kind:stc", "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
         "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "decay:mult",
         "decay:shift", "back-to-back",
@@ -125,7 +125,7 @@ def test_core_ports_follow_interface(verilator_run):
             p = min(r.case.spec.lanes, layer.neurons)
             assert (info.neurons, info.kind, info.span, info.lanes, info.groups) == \
                 (layer.neurons, layer.kind, layer.span, p, -(-layer.neurons // p))
-            assert info.constant_cycles <= 8
+            assert info.constant_cycles <= 8 + info.groups * info.own_span  # own events: one scan cycle per group
             if layer.span:
                 assert info.ring_depth >= layer.span
 

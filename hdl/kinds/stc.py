@@ -140,7 +140,7 @@ class STCKind(UnitKind):
     def unit_args(self, plan):
         c = dict(plan.unit_constants)
         return dict(acc_bits=plan.acc_bits, state_bits=plan.state_bits, decay_bits=plan.decay_bits,
-                    gate_acc_bits=dict(plan.event_fields)["za"], gate_bits=c["gate_bits"],
+                    gate_acc_bits=max(width for _, width in plan.event_fields), gate_bits=c["gate_bits"],
                     shift_a=c["shift_a"], shift_g=c["shift_g"], table_a=c["table_a"], table_g=c["table_g"])
 
     def state_layout(self, plan):
