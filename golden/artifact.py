@@ -22,12 +22,12 @@ import numpy as np
 from skipcore.errors import SkipcoreError
 
 from . import kinds as _kinds
+from . import readouts as _readouts
 
 FORMAT = "skipcore-model"
 VERSION = 1
 
 INPUT_KINDS = ("spike", "count", "real")
-READOUT_KINDS = ("sum", "leaky")
 READOUT_MODES = ("sequence", "per_step")
 DECAY_MODES = ("mult", "shift")
 RESETS = ("soft", "hard")
@@ -157,32 +157,62 @@ class LayerSpec:
                 f"arrays={sorted(self.arrays())})")
 
 
-@dataclass(eq=False)
 class ReadoutSpec:
-    """The non-spiking readout (section 4). ``decay`` only for ``kind == 'leaky'``."""
+    """The readout (section 4): shared ``w`` (M, N) and ``bias`` (M,), and the readout kind's own
+    arrays (``golden.readouts``) in ``params``, also read as attributes (``readout.decay``); a
+    parameter of another readout kind reads as None."""
 
-    w: np.ndarray
-    bias: np.ndarray
-    kind: str = "sum"
-    mode: str = "sequence"
-    decay: np.ndarray | None = None
-    decay_mode: str = "mult"
-    skip_steps: int = 0
+    COMMON_ARRAYS = ("w", "bias")
+
+    def __init__(self, w: np.ndarray, bias: np.ndarray, kind: str = "sum", mode: str = "sequence",
+                 decay: np.ndarray | None = None, decay_mode: str = "mult", skip_steps: int = 0, *,
+                 params: dict[str, np.ndarray] | None = None, **arrays: np.ndarray | None):
+        object.__setattr__(self, "params", {})
+        self.w, self.bias, self.kind, self.mode = w, bias, kind, mode
+        self.decay_mode, self.skip_steps = decay_mode, skip_steps
+        extra = {"decay": decay} if decay is not None else {}
+        for name, value in {**(params or {}), **extra, **arrays}.items():
+            if value is not None:
+                self.params[name] = value
+
+    def __getattr__(self, name: str):
+        if name in self.__dict__.get("params", {}):
+            return self.__dict__["params"][name]
+        if name in _readouts.parameter_names():
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.params or (name in _readouts.parameter_names() and name not in self.__dict__):
+            if value is None:
+                self.params.pop(name, None)
+            else:
+                self.params[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
     @property
     def classes(self) -> int:
         return int(self.w.shape[0])
 
-    ARRAYS = ("w", "bias", "decay")
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {n: getattr(self, n) for n in self.COMMON_ARRAYS if getattr(self, n) is not None}
+        out.update(self.params)
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReadoutSpec):
             return NotImplemented
+        mine, theirs = self.arrays(), other.arrays()
         return (
             (self.kind, self.mode, self.decay_mode, self.skip_steps)
             == (other.kind, other.mode, other.decay_mode, other.skip_steps)
-            and all(_arr_eq(getattr(self, n), getattr(other, n)) for n in self.ARRAYS)
+            and mine.keys() == theirs.keys()
+            and all(_arr_eq(mine[n], theirs[n]) for n in mine)
         )
+
+    def __repr__(self) -> str:
+        return f"ReadoutSpec(kind={self.kind!r}, classes={self.classes}, mode={self.mode!r}, arrays={sorted(self.arrays())})"
 
 
 @dataclass(eq=False)
@@ -341,7 +371,7 @@ def validate(art: Artifact) -> None:
         fan_in = n
 
     r = art.readout
-    _check_choice("readout.kind", r.kind, READOUT_KINDS)
+    _check_choice("readout.kind", r.kind, _readouts.names())
     _check_choice("readout.mode", r.mode, READOUT_MODES)
     _check_choice("readout.decay_mode", r.decay_mode, DECAY_MODES)
     _check_int("readout.skip_steps", r.skip_steps, 0, 1 << 30)
@@ -353,15 +383,17 @@ def validate(art: Artifact) -> None:
     rmin, rmax = -(2 ** (w.readout_bits - 1)), 2 ** (w.readout_bits - 1) - 1
     _check_array("readout.w", r.w, (m, fan_in), -wmax, wmax, f"{w.weight_bits}-bit weights")
     _check_array("readout.bias", r.bias, (m,), rmin, rmax, f"{w.readout_bits}-bit readout")
-    if r.kind == "leaky":
-        if r.decay is None:
-            _fail("readout.decay", "a leaky readout needs a decay per class")
-        if r.decay_mode == "mult":
-            _check_array("readout.decay", r.decay, (m,), 0, dmax, f"Q0.{w.decay_bits} decays")
-        else:
-            _check_array("readout.decay", r.decay, (m,), 1, 30, "shift decays (1..30)")
-    elif r.decay is not None:
-        _fail("readout.decay", "a sum readout has no decay")
+    specs = _readouts.get(r.kind).arrays(w, r)
+    expected = [spec.name for spec in specs]
+    for spec in specs:
+        value = r.params.get(spec.name)
+        if value is None:
+            _fail(f"readout.{spec.name}", f"missing: a {r.kind} readout needs {', '.join(expected)}")
+        _check_array(f"readout.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
+    for name in r.params:
+        if name not in expected:
+            _fail(f"readout.{name}", f"not a parameter of a {r.kind} readout"
+                  + (f" (it has {', '.join(expected)})" if expected else " (it has none)"))
     if not isinstance(art.provenance, dict):
         _fail("provenance", "must be a JSON object")
 
@@ -401,10 +433,8 @@ def arrays(art: Artifact) -> dict[str, np.ndarray]:
     for i, layer in enumerate(art.layers):
         for name, value in layer.arrays().items():
             out[f"layers.{i}.{name}"] = value
-    for name in ReadoutSpec.ARRAYS:
-        value = getattr(art.readout, name)
-        if value is not None:
-            out[f"readout.{name}"] = value
+    for name, value in art.readout.arrays().items():
+        out[f"readout.{name}"] = value
     return out
 
 
@@ -497,10 +527,13 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
                 )
             layers.append(layer)
         rh = _get(header, "readout", "")
+        own = {k[len("readout."):]: v for k, v in arrays.items()
+               if k.startswith("readout.") and k not in ("readout.w", "readout.bias")}
         readout = ReadoutSpec(
-            w=arrays.get("readout.w"), bias=arrays.get("readout.bias"), decay=arrays.get("readout.decay"),
+            w=arrays.get("readout.w"), bias=arrays.get("readout.bias"),
             kind=_get(rh, "kind", "readout."), mode=_get(rh, "mode", "readout."),
             decay_mode=_get(rh, "decay_mode", "readout."), skip_steps=_get(rh, "skip_steps", "readout."),
+            params=own,
         )
         if readout.w is None or readout.bias is None:
             raise ArtifactError("readout.w: array missing from the artifact")

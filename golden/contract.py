@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kinds
+from . import kinds, readouts
 from .arith import Saturation, decay, saturate, signed_range
 from .artifact import Artifact, InputSpec, LayerSpec
 # the built-in kinds' steps, importable from here as before
@@ -99,13 +99,10 @@ def state_traces(art: Artifact, layer: LayerSpec) -> tuple[str, ...]:
 
 
 def readout_step(acc: np.ndarray, m: np.ndarray, art: Artifact, sat: Saturation | None = None) -> np.ndarray:
-    """Section 4: one readout update."""
-    r = art.readout
-    if r.kind == "sum":
-        nxt = m + acc
-    else:
-        nxt = decay(m, r.decay, art.widths.decay_bits, r.decay_mode) + acc
-    return saturate(nxt, art.widths.readout_bits, sat, "readout")
+    """Section 4 for readout kinds whose whole state is ``m`` (``sum``, ``leaky``): one update."""
+    kind = readouts.get(art.readout.kind)
+    state = kind.State(m)
+    return kind.value(kind.step(acc, state, kind.params(art, art.readout), sat))
 
 
 def predict(readout: np.ndarray, mode: str) -> np.ndarray:

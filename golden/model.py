@@ -21,9 +21,9 @@ from .contract import (
     neuron_step,
     predict,
     quantize_input,
-    readout_step,
     state_traces,
 )
+from . import readouts
 
 _EXACT_F32 = 1 << 24
 _EXACT_F64 = 1 << 53
@@ -144,10 +144,11 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
     w_out_t = r.w.T.astype(_dtype_for(int(np.abs(r.w).sum(axis=1).max())))
     acc_o_all = _product(inp.reshape(steps * batch, -1), w_out_t).reshape(steps, batch, r.classes) + r.bias
     readout = np.zeros((steps, batch, r.classes), dtype=np.int64)
-    m = np.zeros((batch, r.classes), dtype=np.int64)
+    kind = readouts.get(r.kind)
+    params, r_state = kind.params(art, r), kind.initial_state(r.classes, batch)
     for t in range(steps):
-        m = readout_step(acc_o_all[t], m, art, sat)
-        readout[t] = m
+        r_state = kind.step(acc_o_all[t], r_state, params, sat)
+        readout[t] = kind.value(r_state)
     readout = readout.transpose(1, 0, 2).copy()
 
     return GoldenResult(

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 
 from . import kinds as neuron_kinds
+from . import readouts
 from .artifact import Artifact, InputSpec, LayerSpec, ReadoutSpec, Widths
 from .kinds import RandomContext
 
@@ -59,11 +60,6 @@ def random_artifact(
             return rng.choice([-wmax, wmax, 0], size=shape).astype(np.int64)
         return rng.integers(-wmax, wmax + 1, size=shape).astype(np.int64)
 
-    def decays(n, mode):
-        if mode == "mult":
-            return rng.integers(0, dmax + 1, size=n).astype(np.int64)
-        return rng.integers(1, 8, size=n).astype(np.int64)
-
     layers = []
     fan_in = channels
     for i, (n, kind, span) in enumerate(zip(layer_sizes, kinds, spans)):
@@ -85,17 +81,18 @@ def random_artifact(
         layers.append(layer)
         fan_in = n
     classes = classes or int(rng.integers(2, 7))
-    readout_kind = readout_kind or pick(["sum", "leaky"])
+    readout_kind = readout_kind or pick(readouts.random_mix())
     r_mode = decay_mode or pick(["mult", "shift"])
-    readout = ReadoutSpec(
-        w=weights((classes, fan_in)),
-        bias=rng.integers(-wmax, wmax + 1, size=classes).clip(-(2 ** (widths.readout_bits - 1)) + 1, 2 ** (widths.readout_bits - 1) - 1).astype(np.int64),
-        kind=readout_kind,
-        mode=readout_mode or pick(["sequence", "per_step"]),
-        decay=decays(classes, r_mode) if readout_kind == "leaky" else None,
-        decay_mode=r_mode,
-        skip_steps=int(rng.integers(0, 3)),
-    )
+    w_out = weights((classes, fan_in))
+    rmax = 2 ** (widths.readout_bits - 1) - 1
+    bias_out = rng.integers(-wmax, wmax + 1, size=classes).clip(-rmax, rmax).astype(np.int64)
+    mode = readout_mode or pick(["sequence", "per_step"])
+    typical_out = wmax * max(1, fan_in // 2)
+    own = readouts.get(readout_kind).random_arrays(RandomContext(
+        rng=rng, neurons=classes, fan_in=fan_in, widths=widths, decay_mode=r_mode,
+        threshold_scale=max(2, typical_out >> 1), saturating=saturating))
+    readout = ReadoutSpec(w=w_out, bias=bias_out, kind=readout_kind, mode=mode, decay_mode=r_mode,
+                          skip_steps=int(rng.integers(0, 3)), params=own)
     return Artifact(inp, widths, layers, readout, provenance={"source": "random"}).validate()
 
 

@@ -21,7 +21,6 @@ def neuron_kinds() -> tuple[str, ...]:
 
 RECURRENCES = ("none", "src", "asrc")
 RESETS = ("soft", "hard")
-READOUT_KINDS = ("sum", "leaky")
 READOUT_MODES = ("sequence", "per_step")
 INITS = ("default", "xavier")
 
@@ -90,11 +89,13 @@ class ReadoutConfig:
     mode: str = "sequence"  #: "sequence": argmax at the last step; "per_step": argmax every step
     tau_o: tuple[float, float] = (20.0, 5.0)  #: leaky readout tau init (mean, std), learnable
     skip_steps: int = 0  #: per_step: steps excluded from loss and accuracy at the start
+    options: dict = field(default_factory=dict)  #: the readout kind's own settings (alif: b0, beta, tau_adp)
 
     def __post_init__(self):
         self.tau_o = _pair(self.tau_o, "tau_o")
-        if self.kind not in READOUT_KINDS:
-            raise ConfigError(f"unknown readout {self.kind!r}; choose one of: {', '.join(READOUT_KINDS)}")
+        from . import readouts
+
+        readouts.get(self.kind).check_config(self)
         if self.mode not in READOUT_MODES:
             raise ConfigError(f"unknown readout mode {self.mode!r}; choose one of: {', '.join(READOUT_MODES)}")
         if self.skip_steps < 0:

@@ -45,6 +45,8 @@ import torch
 from skipcore.errors import ConfigError
 from . import kinds as quant_kinds
 from .kinds import QuantizeContext
+from . import readouts as quant_readouts
+from .readouts import ReadoutQuantizeContext
 from skipcore.golden.artifact import (
     DECAY_MODES,
     WIDTH_LIMITS,
@@ -244,26 +246,38 @@ def _kind_parameter_names() -> frozenset[str]:
 
 @dataclass
 class QuantReadout:
-    """The readout's integers as float64 tensors; ``scale`` is ``scale_o``."""
+    """The readout's integers as float64 tensors; ``scale`` is ``scale_o``. The readout kind's own
+    arrays are in ``params`` and read as attributes (``readout.decay``)."""
 
     kind: str
     mode: str
     w: torch.Tensor
     bias: torch.Tensor
-    decay: torch.Tensor | None = None
     decay_mode: str = "mult"
     skip_steps: int = 0
     scale: float = 1.0
+    params: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        from skipcore.golden.readouts import parameter_names
+
+        if name in parameter_names():
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def to_spec(self) -> ReadoutSpec:
         return ReadoutSpec(w=_np(self.w), bias=_np(self.bias), kind=self.kind, mode=self.mode,
-                           decay=_np(self.decay), decay_mode=self.decay_mode, skip_steps=int(self.skip_steps))
+                           decay_mode=self.decay_mode, skip_steps=int(self.skip_steps),
+                           params={k: _np(v) for k, v in self.params.items()})
 
     @classmethod
     def from_spec(cls, spec: ReadoutSpec, dtype=torch.float64) -> "QuantReadout":
         return cls(kind=spec.kind, mode=spec.mode, w=_t(spec.w, dtype), bias=_t(spec.bias, dtype),
-                   decay=_t(spec.decay, dtype), decay_mode=spec.decay_mode, skip_steps=int(spec.skip_steps),
-                   scale=1.0)
+                   decay_mode=spec.decay_mode, skip_steps=int(spec.skip_steps), scale=1.0,
+                   params={k: _t(v, dtype) for k, v in spec.params.items()})
 
 
 @dataclass
@@ -336,6 +350,7 @@ def live_float_params(network) -> dict:
         "bias": r.fc.bias if r.fc.bias is not None else torch.zeros(r.fc.out_features),
         "alpha": r.alpha(),
     }
+    readout.update(r.kind.export_params(r))
     return {"input_channels": network.config.input_channels, "classes": network.config.classes,
             "layers": layers, "readout": readout}
 
@@ -443,17 +458,16 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
     w = _f64(rp["w"])
     m = int(w.shape[0])
     bias = _f64(rp["bias"], n=m, device=w.device)
-    decay = None
-    if rp["kind"] == "leaky":
-        alpha_o = _f64(rp["alpha"], n=m, device=w.device)
-        fold = 1.0 - alpha_o
+    r_kind = quant_readouts.get(rp["kind"])
+    fold = r_kind.fold(rp, m, w.device)
+    if fold is not None:
         w = fold[:, None] * w
         bias = fold * bias
-        decay = quantize_decay(alpha_o, dbits, opts.decay_mode)
     scale_o = _scale(w, wmax=wmax)
     readout = QuantReadout(
         kind=rp["kind"], mode=rp["mode"], w=_q(w, scale_o, -wmax, wmax), bias=_q(bias, scale_o, rmin, rmax),
-        decay=decay, decay_mode=opts.decay_mode, skip_steps=int(rp.get("skip_steps", 0)), scale=scale_o,
+        decay_mode=opts.decay_mode, skip_steps=int(rp.get("skip_steps", 0)), scale=scale_o,
+        params=r_kind.quantize(rp, ReadoutQuantizeContext(m, scale_o, widths, opts.decay_mode, w.device)),
     )
     return QuantModel(input=input_spec, widths=widths, layers=layers, readout=readout)
 

@@ -41,6 +41,7 @@ from skipcore.golden.artifact import Artifact, InputSpec
 from skipcore.golden.contract import accumulator_bound
 
 from . import kinds as quant_kinds
+from . import readouts as quant_readouts
 from .export import (
     ExportOptions,
     QuantLayer,
@@ -219,12 +220,12 @@ def alif_step(acc: torch.Tensor, state: ALIFState, p: StepParams, counter: SatCo
 
 def readout_step(acc: torch.Tensor, m: torch.Tensor, r: QuantReadout, readout_bits: int, decay_bits: int,
                  counter: SatCounter | None = None) -> torch.Tensor:
-    """Section 4: ``m = sat_R(m + acc)`` (sum) or ``sat_R(decay(m) + acc)`` (leaky)."""
-    if r.kind == "sum":
-        nxt = m + acc
-    else:
-        nxt = decay(m, r.decay, decay_bits, r.decay_mode, readout_bits) + acc
-    return sat(nxt, readout_bits, counter, "readout")
+    """Section 4 for readouts whose whole state is ``m`` (``sum``, ``leaky``): one update."""
+    from skipcore.golden.artifact import Widths
+
+    kind = quant_readouts.get(r.kind)
+    widths = Widths(readout_bits=readout_bits, decay_bits=decay_bits)
+    return kind.value(kind.qat_step(acc, (m,), r, widths, counter))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,11 +303,12 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
             states_out.append({key: torch.stack(v, dim=1) for key, v in trace.items()})
     r = qm.readout
     z = torch.matmul(h, r.w.t()) + r.bias
-    m = z.new_zeros(batch, r.w.shape[0])
+    r_kind = quant_readouts.get(r.kind)
+    r_state = r_kind.qat_state(z.new_zeros(batch, r.w.shape[0]))
     outs = []
     for z_t in z.unbind(1):
-        m = readout_step(z_t, m, r, w.readout_bits, w.decay_bits, counter)
-        outs.append(m)
+        r_state = r_kind.qat_step(z_t, r_state, r, w, counter)
+        outs.append(r_kind.value(r_state))
     result = {"readout": torch.stack(outs, dim=1)}
     if record:
         result["spikes"] = spikes_out

@@ -5,7 +5,10 @@
 - ``sum`` (ASRC-SNN): ``out[t] = sum_{t' <= t} (W_o S_L[t'] + b_o)``, a plain running sum (no leak,
   no (1-alpha) factor). The sequence logits are ``out[T-1]``, the time sum.
 - ``leaky`` (SRNN): ``m[t] = alpha_o * m[t-1] + (1 - alpha_o) * (W_o S_L[t] + b_o)``, m[-1] = 0,
-  ``alpha_o = exp(-1 / tau_o)`` with a learnable tau_o per class.
+  ``alpha_o = exp(-1 / tau_o)`` with a learnable tau_o per class;
+- ``alif`` (SRNN's ECG network): a spiking ALIF output layer whose membrane ``u`` is the readout.
+
+Each kind's float readout, quantization rule and QAT step is in ``quant/readouts/``.
 
 Prediction rule (identical in float, golden model and hardware):
 
@@ -21,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import readouts as quant_readouts
 from .config import ReadoutConfig
-from .fastloop import leaky_readout
 
 __all__ = ["Readout", "readout_loss", "readout_predict", "count_correct"]
 
@@ -39,26 +42,23 @@ class Readout(nn.Module):
             nn.init.xavier_uniform_(self.fc.weight)
             if bias:
                 nn.init.zeros_(self.fc.bias)
-        if cfg.kind == "leaky":
-            mean, std = cfg.tau_o
-            tau = torch.empty(classes).normal_(mean, std) if std > 0 else torch.full((classes,), mean)
-            self.tau_o = nn.Parameter(tau)
+        self.kind = quant_readouts.get(cfg.kind)
+        self.kind.build(self)
 
     def alpha(self) -> torch.Tensor | None:
-        """``exp(-1/tau_o)`` per class, or None for the sum readout."""
-        return torch.exp(-1.0 / self.tau_o) if self.cfg.kind == "leaky" else None
+        """``exp(-1/tau_o)`` per class (readouts with a membrane time constant), else None."""
+        return torch.exp(-1.0 / self.tau_o) if hasattr(self, "tau_o") else None
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        z = self.fc(spikes)
-        if self.cfg.kind == "sum":
-            return z.cumsum(dim=1)
-        return leaky_readout(z, self.alpha())
+        return self.kind.forward(self, self.fc(spikes))
 
     @torch.no_grad()
     def float_params(self) -> dict:
-        """Keys: kind, mode, skip_steps, w (M, N), bias (M,), alpha (M,) or None."""
+        """Keys: kind, mode, skip_steps, w (M, N), bias (M,), alpha (M,) or None, and the kind's own."""
         alpha = self.alpha()
-        return {
+        own = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v
+               for k, v in self.kind.export_params(self).items()}
+        return own | {
             "kind": self.cfg.kind,
             "mode": self.cfg.mode,
             "skip_steps": int(self.cfg.skip_steps),

@@ -1,0 +1,92 @@
+"""Readout kinds: one definition per kind, found by name in a registry (the same seam as neuron
+kinds, ``golden/kinds``).
+
+A readout kind declares its parameter arrays beyond the shared ``w`` (M, N) and ``bias`` (M,),
+its state (all zero at the start of a sequence), and its integer step
+``step(acc, state, params, sat) -> state`` with ``acc_c = bias_c + sum_j w[c, j] S_L,j[t]``; the
+readout value ``m[t]`` that the core streams and the prediction reads is :meth:`ReadoutKind.value`
+of the state. CONTRACT.md section 4 has one subsection per kind.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from skipcore.errors import SkipcoreError
+
+from ..kinds import ArraySpec, RandomContext, StateSpec
+
+__all__ = ["ReadoutKind", "UnknownReadoutError", "register", "get", "names", "parameter_names",
+           "ArraySpec", "StateSpec", "RandomContext"]
+
+
+class UnknownReadoutError(SkipcoreError, ValueError):
+    """A readout kind name that no registered kind answers to."""
+
+
+class ReadoutKind:
+    """Base class of a readout kind's golden definition."""
+
+    name: str = ""
+    section: str = ""
+    parameters: tuple[str, ...] = ()
+    State: type = NamedTuple
+    #: drawn by ``random_artifact`` when no readout kind is named (QAT and RTL must support it)
+    in_random_mix: bool = True
+
+    def arrays(self, widths, readout) -> tuple[ArraySpec, ...]:
+        return ()
+
+    def state(self, widths) -> tuple[StateSpec, ...]:
+        raise NotImplementedError
+
+    def initial_state(self, classes: int, batch: int, dtype=np.int64):
+        return self.State(*(np.zeros((batch, classes), dtype=dtype) for _ in self.State._fields))
+
+    def params(self, art, readout, dtype=np.int64):
+        raise NotImplementedError
+
+    def step(self, acc: np.ndarray, state, params, sat=None):
+        raise NotImplementedError
+
+    def value(self, state) -> np.ndarray:
+        """The readout value ``m`` (B, M) of a state."""
+        return state[0]
+
+    def random_arrays(self, ctx: RandomContext) -> dict[str, np.ndarray]:
+        return {}
+
+
+_REGISTRY: dict[str, ReadoutKind] = {}
+
+
+def register(kind: ReadoutKind) -> ReadoutKind:
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
+        raise ValueError(f"readout kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> ReadoutKind:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownReadoutError(f"unknown readout kind {name!r}; known kinds: {', '.join(names())}") from None
+
+
+def random_mix() -> tuple[str, ...]:
+    return tuple(k.name for k in _REGISTRY.values() if k.in_random_mix)
+
+
+def parameter_names() -> frozenset[str]:
+    return frozenset(n for k in _REGISTRY.values() for n in k.parameters)
+
+
+from . import sum as _sum  # noqa: E402,F401
+from . import leaky as _leaky  # noqa: E402,F401
+from . import alif as _alif  # noqa: E402,F401

@@ -1,0 +1,88 @@
+"""Readout ``alif``: SRNN's spiking ALIF output layer read through its membrane, CONTRACT.md 4.3.
+
+One ALIF neuron per class (own b0, beta, rho, per-class alpha; the reset one step late); the
+readout value is the membrane ``u``, all at the readout width R. ``(1 - alpha)`` is folded into
+``w`` and ``bias``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..arith import decay, saturate
+from ..kinds import ArraySpec
+from ..kinds.lif import decay_spec
+from . import ReadoutKind, StateSpec, register
+from .leaky import _Classes
+
+
+class ALIFReadoutState(NamedTuple):
+    u: np.ndarray       # (B, M) membrane = the readout value
+    b: np.ndarray       # (B, M) adaptation trace, [0, 2**D]
+    s_prev: np.ndarray  # (B, M) the output spikes of the previous step
+
+
+class ALIFReadoutParams(NamedTuple):
+    alpha: np.ndarray
+    rho: np.ndarray
+    b0: np.ndarray
+    beta: np.ndarray
+    readout_bits: int
+    decay_bits: int
+    decay_mode: str
+
+
+def alif_readout_step(acc, state: ALIFReadoutState, p: ALIFReadoutParams, sat=None) -> ALIFReadoutState:
+    """Section 4.3: section 3.4 at the readout width R (saturations counted as ``readout``)."""
+    q = state.s_prev
+    one = 1 << p.decay_bits
+    b = ((p.rho * state.b) >> p.decay_bits) + q * (one - p.rho)
+    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.readout_bits, sat, "readout")
+    u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b, p.readout_bits, sat,
+                 "readout")
+    return ALIFReadoutState(u, b, (u > big_b).astype(u.dtype))
+
+
+class ALIFReadout(ReadoutKind):
+    name = "alif"
+    section = "4.3"
+    parameters = ("decay", "rho", "threshold", "beta")
+    State = ALIFReadoutState
+    in_random_mix = False  # until the RTL readout engine supports it
+
+    def arrays(self, widths, readout):
+        m, rmax = readout.classes, 2 ** (widths.readout_bits - 1) - 1
+        view = _Classes(readout)
+        return (
+            decay_spec("decay", widths, view),
+            decay_spec("rho", widths, view, "mult"),
+            ArraySpec("threshold", (m,), 1, rmax, "positive readout-width thresholds"),
+            ArraySpec("beta", (m,), 0, rmax, "non-negative readout-width values"),
+        )
+
+    def state(self, widths):
+        lo, hi = -(2 ** (widths.readout_bits - 1)), 2 ** (widths.readout_bits - 1) - 1
+        return (StateSpec("u", lo, hi), StateSpec("b", 0, 2**widths.decay_bits), StateSpec("s_prev", 0, 1, False))
+
+    def params(self, art, readout, dtype=np.int64):
+        w = art.widths
+        c = lambda a: a.astype(dtype)  # noqa: E731
+        return ALIFReadoutParams(c(readout.decay), c(readout.rho), c(readout.threshold), c(readout.beta),
+                                 w.readout_bits, w.decay_bits, readout.decay_mode)
+
+    def step(self, acc, state, p, sat=None):
+        return alif_readout_step(acc, state, p, sat)
+
+    def random_arrays(self, ctx):
+        wmax = 2 ** (ctx.widths.weight_bits - 1) - 1
+        rmax = 2 ** (ctx.widths.readout_bits - 1) - 1
+        hi = max(2, min(rmax, ctx.threshold_scale))
+        return {
+            "decay": ctx.decays(), "rho": ctx.decays("mult"),
+            "threshold": ctx.rng.integers(1, hi + 1, size=ctx.neurons).astype(np.int64),
+            "beta": ctx.rng.integers(0, wmax * 4 + 1, size=ctx.neurons).clip(0, rmax).astype(np.int64),
+        }
+
+
+register(ALIFReadout())

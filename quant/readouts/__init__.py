@@ -1,0 +1,76 @@
+"""Readout kinds on the training side (the same seam as ``quant.kinds``): the float readout, the
+float-to-integer rule and the integer-exact QAT step of each readout kind in ``golden.readouts``."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from skipcore.errors import ConfigError
+
+__all__ = ["QuantReadoutKind", "ReadoutQuantizeContext", "register", "get", "names"]
+
+
+class ReadoutQuantizeContext(NamedTuple):
+    classes: int
+    scale: float            # scale_o
+    widths: Any
+    decay_mode: str
+    device: Any
+
+
+class QuantReadoutKind:
+    name: str = ""
+
+    def check_config(self, cfg) -> None:
+        """Refuse a :class:`quant.config.ReadoutConfig` this kind cannot build (ConfigError)."""
+
+    def build(self, readout) -> None:
+        """Add the kind's learnable parameters to a ``quant.readout.Readout`` (``readout.cfg`` set)."""
+
+    def forward(self, readout, z: torch.Tensor) -> torch.Tensor:
+        """The readout trace (B, T, M) from ``z = W_o S_L + b_o`` (B, T, M)."""
+        raise NotImplementedError
+
+    def export_params(self, readout) -> dict:
+        """The kind's entries of the readout's float-parameter dict (tensors keep autograd)."""
+        return {}
+
+    def fold(self, rp: dict, classes: int, device) -> torch.Tensor | None:
+        """A per-class factor folded into ``w`` and ``bias`` before scaling."""
+        return None
+
+    def quantize(self, rp: dict, ctx: ReadoutQuantizeContext) -> dict[str, torch.Tensor]:
+        return {}
+
+    def qat_state(self, zeros: torch.Tensor) -> tuple:
+        return (zeros,)
+
+    def qat_step(self, acc, state: tuple, r, widths, counter=None) -> tuple:
+        raise NotImplementedError
+
+    def value(self, state: tuple) -> torch.Tensor:
+        return state[0]
+
+
+_REGISTRY: dict[str, QuantReadoutKind] = {}
+
+
+def register(kind: QuantReadoutKind) -> QuantReadoutKind:
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> QuantReadoutKind:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown readout {name!r}; choose one of: {', '.join(names())}") from None
+
+
+from . import builtin as _builtin  # noqa: E402,F401
+from . import alif as _alif  # noqa: E402,F401
