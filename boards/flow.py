@@ -89,15 +89,13 @@ def core_memories(art, lanes: int) -> list[dict]:
 def _multipliers(art, lanes: int) -> int:
     """Hardware multipliers the core is likely to use (for the report; not a fit criterion).
 
-    Each layer's plan asks its kind's unit (``hdl.kinds``) and adds the first layer's input MACs.
+    Each layer's plan asks its kind's unit (``hdl.kinds``) and adds the first layer's input MACs;
+    the readout asks its readout kind (``hdl.readouts``).
     """
     from skipcore.hdl.plan import plan_core
 
     plan = plan_core(art, lanes=lanes, debug=False)
-    count = sum(layer.multipliers for layer in plan.layers)
-    if art.readout.kind == "leaky" and art.readout.decay_mode == "mult":
-        count += 1
-    return count
+    return sum(layer.multipliers for layer in plan.layers) + plan.readout.multipliers
 
 
 def artifact_id(art, path: Path | None) -> bytes:

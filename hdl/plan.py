@@ -273,7 +273,7 @@ class ReadoutPlan:
 
     classes: int
     neurons: int               # fan-in: neurons of the last hidden layer
-    kind: str                  # "sum" | "leaky"
+    kind: str                  # a readout kind with hardware (hdl.readouts): "sum" | "leaky" | "alif"
     mode: str                  # "sequence" | "per_step" (only reported; the core outputs m[t] always)
     decay_mode: str
     weight_bits: int
@@ -283,7 +283,22 @@ class ReadoutPlan:
     index_bits: int
     weight_words: tuple[int, ...] = field(repr=False)   # N words of M*W bits (column j of w)
     bias: ParamField = field(repr=False)
-    decay: ParamField | None = field(repr=False)
+    params: tuple[ParamField, ...] = field(default=(), repr=False)   # the readout kind's constants
+
+    @property
+    def readout_kind(self):
+        """The readout kind's hardware definition (hdl.readouts)."""
+        from . import readouts
+
+        return readouts.get(self.kind)
+
+    @property
+    def decay(self) -> ParamField | None:
+        return next((p for p in self.params if p.name == "decay"), None)
+
+    @property
+    def multipliers(self) -> int:
+        return self.readout_kind.multipliers(self)
 
     @property
     def class_bits(self) -> int:
@@ -439,14 +454,14 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
     _check_width("readout", "the readout sum", max(sum_bits, w.readout_bits) + 2)
     _check_width("readout", "the readout decay product", w.readout_bits + w.decay_bits + 2)
     words = tuple(pack_lanes(r.w[:, j], w.weight_bits) for j in range(n))
-    decay = None
-    if r.kind == "leaky":
-        decay = _param("decay", r.decay, w.decay_bits if r.decay_mode == "mult" else SHIFT_DECAY_BITS, False)
+    from . import readouts
+
+    params = tuple(_param(*source) for source in readouts.get(r.kind).params(art, r))
     return ReadoutPlan(
         classes=m, neurons=n, kind=r.kind, mode=r.mode, decay_mode=r.decay_mode,
         weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits,
         sum_bits=sum_bits, index_bits=index_bits, weight_words=words,
-        bias=_param("bias", r.bias, w.readout_bits, True), decay=decay,
+        bias=_param("bias", r.bias, w.readout_bits, True), params=params,
     )
 
 

@@ -1,4 +1,4 @@
-"""The non-spiking readout (contract section 4): sum or leaky integrator, argmax."""
+"""The readout (contract section 4): any readout kind with hardware (hdl.readouts), argmax."""
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
@@ -22,10 +22,11 @@ class ReadoutEngine(wiring.Component):
        M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
        is the only pipeline stage). The accumulators start each step at ``bias_c`` (their reset
        value, reloaded in ``UPDATE``), so the update adds no bias.
-    2. ``UPDATE``: one class per cycle, c = 0 .. M-1:
-       ``m_c = sat_R(m_c + acc_c)`` (``sum``) or ``m_c = sat_R(decay(m_c, alpha_c) + acc_c)``
-       (``leaky``). ``m``, ``acc`` and the per-class decays are rotating register chains: one
-       decay unit serves all classes, without wide multiplexers.
+    2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
+       (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
+       acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
+       ``acc``, the kind's per-class state and its per-class constants are rotating register
+       chains: one update unit serves all classes, without wide multiplexers.
     3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
        replaces, so ties go to the lowest class); this cycle lets it finish.
     4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) as soon as
@@ -72,10 +73,17 @@ class ReadoutEngine(wiring.Component):
         bias = pl.bias.values
         acc = [Signal(acc_shape, name=f"acc{c}", init=bias[c]) for c in range(M)]
         mem = [Signal(signed(R), name=f"m{c}") for c in range(M)]
-        decays = []
-        if pl.kind == "leaky" and pl.decay.in_memory:
-            dshape = unsigned(pl.decay.width)
-            decays = [Signal(dshape, name=f"decay{c}", init=pl.decay.values[c]) for c in range(M)]
+        kind = pl.readout_kind
+        # per-class constants: a rotating chain when they differ, else a constant
+        chains = {}
+        for f in pl.params:
+            shape = signed(f.width) if f.signed else unsigned(f.width)
+            if f.in_memory:
+                chains[f.name] = [Signal(shape, name=f"{f.name}{c}", init=f.values[c]) for c in range(M)]
+            else:
+                chains[f.name] = [Const(f.uniform, shape)]
+        extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
+                 for name, shape in kind.state_shapes(pl).items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))
@@ -108,18 +116,19 @@ class ReadoutEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("UPDATE"):
-                if pl.kind == "sum":
-                    base = mem[0]
-                else:
-                    alpha = decays[0] if decays else Const(pl.decay.uniform, unsigned(pl.decay.width))
-                    base = decay(mem[0], alpha, pl.decay_bits, pl.decay_mode)
                 value = Signal(signed(R))
-                m.d.comb += value.eq(saturate(base + acc[0], R))
+                new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                                   {k: v[0] for k, v in chains.items()}, pl)
+                m.d.comb += value.eq(new_value)
                 m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
                 m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
-                m.d.sync += [decays[c].eq(decays[c + 1]) for c in range(len(decays) - 1)]
-                if decays:
-                    m.d.sync += decays[M - 1].eq(decays[0])
+                for chain in chains.values():
+                    if len(chain) > 1:
+                        m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
+                        m.d.sync += chain[M - 1].eq(chain[0])
+                for name, chain in extra.items():
+                    m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
+                    m.d.sync += chain[M - 1].eq(new_extra[name])
                 bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
                 m.d.sync += [mem[M - 1].eq(value), acc[M - 1].eq(bias_of)]
                 m.d.sync += [new.eq(value), new_valid.eq(1), new_cls.eq(cls), cls.eq(cls + 1)]
@@ -137,5 +146,6 @@ class ReadoutEngine(wiring.Component):
                     ]
                     with m.If(end_seq):
                         m.d.sync += [x.eq(0) for x in mem]
+                        m.d.sync += [x.eq(0) for chain in extra.values() for x in chain]
                     m.next = "ACC"
         return m

@@ -1,10 +1,9 @@
 """cocotb testbench of ``hdl/readout_engine.py`` (``ReadoutEngine``): spikes of the last hidden
 layer -> one readout word per step.
 
-Reference model: contract section 4 on the artifact's readout (``golden.contract.readout_step``):
-``acc_c = bias_c + sum_j w[c, j] S_j``, ``m = sat_R(m + acc)`` (sum) or ``sat_R(decay(m) + acc)``
-(leaky), prediction = argmax with ties to the lowest class, ``m = 0`` at the start of every
-sequence. Random spike vectors, their events in random order with random idle cycles, several
+Reference model: contract section 4 on the artifact's readout, through its readout kind
+(``golden.readouts``): ``acc_c = bias_c + sum_j w[c, j] S_j``, the kind's step, ``m`` its value;
+prediction = argmax with ties to the lowest class, all state 0 at the start of every sequence. Random spike vectors, their events in random order with random idle cycles, several
 sequences back to back, random backpressure on the output.
 
 Job keys: ``artifact`` (a .skc whose readout is under test), ``index_bits``, ``class_bits``,
@@ -19,7 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 
 from skipcore.golden.artifact import load
-from skipcore.golden.contract import readout_step
+from skipcore.golden import readouts
 
 from .coreio import split_readout
 from .drivers import CycleLoop, Layout, StreamDriver, StreamMonitor, port
@@ -35,12 +34,15 @@ async def readout_engine(dut):
     rng = random.Random(job.get("seed", 0))
     nprng = np.random.default_rng(job.get("seed", 0))
     words, expected = [], []
+    kind = readouts.get(r.kind)
+    params = kind.params(art, r)
     for length in job["sequences"]:
-        m = np.zeros((1, M), dtype=np.int64)
+        state = kind.initial_state(M, 1)
         for t in range(length):
             s = (nprng.random(N) < job.get("density", 0.4)).astype(np.int64)
             acc = (r.w @ s + r.bias)[None, :]
-            m = readout_step(acc, m, art)
+            state = kind.step(acc, state, params)
+            m = kind.value(state)
             expected.append((tuple(int(v) for v in m[0]), int(np.argmax(m[0])), int(t == length - 1)))
             idx = list(np.flatnonzero(s))
             rng.shuffle(idx)

@@ -4,8 +4,8 @@
 3 back-to-back sequences) that together cover the contract: every neuron kind (LIF, ALIF, STC-LIF
 with its gate groups drawn from 1, a divisor and N), spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
-spike, count and real inputs, saturating weights, sum and leaky readouts in sequence and per-step
-mode, mult and shift decays.
+spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
+and per-step mode, mult and shift decays.
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Co
         art = random_artifact(
             rng, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=["spike", "count", "real"][i % 3],
             readout_mode=["sequence", "per_step"][(i // 3) % 2], saturating=saturating,
+            readout_kind=["sum", "leaky", "alif"][(i // 2) % 3],
             channels=int(rng.integers(1, 7)),
         )
         art.provenance = {"source": "random", "saturating": saturating}

@@ -31,6 +31,11 @@ CASES = [
     (32, 3, None, dict(layer_sizes=[6, 4], kinds=["stc", "lif"], spans=[1, 2], input_kind="real")),
     (33, 1, None, dict(layer_sizes=[4], kinds=["stc"], spans=[2], input_kind="count")),
     (34, 8, None, dict(layer_sizes=[4, 6], kinds=["alif", "stc"], spans=[0, 3], input_kind="real", saturating=True)),
+    # the spiking ALIF output readout (SRNN ECG), per step and per sequence
+    (41, 2, None, dict(layer_sizes=[5], kinds=["lif"], spans=[1], input_kind="spike", readout_kind="alif",
+                       readout_mode="per_step")),
+    (42, 3, None, dict(layer_sizes=[6, 4], kinds=["stc", "alif"], spans=[1, 2], input_kind="real",
+                       readout_kind="alif", saturating=True)),
 ]
 
 

@@ -101,7 +101,7 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
         assert got_cycles[t] == G * (int(gold.input_events[0, t]) + rec) + G + plan.constant_cycles
 
 
-@pytest.mark.parametrize("seed,kind", [(5, "sum"), (6, "leaky")])
+@pytest.mark.parametrize("seed,kind", [(5, "sum"), (6, "leaky"), (7, "alif")])
 def test_readout_engine_matches_golden(seed, kind):
     rng = np.random.default_rng(seed)
     art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=4)

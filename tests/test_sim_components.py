@@ -135,7 +135,8 @@ def test_layer_engine(tmp_path, seed, kind, span, lanes, input_kind, ring, stall
 
 
 @pytest.mark.parametrize("seed,kind,mode,classes", [(5, "sum", "mult", 4), (6, "leaky", "shift", 3),
-                                                    (7, "leaky", "mult", 1)])
+                                                    (7, "leaky", "mult", 1), (8, "alif", "mult", 4),
+                                                    (9, "alif", "shift", 1)])
 def test_readout_engine(tmp_path, seed, kind, mode, classes):
     from skipcore.golden.artifact import save
     from skipcore.hdl.plan import plan_core

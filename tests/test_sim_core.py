@@ -41,7 +41,7 @@ def test_configs_cover_the_contract():
     required = {
         "kind:lif", "kind:alif", "kind:stc", "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
-        "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "decay:mult",
+        "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "readout_kind:alif", "decay:mult",
         "decay:shift", "back-to-back",
     }
     assert required <= features, f"missing: {sorted(required - features)}"

@@ -86,7 +86,6 @@ class STC(NeuronKind):
     section = "3.6"
     parameters = ("threshold", "w_a", "w_g", "table_a", "table_g")
     State = STCState
-    in_random_mix = False   # until the QAT and RTL paths of STC are complete
     options = (
         OptionSpec("gate_groups", 1, 1 << 20, 1),
         OptionSpec("gate_bits", 2, 12, 6),

@@ -49,7 +49,6 @@ class ALIFReadout(ReadoutKind):
     section = "4.3"
     parameters = ("decay", "rho", "threshold", "beta")
     State = ALIFReadoutState
-    in_random_mix = False  # until the RTL readout engine supports it
 
     def arrays(self, widths, readout):
         m, rmax = readout.classes, 2 ** (widths.readout_bits - 1) - 1

@@ -1,0 +1,65 @@
+"""Readout kinds on the hardware side (the same seam as ``hdl.kinds``).
+
+The readout engine (:class:`hdl.readout_engine.ReadoutEngine`) updates one class per cycle from
+rotating register chains; a readout kind says what the chains hold and what one update is:
+
+* :meth:`ReadoutUnitKind.params`: its per-class constants (the plan keeps uniform ones constant);
+* :meth:`ReadoutUnitKind.state_shapes`: its per-class state besides the readout value ``m``;
+* :meth:`ReadoutUnitKind.update`: the combinational update of one class, returning the new ``m``
+  (the streamed readout value) and the new state;
+* :meth:`ReadoutUnitKind.multipliers`: multipliers of the update.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from skipcore.errors import ConfigError
+
+from ..kinds import SHIFT_DECAY_BITS, ParamSource
+
+__all__ = ["ReadoutUnitKind", "register", "get", "names"]
+
+
+class ReadoutUnitKind:
+    name: str = ""
+
+    def params(self, art, readout) -> list[ParamSource]:
+        return []
+
+    def state_shapes(self, plan) -> dict[str, Any]:
+        return {}
+
+    def update(self, m, value, state: dict, acc, params: dict, plan):
+        """``(new_value, new_state)`` of one class (``value`` signed R bits, ``acc`` the class sum)."""
+        raise NotImplementedError
+
+    def multipliers(self, plan) -> int:
+        return 0
+
+
+def decay_source(name: str, values, art, mode: str) -> ParamSource:
+    w = art.widths
+    return ParamSource(name, values, w.decay_bits if mode == "mult" else SHIFT_DECAY_BITS, False)
+
+
+_REGISTRY: dict[str, ReadoutUnitKind] = {}
+
+
+def register(kind: ReadoutUnitKind) -> ReadoutUnitKind:
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> ReadoutUnitKind:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"readout kind {name!r} has no hardware; kinds with one: {', '.join(names())}") from None
+
+
+from . import builtin as _builtin  # noqa: E402,F401
+from . import alif as _alif  # noqa: E402,F401

@@ -1,0 +1,36 @@
+"""Readout ``alif`` on the hardware side (contract section 4.3): one ALIF update per class and cycle."""
+from __future__ import annotations
+
+from amaranth.hdl import Mux, unsigned
+
+from ..arith import decay, saturate
+from ..kinds import ParamSource
+from . import ReadoutUnitKind, decay_source, register
+
+
+class ALIFReadout(ReadoutUnitKind):
+    name = "alif"
+
+    def params(self, art, readout):
+        w = art.widths
+        return [decay_source("decay", readout.decay, art, readout.decay_mode),
+                ParamSource("rho", readout.rho, w.decay_bits, False),
+                ParamSource("threshold", readout.threshold, w.readout_bits, True),
+                ParamSource("beta", readout.beta, w.readout_bits, True)]
+
+    def state_shapes(self, plan):
+        return {"b": unsigned(plan.decay_bits + 1), "q": unsigned(1)}
+
+    def update(self, m, value, state, acc, params, plan):
+        D, R = plan.decay_bits, plan.readout_bits
+        q, rho = state["q"], params["rho"]
+        b = ((rho * state["b"]) >> D) + Mux(q, (1 << D) - rho, 0)
+        big_b = saturate(params["threshold"] + ((params["beta"] * b) >> D), R)
+        u = saturate(decay(value, params["decay"], D, plan.decay_mode) + acc - Mux(q, big_b, 0), R)
+        return u, {"b": b, "q": u > big_b}
+
+    def multipliers(self, plan):
+        return 2 + (1 if plan.decay_mode == "mult" else 0)
+
+
+register(ALIFReadout())

@@ -1,0 +1,30 @@
+"""Readouts ``sum`` and ``leaky`` on the hardware side (contract sections 4.1, 4.2)."""
+from __future__ import annotations
+
+from ..arith import decay, saturate
+from . import ReadoutUnitKind, decay_source, register
+
+
+class Sum(ReadoutUnitKind):
+    name = "sum"
+
+    def update(self, m, value, state, acc, params, plan):
+        return saturate(value + acc, plan.readout_bits), {}
+
+
+class Leaky(ReadoutUnitKind):
+    name = "leaky"
+
+    def params(self, art, readout):
+        return [decay_source("decay", readout.decay, art, readout.decay_mode)]
+
+    def update(self, m, value, state, acc, params, plan):
+        base = decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
+        return saturate(base + acc, plan.readout_bits), {}
+
+    def multipliers(self, plan):
+        return 1 if plan.decay_mode == "mult" else 0
+
+
+register(Sum())
+register(Leaky())
