@@ -87,6 +87,19 @@ def parameter_names() -> frozenset[str]:
     return frozenset(n for k in _REGISTRY.values() for n in k.parameters)
 
 
-from . import sum as _sum  # noqa: E402,F401
-from . import leaky as _leaky  # noqa: E402,F401
-from . import alif as _alif  # noqa: E402,F401
+#: registered first, in this order (the order of the CLI choices and of random draws)
+_FIRST = ("sum", "leaky")
+
+
+def _register_builtin() -> None:
+    """Import every module of this package: each defines one kind and registers it, so a new kind
+    is one new file here (no list to edit)."""
+    import importlib
+    import pkgutil
+
+    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
+    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+_register_builtin()

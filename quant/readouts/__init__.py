@@ -72,5 +72,19 @@ def get(name: str) -> QuantReadoutKind:
         raise ConfigError(f"unknown readout {name!r}; choose one of: {', '.join(names())}") from None
 
 
-from . import builtin as _builtin  # noqa: E402,F401
-from . import alif as _alif  # noqa: E402,F401
+#: registered first, in this order (the order of the CLI choices and of random draws)
+_FIRST = ("builtin",)
+
+
+def _register_builtin() -> None:
+    """Import every module of this package: each defines one kind and registers it, so a new kind
+    is one new file here (no list to edit)."""
+    import importlib
+    import pkgutil
+
+    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
+    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+_register_builtin()

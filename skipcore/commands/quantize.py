@@ -81,6 +81,7 @@ def artifact_table(art, title: str = "artifact"):
     from rich.markup import escape
     from rich.table import Table
 
+    from skipcore.golden import kinds as neuron_kinds
     from skipcore.golden.contract import accumulator_bits, layer_input_max
 
     def rng(a) -> str:
@@ -97,8 +98,10 @@ def artifact_table(art, title: str = "artifact"):
                   f"{inp.bits} bits" + (f", frac {inp.frac_bits}" if inp.kind == "real" else ""))
     for i, l in enumerate(art.layers):
         scale = f"{layer_scales[i]:.4g}" if i < len(layer_scales) else ""
-        decay = rng(l.decay) + (" >>" if l.decay_mode == "shift" else "")
-        notes = f"{l.reset} reset" if l.kind == "lif" else f"rho {rng(l.rho)}, beta {rng(l.beta)}"
+        decay = rng(l.decay) + (" >>" if l.decay_mode == "shift" else "") if l.decay is not None else "-"
+        own = [f"{n} {rng(v)}" for n, v in l.params.items() if n not in ("threshold", "decay") and v.ndim == 1
+               and not n.startswith("table")] + [f"{n} {v}" for n, v in l.options.items()]
+        notes = f"{l.reset} reset" if neuron_kinds.get(l.kind).uses_reset else ", ".join(own)
         if l.input_shift:
             notes += f", shift {l.input_shift}"
         table.add_row(f"layer {i}", l.kind, str(l.neurons), str(l.span), scale, rng(l.threshold), decay,
