@@ -154,6 +154,19 @@ _add(Preset(
            "read through its membrane); one tau lr scale (x3) for hidden and readout taus (SRNN: x3/x2)"),
     tags=("paper",)))
 _add(Preset(
+    "srnn-ecg-spiking", "SRNN ECG (QTDB) as published: 4 -> R36 LIF (beta 0) -> 6 spiking ALIF outputs, membrane per step",
+    dict(
+        layers=[_alif(36, "src", span=1, b0=0.1, beta=0.0, tau_m=(20.0, 0.0), tau_adp=(7.0, 0.0))],
+        readout=dict(kind="alif", mode="per_step", tau_o=(20.0, 0.0),
+                     options=dict(b0=0.01, beta=1.8, tau_adp=[100.0, 0.0])),
+        dropout=0.0, bias=True, init="xavier", surrogate="multi_gaussian",
+    ),
+    TrainConfig(dataset="ecg", epochs=400, batch=64, lr=1e-2, optimizer="adam", scheduler="step",
+                step_size=100, gamma=0.5, tau_lr_scale=3.0),
+    notes=("srnn-ecg with the SRNN authors' output: an adaptive spiking ALIF layer (tau_m 20, tau_adp 100, "
+           "b0 0.01, beta 1.8) whose membrane u is read at every step (CONTRACT.md 4.3)"),
+    tags=("paper",)))
+_add(Preset(
     "srnn-psmnist", "SRNN PS-MNIST: 1 -> R64 - R256 - D256 ALIF -> 10 leaky, sequence",
     dict(
         layers=[_alif(64, "src", 1, tau_m=(20.0, 5.0), tau_adp=(200.0, 25.0)),
