@@ -212,7 +212,8 @@ class ReadoutSpec:
         )
 
     def __repr__(self) -> str:
-        return f"ReadoutSpec(kind={self.kind!r}, classes={self.classes}, mode={self.mode!r}, arrays={sorted(self.arrays())})"
+        return (f"ReadoutSpec(kind={self.kind!r}, classes={self.classes}, mode={self.mode!r}, "
+                f"arrays={sorted(self.arrays())})")
 
 
 @dataclass(eq=False)

@@ -44,9 +44,16 @@ class LayerEngine(wiring.Component):
         G * (input_events + recurrent_events + own_events) + G + c,    c = WR + unit latency + 1 (+ G)
 
     i.e. c = 3 + unit latency for spike inputs and 4 + unit latency for the first layer's count or
-    real inputs (the unit latency is the kind's: LIF 2, ALIF 3). Throughput: one weight word per cycle; one group update per cycle. Between steps the
-    engine spends one ``IDLE`` cycle (not counted). After reset it clears the accumulators
-    (G cycles, ``INIT``).
+    real inputs (the unit latency is the kind's: LIF 2, ALIF 3, STC 3; a layer with own events adds
+    G, one cycle per scanned word of S[t-1]). Throughput: one weight word per cycle; one group
+    update per cycle. Between steps the engine spends one ``IDLE`` cycle (not counted). After reset
+    it clears the accumulators (G cycles, ``INIT``).
+
+    Own events (kinds whose unit takes the layer's own spikes of step t - 1 as events, e.g. STC's
+    gates): S[t-1] is kept in G registers of P bits (written by the output stage, read as zero on
+    the first step of a sequence) and scanned during ``ACC`` one word after the other; every set
+    bit issues its row of the own-event ROM (G words) into the kind's extra accumulator fields,
+    which go to the unit's ports of the same name at the update.
 
     At the start of a sequence all state is zero (contract section 3.5): instead of clearing the
     state RAM, the first step of a sequence reads zeros (``first``), and the ring replays nothing

@@ -154,7 +154,8 @@ _add(Preset(
            "read through its membrane); one tau lr scale (x3) for hidden and readout taus (SRNN: x3/x2)"),
     tags=("paper",)))
 _add(Preset(
-    "srnn-ecg-spiking", "SRNN ECG (QTDB) as published: 4 -> R36 LIF (beta 0) -> 6 spiking ALIF outputs, membrane per step",
+    "srnn-ecg-spiking",
+    "SRNN ECG (QTDB) as published: 4 -> R36 LIF (beta 0) -> 6 spiking ALIF outputs, membrane per step",
     dict(
         layers=[_alif(36, "src", span=1, b0=0.1, beta=0.0, tau_m=(20.0, 0.0), tau_adp=(7.0, 0.0))],
         readout=dict(kind="alif", mode="per_step", tau_o=(20.0, 0.0),

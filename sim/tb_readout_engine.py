@@ -3,7 +3,8 @@ layer -> one readout word per step.
 
 Reference model: contract section 4 on the artifact's readout, through its readout kind
 (``golden.readouts``): ``acc_c = bias_c + sum_j w[c, j] S_j``, the kind's step, ``m`` its value;
-prediction = argmax with ties to the lowest class, all state 0 at the start of every sequence. Random spike vectors, their events in random order with random idle cycles, several
+prediction = argmax with ties to the lowest class, all state 0 at the start of every sequence.
+Random spike vectors, their events in random order with random idle cycles, several
 sequences back to back, random backpressure on the output.
 
 Job keys: ``artifact`` (a .skc whose readout is under test), ``index_bits``, ``class_bits``,

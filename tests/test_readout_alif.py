@@ -58,7 +58,8 @@ def test_alif_readout_round_trips_and_is_checked(tmp_path):
     art = random_artifact(np.random.default_rng(3), layer_sizes=[4], kinds=["alif"], spans=[0], readout_kind="alif")
     assert A.load(A.save(art, tmp_path / "m.skc")) == art
     art.readout.beta = None
-    with pytest.raises(ArtifactError, match=r"^readout\.beta: missing: a alif readout needs decay, rho, threshold, beta"):
+    with pytest.raises(ArtifactError,
+                       match=r"^readout\.beta: missing: a alif readout needs decay, rho, threshold, beta"):
         art.validate()
 
 

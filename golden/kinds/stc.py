@@ -71,7 +71,8 @@ def gate_table(scale: float, shift: int, bits: int, decay_bits: int) -> np.ndarr
     half = 1 << (bits - 1)
     z0 = (np.arange(2 * half, dtype=np.float64) - half) * float(1 << shift)
     x = (z0 + ((1 << shift) - 1) / 2.0) / float(scale)
-    return np.clip(np.floor((1.0 + np.tanh(x)) * float(1 << decay_bits) + 0.5), 0, 1 << (decay_bits + 1)).astype(np.int64)
+    entries = np.floor((1.0 + np.tanh(x)) * float(1 << decay_bits) + 0.5)
+    return np.clip(entries, 0, 1 << (decay_bits + 1)).astype(np.int64)
 
 
 def gate_shift(scale: float, bits: int, reach: float = 4.0) -> int:

@@ -36,7 +36,8 @@ class ALIFReadout(QuantReadoutKind):
         cfg, classes = readout.cfg, readout.fc.out_features
         mean, std = cfg.tau_o
         a_mean, a_std = tuple(_opt(cfg, "tau_adp"))
-        readout.tau_o = nn.Parameter(torch.empty(classes).normal_(mean, std) if std > 0 else torch.full((classes,), mean))
+        readout.tau_o = nn.Parameter(torch.empty(classes).normal_(mean, std) if std > 0
+                                     else torch.full((classes,), mean))
         readout.tau_adp = nn.Parameter(torch.empty(classes).normal_(a_mean, a_std) if a_std > 0
                                        else torch.full((classes,), a_mean))
         readout.surrogate = get_surrogate("multi_gaussian")
