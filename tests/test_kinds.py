@@ -126,3 +126,23 @@ def test_registry_lists_the_builtin_kinds_and_their_traces():
     assert kinds.names()[:2] == ("lif", "alif")
     assert kinds.get("lif").traces(Widths()) == ("v",)
     assert kinds.get("alif").traces(Widths()) == ("u", "b")
+
+
+def test_every_kind_is_defined_on_every_layer_of_the_stack():
+    from skipcore.golden import readouts
+    from skipcore.hdl import kinds as hdl_kinds
+    from skipcore.hdl import readouts as hdl_readouts
+    from skipcore.quant import kinds as quant_kinds
+    from skipcore.quant import readouts as quant_readouts
+
+    assert kinds.names() == quant_kinds.names() == hdl_kinds.names() == ("lif", "alif", "stc")
+    assert readouts.names() == quant_readouts.names() == hdl_readouts.names() == ("sum", "leaky", "alif")
+
+
+def test_a_kind_without_hardware_is_refused_by_the_generator(test_kind):
+    from skipcore.errors import ConfigError
+    from skipcore.hdl.plan import plan_core
+
+    art = random_artifact(np.random.default_rng(8), layer_sizes=[3], kinds=["test_if"], spans=[0])
+    with pytest.raises(ConfigError, match=r"neuron kind 'test_if' has no hardware unit; kinds with one: lif, alif, stc"):
+        plan_core(art, lanes=2)
