@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,8 +384,119 @@ def _get(d: Any, key: str, where: str) -> Any:
     return d[key]
 
 
+# Limits checked before anything is allocated, so that a damaged or hostile file gets a clear error
+# instead of a MemoryError (or minutes of decompression).
+#: header.json larger than this is refused (a real one is a few kB).
+MAX_HEADER_BYTES = 1 << 20
+#: neurons per layer, input channels and classes: at most this many (also validate's channel limit).
+MAX_UNITS = 1 << 20
+#: array data of one artifact, in bytes as stored: at most 2 GiB.
+MAX_ARRAY_BYTES = 1 << 31
+#: an .npy header (magic, length, dict) is at most this long (numpy's own max_header_size + 12).
+_NPY_HEAD_MAX = 10_000 + 12
+
+
+def read_npy_header(fp) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read the header of an .npy stream (shape, Fortran order, dtype) without reading its data.
+
+    Raises ValueError for anything that is not a version 1.0/2.0 .npy header.
+    """
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fp)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fp)
+    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+
+
+def _field(key: str) -> str:
+    """``layers.0.w_in`` (the archive's name) -> ``layers[0].w_in`` (the schema's name)."""
+    parts = key.split(".")
+    if parts[0] == "layers" and len(parts) == 3:
+        return f"layers[{parts[1]}].{parts[2]}"
+    return key
+
+
+def _check_format(header: Any, source: str) -> None:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise ArtifactError(f"{source}: not a skipcore model (format {found!r})")
+    version = header.get("version")
+    if version != VERSION:
+        raise ArtifactError(
+            f"version: {source} has artifact version {version!r}, this skipcore reads version {VERSION}; "
+            "re-export it with this skipcore release"
+        )
+
+
+def expected_shapes(header: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shape of every array the header's topology allows, keyed by archive name.
+
+    Raises ArtifactError when a size in the header (channels, neurons, classes) is not an
+    integer in [1, MAX_UNITS]; arrays are then never read.
+    """
+    def units(value: Any, name: str) -> int:
+        _check_int(name, value, 1, MAX_UNITS)
+        return int(value)
+
+    fan_in = units(_get(_get(header, "input", ""), "channels", "input."), "input.channels")
+    layers = _get(header, "layers", "")
+    if not isinstance(layers, list):
+        _fail("layers", f"must be a list of layer objects in the header, got {type(layers).__name__}")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, lh in enumerate(layers):
+        n = units(_get(lh, "neurons", f"layers[{i}]."), f"layers[{i}].neurons")
+        shapes[f"layers.{i}.w_in"] = (n, fan_in)
+        shapes[f"layers.{i}.w_rec"] = (n, n)
+        for name in ("bias", "threshold", "decay", "rho", "beta"):
+            shapes[f"layers.{i}.{name}"] = (n,)
+        fan_in = n
+    classes = units(_get(_get(header, "readout", ""), "classes", "readout."), "readout.classes")
+    shapes["readout.w"] = (classes, fan_in)
+    shapes["readout.bias"] = shapes["readout.decay"] = (classes,)
+    return shapes
+
+
+def _read_member_array(zf: zipfile.ZipFile, member: str, field_name: str, shape: tuple[int, ...],
+                       budget: int) -> np.ndarray:
+    """Read one .npy member whose header must promise an integer array of ``shape``.
+
+    The dtype, the shape and the byte count (against the zip entry's size and ``budget``) are
+    checked from the header before any data is read; the data is then read exactly.
+    """
+    info = zf.getinfo(member)
+    with zf.open(info) as stream:
+        head = stream.read(_NPY_HEAD_MAX)
+        buf = io.BytesIO(head)
+        try:
+            got_shape, fortran, dtype = read_npy_header(buf)
+        except ValueError as exc:
+            _fail(field_name, f"{member} is not a valid .npy array ({exc}); regenerate the artifact")
+        if dtype.kind not in "iu":
+            _fail(field_name, f"must hold integers, got dtype {dtype} (expected int64); re-export the model")
+        if got_shape != shape:
+            _fail(field_name, f"shape mismatch: expected {shape}, got {got_shape}")
+        nbytes = math.prod(got_shape) * dtype.itemsize
+        if nbytes > budget:
+            _fail(field_name, f"{nbytes} bytes of data exceed the artifact limit of {MAX_ARRAY_BYTES} bytes")
+        offset = buf.tell()
+        if info.file_size != offset + nbytes:
+            _fail(field_name, f"{member} holds {info.file_size - offset} data bytes but its header promises "
+                              f"{nbytes}; the file is truncated or damaged, regenerate it")
+        data = head[offset:] + stream.read(nbytes - (len(head) - offset) + 1)
+        if len(data) != nbytes:
+            _fail(field_name, f"{member} is truncated ({len(data)} of {nbytes} data bytes); regenerate it")
+    arr = np.frombuffer(bytearray(data), dtype=dtype)  # a writable copy
+    return arr.reshape(got_shape, order="F" if fortran else "C")
+
+
 def load(path: str | os.PathLike) -> Artifact:
-    """Read and validate a model.skc file."""
+    """Read and validate a model.skc file.
+
+    The header comes first; each array's .npy header is checked (integer dtype, the shape the
+    topology implies, byte counts within the zip entry and the limits above) before its data is
+    read, so no malformed file can allocate more than the header's topology allows.
+    """
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such artifact file (create one with `skipcore quantize` or `skipcore train --qat`)")
@@ -391,30 +505,43 @@ def load(path: str | os.PathLike) -> Artifact:
             names = set(zf.namelist())
             if "header.json" not in names:
                 raise ArtifactError(f"{path}: not a skipcore artifact (no header.json inside)")
+            size = zf.getinfo("header.json").file_size
+            if size > MAX_HEADER_BYTES:
+                raise ArtifactError(f"header.json: {size} bytes, over the limit of {MAX_HEADER_BYTES}; "
+                                    f"{path} is not a skipcore artifact")
             header = json.loads(zf.read("header.json"))
+            _check_format(header, str(path))
+            shapes = expected_shapes(header)
             arrays = {}
-            for name in names:
-                if name.startswith("arrays/") and name.endswith(".npy"):
-                    arr = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-                    arrays[name[len("arrays/"):-len(".npy")]] = arr.astype(np.int64, copy=False)
+            budget = MAX_ARRAY_BYTES
+            for name in sorted(names):
+                key = name[len("arrays/"):-len(".npy")]
+                if not (name.startswith("arrays/") and name.endswith(".npy")) or key not in shapes:
+                    continue  # not part of this topology: never read
+                arr = _read_member_array(zf, name, _field(key), shapes[key], budget)
+                budget -= arr.nbytes
+                arrays[key] = arr
     except ArtifactError:
         raise
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
         raise ArtifactError(f"{path}: corrupt or truncated artifact ({exc}); regenerate it") from None
-    except (ValueError, OSError, KeyError) as exc:
-        raise ArtifactError(f"{path}: unreadable artifact ({exc}); regenerate it") from None
+    except (ValueError, OSError, KeyError, NotImplementedError, RuntimeError, RecursionError,
+            struct.error, OverflowError) as exc:
+        raise ArtifactError(f"{path}: unreadable artifact ({type(exc).__name__}: {exc}); regenerate it") from None
     return from_parts(header, arrays, source=str(path))
 
 
 def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str = "artifact") -> Artifact:
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ArtifactError(f"{source}: not a skipcore model (format {header.get('format') if isinstance(header, dict) else None!r})")
-    version = header.get("version")
-    if version != VERSION:
-        raise ArtifactError(
-            f"version: {source} has artifact version {version!r}, this skipcore reads version {VERSION}; "
-            "re-export it with this skipcore release"
-        )
+    """Build and validate an artifact from a header dict and integer arrays keyed by archive name.
+
+    Array dtypes are checked as given (never converted first: a float array is refused, not
+    truncated); after validation every array is int64.
+    """
+    _check_format(header, source)
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+            got = f"dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            _fail(_field(key), f"must hold integers, got {got} (expected int64); re-export the model")
     try:
         inp = _get(header, "input", "")
         input_spec = InputSpec(channels=_get(inp, "channels", "input."), kind=_get(inp, "kind", "input."),
@@ -449,8 +576,9 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
             kind=_get(rh, "kind", "readout."), mode=_get(rh, "mode", "readout."),
             decay_mode=_get(rh, "decay_mode", "readout."), skip_steps=_get(rh, "skip_steps", "readout."),
         )
-        if readout.w is None or readout.bias is None:
-            raise ArtifactError("readout.w: array missing from the artifact")
+        for name in ("w", "bias"):
+            if getattr(readout, name) is None:
+                raise ArtifactError(f"readout.{name}: array missing from the artifact")
         if readout.w.ndim == 2 and readout.w.shape[0] != _get(rh, "classes", "readout."):
             raise ArtifactError("readout.w: shape mismatch with readout.classes in the header")
         art = Artifact(input=input_spec, widths=widths, layers=layers, readout=readout,
@@ -458,4 +586,10 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
     except TypeError as exc:
         raise ArtifactError(f"{source}: malformed header ({exc})") from None
     validate(art)
+    # validated: every value fits its contract width, so int64 holds it exactly
+    for spec in (*art.layers, art.readout):
+        for name in spec.ARRAYS:
+            value = getattr(spec, name)
+            if value is not None:
+                setattr(spec, name, value.astype(np.int64, copy=False))
     return art
