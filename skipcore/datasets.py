@@ -74,11 +74,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
+import math
 import os
 import pickle
 import random
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -516,43 +519,86 @@ def _check_label_range(y: np.ndarray, classes: int, where: str, key: str = "y") 
         )
 
 
+def max_array_bytes() -> int:
+    """Largest array a dataset file may declare: ``$SKIPCORE_MAX_ARRAY_BYTES``, else the machine's
+    physical memory (an array larger than that cannot be loaded anyway)."""
+    env = os.environ.get("SKIPCORE_MAX_ARRAY_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ConfigError(f"$SKIPCORE_MAX_ARRAY_BYTES must be a number of bytes, got {env!r}") from None
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return DEFAULT_MAX_ARRAY_BYTES
+
+
+#: the array size limit where the physical memory cannot be queried (16 GiB)
+DEFAULT_MAX_ARRAY_BYTES = 16 << 30
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_npz_member(archive: zipfile.ZipFile, member: str, key: str, file: Path, what: str,
+                     limit: int) -> np.ndarray:
+    """Read one array member after checking its .npy header: numeric dtype, size within ``limit``
+    bytes and consistent with the zip entry. Nothing is allocated before these checks pass."""
+    from skipcore.golden.artifact import read_npy_header
+
+    where = f"{what}: {file}: key {key!r}"
+    info = archive.getinfo(member)
+    with archive.open(info) as stream:
+        head = stream.read(10_012)  # an .npy header is at most numpy's max_header_size + 12 bytes
+    buf = io.BytesIO(head)
+    try:
+        shape, _, dtype = read_npy_header(buf)
+    except ValueError as exc:
+        raise DatasetError(f"{where} cannot be read (not a valid .npy array: {exc}); "
+                           "write the file with numpy.savez(path, x=..., y=...)") from None
+    if dtype.hasobject:  # the checks after loading refuse any other non-numeric dtype by name
+        raise DatasetError(f"{where} cannot be read: dtype {dtype} holds Python objects; "
+                           "store plain numeric arrays (no object arrays or pickles)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > limit:
+        raise DatasetError(f"{where} declares shape {shape} of {dtype} ({nbytes:,} bytes), more than the "
+                           f"{limit:,} bytes this machine can hold (set $SKIPCORE_MAX_ARRAY_BYTES to change the limit)")
+    if info.file_size != buf.tell() + nbytes:
+        raise DatasetError(f"{where} holds {info.file_size - buf.tell()} data bytes but its header declares "
+                           f"{nbytes} (shape {shape} of {dtype}); the file is truncated or damaged")
+    with archive.open(info) as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
 def _read_npz_members(file: Path, keys: list[str], what: str) -> dict[str, np.ndarray]:
-    """Read the given members (those present) of an .npz archive, with clear errors."""
+    """Read the given members (those present) of an .npz archive, with clear errors.
+
+    Each member's .npy header is checked before its data is read (see :func:`_read_npz_member`).
+    """
     if not file.exists():
         raise DatasetError(f"{what}: file {file} does not exist; {_DATA_HINT}")
     if not file.is_file():
         raise DatasetError(f"{what}: {file} is not a file; pass the path of an .npz file")
+    fix = "write it with numpy.savez(path, x=..., y=...)"
     try:
-        archive = np.load(file, allow_pickle=False)
-    except MemoryError:
+        with open(file, "rb") as handle:
+            if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                raise DatasetError(f"{what}: {file} holds a single .npy array, not an .npz archive; {fix}")
+        limit = max_array_bytes()
+        members: dict[str, np.ndarray] = {}
+        with zipfile.ZipFile(file) as archive:
+            names = {name[: -len(".npy")] if name.endswith(".npy") else name: name for name in archive.namelist()}
+            extra = sorted(set(names) - set(keys))
+            if extra:
+                warnings.warn(f"{what}: {file}: ignoring unknown key(s) {', '.join(extra)}", stacklevel=3)
+            for key in keys:
+                if key in names:
+                    members[key] = _read_npz_member(archive, names[key], key, file, what, limit)
+    except (DatasetError, ConfigError):
         raise
-    except Exception as exc:  # numpy raises many kinds (BadZipFile, ValueError, OSError, EOFError)
+    except Exception as exc:  # zipfile, zlib, EOF, numpy's ValueError on bad data, OSError...
         raise DatasetError(
-            f"{what}: {file} is not a readable .npz archive ({type(exc).__name__}: {exc}); "
-            "write it with numpy.savez(path, x=..., y=...)"
-        ) from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError(
-            f"{what}: {file} holds a single .npy array, not an .npz archive; "
-            "write it with numpy.savez(path, x=..., y=...)"
-        )
-    members: dict[str, np.ndarray] = {}
-    with archive:
-        extra = sorted(set(archive.files) - set(keys))
-        if extra:
-            warnings.warn(f"{what}: {file}: ignoring unknown key(s) {', '.join(extra)}", stacklevel=3)
-        for key in keys:
-            if key not in archive.files:
-                continue
-            try:
-                members[key] = archive[key]
-            except MemoryError:
-                raise
-            except Exception as exc:
-                raise DatasetError(
-                    f"{what}: {file}: key {key!r} cannot be read ({type(exc).__name__}: {exc}); "
-                    "store plain numeric arrays (no object arrays or pickles)"
-                ) from exc
+            f"{what}: {file} is not a readable .npz archive ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
     return members
 
 
