@@ -470,6 +470,15 @@ def _check_inputs(x, where: str, key: str = "x", ndim: int = 3) -> np.ndarray:
                 f"{where}: {key!r} holds {len(bad)} NaN or inf value(s), the first at index "
                 f"{tuple(int(i) for i in bad[0])}; clean or impute them before loading"
             )
+        if x.dtype.itemsize > 4:  # inputs become float32: larger magnitudes would turn into inf
+            limit = float(np.finfo(np.float32).max)
+            huge = np.abs(x) > limit
+            if huge.any():
+                first = tuple(int(i) for i in np.argwhere(huge)[0])
+                raise DatasetError(
+                    f"{where}: {key!r} holds {int(huge.sum())} value(s) beyond the float32 range (+-{limit:.3g}), "
+                    f"the first {x[first]!r} at index {first}; inputs are stored as float32, rescale them"
+                )
     return x
 
 
@@ -479,6 +488,8 @@ def _check_labels(y, x: np.ndarray, where: str, key: str = "y", x_key: str = "x"
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.dtype.kind == "f":
+        if np.isfinite(y).all() and y.size and float(y.max()) >= 2.0**63:  # would wrap around in int64
+            raise DatasetError(f"{where}: {key!r} has labels too large for int64 (largest {y.max()!r})")
         if not np.isfinite(y).all() or not np.array_equal(y, np.floor(y)):
             bad = np.argwhere(~np.isfinite(y) | (y != np.floor(np.nan_to_num(y))))
             raise DatasetError(
@@ -604,8 +615,10 @@ def _read_npz_members(file: Path, keys: list[str], what: str) -> dict[str, np.nd
 
 def _scalar_int(value: np.ndarray, where: str, key: str, minimum: int) -> int:
     value = np.asarray(value)
-    if value.size != 1 or value.dtype.kind not in "iuf" or float(value.ravel()[0]) != int(value.ravel()[0]):
-        raise DatasetError(f"{where}: {key!r} must be one integer, got {value!r}")
+    if (value.size != 1 or value.dtype.kind not in "iuf" or not np.isfinite(value).all()
+            or float(value.ravel()[0]) != int(value.ravel()[0])):
+        got = f"{value.ravel()[0]!r}" if value.size == 1 else f"an array of shape {value.shape}"
+        raise DatasetError(f"{where}: {key!r} must be one integer, got {got} ({value.dtype})")
     number = int(value.ravel()[0])
     if number < minimum:
         raise DatasetError(f"{where}: {key!r} must be at least {minimum}, got {number}")

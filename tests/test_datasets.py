@@ -676,3 +676,25 @@ def test_datasets_table_matches_loaders():
 def test_module_never_imports_torch():
     code = "import sys, skipcore.datasets; sys.exit('torch' in sys.modules or 'scipy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# found by tests/test_fuzz_npz.py: values that used to pass the checks and change on conversion
+def test_npz_inputs_beyond_float32_are_refused(tmp_path):
+    x = np.zeros((4, 3, 1))
+    x[1, 2, 0] = 1e300  # float32(1e300) is inf
+    file = _save_npz(tmp_path / "big.npz", x=x, y=np.zeros(4))
+    with pytest.raises(DatasetError, match=r"'x' holds 1 value\(s\) beyond the float32 range .* at index \(1, 2, 0\)"):
+        load_dataset("npz", file)
+
+
+def test_npz_float_labels_beyond_int64_are_refused(tmp_path):
+    file = _save_npz(tmp_path / "y.npz", x=np.zeros((4, 3, 1)), y=np.array([0.0, 2.0**63, 1.0, 0.0]))
+    with pytest.raises(DatasetError, match=r"'y' has labels too large for int64"):
+        load_dataset("npz", file)
+
+
+@pytest.mark.parametrize("classes", [np.nan, np.inf, np.zeros((2, 1))])
+def test_npz_classes_must_be_one_finite_integer(tmp_path, classes):
+    file = _save_npz(tmp_path / "c.npz", x=np.zeros((4, 3, 1)), y=np.zeros(4), classes=np.asarray(classes))
+    with pytest.raises(DatasetError, match=r"^npz file .*: 'classes' must be one integer, got [^\n]*$"):
+        load_dataset("npz", file)
