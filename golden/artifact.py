@@ -402,11 +402,15 @@ def read_npy_header(fp) -> tuple[tuple[int, ...], bool, np.dtype]:
     Raises ValueError for anything that is not a version 1.0/2.0 .npy header.
     """
     version = np.lib.format.read_magic(fp)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(fp)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(fp)
-    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
+        return read(fp)
+    except ValueError:
+        raise
+    except Exception as exc:  # a damaged header dict reaches numpy's tokenizer (TokenError, SyntaxError...)
+        raise ValueError(f"damaged .npy header ({type(exc).__name__}: {exc})") from None
 
 
 def _field(key: str) -> str:

@@ -381,3 +381,14 @@ def test_from_parts_checks_dtypes_before_anything(saved):
     arrays["readout.bias"] = [0, 1]
     with pytest.raises(ArtifactError, match=r"^readout\.bias: must hold integers, got list"):
         A.from_parts(header, arrays)
+
+
+def test_damaged_npy_header_length(saved):
+    """Found by the fuzz test: a header length that cuts the header dict made numpy's tokenizer raise."""
+    with zipfile.ZipFile(saved) as zf:
+        data = bytearray(zf.read("arrays/layers.0.bias.npy"))
+    data[8] = 0x38  # header length 56 instead of 118: the dict literal ends mid-way
+    replace_member(saved, "arrays/layers.0.bias.npy", bytes(data))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias: arrays/layers\.0\.bias\.npy is not a valid \.npy "
+                                            r"array \(damaged \.npy header"):
+        A.load(saved)
