@@ -3,7 +3,9 @@
 Layout: a zip archive holding ``header.json`` (format, version, topology, widths, spans, modes,
 provenance) and one ``.npy`` file per integer array under ``arrays/`` (read back with
 ``allow_pickle=False``). Loading checks everything against the schema and the value ranges of
-``golden/CONTRACT.md``; any inconsistency raises :class:`ArtifactError` naming the field.
+``golden/CONTRACT.md``; any inconsistency raises :class:`ArtifactError` naming the field. Each
+array's dtype (integers only), shape (the one header.json's topology implies) and size (within the
+zip entry and ``MAX_ARRAY_BYTES``) are checked from its .npy header before its data is read.
 
 Saving then loading gives back an equal :class:`Artifact` (``a == load(save(a))``).
 """
@@ -450,14 +452,12 @@ def expected_shapes(header: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {}
     for i, lh in enumerate(layers):
         n = units(_get(lh, "neurons", f"layers[{i}]."), f"layers[{i}].neurons")
-        shapes[f"layers.{i}.w_in"] = (n, fan_in)
-        shapes[f"layers.{i}.w_rec"] = (n, n)
-        for name in ("bias", "threshold", "decay", "rho", "beta"):
-            shapes[f"layers.{i}.{name}"] = (n,)
+        for name in LayerSpec.ARRAYS:  # weights are matrices; every other array has one value per neuron
+            shapes[f"layers.{i}.{name}"] = {"w_in": (n, fan_in), "w_rec": (n, n)}.get(name, (n,))
         fan_in = n
     classes = units(_get(_get(header, "readout", ""), "classes", "readout."), "readout.classes")
-    shapes["readout.w"] = (classes, fan_in)
-    shapes["readout.bias"] = shapes["readout.decay"] = (classes,)
+    for name in ReadoutSpec.ARRAYS:
+        shapes[f"readout.{name}"] = (classes, fan_in) if name == "w" else (classes,)
     return shapes
 
 

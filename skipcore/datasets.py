@@ -57,6 +57,11 @@ key            content
 ``skip_steps`` optional scalar, per-step labels only: accuracy ignores steps t < skip_steps
 =============  ========================================================================
 
+Each array's .npy header is checked before its data is read: object arrays are refused unread,
+and an array that declares more bytes than the machine's physical memory (or
+``$SKIPCORE_MAX_ARRAY_BYTES``) is refused before anything is allocated. Float inputs must fit
+float32 (they are stored as float32).
+
 Without ``x_test`` a test split of 20 % is carved with a fixed seed (0), independent of
 ``seed``, so that changing ``seed`` never moves a test sample into training. The input kind is
 inferred: all values in {0, 1} is ``"spike"``, all non-negative integers is ``"count"``, anything
