@@ -90,10 +90,12 @@ def verify(
     jobs: int | None = None,
     force: bool = False,
     progress: bool = True,
+    out_label: str = "--out",
 ) -> VerifyReport:
     """Float/golden/RTL accuracy, RTL-vs-golden mismatches, cycles against the bound, resources.
 
-    ``lanes`` defaults to 8 (clamped per layer). ``board`` builds a bitstream and takes the clock
+    ``out_label`` names ``out_dir`` in messages. ``lanes`` defaults to 8 (clamped per layer).
+    ``board`` builds a bitstream and takes the clock
     from its Fmax (or ``clock_mhz`` when given). The first ``cocotb_samples`` samples also run
     through the cocotb testbench (random input gaps and output backpressure), which compares every
     neuron's spike at every step with golden; sample 0 draws the raster.
@@ -110,7 +112,7 @@ def verify(
     check_verify_options(lanes=lanes, jobs=jobs, clock_mhz=clock_mhz, limit=limit, cocotb_samples=cocotb_samples,
                          board=board)
     out, json_path = _plan_verify_outputs(artifact_path, data, out_dir, json_path, board=board,
-                                          cocotb=cocotb_samples > 0, force=force)
+                                          cocotb=cocotb_samples > 0, force=force, out_label=out_label)
     flow = FlowProgress(progress)
 
     art = load(artifact_path)
@@ -243,7 +245,8 @@ def check_verify_options(*, lanes: int, jobs: int | None, clock_mhz: float | Non
 VERIFY_FILES = ("report.md", "raster.png", "cycles.png")
 
 
-def _plan_verify_outputs(artifact_path, data, out_dir, json_path, *, board, cocotb: bool, force: bool):
+def _plan_verify_outputs(artifact_path, data, out_dir, json_path, *, board, cocotb: bool, force: bool,
+                         out_label: str = "--out"):
     """Check every output of verify before any work; returns (folder, json path or None)."""
     from skipcore.cores import check_cache_writable
     from skipcore.outputs import OutputPlan, real_path
@@ -253,7 +256,7 @@ def _plan_verify_outputs(artifact_path, data, out_dir, json_path, *, board, coco
     separate_json = json_path is not None and real_path(json_path) != real_path(out / "report.json")
     files = VERIFY_FILES + (() if separate_json else ("report.json",))
     folders = ("core",) + (("cocotb",) if cocotb else ()) + ((f"build-{board}",) if board else ())
-    plan.folder(out, "--out", files=files, folders=folders)
+    plan.folder(out, out_label, files=files, folders=folders)
     if separate_json:
         plan.file(json_path, "--json")
     check_cache_writable()  # the fast runner is compiled into the cache

@@ -33,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from skipcore.report import print_table
 
     out = Path(args.out) if args.out else (Path(args.json).parent if args.json else Path("verify"))
+    label = "--out" if args.out else ("the report folder (the folder of --json)" if args.json
+                                      else "the report folder (default)")
     report = verify(args.artifact, out_dir=out, data=args.data, limit=args.limit, lanes=args.lanes,
                     board=args.board, clock_mhz=args.clock, json_path=args.json,
-                    cocotb_samples=args.cocotb_samples, jobs=args.jobs, force=args.force, progress=not args.no_progress)
+                    cocotb_samples=args.cocotb_samples, jobs=args.jobs, force=args.force, progress=not args.no_progress,
+                    out_label=label)
     print_table(report)
     print(f"report: {Path(args.json) if args.json else out / 'report.json'} and {out / 'report.md'}")
     return 1 if report.mismatches["count"] else 0
