@@ -164,7 +164,9 @@ def test_demo_train_step(tmp_path):
     assert 0.0 <= result["float_test_acc"] <= 1.0
     assert (tmp_path / "demo" / "train" / "best.pt").is_file()
     other = tmp_path / "other"
-    other.mkdir()
-    (other / "x.txt").write_text("x")
-    with pytest.raises(ConfigError, match="holds no earlier demo"):
-        demo._check_out(other, force=False)
+    (other / "train").mkdir(parents=True)
+    (other / "train" / "x.txt").write_text("x")
+    for force in (False, True):  # a step folder of the user's is never replaced
+        with pytest.raises(ConfigError, match="train"):
+            demo._check_out(other, force=force)
+    assert (other / "train" / "x.txt").read_text() == "x"
