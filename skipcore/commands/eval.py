@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     float_acc = prov.get("float_accuracy")
 
     table = Table(title=f"{Path(args.artifact).name} on {data.info.name} {args.split} ({result['samples']} samples)")
-    for col in ("golden accuracy", "float (provenance)", "saturation events", "seconds", "neuron-steps/s"):
+    for col in ("golden accuracy", "float (training time)", "saturation events", "seconds", "neuron-steps/s"):
         table.add_column(col, justify="right")
     sat = ", ".join(f"{k} {v}" for k, v in sorted(result["saturation"].items())) or "0"
     table.add_row(f"{100 * result['accuracy']:.2f} %",
