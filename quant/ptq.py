@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError, DatasetError
+from skipcore.outputs import atomic_path, atomic_write_text
 
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
@@ -196,7 +197,7 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out / "sweep.json", json.dumps(result, indent=2) + "\n")
         plot_sweep(result, out / "sweep.png")
         result["files"] = [str(out / "sweep.json"), str(out / "sweep.png")]
     return result
@@ -225,6 +226,7 @@ def plot_sweep(result: dict, path: str | os.PathLike) -> Path:
     fig.suptitle(f"{result['dataset']}: {Path(result['checkpoint']).name}")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
