@@ -174,6 +174,20 @@ def test_train_qat_run_relative_data_and_force(tmp_path, capsys, monkeypatch):
     assert (run / "best.pt").is_file() and (run / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--board", "nosuchboard"], ["--board", "nosuchboard"]),
+    (["--lanes", "0"], ["--lanes"]),
+    (["--epochs", "0"], ["--epochs"]),
+    (["--qat-epochs", "0"], ["--qat-epochs"]),
+    (["--preset", "nosuchpreset"], ["nosuchpreset"]),
+])
+def test_demo_refuses_bad_options_before_training(tmp_path, capsys, argv, words):
+    out = tmp_path / "demo"
+    rc, _, err = run_cli(capsys, "demo", "--quick", "--out", out, "--no-progress", *argv)
+    assert_one_line_refusal(rc, err, *words)
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # inputs: the data named by the user, read in its own format
 

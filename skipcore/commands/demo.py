@@ -133,8 +133,24 @@ def _check_out(out: Path, force: bool) -> None:
     plan.prepare()
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Every option checked before minutes of training (ConfigError, one line)."""
+    from skipcore.errors import ConfigError
+    from skipcore.flow import check_verify_options
+    from skipcore.quant.presets import get_preset
+
+    get_preset(args.preset)
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.qat_epochs < 1:
+        raise ConfigError(f"--qat-epochs must be at least 1, got {args.qat_epochs}")
+    check_verify_options(lanes=args.lanes, jobs=None, clock_mhz=None, limit=None, cocotb_samples=20,
+                         board=None if args.board == "none" else args.board)
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    _check_options(args)
     _check_out(out, args.force)
     ctx = DemoContext(out=out, args=args)
     rows = []

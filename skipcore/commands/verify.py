@@ -10,7 +10,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="NAME_OR_PATH",
                         help="dataset name or path (default: the dataset named in the artifact)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N test samples (N >= 1)")
-    parser.add_argument("--lanes", type=int, default=8, help="lanes per layer engine (default %(default)s)")
+    parser.add_argument("--lanes", type=int, default=8,
+                        help="lanes per layer engine, at least 1, clamped to each layer's neuron count "
+                             "(default %(default)s)")
     parser.add_argument("--board", default=None,
                         help="also build for this board: icebreaker, ulx3s-85f, generic (checked before any work)")
     parser.add_argument("--clock", type=float, default=None, metavar="MHZ",
