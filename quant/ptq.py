@@ -29,7 +29,7 @@ def checkpoint_dataset(ckpt: dict, data: str | os.PathLike | None = None, *, lim
 
     With ``required=False`` a missing dataset gives None instead of an error.
     """
-    from skipcore.datasets import DATASETS, Dataset
+    from skipcore.datasets import DATASETS, Dataset, data_format
 
     from .finetune import load_checkpoint_data
 
@@ -44,6 +44,9 @@ def checkpoint_dataset(ckpt: dict, data: str | os.PathLike | None = None, *, lim
             raise DatasetError(f"--data {str(data)!r} is neither a dataset name ({', '.join(DATASETS)}) nor an existing path")
         train = ckpt.get("train") or {}
         name = train.get("dataset") or (ckpt.get("dataset") or {}).get("name")
+        found = data_format(data)  # a path is read in the format it holds, not as the training set
+        if found is not None and not (found == "smnist" and name == "psmnist"):
+            name = found
         return load_checkpoint_data(ckpt, name, data, limit=limit)
     except DatasetError:
         if required:

@@ -1,7 +1,7 @@
 """Datasets for an artifact, and the golden model's accuracy on them (NumPy only, no torch).
 
 :func:`resolve_data` finds the data to run an artifact on. A dataset *name* loads that dataset;
-a *path* is read in the format the path itself holds (:func:`data_format`), whatever dataset the
+a *path* is read in the format the path itself holds (``datasets.data_format``), whatever dataset the
 artifact was trained on, so a model trained on MNIST-1D runs on a user ``.npz`` of the same shape.
 :func:`check_data` then refuses data whose shape does not fit the artifact.
 """
@@ -11,39 +11,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
+from skipcore.datasets import data_format
 from skipcore.errors import DatasetError, SkipcoreError
 
-__all__ = ["data_format", "mnist1d_file", "resolve_data", "check_data", "evaluate_artifact"]
-
-_IDX_IMAGES = "train-images-idx3-ubyte"
-
-
-def data_format(path: str | os.PathLike) -> str | None:
-    """The loader that reads ``path``: ``npz`` for an ``.npz`` file, ``ecg`` for a folder with
-    ``QTDB_train.mat``, ``smnist`` for a folder of MNIST IDX files; None when it is none of these."""
-    p = Path(path)
-    if p.is_file() and p.suffix.lower() == ".npz":
-        return "npz"
-    if p.is_dir():
-        if (p / "QTDB_train.mat").exists():
-            return "ecg"
-        if (p / _IDX_IMAGES).exists() or (p / (_IDX_IMAGES + ".gz")).exists():
-            return "smnist"
-    return None
-
-
-def mnist1d_file(path: str | os.PathLike) -> bool:
-    """Whether an ``.npz`` holds MNIST-1D as its loader reads it: x, y, x_test, y_test with T=40, C=1."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not {"x", "y", "x_test", "y_test"} <= set(archive.files):
-                return False
-            shape = archive["x"].shape
-    except Exception:  # noqa: BLE001 - any unreadable file is simply not an mnist1d file
-        return False
-    return len(shape) in (2, 3) and shape[1] == 40 and (len(shape) == 2 or shape[2] == 1)
+__all__ = ["resolve_data", "check_data", "evaluate_artifact"]
 
 
 def resolve_data(data: str | None, provenance: dict, *, limit: int | None = None):
@@ -51,7 +22,7 @@ def resolve_data(data: str | None, provenance: dict, *, limit: int | None = None
 
     ``data`` is None (the dataset and path named in the artifact's provenance), a dataset name
     (its default location, or the provenance's path when it names the same dataset), or a path,
-    read in the format the path holds (:func:`data_format`). Only the split seed and validation
+    read in the format the path holds (``datasets.data_format``). Only the split seed and validation
     fraction come from the provenance, and, for a folder of MNIST IDX files, whether the model
     reads the pixels permuted (``psmnist``).
     """

@@ -204,6 +204,19 @@ def test_mnist1d_model_runs_on_a_user_npz_of_the_same_shape(tmp_path, capsys):
     assert result["dataset"] == "npz" and result["samples"] == 5  # the 20 % test split carved from 25
 
 
+def test_quantize_reads_a_user_npz_for_an_mnist1d_checkpoint(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli(capsys, "train", "--preset", "mnist1d-lif-src", "--limit", "40", "--layers", "4",
+                         "--epochs", "1", "--threads", "1", "--no-progress", "--out", "run")
+    assert rc == 0, err
+    rng = np.random.default_rng(2)
+    np.savez("user.npz", x=rng.random((30, 40, 1)).astype(np.float32), y=np.arange(30) % 10, classes=10)
+    rc, out, err = run_cli(capsys, "quantize", "run/best.pt", "--data", "user.npz", "-o", "m.skc", "--threads", "1")
+    assert rc == 0, err
+    assert "accuracy on val" in out
+
+
 def test_a_relative_provenance_path_that_is_gone_names_the_fix(tmp_path):
     with pytest.raises(DatasetError, match="--data PATH"):
         resolve_data(None, {"dataset": "npz", "dataset_path": "runs/not-here.npz"})

@@ -136,7 +136,7 @@ def check_architecture_options(args: argparse.Namespace) -> None:
 
 def check_data_option(args: argparse.Namespace) -> None:
     """``--data`` names where the dataset lies; refuse a path that holds another dataset's format."""
-    from skipcore.evaluate import data_format, mnist1d_file
+    from skipcore.datasets import data_format, mnist1d_file
     from skipcore.quant.presets import get_preset
 
     path = Path(args.data)
