@@ -63,7 +63,7 @@ def inputs(args, art, rng):
     from skipcore.golden.random import random_inputs
 
     if args.data:
-        from skipcore.commands.eval import resolve_data
+        from skipcore.evaluate import resolve_data
 
         ds = resolve_data(args.data, art.provenance)
         x = ds.test.x[: args.samples]
@@ -73,7 +73,7 @@ def inputs(args, art, rng):
 
 
 def bench_lanes(args, art, x, lanes: int) -> dict:
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
     from skipcore.golden.model import run as golden_run
     from skipcore.sim.compare import compare
     from skipcore.sim.fast import FastRunner

@@ -370,13 +370,17 @@ def save(art: Artifact, path: str | os.PathLike, *, overwrite: bool = False) -> 
         raise ArtifactError(f"provenance: not JSON-serialisable ({exc})") from None
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("header.json", json.dumps(_header(art), indent=1, sort_keys=True))
-        for name, arr in _arrays(art).items():
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
-            zf.writestr(f"arrays/{name}.npy", buf.getvalue())
-    os.replace(tmp, path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("header.json", json.dumps(_header(art), indent=1, sort_keys=True))
+            for name, arr in _arrays(art).items():
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
+                zf.writestr(f"arrays/{name}.npy", buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written model.skc.tmp behind
+        raise
     return path
 
 

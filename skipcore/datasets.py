@@ -101,8 +101,10 @@ __all__ = [
     "DatasetInfo",
     "Split",
     "accuracy",
+    "data_format",
     "infer_input_kind",
     "load_dataset",
+    "mnist1d_file",
     "psmnist_permutation",
 ]
 
@@ -341,6 +343,32 @@ def load_dataset(
         raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
     source = _LOADERS[key](path)
     return _assemble(source, seed=int(seed), val_fraction=float(val_fraction), limit=limit)
+
+
+def data_format(path: str | os.PathLike) -> str | None:
+    """The loader that reads ``path``: ``npz`` for an ``.npz`` file, ``ecg`` for a folder with
+    ``QTDB_train.mat``, ``smnist`` for a folder of MNIST IDX files; None when it is none of these."""
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".npz":
+        return "npz"
+    if p.is_dir():
+        if (p / "QTDB_train.mat").exists():
+            return "ecg"
+        if (p / _MNIST_IDX_FILES["x_train"]).exists() or (p / (_MNIST_IDX_FILES["x_train"] + ".gz")).exists():
+            return "smnist"
+    return None
+
+
+def mnist1d_file(path: str | os.PathLike) -> bool:
+    """Whether an ``.npz`` holds MNIST-1D as its loader reads it: x, y, x_test, y_test with T=40, C=1."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not {"x", "y", "x_test", "y_test"} <= set(archive.files):
+                return False
+            shape = archive["x"].shape
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not an mnist1d file
+        return False
+    return len(shape) in (2, 3) and shape[1] == 40 and (len(shape) == 2 or shape[2] == 1)
 
 
 def accuracy(info: DatasetInfo, y_true, predictions) -> float:

@@ -647,9 +647,12 @@ def test_existing_output_needs_force(tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "keep.txt").write_text("x")
-    with pytest.raises(ConfigError, match="exists and is not empty; pass --force"):
+    (out / "README.md").write_text("x")  # the user's file where skipcore writes one (skipcore/outputs.py)
+    with pytest.raises(ConfigError, match="already holds README.md; pass --force"):
         build(_art(2, channels=2, layer_sizes=[2]), "generic", out)
+    with pytest.raises(ConfigError, match="not written by skipcore"):
+        build(_art(2, channels=2, layer_sizes=[2]), "generic", out, force=True)
+    assert (out / "README.md").read_text() == "x"
 
 
 def test_generic_export(tmp_path):

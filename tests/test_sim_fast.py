@@ -28,7 +28,7 @@ def _art(seed=7, **kw):
 
 @pytest.fixture(scope="module")
 def fast_case():
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
 
     art, rng = _art()
     x = quantize_input(art.input, random_inputs(rng, art, 150, 24))
@@ -72,7 +72,7 @@ def test_fast_runner_shards_give_the_same_values(fast_case):
 
 
 def test_fast_runner_without_debug_ports_per_step_readout(tmp_path):
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
 
     art, rng = _art(seed=11, layer_sizes=[6], kinds=["lif"], spans=[2], input_kind="spike", channels=3,
                     readout_mode="per_step", saturating=True)
@@ -142,7 +142,7 @@ def test_cli_simulate_rejects_bad_options(model_file, capsys):
 @pytest.mark.slow
 def test_fast_runner_whole_mnist1d_test_set():
     """A demo-sized core (1 -> 128 -> 128 -> 10, lanes 8) on the whole MNIST-1D test split."""
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
     from skipcore.datasets import load_dataset
     from skipcore.golden.artifact import InputSpec, Widths
 
