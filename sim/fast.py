@@ -387,7 +387,7 @@ class FastRunner:
         received, total_cycles, L, M = int(head[1]), int(head[2]), int(head[4]), int(head[5])
         strides = dbg_record_words(spec, self.record_spikes)
         per = M + 3
-        end = 6 + n_steps * per + sum(strides) * n_steps + len(strides)
+        end = 6 + n_steps * per + sum(strides) * n_steps + L  # the harness counts pulses of all L layers
         if len(raw) != end:
             raise ToolError(f"fast harness {exe} wrote {len(raw)} words, expected {end}: rebuild it")
         body = raw[6: 6 + n_steps * per].reshape(n_steps, per)
