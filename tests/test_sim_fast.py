@@ -59,6 +59,36 @@ def test_fast_runner_bit_exact(fast_case, gap, backpressure):
     assert res.cycles_per_second > 0
 
 
+@pytest.mark.parametrize("seed,sizes,kinds,spans,input_kind,mode,lanes", [
+    (21, [130, 33, 64], ["lif", "alif", "lif"], [2, 0, 1], "spike", "per_step", 16),  # 3, 1 and 1 words
+    pytest.param(22, [65, 1], ["alif", "alif"], [1, 4], "count", "sequence", 7,  # a word holding 1 neuron
+                 marks=pytest.mark.slow),
+])
+def test_fast_runner_every_neuron_on_random_cores(seed, sizes, kinds, spans, input_kind, mode, lanes):
+    """Random cores whose layers fill several u64 words, a partial last word and a whole one: every
+    neuron's spike at every step equals golden (with gaps and backpressure), the first divergence
+    of a flipped spike in the last word is located."""
+    from skipcore.commands.simulate import generate_core_dir
+
+    art, rng = _art(seed=seed, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=input_kind, channels=9,
+                    readout_mode=mode)
+    x = quantize_input(art.input, random_inputs(rng, art, 24, 12))
+    core = generate_core_dir(art, lanes=lanes)
+    gold = golden_run(art, x, traces=True, quantized=True)
+    res = FastRunner(core).run(x, gap=0.2, backpressure=0.3, seed=seed)
+    cmp = compare(res.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
+    assert cmp.ok, cmp.message()
+    assert cmp.spikes_compared == "every neuron" and cmp.neurons == tuple(sizes)
+    assert sum(int(s.sum()) for s in gold.spikes) > 0
+    trace = res.to_trace()
+    layer, neuron = 0, sizes[0] - 1  # the last neuron of the first layer: the top bit of its last word
+    trace.spike_bits = [b.copy() for b in trace.spike_bits]
+    trace.spike_bits[layer][5, 7, neuron // 8] ^= np.uint8(1 << (neuron % 8))
+    bad = compare(trace, readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
+    assert (bad.first.sample, bad.first.step, bad.first.layer, bad.first.index) == (5, 7, layer, neuron)
+    assert bad.counts["spike"] == 1
+
+
 def test_fast_runner_shards_give_the_same_values(fast_case):
     """Three harness processes at once on shards of the batch: the same values as one process, and
     the same per-layer cycles (only end-to-end cycles differ where a shard starts from reset)."""
