@@ -16,6 +16,8 @@ def test_quick_demo_runs_the_whole_flow(tmp_path, monkeypatch):
     report = json.loads((out / "verify" / "report.json").read_text())
     assert report["mismatches"]["count"] == 0
     assert report["mismatches"]["samples"] == 200 and report["mismatches"]["steps"] == 40
+    assert report["mismatches"]["spikes_compared"] == "every neuron"  # the fast runner, every sample
+    assert report["mismatches"]["compared"].endswith("at every step: 200 samples x 40 steps")
     assert report["accuracy"]["rtl"] == pytest.approx(report["accuracy"]["golden"])
     assert report["accuracy"]["golden"] == pytest.approx(demo["steps"]["golden"]["golden_test_acc"])
     assert 1.0 <= report["cycles"]["ratio_max"] <= 1.10
