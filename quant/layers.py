@@ -27,10 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import LayerConfig
+from .fastloop import LoopSpec, layer_loop
 from .neurons import ALIFParams, ALIFState, LIFParams, LIFState, alif_step, lif_step
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SpikingLayer", "span_mixture"]
+
+#: step functions with a fused time loop in ``quant.fastloop``
+_FUSED = (lif_step, alif_step)
 
 #: factor applied to the ASRC temperature by ``decrease_tau()`` (ASRC-SNN ``de_tau``)
 TAU_DECAY = 0.96
@@ -200,19 +204,26 @@ class SpikingLayer(nn.Module):
         """The time loop on a precomputed input current (B, T, N) -> spikes (B, T, N).
 
         With ``return_currents=True`` also returns the total currents I[t] (B, T, N).
+        The stock LIF and ALIF steps from a zero state run as one fused autograd node
+        (``quant.fastloop``); any other ``step_fn`` runs step by step through autograd.
         """
         batch, steps, n = current.shape
+        mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None
+        if state is None and not return_currents and self.surrogate is not None and self.step_fn in _FUSED:
+            return self._fused_run(current, mixture)
         if state is None:
             state = self.initial_state(batch, device=current.device, dtype=current.dtype)
         params = self.neuron_params()
-        mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None
         depth = self.cfg.depth
         span = self.span
         zero = current.new_zeros(batch, n)
         history = [zero] * depth
         spikes, currents = [], []
+        # unbind, not current[:, t]: each select's backward would fill and add a whole (B, T, N)
+        # tensor, which makes the backward grow as T**2
+        current_steps = current.unbind(1)
         for t in range(steps):
-            i_t = current[:, t]
+            i_t = current_steps[t]
             rec = self.recurrent_current(history, t, span=span, mixture=mixture)
             if rec is not None:
                 i_t = i_t + rec
@@ -228,6 +239,17 @@ class SpikingLayer(nn.Module):
         if return_currents:
             return out, torch.stack(currents, dim=1)
         return out
+
+    def _fused_run(self, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor:
+        c = self.cfg
+        spec = LoopSpec(kind=c.kind, span=self.span if mixture is None else 0, surrogate=self.surrogate,
+                        lam=float(c.lam), threshold=float(c.threshold), soft_reset=c.reset == "soft",
+                        b0=float(c.b0), beta=float(c.beta))
+        w_rec = self.rec.weight if self.rec is not None else None
+        if c.kind == "alif":
+            p = self.neuron_params()
+            return layer_loop(current, spec, w_rec, mixture, p.alpha, p.rho)
+        return layer_loop(current, spec, w_rec, mixture)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes (B, T, N) for an input sequence (B, T, C)."""

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ReadoutConfig
+from .fastloop import leaky_readout
 
 __all__ = ["Readout", "readout_loss", "readout_predict", "count_correct"]
 
@@ -51,13 +52,7 @@ class Readout(nn.Module):
         z = self.fc(spikes)
         if self.cfg.kind == "sum":
             return z.cumsum(dim=1)
-        alpha = self.alpha()
-        m = z.new_zeros(z.shape[0], z.shape[2])
-        out = []
-        for t in range(z.shape[1]):
-            m = alpha * m + (1.0 - alpha) * z[:, t]
-            out.append(m)
-        return torch.stack(out, dim=1)
+        return leaky_readout(z, self.alpha())
 
     @torch.no_grad()
     def float_params(self) -> dict:
