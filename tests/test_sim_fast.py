@@ -255,6 +255,7 @@ def test_cli_simulate(model_file, tmp_path, engine, capsys):
     result = json.loads(out.read_text())
     assert result["ok"] and result["samples"] == 4 and result["steps"] == 8
     assert result["first_mismatch"] is None
+    assert result["compared"].startswith("every spike of every neuron (9 neurons in 2 layers)")
     assert result["cycle_bound"]["ratio_max"] <= 1.0
     assert result["cycles_per_step"]["max"] >= result["cycles_per_step"]["mean"] > 0
     text = capsys.readouterr().out

@@ -176,7 +176,10 @@ def _merge(comparisons):
                        for m in c.mismatches]
         offset += c.samples
     return Comparison(sum(c.samples for c in comparisons), first.steps, counts, sorted(mismatches)[:20],
-                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors)
+                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors,
+                      steps_with_mismatch=sum(c.steps_with_mismatch for c in comparisons),
+                      samples_with_mismatch=sum(c.samples_with_mismatch for c in comparisons),
+                      spikes_compared=first.spikes_compared, neurons=first.neurons)
 
 
 def _merge_reports(reports):
@@ -273,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         result = {
             "artifact": str(args.artifact), "summary": art.summary(), "inputs": source, "lanes": args.lanes,
             "core_dir": str(core_dir), "samples": cmp.samples, "steps": cmp.steps, "ok": cmp.ok,
+            "compared": cmp.scope(),
             "mismatches": cmp.counts, "first_mismatch": str(cmp.first) if cmp.first else None,
             "prediction_mismatches": cmp.prediction_mismatches,
             "cycles_per_step": None if trace.step_cycles is None else
