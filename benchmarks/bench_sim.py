@@ -152,7 +152,8 @@ def record_vs_counts(args, art, x, core, gold) -> dict:
                      "cycles_per_second": res.cycles_per_second,
                      "cycles_per_second_with_compare": res.total_cycles / (res.seconds + compare_s),
                      "compared": cmp.scope(), "bit_exact": cmp.ok}
-            if name not in best or entry["cycles_per_second_with_compare"] > best[name]["cycles_per_second_with_compare"]:
+            rate = entry["cycles_per_second_with_compare"]
+            if name not in best or rate > best[name]["cycles_per_second_with_compare"]:
                 best[name] = entry
     full, counts = best["full"], best["counts"]
     best["ratio_harness"] = full["cycles_per_second"] / counts["cycles_per_second"]

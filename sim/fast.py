@@ -98,8 +98,8 @@ def harness_source(spec: CoreSpec, record_spikes: bool = True) -> str:
     for l, stride in enumerate(strides):
         width = _spike_width(spec, l)
         if record_spikes:
-            record = [f"                d[{1 + w}] = bits_of(top->dbg_l{l}_spikes, {64 * w}, {min(64, width - 64 * w)});"
-                      for w in range(stride - 1)]
+            record = [f"                d[{1 + w}] = bits_of(top->dbg_l{l}_spikes, {64 * w}, "
+                      f"{min(64, width - 64 * w)});" for w in range(stride - 1)]
         else:
             record = [f"                d[1] = static_cast<uint64_t>(popcount_of(top->dbg_l{l}_spikes));"]
         dbg.append(
