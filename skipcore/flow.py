@@ -162,7 +162,8 @@ def verify(
     flow.run(f"generate core ({lanes} lanes)", _generate)
     runner = FastRunner(core_dir)
     flow.run("build fast Verilator runner", runner.build)
-    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"], jobs=jobs))
+    fast = flow.run(f"fast RTL simulation of {samples} samples (every neuron, every step)",
+                    lambda: runner.run(gold["x_int"], jobs=jobs))
 
     rtl_pred = fast.predictions
     rtl_acc = accuracy(ds.info, y, rtl_pred)
