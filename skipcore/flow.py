@@ -56,11 +56,13 @@ class FlowProgress:
 
 
 def _golden_with_counts(art, x: np.ndarray, batch_size: int = 128):
-    """Golden run over a whole split, keeping per-layer spike counts per step (B, T, L)."""
+    """Golden run over a whole split, keeping per-layer spike counts per step (B, T, L) and every
+    spike, packed 8 neurons a byte (``spike_bits``, per layer (B, T, ceil(N/8)))."""
     from skipcore.golden.contract import quantize_input
     from skipcore.golden.model import run
+    from skipcore.sim.compare import pack_spikes
 
-    preds, reads, counts, events = [], [], [], []
+    preds, reads, counts, events, bits = [], [], [], [], []
     first = None
     for start in range(0, len(x), batch_size):
         res = run(art, x[start:start + batch_size], traces=True)
@@ -70,10 +72,23 @@ def _golden_with_counts(art, x: np.ndarray, batch_size: int = 128):
         reads.append(res.readout)
         counts.append(np.stack([s.sum(axis=2) for s in res.spikes], axis=2).astype(np.int64))
         events.append(res.input_events)
+        bits.append([pack_spikes(s) for s in res.spikes])
     x_int = quantize_input(art.input, x)
     return dict(predictions=np.concatenate(preds), readout=np.concatenate(reads),
                 counts=np.concatenate(counts), input_events=np.concatenate(events),
-                first_spikes=first, x_int=x_int)
+                spike_bits=[np.concatenate(layer) for layer in zip(*bits)], first_spikes=first, x_int=x_int)
+
+
+def _rtl_vs_golden(fast, gold: dict, mode: str) -> dict[str, Any]:
+    """The fast runner's whole run against golden: every neuron's spike, the readout, prediction and
+    end marker at every step of every sample (:func:`skipcore.sim.compare.compare`)."""
+    from skipcore.sim.compare import compare
+
+    cmp = compare(fast.to_trace(), readout=gold["readout"], spike_bits=gold["spike_bits"], mode=mode)
+    return {"samples": cmp.samples, "steps": cmp.steps, "count": cmp.steps_with_mismatch,
+            "samples_with_mismatch": cmp.samples_with_mismatch, "first": str(cmp.first) if cmp.first else None,
+            "compared": cmp.scope(), "spikes_compared": cmp.spikes_compared,
+            "differing": {k: v for k, v in cmp.counts.items() if v}}
 
 
 def verify(
@@ -97,8 +112,9 @@ def verify(
     ``out_label`` names ``out_dir`` in messages. ``lanes`` defaults to 8 (clamped per layer).
     ``board`` builds a bitstream and takes the clock
     from its Fmax (or ``clock_mhz`` when given). The first ``cocotb_samples`` samples also run
-    through the cocotb testbench (random input gaps and output backpressure), which compares every
-    neuron's spike at every step with golden; sample 0 draws the raster.
+    through the cocotb testbench (random input gaps and output backpressure); both it and the fast
+    runner (every sample) compare every neuron's spike at every step with golden. Sample 0 draws
+    the raster.
     """
     from skipcore.cores import write_core
     from skipcore.datasets import accuracy
@@ -138,21 +154,13 @@ def verify(
     flow.run(f"generate core ({lanes} lanes)", _generate)
     runner = FastRunner(core_dir)
     flow.run("build fast Verilator runner", runner.build)
-    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"], jobs=jobs))
+    fast = flow.run(f"fast RTL simulation of {samples} samples (every neuron, every step)",
+                    lambda: runner.run(gold["x_int"], jobs=jobs))
 
     rtl_pred = fast.predictions
     rtl_acc = accuracy(ds.info, y, rtl_pred)
-    read_bad = np.any(fast.readout != gold["readout"], axis=2)
-    spike_bad = (np.any(fast.spike_counts != gold["counts"], axis=2)
-                 if fast.spike_counts is not None else np.zeros_like(read_bad))
-    bad = read_bad | spike_bad | ~fast.valid
-    first = None
-    if bad.any():
-        s, t = np.argwhere(bad)[0]
-        first = f"sample {s}, step {t}: " + ("readout differs" if read_bad[s, t] else "spike count differs")
-    mismatches = {"samples": int(samples), "steps": int(steps), "count": int(bad.sum()),
-                  "samples_with_mismatch": int(bad.any(axis=1).sum()), "first": first,
-                  "predictions_differ": int(np.sum(np.asarray(rtl_pred) != np.asarray(gold["predictions"])))}
+    mismatches = _rtl_vs_golden(fast, gold, art.readout.mode)
+    mismatches["predictions_differ"] = int(np.sum(np.asarray(rtl_pred) != np.asarray(gold["predictions"])))
 
     from skipcore.hdl.generate import cycle_bounds
 

@@ -8,6 +8,7 @@ accuracy.{float,golden,rtl}                 fractions in [0, 1], measured on thi
 float_training.{accuracy,dataset,split}     the float accuracy recorded at training time (provenance),
                                             on the training-time data: not comparable with the above
 mismatches.{samples,steps,count,first}      samples x steps compared, differing (sample, step) pairs
+mismatches.compared                         what the fast RTL run was compared in (every neuron's spikes)
 cycles.{mean_per_step,max_per_step,bound_per_step,ratio_mean,ratio_max}
 build.{board,luts,ffs,brams,dsps,fmax_mhz}  null values when no build ran
 throughput.{clock_mhz,clock_source,samples_per_s,latency_us,steps_per_s}
@@ -130,6 +131,8 @@ def rows(report: VerifyReport) -> list[tuple[str, str]]:
         ("accuracy RTL", _pct(a.get("rtl"))),
         ("mismatches RTL vs golden", f"{m.get('count')} of {m.get('samples')} samples x {m.get('steps')} steps"),
     ]
+    if m.get("compared"):
+        out.append(("  compared (fast RTL)", str(m["compared"])))
     if m.get("cocotb"):
         cc = m["cocotb"]
         out.append(("  of which cocotb, every neuron", f"{cc.get('count', 'error')} in {cc.get('samples')} samples"))

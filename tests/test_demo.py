@@ -20,14 +20,19 @@ def test_quick_demo_runs_the_whole_flow(tmp_path, monkeypatch):
     m = report["mismatches"]
     assert (m["samples"], m["steps"]) == (200, 40)
     assert m["count"] == m["samples_with_mismatch"] == m["predictions_differ"] == 0 and m["first"] is None
+    assert m["spikes_compared"] == "every neuron"  # the fast runner checks every neuron of every sample
+    assert m["compared"].endswith("at every step: 200 samples x 40 steps")
     assert m["cocotb"]["ok"] is True and m["cocotb"]["count"] == 0 and m["cocotb"]["samples"] == 20
     assert steps["verify"]["mismatches"] == 0
 
     # accuracies are fractions, and each one is the same number wherever it is reported
+    # verify runs no float model: its float figure is the training-time one, labelled as such
     acc = report["accuracy"]
-    assert all(0.0 <= acc[k] <= 1.0 for k in ("float", "golden", "rtl"))
+    assert all(0.0 <= acc[k] <= 1.0 for k in ("golden", "rtl")) and acc["float"] is None
     assert acc["rtl"] == acc["golden"] == steps["golden"]["golden_test_acc"] == steps["qat"]["golden_test_acc"]
-    assert acc["float"] == steps["train"]["float_test_acc"] == steps["qat"]["float_test_acc"]
+    trained = report["float_training"]
+    assert 0.0 <= trained["accuracy"] <= 1.0
+    assert trained["accuracy"] == steps["train"]["float_test_acc"] == steps["qat"]["float_test_acc"]
     assert all(0.0 <= steps["qat"][k] <= 1.0 for k in ("float_val_acc", "ptq_val_acc", "qat_val_acc"))
 
     # cycles: within 10 % of the bound, and the throughput's cycles per sample is their sum over steps

@@ -7,8 +7,8 @@ every readout word and every prediction with the golden model. Two engines:
 * cocotb (default; Verilator, or Icarus with ``--simulator icarus``): random idle cycles on the
   input and random backpressure on the output, per-layer spikes compared neuron by neuron,
   ``--waves`` keeps a waveform (always on a mismatch);
-* ``--fast``: the compiled C++ Verilator harness (``sim/fast.py``), for whole test sets; spikes are
-  compared as per-layer counts per step.
+* ``--fast``: the compiled C++ Verilator harness (``sim/fast.py``), for whole test sets; every
+  layer's spikes are compared neuron by neuron at every step too.
 
 Prints a table (samples, steps, mismatches, cycles/step mean and max against the bound) and writes
 ``--json``. Exit status 1 on any mismatch.
@@ -109,6 +109,8 @@ def _slice_trace(trace, a, b):
     sl = lambda v: None if v is None else v[a:b]  # noqa: E731
     return RtlTrace(readout=trace.readout[a:b], prediction=trace.prediction[a:b], end_seq=trace.end_seq[a:b],
                     valid=trace.valid[a:b], spikes=[s[a:b] for s in trace.spikes], spike_counts=sl(trace.spike_counts),
+                    spike_bits=None if trace.spike_bits is None else [s[a:b] for s in trace.spike_bits],
+                    neurons=trace.neurons,
                     layer_cycles=sl(trace.layer_cycles), step_cycles=sl(trace.step_cycles),
                     input_events=sl(trace.input_events), total_cycles=trace.total_cycles,
                     protocol_errors=trace.protocol_errors)
@@ -128,7 +130,10 @@ def _merge(comparisons):
                        for m in c.mismatches]
         offset += c.samples
     return Comparison(sum(c.samples for c in comparisons), first.steps, counts, sorted(mismatches)[:20],
-                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors)
+                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors,
+                      steps_with_mismatch=sum(c.steps_with_mismatch for c in comparisons),
+                      samples_with_mismatch=sum(c.samples_with_mismatch for c in comparisons),
+                      spikes_compared=first.spikes_compared, neurons=first.neurons)
 
 
 def _merge_reports(reports):
@@ -238,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         result = {
             "artifact": str(args.artifact), "summary": art.summary(), "inputs": source, "lanes": args.lanes,
             "core_dir": str(core_dir), "samples": cmp.samples, "steps": cmp.steps, "ok": cmp.ok,
+            "compared": cmp.scope(),
             "mismatches": cmp.counts, "first_mismatch": str(cmp.first) if cmp.first else None,
             "prediction_mismatches": cmp.prediction_mismatches,
             "cycles_per_step": None if trace.step_cycles is None else
