@@ -88,6 +88,7 @@ class _LayerLoop(torch.autograd.Function):
         lif = spec.kind == "lif"
         total = current.new_empty(steps, batch, n) if w_rec is not None else None
         th = spec.threshold
+        one, zero = current.new_ones(()), current.new_zeros(())  # heaviside's value at x = 0
         if lif:
             membrane = None if spec.soft_reset else current.new_empty(steps, batch, n)
             v = current.new_zeros(batch, n)
@@ -107,15 +108,14 @@ class _LayerLoop(torch.autograd.Function):
             s = spikes[lead + t]
             if lif:
                 h = torch.add(i, v, alpha=spec.lam, out=membrane[t] if membrane is not None else None)
-                fire = torch.sub(h, th, out=pre[t]) >= 0
-                s.copy_(fire)
-                v = h.sub_(s, alpha=th) if spec.soft_reset else h.masked_fill(fire, 0.0)
+                torch.heaviside(torch.sub(h, th, out=pre[t]), one, out=s)  # [x >= 0]
+                v = h.sub_(s, alpha=th) if spec.soft_reset else torch.addcmul(h, h, s, value=-1)
             else:
                 s_prev = spikes[lead + t - 1]
                 b = torch.mul(rho, b, out=b_trace[t]).addcmul_(one_minus_rho, s_prev)
                 big_b = torch.mul(b, spec.beta, out=big_b_trace[t]).add_(spec.b0)
                 u = torch.mul(alpha, u, out=u_trace[t]).addcmul_(one_minus_alpha, i).addcmul_(big_b, s_prev, value=-1)
-                s.copy_(torch.sub(u, big_b, out=pre[t]) > 0)
+                torch.heaviside(torch.sub(u, big_b, out=pre[t]), zero, out=s)  # [x > 0]
         ctx.spec, ctx.depth, ctx.lead = spec, depth, lead
         if lif:
             traces = (membrane, None, None)
