@@ -86,7 +86,8 @@ class _LayerLoop(torch.autograd.Function):
         w_rec_t = w_rec.t() if w_rec is not None else None
         mix_rev = mixture.flip(0).unsqueeze(0) if mixture is not None else None  # oldest span first
         lif = spec.kind == "lif"
-        total = current.new_empty(steps, batch, n) if w_rec is not None else None
+        # the total current I_t: only ALIF's backward needs it (d u_t / d alpha = u_{t-1} - I_t)
+        total = current.new_empty(steps, batch, n) if w_rec is not None and not lif else None
         th = spec.threshold
         one, zero = current.new_ones(()), current.new_zeros(())  # heaviside's value at x = 0
         if lif:
@@ -104,7 +105,7 @@ class _LayerLoop(torch.autograd.Function):
                     r = torch.mm(mix_rev, flat[t + lead - depth:t + lead], out=mixed[t].view(1, -1)).view(batch, n)
                 else:
                     r = spikes[t + lead - depth]
-                i = torch.addmm(i, r, w_rec_t, out=total[t])
+                i = torch.addmm(i, r, w_rec_t, out=total[t] if total is not None else None)
             s = spikes[lead + t]
             if lif:
                 h = torch.add(i, v, alpha=spec.lam, out=membrane[t] if membrane is not None else None)
