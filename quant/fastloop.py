@@ -181,12 +181,15 @@ class _LayerLoop(torch.autograd.Function):
                     g_i = torch.mul(g_s, slope_rows[t], out=g_cur_rows[t]).addcmul_(g_v, 1.0 - spikes[lead + t])
                 g_next = g_i
             else:
-                if g_next is not None:
+                if g_next is None:
+                    g_x = g_s * slope_rows[t]
+                    g_u = g_u_trace[t].copy_(g_x)
+                else:
                     g_u_next, g_b_next = g_next
-                    # to step t from step t+1: s_t enters b_{t+1} and u_{t+1}
-                    g_s = torch.add(g_s, torch.mul(one_minus_rho, g_b_next).addcmul_(trace_c[t + 1], g_u_next, value=-1))
-                g_x = g_s * slope_rows[t]
-                g_u = torch.add(g_x, alpha * g_u_next, out=g_u_trace[t]) if g_next is not None else g_u_trace[t].copy_(g_x)
+                    # s_t enters b_{t+1} with weight (1 - rho) and u_{t+1} with weight -B_{t+1}
+                    g_s = g_s + torch.mul(one_minus_rho, g_b_next).addcmul_(trace_c[t + 1], g_u_next, value=-1)
+                    g_x = g_s * slope_rows[t]
+                    g_u = torch.add(g_x, alpha * g_u_next, out=g_u_trace[t])
                 # dL/dB_t = -(dL/dx_t + dL/du_t s_{t-1}); dL/db_t = rho dL/db_{t+1} + beta dL/dB_t
                 g_big = torch.addcmul(g_x, g_u, spikes[lead + t - 1])
                 if g_next is not None:
