@@ -68,7 +68,7 @@ def test_fast_runner_every_neuron_on_random_cores(seed, sizes, kinds, spans, inp
     """Random cores whose layers fill several u64 words, a partial last word and a whole one: every
     neuron's spike at every step equals golden (with gaps and backpressure), the first divergence
     of a flipped spike in the last word is located."""
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
 
     art, rng = _art(seed=seed, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=input_kind, channels=9,
                     readout_mode=mode)
