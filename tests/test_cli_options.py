@@ -89,6 +89,9 @@ def test_simulate_random_with_data_is_refused(unreachable_model, tmp_path, capsy
     ("simulate", ["--samples", "0"], ["--samples"]),
     ("simulate", ["--lanes", "0"], ["--lanes"]),
     ("simulate", ["--random", "--steps", "0"], ["--steps"]),
+    ("simulate", ["--steps", "50"], ["--steps", "--random"]),  # the provenance's dataset sets the length
+    ("simulate", ["--data", "mnist1d", "--steps", "50"], ["--steps", "--random"]),
+    ("generate", ["--lanes", "2", "--data", "mnist1d", "--steps", "50", "-o", "G"], ["--steps", "--data"]),
     ("eval", ["--limit", "0"], ["--limit"]),
     ("generate", ["--lanes", "0", "-o", "G"], ["--lanes"]),
     ("generate", ["--lanes", "2", "--samples", "0", "-o", "G"], ["--samples"]),

@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "artifact's provenance); default: random inputs")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                         help="sequences for the activity measurement (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_RANDOM_STEPS,
-                        help="steps per random sequence when --data is not given (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"steps per random sequence when --data is not given (default {DEFAULT_RANDOM_STEPS})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default %(default)s)")
 
 
@@ -81,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if args.steps is not None and args.data is not None:
+        raise ConfigError("--steps sets the length of random sequences; with --data the dataset's sequences keep "
+                          "their own length: drop --steps or --data")
+    steps = DEFAULT_RANDOM_STEPS if args.steps is None else args.steps
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
     data_path = args.data if args.data else None
     plan = OutputPlan("generate", inputs=[args.artifact, data_path], force=args.force)
     out = plan.folder(args.out, "-o", files=CORE_FILES).path
     art = load(args.artifact)
     core_plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug)
-    activity = measure_activity(art, core_plan, data=args.data, samples=args.samples, steps=args.steps,
+    activity = measure_activity(art, core_plan, data=args.data, samples=args.samples, steps=steps,
                                 seed=args.seed)
     plan.prepare()
     write_core(art, out, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,

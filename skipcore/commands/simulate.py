@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset name or path (default: the dataset in the artifact's provenance; "
                              "random inputs when there is none)")
     parser.add_argument("--random", action="store_true", help="random inputs even if the artifact names a dataset")
-    parser.add_argument("--steps", type=int, default=DEFAULT_RANDOM_STEPS,
-                        help="steps per random sequence (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"steps per random sequence (default {DEFAULT_RANDOM_STEPS}); "
+                             "a dataset's sequences keep their own length")
     parser.add_argument("--lanes", "-P", type=int, default=1, metavar="P", help="lanes per layer engine (default 1)")
     parser.add_argument("--ring-depth", type=int, default=None, metavar="D", help="ring-buffer slots (default: span)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
@@ -63,10 +64,12 @@ def _inputs(args, art):
 
     prov = art.provenance if isinstance(art.provenance, dict) else {}
     if args.random or (args.data is None and not prov.get("dataset")):
-        if args.steps < 1:
-            raise ConfigError(f"--steps must be at least 1, got {args.steps}")
-        x = random_inputs(np.random.default_rng(args.seed), art, args.samples, args.steps)
-        return quantize_input(art.input, x), None, None, f"random inputs (seed {args.seed}, {args.steps} steps)"
+        steps = DEFAULT_RANDOM_STEPS if args.steps is None else args.steps
+        x = random_inputs(np.random.default_rng(args.seed), art, args.samples, steps)
+        return quantize_input(art.input, x), None, None, f"random inputs (seed {args.seed}, {steps} steps)"
+    if args.steps is not None:
+        raise ConfigError("--steps sets the length of random sequences, but the inputs come from a dataset "
+                          "(--data or the artifact's provenance); drop --steps, or pass --random")
     from skipcore.evaluate import check_data, resolve_data
 
     ds = resolve_data(args.data, prov, limit=None)
@@ -171,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--random draws random inputs, --data names a dataset; pass one of them")
     if args.lanes < 1:
         raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {args.steps}")
     plan = OutputPlan("simulate", inputs=[args.artifact, args.data], force=args.force)
     out = plan.folder(args.out, "--out", folders=("core", "sim")).path if args.out else None
