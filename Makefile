@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/skipcore demo --out runs/demo
+	$(BIN)/skipcore demo --out runs/demo --force
 
 test: $(STAMP) icarus
 	$(BIN)/python -m pytest -q

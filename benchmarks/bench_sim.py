@@ -7,9 +7,15 @@ Default core: demo-sized (the MNIST-1D demo network's shape): 1 real input chann
 
 - fast runner (``sim/fast.py``): ``--samples`` sequences of ``--steps`` steps, no gaps or
   backpressure; clock cycles per second of wall time of the harness run (build excluded), and
-  bit-exactness against the golden model (readout every step, predictions, per-layer spike counts).
-  Measured twice: one harness process (``jobs=1``), and ``--jobs`` processes at once on shards of
-  the batch (default: one per CPU), where the rate is all shards' cycles over the wall time;
+  bit-exactness against the golden model (readout every step, predictions, every neuron's spike at
+  every step). Measured twice: one harness process (``jobs=1``), and ``--jobs`` processes at once
+  on shards of the batch (default: one per CPU), where the rate is all shards' cycles over the wall
+  time;
+- full spike record vs counts only (issue 13), side by side, one process, runs alternated: the
+  harness that keeps only per-layer spike counts (``record_spikes=False``, as before issue 13) with
+  its count comparison, against the default harness that keeps every spike with the neuron-by-neuron
+  comparison (``compare``, golden spikes packed inside it). Rates are cycles over the harness's wall
+  time, and over harness + comparison time (the golden run, the same for both, excluded);
 - cocotb + Verilator (``sim/tb_core.py``): ``--cocotb-samples`` of the same sequences; cycles per
   second of the testbench's clocked loop (build and simulator start excluded), bit-exact per layer.
 
@@ -63,7 +69,7 @@ def inputs(args, art, rng):
     from skipcore.golden.random import random_inputs
 
     if args.data:
-        from skipcore.commands.eval import resolve_data
+        from skipcore.evaluate import resolve_data
 
         ds = resolve_data(args.data, art.provenance)
         x = ds.test.x[: args.samples]
@@ -73,7 +79,7 @@ def inputs(args, art, rng):
 
 
 def bench_lanes(args, art, x, lanes: int) -> dict:
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
     from skipcore.golden.model import run as golden_run
     from skipcore.sim.compare import compare
     from skipcore.sim.fast import FastRunner
@@ -93,6 +99,7 @@ def bench_lanes(args, art, x, lanes: int) -> dict:
     best = fastest(1)
     sharded = fastest(args.jobs)
     gold = golden_run(art, x, traces=True, quantized=True)
+    record = record_vs_counts(args, art, x, core, gold)
     cmp_fast = compare(best.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
     cmp_sharded = compare(sharded.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
     n = min(args.cocotb_samples, len(x))
@@ -114,6 +121,7 @@ def bench_lanes(args, art, x, lanes: int) -> dict:
         "ratio": best.cycles_per_second / cocotb_rate if cocotb_rate else None,
         "ratio_sharded": sharded.cycles_per_second / cocotb_rate if cocotb_rate else None,
         "cycles_per_step_mean": float(best.cycles_per_step.mean()), "generate_seconds": gen_s,
+        "record": record,
     }
     if not cmp_fast.ok:
         print(f"lanes {lanes}: fast runner MISMATCH: {cmp_fast.message()}")
@@ -122,6 +130,35 @@ def bench_lanes(args, art, x, lanes: int) -> dict:
     if cmp_cocotb is not None and not cmp_cocotb.ok:
         print(f"lanes {lanes}: cocotb MISMATCH: {cmp_cocotb.message()}")
     return out
+
+
+def record_vs_counts(args, art, x, core, gold) -> dict:
+    """Counts-only harness + count comparison against full spike record + neuron-by-neuron
+    comparison, alternated ``--repeat`` times on one process; the best rate of each is kept."""
+    from skipcore.sim.compare import compare
+    from skipcore.sim.fast import FastRunner
+
+    runners = {"counts": FastRunner(core, record_spikes=False), "full": FastRunner(core)}
+    for runner in runners.values():
+        runner.build()
+    best: dict[str, dict] = {}
+    for _ in range(max(1, args.repeat)):
+        for name, runner in runners.items():
+            res = runner.run(x, jobs=1)
+            t0 = time.monotonic()
+            cmp = compare(res.to_trace(), readout=gold.readout, spikes=gold.spikes, mode=art.readout.mode)
+            compare_s = time.monotonic() - t0
+            entry = {"cycles": res.total_cycles, "harness_seconds": res.seconds, "compare_seconds": compare_s,
+                     "cycles_per_second": res.cycles_per_second,
+                     "cycles_per_second_with_compare": res.total_cycles / (res.seconds + compare_s),
+                     "compared": cmp.scope(), "bit_exact": cmp.ok}
+            rate = entry["cycles_per_second_with_compare"]
+            if name not in best or rate > best[name]["cycles_per_second_with_compare"]:
+                best[name] = entry
+    full, counts = best["full"], best["counts"]
+    best["ratio_harness"] = full["cycles_per_second"] / counts["cycles_per_second"]
+    best["ratio_with_compare"] = full["cycles_per_second_with_compare"] / counts["cycles_per_second_with_compare"]
+    return best
 
 
 def main(argv=None) -> int:
@@ -149,11 +186,27 @@ def main(argv=None) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    print("\nfull spike record + neuron-by-neuron comparison vs per-layer counts (1 process, best of "
+          f"{max(1, args.repeat)}, alternated):")
+    rows = [("lanes", "counts harness", "counts + compare", "full harness", "full + compare", "full/counts harness",
+             "full/counts with compare", "within 2x", "bit-exact")]
+    for r in results:
+        rec = r["record"]
+        c, f = rec["counts"], rec["full"]
+        rows.append((str(r["lanes"]), f"{c['cycles_per_second'] / 1e6:.2f} M",
+                     f"{c['cycles_per_second_with_compare'] / 1e6:.2f} M", f"{f['cycles_per_second'] / 1e6:.2f} M",
+                     f"{f['cycles_per_second_with_compare'] / 1e6:.2f} M", f"{rec['ratio_harness']:.3f}",
+                     f"{rec['ratio_with_compare']:.3f}", "yes" if rec["ratio_with_compare"] >= 0.5 else "NO",
+                     str(c["bit_exact"] and f["bit_exact"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"core": art.summary(), "inputs": source, "results": results},
                                               indent=2) + "\n")
     return 0 if all(r["fast"]["bit_exact"] and r["fast_sharded"]["bit_exact"] and r["cocotb"]["bit_exact"]
+                    and r["record"]["full"]["bit_exact"] and r["record"]["counts"]["bit_exact"]
                     for r in results) else 1
 
 

@@ -18,7 +18,7 @@ import numpy as np
 def check(path: str, batch: int = 100) -> dict:
     import torch
 
-    from skipcore.commands.eval import resolve_data
+    from skipcore.evaluate import resolve_data
     from skipcore.golden.artifact import load
     from skipcore.golden.model import run
     from skipcore.quant.qat import run_qat

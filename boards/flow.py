@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from skipcore.errors import ConfigError, ToolError
+from skipcore.outputs import atomic_path, atomic_write_text
 
 from .estimate import ResourceEstimate, check_fit, estimate, overflow_from_nextpnr
 from .protocol import LinkFormat
@@ -229,17 +230,18 @@ def print_summary(console, summary: dict[str, Any]) -> None:
 # the flow
 
 
-def _prepare_out(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not force:
-            raise ConfigError(f"{out_dir} exists and is not empty; pass --force to overwrite it")
-        for name in (LOG_NAME, REPORT_NAME, "build", "top.bin", "top.bit", "core.v", "core.json", "README.md"):
-            path = out_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _plan_out(out_dir: Path, force: bool, target: Target, artifact):
+    """Check the output folder before any work (skipcore.outputs: --force replaces only what
+    skipcore wrote there)."""
+    from skipcore.outputs import OutputPlan
+
+    if target.family == "generic":
+        files, folders = ("core.v", "core.json", "README.md", REPORT_NAME), ()
+    else:
+        files, folders = (LOG_NAME, REPORT_NAME, target.bitstream), ("build",)
+    plan = OutputPlan("build", inputs=[artifact if isinstance(artifact, (str, os.PathLike)) else None], force=force)
+    plan.folder(out_dir, "-o", files=files, folders=folders)
+    return plan
 
 
 def _load(artifact):
@@ -279,13 +281,14 @@ def build(
     if not isinstance(lanes, int) or lanes < 1:
         raise ConfigError(f"--lanes must be a positive integer, got {lanes!r}")
     out_dir = Path(out_dir)
+    outputs = _plan_out(out_dir, force, target, artifact)
     progress = _Progress(console)
     seconds: dict[str, float] = {}
 
     start = time.monotonic()
     art, art_path = _load(artifact)
     if target.family == "generic":
-        _prepare_out(out_dir, force)
+        outputs.prepare()
         return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress)
 
     clock_hz = target.clock_hz
@@ -316,7 +319,7 @@ def build(
     for text in warnings:
         if console is not None:
             console.print(f"[yellow]warning:[/] {text}")
-    _prepare_out(out_dir, force)
+    outputs.prepare()
     seconds["plan"] = time.monotonic() - start
 
     # 2. elaborate into the amaranth-boards build plan
@@ -381,11 +384,12 @@ def build(
     product = build_dir / target.bitstream
     if product.is_file():
         bitstream = out_dir / target.bitstream
-        shutil.copyfile(product, bitstream)
+        with atomic_path(bitstream) as tmp:
+            shutil.copyfile(product, tmp)
         summary["bitstream"] = bitstream.name
     seconds["total"] = time.monotonic() - start
     summary["seconds"]["total"] = round(seconds["total"], 2)
-    (out_dir / REPORT_NAME).write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out_dir / REPORT_NAME, json.dumps(summary, indent=1))
     return BuildResult(out_dir, summary, bitstream, log_path, seconds)
 
 
@@ -422,16 +426,16 @@ def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, fre
     with progress.stage("generating core.v"):
         digest = hashlib.sha256(art_path.read_bytes()).hexdigest() if art_path else None
         gen = generate(art, lanes=lanes, debug=False, digest=digest)
-        (out_dir / "core.v").write_text(gen.verilog)
-        (out_dir / "core.json").write_text(json.dumps(gen.json, indent=1))
+        atomic_write_text(out_dir / "core.v", gen.verilog)
+        atomic_write_text(out_dir / "core.json", json.dumps(gen.json, indent=1))
         memories = gen.json["memories"]
-        (out_dir / "README.md").write_text(generic_readme(art, gen.json["ports"], memories, lanes, freq_mhz))
+        atomic_write_text(out_dir / "README.md", generic_readme(art, gen.json["ports"], memories, lanes, freq_mhz))
     seconds = {"generate": time.monotonic() - t0}
     progress.done("wrote core.v, core.json, README.md", seconds["generate"])
     summary = {"board": "generic", "device": None, "luts": None, "ffs": None, "brams": None, "dsps": None,
                "fmax_mhz": None, "utilization": {}, "model": art.summary(), "lanes": lanes,
                "memory_bits": sum(m["bits"] for m in memories), "files": ["core.v", "core.json", "README.md"]}
-    (out_dir / REPORT_NAME).write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out_dir / REPORT_NAME, json.dumps(summary, indent=1))
     return BuildResult(out_dir, summary, None, None, seconds)
 
 

@@ -3,7 +3,9 @@
 Layout: a zip archive holding ``header.json`` (format, version, topology, widths, spans, modes,
 provenance) and one ``.npy`` file per integer array under ``arrays/`` (read back with
 ``allow_pickle=False``). Loading checks everything against the schema and the value ranges of
-``golden/CONTRACT.md``; any inconsistency raises :class:`ArtifactError` naming the field.
+``golden/CONTRACT.md``; any inconsistency raises :class:`ArtifactError` naming the field. Each
+array's dtype (integers only), shape (the one header.json's topology implies) and size (within the
+zip entry and ``MAX_ARRAY_BYTES``) are checked from its .npy header before its data is read.
 
 Saving then loading gives back an equal :class:`Artifact` (``a == load(save(a))``).
 """
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,17 +301,22 @@ def _check_array(
             _fail(field_name, f"value {bad} does not fit {what} (allowed [{lo}, {hi}])")
 
 
-def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) -> None:
-    """The kind's own schema: its parameter arrays (exactly those) and its header options."""
+def _check_options(p: str, kind: "_kinds.NeuronKind", options: dict) -> None:
+    """The kind's integer header options: exactly its own, each in its range."""
     known = {o.name: o for o in kind.options}
-    for name, value in layer.options.items():
+    for name, value in options.items():
         if name not in known:
             _fail(f"{p}.options.{name}", f"not an option of a {kind.name} layer"
                   + (f" (it has {', '.join(known)})" if known else " (it has none)"))
         _check_int(f"{p}.options.{name}", value, known[name].lo, known[name].hi)
     for name in known:
-        if name not in layer.options:
+        if name not in options:
             _fail(f"{p}.options.{name}", f"missing: a {kind.name} layer needs this option")
+
+
+def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) -> None:
+    """The kind's own schema: its parameter arrays (exactly those) and its header options."""
+    _check_options(p, kind, layer.options)
     problem = kind.check(layer, w)
     if problem:
         field_name, _, text = problem.partition(": ")
@@ -451,13 +461,17 @@ def save(art: Artifact, path: str | os.PathLike, *, overwrite: bool = False) -> 
         raise ArtifactError(f"provenance: not JSON-serialisable ({exc})") from None
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("header.json", json.dumps(_header(art), indent=1, sort_keys=True))
-        for name, arr in arrays(art).items():
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
-            zf.writestr(f"arrays/{name}.npy", buf.getvalue())
-    os.replace(tmp, path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("header.json", json.dumps(_header(art), indent=1, sort_keys=True))
+            for name, arr in arrays(art).items():
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
+                zf.writestr(f"arrays/{name}.npy", buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written model.skc.tmp behind
+        raise
     return path
 
 
@@ -467,8 +481,142 @@ def _get(d: Any, key: str, where: str) -> Any:
     return d[key]
 
 
+# Limits checked before anything is allocated, so that a damaged or hostile file gets a clear error
+# instead of a MemoryError (or minutes of decompression).
+#: header.json larger than this is refused (a real one is a few kB).
+MAX_HEADER_BYTES = 1 << 20
+#: neurons per layer, input channels and classes: at most this many (also validate's channel limit).
+MAX_UNITS = 1 << 20
+#: array data of one artifact, in bytes as stored: at most 2 GiB.
+MAX_ARRAY_BYTES = 1 << 31
+#: an .npy header (magic, length, dict) is at most this long (numpy's own max_header_size + 12).
+_NPY_HEAD_MAX = 10_000 + 12
+
+
+def read_npy_header(fp) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read the header of an .npy stream (shape, Fortran order, dtype) without reading its data.
+
+    Raises ValueError for anything that is not a version 1.0/2.0 .npy header.
+    """
+    version = np.lib.format.read_magic(fp)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
+        return read(fp)
+    except ValueError:
+        raise
+    except Exception as exc:  # a damaged header dict reaches numpy's tokenizer (TokenError, SyntaxError...)
+        raise ValueError(f"damaged .npy header ({type(exc).__name__}: {exc})") from None
+
+
+def _field(key: str) -> str:
+    """``layers.0.w_in`` (the archive's name) -> ``layers[0].w_in`` (the schema's name)."""
+    parts = key.split(".")
+    if parts[0] == "layers" and len(parts) == 3:
+        return f"layers[{parts[1]}].{parts[2]}"
+    return key
+
+
+def _check_format(header: Any, source: str) -> None:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise ArtifactError(f"{source}: not a skipcore model (format {found!r})")
+    version = header.get("version")
+    if version != VERSION:
+        raise ArtifactError(
+            f"version: {source} has artifact version {version!r}, this skipcore reads version {VERSION}; "
+            "re-export it with this skipcore release"
+        )
+
+
+def expected_shapes(header: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shape of every array the header's topology allows, keyed by archive name.
+
+    Raises ArtifactError when a size in the header (channels, neurons, classes) is not an
+    integer in [1, MAX_UNITS]; arrays are then never read.
+    """
+    def units(value: Any, name: str) -> int:
+        _check_int(name, value, 1, MAX_UNITS)
+        return int(value)
+
+    fan_in = units(_get(_get(header, "input", ""), "channels", "input."), "input.channels")
+    layers = _get(header, "layers", "")
+    if not isinstance(layers, list):
+        _fail("layers", f"must be a list of layer objects in the header, got {type(layers).__name__}")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, lh in enumerate(layers):
+        n = units(_get(lh, "neurons", f"layers[{i}]."), f"layers[{i}].neurons")
+        shapes.update({f"layers.{i}.w_in": (n, fan_in), f"layers.{i}.bias": (n,), f"layers.{i}.w_rec": (n, n)})
+        kind_name = _get(lh, "kind", f"layers[{i}].")
+        _check_choice(f"layers[{i}].kind", kind_name, _kinds.names())
+        kind = _kinds.get(kind_name)
+        options = lh.get("options", {})
+        if not isinstance(options, dict):
+            _fail(f"layers[{i}].options", f"must be an object of integers, got {type(options).__name__}")
+        _check_options(f"layers[{i}]", kind, options)
+        view = _HeaderView(neurons=n, options=options, decay_mode=lh.get("decay_mode", "mult"))
+        for spec in kind.arrays(Widths(), view):  # the kind's schema: its arrays' shapes
+            shapes[f"layers.{i}.{spec.name}"] = spec.shape
+        fan_in = n
+    rh = _get(header, "readout", "")
+    classes = units(_get(rh, "classes", "readout."), "readout.classes")
+    shapes.update({"readout.w": (classes, fan_in), "readout.bias": (classes,)})
+    r_kind = _get(rh, "kind", "readout.")
+    _check_choice("readout.kind", r_kind, _readouts.names())
+    view = _HeaderView(classes=classes, decay_mode=rh.get("decay_mode", "mult"))
+    for spec in _readouts.get(r_kind).arrays(Widths(), view):
+        shapes[f"readout.{spec.name}"] = spec.shape
+    return shapes
+
+
+class _HeaderView:
+    """Duck-typed LayerSpec/ReadoutSpec from header fields (a kind's schema needs only these)."""
+
+    def __init__(self, *, neurons: int = 0, classes: int = 0, options: dict | None = None, decay_mode: str = "mult"):
+        self.neurons, self.classes, self.options, self.decay_mode = neurons, classes, options or {}, decay_mode
+
+
+def _read_member_array(zf: zipfile.ZipFile, member: str, field_name: str, shape: tuple[int, ...],
+                       budget: int) -> np.ndarray:
+    """Read one .npy member whose header must promise an integer array of ``shape``.
+
+    The dtype, the shape and the byte count (against the zip entry's size and ``budget``) are
+    checked from the header before any data is read; the data is then read exactly.
+    """
+    info = zf.getinfo(member)
+    with zf.open(info) as stream:
+        head = stream.read(_NPY_HEAD_MAX)
+        buf = io.BytesIO(head)
+        try:
+            got_shape, fortran, dtype = read_npy_header(buf)
+        except ValueError as exc:
+            _fail(field_name, f"{member} is not a valid .npy array ({exc}); regenerate the artifact")
+        if dtype.kind not in "iu":
+            _fail(field_name, f"must hold integers, got dtype {dtype} (expected int64); re-export the model")
+        if got_shape != shape:
+            _fail(field_name, f"shape mismatch: expected {shape}, got {got_shape}")
+        nbytes = math.prod(got_shape) * dtype.itemsize
+        if nbytes > budget:
+            _fail(field_name, f"{nbytes} bytes of data exceed the artifact limit of {MAX_ARRAY_BYTES} bytes")
+        offset = buf.tell()
+        if info.file_size != offset + nbytes:
+            _fail(field_name, f"{member} holds {info.file_size - offset} data bytes but its header promises "
+                              f"{nbytes}; the file is truncated or damaged, regenerate it")
+        data = head[offset:] + stream.read(nbytes - (len(head) - offset) + 1)
+        if len(data) != nbytes:
+            _fail(field_name, f"{member} is truncated ({len(data)} of {nbytes} data bytes); regenerate it")
+    arr = np.frombuffer(bytearray(data), dtype=dtype)  # a writable copy
+    return arr.reshape(got_shape, order="F" if fortran else "C")
+
+
 def load(path: str | os.PathLike) -> Artifact:
-    """Read and validate a model.skc file."""
+    """Read and validate a model.skc file.
+
+    The header comes first; each array's .npy header is checked (integer dtype, the shape the
+    topology implies, byte counts within the zip entry and the limits above) before its data is
+    read, so no malformed file can allocate more than the header's topology allows.
+    """
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such artifact file (create one with `skipcore quantize` or `skipcore train --qat`)")
@@ -477,30 +625,43 @@ def load(path: str | os.PathLike) -> Artifact:
             names = set(zf.namelist())
             if "header.json" not in names:
                 raise ArtifactError(f"{path}: not a skipcore artifact (no header.json inside)")
+            size = zf.getinfo("header.json").file_size
+            if size > MAX_HEADER_BYTES:
+                raise ArtifactError(f"header.json: {size} bytes, over the limit of {MAX_HEADER_BYTES}; "
+                                    f"{path} is not a skipcore artifact")
             header = json.loads(zf.read("header.json"))
+            _check_format(header, str(path))
+            shapes = expected_shapes(header)
             arrays = {}
-            for name in names:
-                if name.startswith("arrays/") and name.endswith(".npy"):
-                    arr = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-                    arrays[name[len("arrays/"):-len(".npy")]] = arr.astype(np.int64, copy=False)
+            budget = MAX_ARRAY_BYTES
+            for name in sorted(names):
+                key = name[len("arrays/"):-len(".npy")]
+                if not (name.startswith("arrays/") and name.endswith(".npy")) or key not in shapes:
+                    continue  # not part of this topology: never read
+                arr = _read_member_array(zf, name, _field(key), shapes[key], budget)
+                budget -= arr.nbytes
+                arrays[key] = arr
     except ArtifactError:
         raise
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
         raise ArtifactError(f"{path}: corrupt or truncated artifact ({exc}); regenerate it") from None
-    except (ValueError, OSError, KeyError) as exc:
-        raise ArtifactError(f"{path}: unreadable artifact ({exc}); regenerate it") from None
+    except (ValueError, OSError, KeyError, NotImplementedError, RuntimeError, RecursionError,
+            struct.error, OverflowError) as exc:
+        raise ArtifactError(f"{path}: unreadable artifact ({type(exc).__name__}: {exc}); regenerate it") from None
     return from_parts(header, arrays, source=str(path))
 
 
 def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str = "artifact") -> Artifact:
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ArtifactError(f"{source}: not a skipcore model (format {header.get('format') if isinstance(header, dict) else None!r})")
-    version = header.get("version")
-    if version != VERSION:
-        raise ArtifactError(
-            f"version: {source} has artifact version {version!r}, this skipcore reads version {VERSION}; "
-            "re-export it with this skipcore release"
-        )
+    """Build and validate an artifact from a header dict and integer arrays keyed by archive name.
+
+    Array dtypes are checked as given (never converted first: a float array is refused, not
+    truncated); after validation every array is int64.
+    """
+    _check_format(header, source)
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+            got = f"dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            _fail(_field(key), f"must hold integers, got {got} (expected int64); re-export the model")
     try:
         inp = _get(header, "input", "")
         input_spec = InputSpec(channels=_get(inp, "channels", "input."), kind=_get(inp, "kind", "input."),
@@ -536,8 +697,9 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
             decay_mode=_get(rh, "decay_mode", "readout."), skip_steps=_get(rh, "skip_steps", "readout."),
             params=own,
         )
-        if readout.w is None or readout.bias is None:
-            raise ArtifactError("readout.w: array missing from the artifact")
+        for name in ("w", "bias"):
+            if getattr(readout, name) is None:
+                raise ArtifactError(f"readout.{name}: array missing from the artifact")
         if readout.w.ndim == 2 and readout.w.shape[0] != _get(rh, "classes", "readout."):
             raise ArtifactError("readout.w: shape mismatch with readout.classes in the header")
         art = Artifact(input=input_spec, widths=widths, layers=layers, readout=readout,
@@ -545,4 +707,8 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
     except TypeError as exc:
         raise ArtifactError(f"{source}: malformed header ({exc})") from None
     validate(art)
+    # validated: every value fits its contract width, so int64 holds it exactly
+    for spec in (*art.layers, art.readout):
+        for name, value in spec.arrays().items():
+            setattr(spec, name, value.astype(np.int64, copy=False))
     return art

@@ -86,8 +86,10 @@ class _LayerLoop(torch.autograd.Function):
         w_rec_t = w_rec.t() if w_rec is not None else None
         mix_rev = mixture.flip(0).unsqueeze(0) if mixture is not None else None  # oldest span first
         lif = spec.kind == "lif"
-        total = current.new_empty(steps, batch, n) if w_rec is not None else None
+        # the total current I_t: only ALIF's backward needs it (d u_t / d alpha = u_{t-1} - I_t)
+        total = current.new_empty(steps, batch, n) if w_rec is not None and not lif else None
         th = spec.threshold
+        one, zero = current.new_ones(()), current.new_zeros(())  # heaviside's value at x = 0
         if lif:
             membrane = None if spec.soft_reset else current.new_empty(steps, batch, n)
             v = current.new_zeros(batch, n)
@@ -95,27 +97,33 @@ class _LayerLoop(torch.autograd.Function):
             u_trace, b_trace, big_b_trace = (current.new_empty(steps, batch, n) for _ in range(3))
             one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
             u = b = current.new_zeros(batch, n)
-        for t in range(steps):
-            i = cur[t]
+        # per-step views made once (unbind / as_strided): indexing in the loop costs as much as a kernel
+        spike_rows = spikes.unbind(0)  # spike_rows[lead + t] = S[t]
+        pre_rows = pre.unbind(0)
+        if mixture is not None:
+            # windows[t] = S[t-K .. t-1] as (K, B*N); mixed_rows[t] = R_t as (1, B*N)
+            windows = flat.as_strided((steps, depth, batch * n), (batch * n, batch * n, 1)).unbind(0)
+            mixed_rows = mixed.view(steps, 1, batch * n).unbind(0)
+        total_rows = total.unbind(0) if total is not None else [None] * steps
+        for t, i in enumerate(cur.unbind(0)):
             if w_rec is not None:
                 if mixture is not None:
                     # R_t = sum_j w_j S[t-j]: one (1, K) x (K, B*N) product over the window
-                    r = torch.mm(mix_rev, flat[t + lead - depth:t + lead], out=mixed[t].view(1, -1)).view(batch, n)
+                    r = torch.mm(mix_rev, windows[t], out=mixed_rows[t]).view(batch, n)
                 else:
-                    r = spikes[t + lead - depth]
-                i = torch.addmm(i, r, w_rec_t, out=total[t])
-            s = spikes[lead + t]
+                    r = spike_rows[t + lead - depth]
+                i = torch.addmm(i, r, w_rec_t, out=total_rows[t])
+            s = spike_rows[lead + t]
             if lif:
                 h = torch.add(i, v, alpha=spec.lam, out=membrane[t] if membrane is not None else None)
-                fire = torch.sub(h, th, out=pre[t]) >= 0
-                s.copy_(fire)
-                v = h.sub_(s, alpha=th) if spec.soft_reset else h.masked_fill(fire, 0.0)
+                torch.heaviside(torch.sub(h, th, out=pre_rows[t]), one, out=s)  # [x >= 0]
+                v = h.sub_(s, alpha=th) if spec.soft_reset else torch.addcmul(h, h, s, value=-1)
             else:
-                s_prev = spikes[lead + t - 1]
+                s_prev = spike_rows[lead + t - 1]
                 b = torch.mul(rho, b, out=b_trace[t]).addcmul_(one_minus_rho, s_prev)
                 big_b = torch.mul(b, spec.beta, out=big_b_trace[t]).add_(spec.b0)
                 u = torch.mul(alpha, u, out=u_trace[t]).addcmul_(one_minus_alpha, i).addcmul_(big_b, s_prev, value=-1)
-                s.copy_(torch.sub(u, big_b, out=pre[t]) > 0)
+                torch.heaviside(torch.sub(u, big_b, out=pre_rows[t]), zero, out=s)  # [x > 0]
         ctx.spec, ctx.depth, ctx.lead = spec, depth, lead
         if lif:
             traces = (membrane, None, None)
@@ -129,7 +137,8 @@ class _LayerLoop(torch.autograd.Function):
         current, spikes, pre, mixed, total, w_rec, mixture, alpha, rho, trace_a, trace_b, trace_c = ctx.saved_tensors
         spec, depth, lead = ctx.spec, ctx.depth, ctx.lead
         steps, batch, n = pre.shape
-        g_out = grad_spikes.transpose(0, 1)
+        g_out = grad_spikes.transpose(0, 1).contiguous()  # (T, B, N): each step's rows are one block
+        g_out_rows = g_out.view(steps, 1, batch * n).unbind(0)
         slope = spec.surrogate.derivative(pre)  # (T, B, N), every step at once
         g_cur = torch.empty_like(pre)  # dL/dI_t
         # dL/dR_t = dL/dI_t W, with `depth` zero rows past the end
@@ -145,45 +154,54 @@ class _LayerLoop(torch.autograd.Function):
             g_u_trace, g_b_trace = torch.empty_like(pre), torch.empty_like(pre)
             one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
         g_next = None  # LIF: dL/dh_{t+1}; ALIF: (dL/du_{t+1}, dL/db_{t+1})
+        slope_rows, g_cur_rows = slope.unbind(0), g_cur.unbind(0)
+        if w_rec is not None:
+            g_rec_rows = g_rec.unbind(0)
+            if mixture is not None:
+                # g_windows[t] = dL/dR_{t+1 .. t+K} as (K, B*N); windows[t] = S[t-K .. t-1]
+                g_windows = g_rec_flat[1:].as_strided((steps, depth, batch * n), (batch * n, batch * n, 1)).unbind(0)
+                windows = flat.as_strided((steps, depth, batch * n), (batch * n, batch * n, 1)).unbind(0)
         for t in range(steps - 1, -1, -1):
             g_s = g_out[t]
             if w_rec is not None and t + 1 < steps:
-                if mixture is not None:
-                    rec = torch.mm(mixture_row, g_rec_flat[t + 1:t + 1 + depth]).view(batch, n)
+                if mixture is not None:  # dL/dS_t += sum_j w_j dL/dR_{t+j}, added to dL/dS_t by addmm
+                    g_s = torch.addmm(g_out_rows[t], mixture_row, g_windows[t]).view(batch, n)
                 else:
-                    rec = g_rec[t + depth]
-                g_s = g_s + rec
+                    g_s = g_s + g_rec_rows[t + depth]
             if lif:
                 if g_next is None:
-                    g_i = torch.mul(g_s, slope[t], out=g_cur[t])
+                    g_i = torch.mul(g_s, slope_rows[t], out=g_cur_rows[t])
                 elif spec.soft_reset:
                     # dL/dv_t = lam dL/dh_{t+1}; dL/ds_t -= th dL/dv_t; dL/dh_t += dL/dv_t
                     g_s = torch.add(g_s, g_next, alpha=-th * lam)
-                    g_i = torch.mul(g_s, slope[t], out=g_cur[t]).add_(g_next, alpha=lam)
+                    g_i = torch.mul(g_s, slope_rows[t], out=g_cur_rows[t]).add_(g_next, alpha=lam)
                 else:
                     g_v = lam * g_next
                     g_s = torch.addcmul(g_s, g_v, trace_a[t], value=-1)
-                    g_i = torch.mul(g_s, slope[t], out=g_cur[t]).addcmul_(g_v, 1.0 - spikes[lead + t])
+                    g_i = torch.mul(g_s, slope_rows[t], out=g_cur_rows[t]).addcmul_(g_v, 1.0 - spikes[lead + t])
                 g_next = g_i
             else:
-                if g_next is not None:
+                if g_next is None:
+                    g_x = g_s * slope_rows[t]
+                    g_u = g_u_trace[t].copy_(g_x)
+                else:
                     g_u_next, g_b_next = g_next
-                    # to step t from step t+1: s_t enters b_{t+1} and u_{t+1}
-                    g_s = torch.add(g_s, torch.mul(one_minus_rho, g_b_next).addcmul_(trace_c[t + 1], g_u_next, value=-1))
-                g_x = g_s * slope[t]
-                g_u = torch.add(g_x, alpha * g_u_next, out=g_u_trace[t]) if g_next is not None else g_u_trace[t].copy_(g_x)
+                    # s_t enters b_{t+1} with weight (1 - rho) and u_{t+1} with weight -B_{t+1}
+                    g_s = g_s + torch.mul(one_minus_rho, g_b_next).addcmul_(trace_c[t + 1], g_u_next, value=-1)
+                    g_x = g_s * slope_rows[t]
+                    g_u = torch.add(g_x, alpha * g_u_next, out=g_u_trace[t])
                 # dL/dB_t = -(dL/dx_t + dL/du_t s_{t-1}); dL/db_t = rho dL/db_{t+1} + beta dL/dB_t
                 g_big = torch.addcmul(g_x, g_u, spikes[lead + t - 1])
                 if g_next is not None:
                     g_b = torch.add(rho * g_b_next, g_big, alpha=-beta, out=g_b_trace[t])
                 else:
                     g_b = torch.mul(g_big, -beta, out=g_b_trace[t])
-                g_i = torch.mul(one_minus_alpha, g_u, out=g_cur[t])
+                g_i = torch.mul(one_minus_alpha, g_u, out=g_cur_rows[t])
                 g_next = (g_u, g_b)
             if w_rec is not None:
-                torch.mm(g_i, w_rec, out=g_rec[t])
+                torch.mm(g_i, w_rec, out=g_rec_rows[t])
                 if want_mix and t:  # dL/dw_j += <dL/dR_t, S[t-j]>, on the window still in cache
-                    g_mix_rev.addmv_(flat[t + lead - depth:t + lead], g_rec_flat[t])
+                    g_mix_rev.addmv_(windows[t], g_rec_flat[t])
         g_current = g_cur.transpose(0, 1) if ctx.needs_input_grad[0] else None
         g_w = g_mix = g_alpha = g_rho = None
         if w_rec is not None and ctx.needs_input_grad[1]:

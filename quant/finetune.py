@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError, SkipcoreError
+from skipcore.outputs import atomic_write_text
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, input_spec_for
@@ -261,8 +262,8 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
         "saturation_test": test_res.saturation,
         "seconds": time.perf_counter() - t_start,
     }
-    (out / "qat_history.json").write_text(json.dumps(history, indent=2) + "\n")
-    (out / "qat_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "qat_history.json", json.dumps(history, indent=2) + "\n")
+    atomic_write_text(out / "qat_summary.json", json.dumps(summary, indent=2) + "\n")
     log(f"QAT best epoch {best['epoch']}: val acc {best['acc']:.4f} (PTQ {base['acc']:.4f}, float {float_val:.4f}); "
         f"golden test acc {golden_test:.4f}" + (f" (float {float_test:.4f})" if float_test is not None else "")
         + f" -> {art_path}")

@@ -16,9 +16,12 @@ with the recurrent spikes ``R[t]``:
 
 Spikes before the sequence start are zero. The input projection ``W_in x + b`` (and the dropout
 mask, drawn once per sequence) is applied to the whole sequence at once; only the recurrent part
-and the neuron step run in the Python time loop (``SpikingLayer.run``). A quantized forward pass
-can reuse the loop by overriding ``input_current``, ``recurrent_current``, ``neuron_params`` or
-``step_fn``.
+and the neuron step run in the time loop (``SpikingLayer.run``). For the stock ``lif_step`` and
+``alif_step`` that loop is ``quant.fastloop.layer_loop``: one autograd node per layer with a
+hand-written backward, the same numbers as the step-by-step loop (tested against it). Any other
+``step_fn`` (or an initial ``state``, or ``return_currents``) runs the step-by-step loop, so a
+quantized or experimental forward pass can still override ``input_current``,
+``recurrent_current``, ``neuron_params`` or ``step_fn``.
 """
 from __future__ import annotations
 

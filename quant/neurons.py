@@ -3,7 +3,9 @@
 Each neuron kind is a pure function ``step(current, state, params) -> (spikes, new_state)`` on
 tensors of shape (batch, neurons), with NamedTuple states and parameters (Norse/snnTorch style).
 The layer time loop (``quant.layers``) only calls ``layer.step_fn``, so a quantized (integer-exact)
-step with the same signature can replace the float one.
+step with the same signature can replace the float one. For training speed the two stock steps
+also run as one fused loop per layer (``quant.fastloop``, same equations and operation order,
+hand-written backward); ``tests/test_quant_speed_equivalence.py`` holds both to a plain loop.
 
 Both kinds keep their paper's convention (see ``reference/seed-models.md`` sections 1.2 and 2.2):
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError, DatasetError
+from skipcore.outputs import atomic_path, atomic_write_text
 
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
@@ -28,7 +29,7 @@ def checkpoint_dataset(ckpt: dict, data: str | os.PathLike | None = None, *, lim
 
     With ``required=False`` a missing dataset gives None instead of an error.
     """
-    from skipcore.datasets import DATASETS, Dataset
+    from skipcore.datasets import DATASETS, Dataset, data_format
 
     from .finetune import load_checkpoint_data
 
@@ -43,6 +44,9 @@ def checkpoint_dataset(ckpt: dict, data: str | os.PathLike | None = None, *, lim
             raise DatasetError(f"--data {str(data)!r} is neither a dataset name ({', '.join(DATASETS)}) nor an existing path")
         train = ckpt.get("train") or {}
         name = train.get("dataset") or (ckpt.get("dataset") or {}).get("name")
+        found = data_format(data)  # a path is read in the format it holds, not as the training set
+        if found is not None and not (found == "smnist" and name == "psmnist"):
+            name = found
         return load_checkpoint_data(ckpt, name, data, limit=limit)
     except DatasetError:
         if required:
@@ -196,7 +200,7 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out / "sweep.json", json.dumps(result, indent=2) + "\n")
         plot_sweep(result, out / "sweep.png")
         result["files"] = [str(out / "sweep.json"), str(out / "sweep.png")]
     return result
@@ -225,6 +229,7 @@ def plot_sweep(result: dict, path: str | os.PathLike) -> Path:
     fig.suptitle(f"{result['dataset']}: {Path(result['checkpoint']).name}")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

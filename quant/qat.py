@@ -229,6 +229,61 @@ def readout_step(acc: torch.Tensor, m: torch.Tensor, r: QuantReadout, readout_bi
 
 
 # ---------------------------------------------------------------------------------------------
+# the recurrent product with its weight gradient taken once per layer, not once per step
+
+
+class _RecurrentTape:
+    """The (spikes, gradient) pairs of a layer's recurrent products, collected during backward."""
+
+    def __init__(self) -> None:
+        self.spikes: list[torch.Tensor] = []
+        self.grads: list[torch.Tensor] = []
+
+
+class _RecurrentProduct(torch.autograd.Function):
+    """``spikes @ w_rec_t`` whose backward passes the gradient to the spikes only and leaves the
+    (spikes, gradient) pair on the tape; :class:`_RecurrentWeightGrad` turns the tape into the
+    weights' gradient with one product instead of one (N, B) x (B, N) product per step."""
+
+    @staticmethod
+    def forward(ctx, spikes, w_rec_t, tape):
+        ctx.save_for_backward(spikes, w_rec_t)
+        ctx.tape = tape
+        return spikes @ w_rec_t
+
+    @staticmethod
+    def backward(ctx, grad):
+        spikes, w_rec_t = ctx.saved_tensors
+        ctx.tape.spikes.append(spikes)
+        ctx.tape.grads.append(grad)
+        return grad @ w_rec_t.t(), None, None
+
+
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """Identity on a layer's feed-forward currents that gives ``w_rec_t`` its gradient.
+
+    Every step's current depends on the output, so autograd runs this backward only after the
+    backward of every step, when the tape is complete: ``d w_rec_t = sum_t S[t-k]^T g_t``.
+    """
+
+    @staticmethod
+    def forward(ctx, current, w_rec_t, tape):
+        ctx.tape = tape
+        return current.view_as(current)
+
+    @staticmethod
+    def backward(ctx, grad):
+        tape = ctx.tape
+        g_w = None
+        if ctx.needs_input_grad[1] and tape.grads:
+            n_in, n_out = tape.spikes[0].shape[-1], tape.grads[0].shape[-1]
+            g_w = torch.stack(tape.spikes).reshape(-1, n_in).t() @ torch.stack(tape.grads).reshape(-1, n_out)
+        tape.spikes.clear()
+        tape.grads.clear()
+        return grad, g_w, None
+
+
+# ---------------------------------------------------------------------------------------------
 # the whole network
 
 
@@ -285,13 +340,19 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
         state, step = kind.qat_state(zeros), kind.qat_step
         k = layer.span
         w_rec_t = layer.w_rec.t() if (k > 0 and layer.w_rec is not None) else None
+        tape = None
+        if w_rec_t is not None and torch.is_grad_enabled() and w_rec_t.requires_grad:
+            tape = _RecurrentTape()
+            cur = _RecurrentWeightGrad.apply(cur, w_rec_t, tape)
+            w_rec_t = w_rec_t.detach()
         spikes = []
         trace = {key: [] for key in golden_kinds.get(layer.kind).traces(w)} if record else None
         cur_steps = cur.unbind(1)  # not cur[:, t]: each select's backward would fill a (B, T, N) zero tensor
         for t in range(steps):
             acc = cur_steps[t]
             if w_rec_t is not None and t >= k:
-                acc = acc + spikes[t - k] @ w_rec_t
+                rec = spikes[t - k] @ w_rec_t if tape is None else _RecurrentProduct.apply(spikes[t - k], w_rec_t, tape)
+                acc = acc + rec
             s, state = step(acc, state, p, counter)
             spikes.append(s)
             if record:

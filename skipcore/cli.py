@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except SkipcoreError as exc:
         print(f"skipcore {name}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that changed under us after the checks: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"skipcore {name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"skipcore {name}: interrupted", file=sys.stderr)
         return 130

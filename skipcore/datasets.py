@@ -57,6 +57,11 @@ key            content
 ``skip_steps`` optional scalar, per-step labels only: accuracy ignores steps t < skip_steps
 =============  ========================================================================
 
+Each array's .npy header is checked before its data is read: object arrays are refused unread,
+and an array that declares more bytes than the machine's physical memory (or
+``$SKIPCORE_MAX_ARRAY_BYTES``) is refused before anything is allocated. Float inputs must fit
+float32 (they are stored as float32).
+
 Without ``x_test`` a test split of 20 % is carved with a fixed seed (0), independent of
 ``seed``, so that changing ``seed`` never moves a test sample into training. The input kind is
 inferred: all values in {0, 1} is ``"spike"``, all non-negative integers is ``"count"``, anything
@@ -74,11 +79,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
+import math
 import os
 import pickle
 import random
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -93,8 +101,10 @@ __all__ = [
     "DatasetInfo",
     "Split",
     "accuracy",
+    "data_format",
     "infer_input_kind",
     "load_dataset",
+    "mnist1d_file",
     "psmnist_permutation",
 ]
 
@@ -335,6 +345,32 @@ def load_dataset(
     return _assemble(source, seed=int(seed), val_fraction=float(val_fraction), limit=limit)
 
 
+def data_format(path: str | os.PathLike) -> str | None:
+    """The loader that reads ``path``: ``npz`` for an ``.npz`` file, ``ecg`` for a folder with
+    ``QTDB_train.mat``, ``smnist`` for a folder of MNIST IDX files; None when it is none of these."""
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".npz":
+        return "npz"
+    if p.is_dir():
+        if (p / "QTDB_train.mat").exists():
+            return "ecg"
+        if (p / _MNIST_IDX_FILES["x_train"]).exists() or (p / (_MNIST_IDX_FILES["x_train"] + ".gz")).exists():
+            return "smnist"
+    return None
+
+
+def mnist1d_file(path: str | os.PathLike) -> bool:
+    """Whether an ``.npz`` holds MNIST-1D as its loader reads it: x, y, x_test, y_test with T=40, C=1."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not {"x", "y", "x_test", "y_test"} <= set(archive.files):
+                return False
+            shape = archive["x"].shape
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not an mnist1d file
+        return False
+    return len(shape) in (2, 3) and shape[1] == 40 and (len(shape) == 2 or shape[2] == 1)
+
+
 def accuracy(info: DatasetInfo, y_true, predictions) -> float:
     """Fraction of correct predictions.
 
@@ -467,6 +503,15 @@ def _check_inputs(x, where: str, key: str = "x", ndim: int = 3) -> np.ndarray:
                 f"{where}: {key!r} holds {len(bad)} NaN or inf value(s), the first at index "
                 f"{tuple(int(i) for i in bad[0])}; clean or impute them before loading"
             )
+        if x.dtype.itemsize > 4:  # inputs become float32: larger magnitudes would turn into inf
+            limit = float(np.finfo(np.float32).max)
+            huge = np.abs(x) > limit
+            if huge.any():
+                first = tuple(int(i) for i in np.argwhere(huge)[0])
+                raise DatasetError(
+                    f"{where}: {key!r} holds {int(huge.sum())} value(s) beyond the float32 range (+-{limit:.3g}), "
+                    f"the first {x[first]!r} at index {first}; inputs are stored as float32, rescale them"
+                )
     return x
 
 
@@ -476,6 +521,8 @@ def _check_labels(y, x: np.ndarray, where: str, key: str = "y", x_key: str = "x"
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.dtype.kind == "f":
+        if np.isfinite(y).all() and y.size and float(y.max()) >= 2.0**63:  # would wrap around in int64
+            raise DatasetError(f"{where}: {key!r} has labels too large for int64 (largest {y.max()!r})")
         if not np.isfinite(y).all() or not np.array_equal(y, np.floor(y)):
             bad = np.argwhere(~np.isfinite(y) | (y != np.floor(np.nan_to_num(y))))
             raise DatasetError(
@@ -516,50 +563,95 @@ def _check_label_range(y: np.ndarray, classes: int, where: str, key: str = "y") 
         )
 
 
+def max_array_bytes() -> int:
+    """Largest array a dataset file may declare: ``$SKIPCORE_MAX_ARRAY_BYTES``, else the machine's
+    physical memory (an array larger than that cannot be loaded anyway)."""
+    env = os.environ.get("SKIPCORE_MAX_ARRAY_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ConfigError(f"$SKIPCORE_MAX_ARRAY_BYTES must be a number of bytes, got {env!r}") from None
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return DEFAULT_MAX_ARRAY_BYTES
+
+
+#: the array size limit where the physical memory cannot be queried (16 GiB)
+DEFAULT_MAX_ARRAY_BYTES = 16 << 30
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_npz_member(archive: zipfile.ZipFile, member: str, key: str, file: Path, what: str,
+                     limit: int) -> np.ndarray:
+    """Read one array member after checking its .npy header: numeric dtype, size within ``limit``
+    bytes and consistent with the zip entry. Nothing is allocated before these checks pass."""
+    from skipcore.golden.artifact import read_npy_header
+
+    where = f"{what}: {file}: key {key!r}"
+    info = archive.getinfo(member)
+    with archive.open(info) as stream:
+        head = stream.read(10_012)  # an .npy header is at most numpy's max_header_size + 12 bytes
+    buf = io.BytesIO(head)
+    try:
+        shape, _, dtype = read_npy_header(buf)
+    except ValueError as exc:
+        raise DatasetError(f"{where} cannot be read (not a valid .npy array: {exc}); "
+                           "write the file with numpy.savez(path, x=..., y=...)") from None
+    if dtype.hasobject:  # the checks after loading refuse any other non-numeric dtype by name
+        raise DatasetError(f"{where} cannot be read: dtype {dtype} holds Python objects; "
+                           "store plain numeric arrays (no object arrays or pickles)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > limit:
+        raise DatasetError(f"{where} declares shape {shape} of {dtype} ({nbytes:,} bytes), more than the "
+                           f"{limit:,} bytes this machine can hold (set $SKIPCORE_MAX_ARRAY_BYTES to change the limit)")
+    if info.file_size != buf.tell() + nbytes:
+        raise DatasetError(f"{where} holds {info.file_size - buf.tell()} data bytes but its header declares "
+                           f"{nbytes} (shape {shape} of {dtype}); the file is truncated or damaged")
+    with archive.open(info) as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
 def _read_npz_members(file: Path, keys: list[str], what: str) -> dict[str, np.ndarray]:
-    """Read the given members (those present) of an .npz archive, with clear errors."""
+    """Read the given members (those present) of an .npz archive, with clear errors.
+
+    Each member's .npy header is checked before its data is read (see :func:`_read_npz_member`).
+    """
     if not file.exists():
         raise DatasetError(f"{what}: file {file} does not exist; {_DATA_HINT}")
     if not file.is_file():
         raise DatasetError(f"{what}: {file} is not a file; pass the path of an .npz file")
+    fix = "write it with numpy.savez(path, x=..., y=...)"
     try:
-        archive = np.load(file, allow_pickle=False)
-    except MemoryError:
+        with open(file, "rb") as handle:
+            if handle.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                raise DatasetError(f"{what}: {file} holds a single .npy array, not an .npz archive; {fix}")
+        limit = max_array_bytes()
+        members: dict[str, np.ndarray] = {}
+        with zipfile.ZipFile(file) as archive:
+            names = {name[: -len(".npy")] if name.endswith(".npy") else name: name for name in archive.namelist()}
+            extra = sorted(set(names) - set(keys))
+            if extra:
+                warnings.warn(f"{what}: {file}: ignoring unknown key(s) {', '.join(extra)}", stacklevel=3)
+            for key in keys:
+                if key in names:
+                    members[key] = _read_npz_member(archive, names[key], key, file, what, limit)
+    except (DatasetError, ConfigError):
         raise
-    except Exception as exc:  # numpy raises many kinds (BadZipFile, ValueError, OSError, EOFError)
+    except Exception as exc:  # zipfile, zlib, EOF, numpy's ValueError on bad data, OSError...
         raise DatasetError(
-            f"{what}: {file} is not a readable .npz archive ({type(exc).__name__}: {exc}); "
-            "write it with numpy.savez(path, x=..., y=...)"
-        ) from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError(
-            f"{what}: {file} holds a single .npy array, not an .npz archive; "
-            "write it with numpy.savez(path, x=..., y=...)"
-        )
-    members: dict[str, np.ndarray] = {}
-    with archive:
-        extra = sorted(set(archive.files) - set(keys))
-        if extra:
-            warnings.warn(f"{what}: {file}: ignoring unknown key(s) {', '.join(extra)}", stacklevel=3)
-        for key in keys:
-            if key not in archive.files:
-                continue
-            try:
-                members[key] = archive[key]
-            except MemoryError:
-                raise
-            except Exception as exc:
-                raise DatasetError(
-                    f"{what}: {file}: key {key!r} cannot be read ({type(exc).__name__}: {exc}); "
-                    "store plain numeric arrays (no object arrays or pickles)"
-                ) from exc
+            f"{what}: {file} is not a readable .npz archive ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
     return members
 
 
 def _scalar_int(value: np.ndarray, where: str, key: str, minimum: int) -> int:
     value = np.asarray(value)
-    if value.size != 1 or value.dtype.kind not in "iuf" or float(value.ravel()[0]) != int(value.ravel()[0]):
-        raise DatasetError(f"{where}: {key!r} must be one integer, got {value!r}")
+    if (value.size != 1 or value.dtype.kind not in "iuf" or not np.isfinite(value).all()
+            or float(value.ravel()[0]) != int(value.ravel()[0])):
+        got = f"{value.ravel()[0]!r}" if value.size == 1 else f"an array of shape {value.shape}"
+        raise DatasetError(f"{where}: {key!r} must be one integer, got {got} ({value.dtype})")
     number = int(value.ravel()[0])
     if number < minimum:
         raise DatasetError(f"{where}: {key!r} must be at least {minimum}, got {number}")

@@ -5,7 +5,6 @@ Each stage reads and writes files, so a failed stage can be rerun alone with its
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +56,13 @@ class FlowProgress:
 
 
 def _golden_with_counts(art, x: np.ndarray, batch_size: int = 128):
-    """Golden run over a whole split, keeping per-layer spike counts per step (B, T, L)."""
+    """Golden run over a whole split, keeping per-layer spike counts per step (B, T, L) and every
+    spike, packed 8 neurons a byte (``spike_bits``, per layer (B, T, ceil(N/8)))."""
     from skipcore.golden.contract import quantize_input
     from skipcore.golden.model import run
+    from skipcore.sim.compare import pack_spikes
 
-    preds, reads, counts, events = [], [], [], []
+    preds, reads, counts, events, bits = [], [], [], [], []
     first = None
     for start in range(0, len(x), batch_size):
         res = run(art, x[start:start + batch_size], traces=True)
@@ -71,10 +72,23 @@ def _golden_with_counts(art, x: np.ndarray, batch_size: int = 128):
         reads.append(res.readout)
         counts.append(np.stack([s.sum(axis=2) for s in res.spikes], axis=2).astype(np.int64))
         events.append(res.input_events)
+        bits.append([pack_spikes(s) for s in res.spikes])
     x_int = quantize_input(art.input, x)
     return dict(predictions=np.concatenate(preds), readout=np.concatenate(reads),
                 counts=np.concatenate(counts), input_events=np.concatenate(events),
-                first_spikes=first, x_int=x_int)
+                spike_bits=[np.concatenate(layer) for layer in zip(*bits)], first_spikes=first, x_int=x_int)
+
+
+def _rtl_vs_golden(fast, gold: dict, mode: str) -> dict[str, Any]:
+    """The fast runner's whole run against golden: every neuron's spike, the readout, prediction and
+    end marker at every step of every sample (:func:`skipcore.sim.compare.compare`)."""
+    from skipcore.sim.compare import compare
+
+    cmp = compare(fast.to_trace(), readout=gold["readout"], spike_bits=gold["spike_bits"], mode=mode)
+    return {"samples": cmp.samples, "steps": cmp.steps, "count": cmp.steps_with_mismatch,
+            "samples_with_mismatch": cmp.samples_with_mismatch, "first": str(cmp.first) if cmp.first else None,
+            "compared": cmp.scope(), "spikes_compared": cmp.spikes_compared,
+            "differing": {k: v for k, v in cmp.counts.items() if v}}
 
 
 def verify(
@@ -91,32 +105,30 @@ def verify(
     jobs: int | None = None,
     force: bool = False,
     progress: bool = True,
+    out_label: str = "--out",
 ) -> VerifyReport:
     """Float/golden/RTL accuracy, RTL-vs-golden mismatches, cycles against the bound, resources.
 
-    ``lanes`` defaults to 8 (clamped per layer). ``board`` builds a bitstream and takes the clock
+    ``out_label`` names ``out_dir`` in messages. ``lanes`` defaults to 8 (clamped per layer).
+    ``board`` builds a bitstream and takes the clock
     from its Fmax (or ``clock_mhz`` when given). The first ``cocotb_samples`` samples also run
-    through the cocotb testbench (random input gaps and output backpressure), which compares every
-    neuron's spike at every step with golden; sample 0 draws the raster.
+    through the cocotb testbench (random input gaps and output backpressure); both it and the fast
+    runner (every sample) compare every neuron's spike at every step with golden. Sample 0 draws
+    the raster.
     """
-    from skipcore.commands.eval import check_data, resolve_data
+    from skipcore.cores import write_core
     from skipcore.datasets import accuracy
+    from skipcore.evaluate import check_data, resolve_data
     from skipcore.golden.artifact import load
-    from skipcore.hdl.generate import activity_summary, generate
+    from skipcore.hdl.generate import activity_summary
     from skipcore.hdl.plan import plan_core
     from skipcore.sim.fast import FastRunner
 
     lanes = 8 if lanes is None else lanes
-    if lanes < 1:
-        raise ConfigError(f"--lanes must be at least 1, got {lanes}")
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    if clock_mhz is not None and clock_mhz <= 0:
-        raise ConfigError(f"--clock must be positive (MHz), got {clock_mhz}")
-    out = Path(out_dir)
-    if (out / "report.json").exists() and not force:
-        raise ConfigError(f"{out / 'report.json'} exists; pass --force to overwrite the report, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    check_verify_options(lanes=lanes, jobs=jobs, clock_mhz=clock_mhz, limit=limit, cocotb_samples=cocotb_samples,
+                         board=board)
+    out, json_path = _plan_verify_outputs(artifact_path, data, out_dir, json_path, board=board,
+                                          cocotb=cocotb_samples > 0, force=force, out_label=out_label)
     flow = FlowProgress(progress)
 
     art = load(artifact_path)
@@ -129,7 +141,7 @@ def verify(
 
     gold = flow.run("golden model", lambda: _golden_with_counts(art, x))
     golden_acc = accuracy(ds.info, y, gold["predictions"])
-    float_acc = art.provenance.get("float_accuracy")
+    float_training = _training_float_accuracy(art.provenance)
 
     plan = plan_core(art, lanes=lanes, debug=True)
     core_dir = out / "core"
@@ -137,30 +149,18 @@ def verify(
     def _generate():
         activity = activity_summary(plan, gold["input_events"][:64], gold["counts"][:64],
                                     f"dataset {ds.info.name} test split, first {min(64, samples)} sequences")
-        result = generate(art, lanes=lanes, debug=True, activity=activity)
-        core_dir.mkdir(parents=True, exist_ok=True)
-        (core_dir / "core.v").write_text(result.verilog)
-        (core_dir / "core.json").write_text(json.dumps(result.json, indent=1) + "\n")
-        return result
+        return write_core(art, core_dir, lanes=lanes, debug=True, activity=activity)
 
     flow.run(f"generate core ({lanes} lanes)", _generate)
     runner = FastRunner(core_dir)
     flow.run("build fast Verilator runner", runner.build)
-    fast = flow.run(f"fast RTL simulation of {samples} samples", lambda: runner.run(gold["x_int"], jobs=jobs))
+    fast = flow.run(f"fast RTL simulation of {samples} samples (every neuron, every step)",
+                    lambda: runner.run(gold["x_int"], jobs=jobs))
 
     rtl_pred = fast.predictions
     rtl_acc = accuracy(ds.info, y, rtl_pred)
-    read_bad = np.any(fast.readout != gold["readout"], axis=2)
-    spike_bad = (np.any(fast.spike_counts != gold["counts"], axis=2)
-                 if fast.spike_counts is not None else np.zeros_like(read_bad))
-    bad = read_bad | spike_bad | ~fast.valid
-    first = None
-    if bad.any():
-        s, t = np.argwhere(bad)[0]
-        first = f"sample {s}, step {t}: " + ("readout differs" if read_bad[s, t] else "spike count differs")
-    mismatches = {"samples": int(samples), "steps": int(steps), "count": int(bad.sum()),
-                  "samples_with_mismatch": int(bad.any(axis=1).sum()), "first": first,
-                  "predictions_differ": int(np.sum(np.asarray(rtl_pred) != np.asarray(gold["predictions"])))}
+    mismatches = _rtl_vs_golden(fast, gold, art.readout.mode)
+    mismatches["predictions_differ"] = int(np.sum(np.asarray(rtl_pred) != np.asarray(gold["predictions"])))
 
     from skipcore.hdl.generate import cycle_bounds
 
@@ -217,13 +217,65 @@ def verify(
     }
     report = VerifyReport(
         model=str(artifact_path), dataset=ds.info.name, samples=int(samples), steps=int(steps),
-        accuracy={"float": float_acc, "golden": float(golden_acc), "rtl": float(rtl_acc)},
+        accuracy={"float": None, "golden": float(golden_acc), "rtl": float(rtl_acc)},
         mismatches=mismatches, cycles=cycles, build=build, throughput=thr,
-        extra={"figures": figures, "lanes": lanes, "artifact": art.summary(),
+        extra={"float_training": float_training, "figures": figures, "lanes": lanes, "artifact": art.summary(),
                "fast_runner": {"cycles_per_s": fast.cycles_per_second, "seconds": fast.seconds, "jobs": fast.jobs},
                "stages": {s.name: round(s.seconds, 2) for s in flow.stages}},
     )
     from skipcore import report as report_mod
 
-    report_mod.write(report, out, Path(json_path) if json_path else None)
+    report_mod.write(report, out, json_path)
     return report
+
+
+def check_verify_options(*, lanes: int, jobs: int | None, clock_mhz: float | None, limit: int | None,
+                         cocotb_samples: int, board: str | None) -> None:
+    """Refuse impossible verify options before any work (ConfigError, one line each)."""
+    if lanes < 1:
+        raise ConfigError(f"--lanes must be at least 1, got {lanes}")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if clock_mhz is not None and clock_mhz <= 0:
+        raise ConfigError(f"--clock must be positive (MHz), got {clock_mhz}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit} (leave it out for the whole test set)")
+    if cocotb_samples < 0:
+        raise ConfigError(f"--cocotb-samples must be 0 (no cocotb run) or more, got {cocotb_samples}")
+    if board is not None:
+        from skipcore.boards.targets import TARGETS
+
+        if board not in TARGETS:
+            raise ConfigError(f"unknown --board {board!r}; choose one of: {', '.join(TARGETS)}")
+
+
+#: what verify writes into its folder (plus report.json unless --json names another file)
+VERIFY_FILES = ("report.md", "raster.png", "cycles.png")
+
+
+def _plan_verify_outputs(artifact_path, data, out_dir, json_path, *, board, cocotb: bool, force: bool,
+                         out_label: str = "--out"):
+    """Check every output of verify before any work; returns (folder, json path or None)."""
+    from skipcore.cores import check_cache_writable
+    from skipcore.outputs import OutputPlan, real_path
+
+    plan = OutputPlan("verify", inputs=[artifact_path, data], force=force)
+    out = Path(out_dir)
+    separate_json = json_path is not None and real_path(json_path) != real_path(out / "report.json")
+    files = VERIFY_FILES + (() if separate_json else ("report.json",))
+    folders = ("core",) + (("cocotb",) if cocotb else ()) + ((f"build-{board}",) if board else ())
+    plan.folder(out, out_label, files=files, folders=folders)
+    if separate_json:
+        plan.file(json_path, "--json")
+    check_cache_writable()  # the fast runner is compiled into the cache
+    plan.prepare()
+    return out, Path(json_path) if separate_json else None
+
+
+def _training_float_accuracy(provenance) -> dict:
+    """The float accuracy recorded when the model was trained: a training-time figure, on the
+    training-time data, labelled as such (verify runs no float model)."""
+    prov = provenance if isinstance(provenance, dict) else {}
+    return {"accuracy": prov.get("float_accuracy"), "dataset": prov.get("dataset"),
+            "split": prov.get("float_accuracy_split"),
+            "note": "recorded at training time (artifact provenance), not measured on this report's data"}

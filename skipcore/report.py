@@ -3,8 +3,12 @@
 The JSON schema (keys are stable; later tools read them):
 
 ```
-accuracy.{float,golden,rtl}                 fractions in [0, 1] (float may be null)
+accuracy.{float,golden,rtl}                 fractions in [0, 1], measured on this data; float is null
+                                            (verify runs no float model)
+float_training.{accuracy,dataset,split}     the float accuracy recorded at training time (provenance),
+                                            on the training-time data: not comparable with the above
 mismatches.{samples,steps,count,first}      samples x steps compared, differing (sample, step) pairs
+mismatches.compared                         what the fast RTL run was compared in (every neuron's spikes)
 cycles.{mean_per_step,max_per_step,bound_per_step,ratio_mean,ratio_max}
 build.{board,luts,ffs,brams,dsps,fmax_mhz}  null values when no build ran
 throughput.{clock_mhz,clock_source,samples_per_s,latency_us,steps_per_s}
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from skipcore.outputs import atomic_path, atomic_write_text
 
 
 @dataclass
@@ -82,9 +88,9 @@ def write(report: VerifyReport, out_dir: Path, json_path: Path | None = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = json_path or out_dir / "report.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report.to_json(), indent=2, default=_json_default))
+    atomic_write_text(json_path, json.dumps(report.to_json(), indent=2, default=_json_default))
     md = out_dir / "report.md"
-    md.write_text(markdown(report))
+    atomic_write_text(md, markdown(report))
     return {"json": json_path, "markdown": md}
 
 
@@ -106,16 +112,27 @@ def _num(v, fmt="{:.1f}"):
     return "n/a" if v is None else fmt.format(v)
 
 
+def _float_row(measured, training) -> str:
+    if measured is not None:
+        return _pct(measured)
+    if training and training.get("accuracy") is not None:
+        return (f"not measured here; at training time {_pct(training['accuracy'])} on "
+                f"{training.get('dataset') or '?'} {training.get('split') or '?'}")
+    return "not measured here"
+
+
 def rows(report: VerifyReport) -> list[tuple[str, str]]:
     a, m, c, b, t = report.accuracy, report.mismatches, report.cycles, report.build, report.throughput
     out = [
         ("model", report.model),
         ("dataset", f"{report.dataset} ({report.samples} samples x {report.steps} steps)"),
-        ("accuracy float", _pct(a.get("float"))),
+        ("accuracy float", _float_row(a.get("float"), report.extra.get("float_training"))),
         ("accuracy golden (integer)", _pct(a.get("golden"))),
         ("accuracy RTL", _pct(a.get("rtl"))),
         ("mismatches RTL vs golden", f"{m.get('count')} of {m.get('samples')} samples x {m.get('steps')} steps"),
     ]
+    if m.get("compared"):
+        out.append(("  compared (fast RTL)", str(m["compared"])))
     if m.get("cocotb"):
         cc = m["cocotb"]
         out.append(("  of which cocotb, every neuron", f"{cc.get('count', 'error')} in {cc.get('samples')} samples"))
@@ -191,7 +208,8 @@ def plot_raster(golden_spikes: list[np.ndarray], rtl_spikes: list[np.ndarray] | 
     axes[-1, 0].set_xlabel("step")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -213,6 +231,7 @@ def plot_cycles(cycles_per_step: np.ndarray, bound_per_step: np.ndarray, path: P
     ax.legend()
     ax.set_title("cycles per step: RTL against the bound")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import time
 from collections import deque
 
 import numpy as np
@@ -602,17 +601,23 @@ def test_estimate_rejects_a_too_large_model():
     check_fit(estimate(mems, TARGETS["ulx3s-85f"]), TARGETS["ulx3s-85f"])  # fits the ECP5
 
 
-def test_build_fails_fast_on_a_too_large_model(tmp_path):
+def test_build_fails_fast_on_a_too_large_model(tmp_path, monkeypatch, capsys):
+    """The fit check refuses the model before the core is elaborated or any tool runs."""
+    from skipcore.boards import flow
+    from skipcore.cli import main
+
+    ran = []
+    monkeypatch.setattr(flow, "make_core", lambda *a, **k: ran.append("elaborate"))
+    monkeypatch.setattr(flow.subprocess, "run", lambda cmd, *a, **k: ran.append(cmd[0]))
     art = _big_artifact(64, 256, 1)
     path = save(art, tmp_path / "big.skc")
-    start = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "skipcore.cli", "build", str(path), "--board", "icebreaker", "-o",
-                          str(tmp_path / "out")], capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr
-    assert "does not fit icebreaker (iCE40UP5K-SG48): its memories need" in out.stderr
-    assert "of block RAM (30 x 4 kbit)" in out.stderr and "over by" in out.stderr
-    assert time.monotonic() - start < 60
-    assert not (tmp_path / "out" / "build").exists()  # no tool ran
+    rc = main(["build", str(path), "--board", "icebreaker", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "does not fit icebreaker (iCE40UP5K-SG48): its memories need" in err
+    assert "of block RAM (30 x 4 kbit)" in err and "over by" in err
+    assert ran == []  # neither the Amaranth elaboration nor yosys/nextpnr ran
+    assert not (tmp_path / "out").exists()  # and the output folder was never created
 
 
 def test_build_fails_fast_on_the_ecp5_too():
@@ -642,9 +647,12 @@ def test_existing_output_needs_force(tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "keep.txt").write_text("x")
-    with pytest.raises(ConfigError, match="exists and is not empty; pass --force"):
+    (out / "README.md").write_text("x")  # the user's file where skipcore writes one (skipcore/outputs.py)
+    with pytest.raises(ConfigError, match="already holds README.md; pass --force"):
         build(_art(2, channels=2, layer_sizes=[2]), "generic", out)
+    with pytest.raises(ConfigError, match="not written by skipcore"):
+        build(_art(2, channels=2, layer_sizes=[2]), "generic", out, force=True)
+    assert (out / "README.md").read_text() == "x"
 
 
 def test_generic_export(tmp_path):

@@ -466,6 +466,58 @@ def test_npz_object_array_refused(tmp_path):
         load_dataset("npz", file)
 
 
+def _npz_with_member(path: Path, key: str, dtype: str, shape: tuple, data: bytes, **arrays) -> Path:
+    """An .npz with normal ``arrays`` plus member ``key`` whose .npy header claims dtype and shape."""
+    import io
+    import zipfile
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": dtype, "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            zf.writestr(f"{name}.npy", buf.getvalue())
+        zf.writestr(f"{key}.npy", head.getvalue() + data)
+    return path
+
+
+def test_npz_huge_header_claim_is_refused_before_allocation(tmp_path):
+    """Before: np.load allocated the claimed (10**6, 10**6, 100) floats and raised MemoryError."""
+    file = _npz_with_member(tmp_path / "huge.npz", "x", "<f4", (10**6, 10**6, 100), b"\0" * 64, y=np.zeros(4))
+    with pytest.raises(DatasetError, match=r"key 'x' declares shape \(1000000, 1000000, 100\) of float32 "
+                                           r"\(400,000,000,000,000 bytes\), more than the .* bytes this machine can hold"):
+        load_dataset("npz", file)
+
+
+def test_npz_array_size_limit_comes_from_the_environment(tmp_path, monkeypatch):
+    file = _save_npz(tmp_path / "small.npz", x=np.zeros((10, 3, 1)), y=np.arange(10) % 2)
+    monkeypatch.setenv("SKIPCORE_MAX_ARRAY_BYTES", "100")
+    with pytest.raises(DatasetError, match=r"key 'x' declares .*\(240 bytes\), more than the 100 bytes"):
+        load_dataset("npz", file)
+    monkeypatch.setenv("SKIPCORE_MAX_ARRAY_BYTES", "240")
+    assert len(load_dataset("npz", file).test) == 2
+
+
+def test_npz_member_shorter_than_its_header(tmp_path):
+    file = _npz_with_member(tmp_path / "short.npz", "x", "<f8", (4, 3, 1), b"\0" * 40, y=np.zeros(4))
+    with pytest.raises(DatasetError, match=r"key 'x' holds 40 data bytes but its header declares 96 .*truncated"):
+        load_dataset("npz", file)
+
+
+def test_npz_object_array_is_not_unpickled(tmp_path):
+    """A pickle payload behind an object-dtype header is refused from the header alone."""
+    file = _npz_with_member(tmp_path / "pickle.npz", "y", "|O", (4,), b"\x80\x04N.", x=np.zeros((4, 3, 1)))
+    with pytest.raises(DatasetError, match=r"key 'y' cannot be read: dtype object holds Python objects"):
+        load_dataset("npz", file)
+
+
+def test_npz_complex_inputs_are_refused(tmp_path):
+    file = _save_npz(tmp_path / "c.npz", x=np.zeros((4, 3, 1), dtype=np.complex64), y=np.zeros(4))
+    with pytest.raises(DatasetError, match=r"'x' has dtype complex64; inputs must be real numbers"):
+        load_dataset("npz", file)
+
+
 def test_npz_missing_key(tmp_path):
     file = _save_npz(tmp_path / "nokey.npz", x=np.zeros((4, 3, 1)))
     with pytest.raises(DatasetError, match=r"key 'y' is missing"):
@@ -624,3 +676,25 @@ def test_datasets_table_matches_loaders():
 def test_module_never_imports_torch():
     code = "import sys, skipcore.datasets; sys.exit('torch' in sys.modules or 'scipy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# found by tests/test_fuzz_npz.py: values that used to pass the checks and change on conversion
+def test_npz_inputs_beyond_float32_are_refused(tmp_path):
+    x = np.zeros((4, 3, 1))
+    x[1, 2, 0] = 1e300  # float32(1e300) is inf
+    file = _save_npz(tmp_path / "big.npz", x=x, y=np.zeros(4))
+    with pytest.raises(DatasetError, match=r"'x' holds 1 value\(s\) beyond the float32 range .* at index \(1, 2, 0\)"):
+        load_dataset("npz", file)
+
+
+def test_npz_float_labels_beyond_int64_are_refused(tmp_path):
+    file = _save_npz(tmp_path / "y.npz", x=np.zeros((4, 3, 1)), y=np.array([0.0, 2.0**63, 1.0, 0.0]))
+    with pytest.raises(DatasetError, match=r"'y' has labels too large for int64"):
+        load_dataset("npz", file)
+
+
+@pytest.mark.parametrize("classes", [np.nan, np.inf, np.zeros((2, 1))])
+def test_npz_classes_must_be_one_finite_integer(tmp_path, classes):
+    file = _save_npz(tmp_path / "c.npz", x=np.zeros((4, 3, 1)), y=np.zeros(4), classes=np.asarray(classes))
+    with pytest.raises(DatasetError, match=r"^npz file .*: 'classes' must be one integer, got [^\n]*$"):
+        load_dataset("npz", file)

@@ -236,7 +236,7 @@ def test_quantize_eval_sweep_commands(run_dir, tmp_path, capsys):
 
 
 def test_eval_rejects_mismatched_data(run_dir, tmp_path, capsys):
-    from skipcore.commands.eval import check_data
+    from skipcore.evaluate import check_data
     from skipcore.datasets import DatasetInfo
 
     _, ckpt = run_dir

@@ -237,7 +237,158 @@ def test_save_refuses_to_overwrite(saved):
 
 
 def test_artifact_is_not_a_pickle(saved):
+    """Every array the LIF example has is stored as a plain integer .npy, loadable without pickle."""
+    expected = {f"arrays/layers.0.{n}.npy" for n in ("w_in", "bias", "threshold", "decay")}
+    expected |= {"arrays/readout.w.npy", "arrays/readout.bias.npy"}
     with zipfile.ZipFile(saved) as zf:
-        for name in zf.namelist():
-            if name.endswith(".npy"):
-                np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+        assert set(zf.namelist()) == expected | {"header.json"}
+        for name in sorted(expected):
+            arr = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+            assert arr.dtype == np.int64, name
+
+
+# ---- loading checks dtypes and sizes before it converts or allocates --------------------------
+
+
+def npy_bytes(dtype: str, shape: tuple, data: bytes = b"") -> bytes:
+    """An .npy file whose header claims ``dtype`` and ``shape``, followed by ``data`` (maybe less)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue() + data
+
+
+def replace_member(path, member: str, payload: bytes, header_fn=None):
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members[member] = payload
+    if header_fn:
+        header = json.loads(members["header.json"])
+        header_fn(header)
+        members["header.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_float_array_is_refused_not_truncated(saved):
+    """Before: astype(int64) turned 2.7 into 2 and NaN into -2**63; now the dtype is refused."""
+    def floats(arrays):
+        arrays["arrays/layers.0.threshold.npy"] = np.array([10.0, np.nan])
+    rewrite(saved, arrays_fn=floats)
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.threshold: must hold integers, got dtype float64 "
+                                            r"\(expected int64\)"):
+        A.load(saved)
+
+
+@pytest.mark.parametrize("dtype", ["<c16", "|b1", "<U3", "<M8[s]"])
+def test_other_non_integer_dtypes_are_refused(saved, dtype):
+    arr = np.zeros(2, dtype=dtype)
+    rewrite(saved, arrays_fn=lambda a: a.update({"arrays/layers.0.decay.npy": arr}))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.decay: must hold integers, got dtype"):
+        A.load(saved)
+
+
+def test_object_array_is_refused_before_unpickling(saved):
+    payload = npy_bytes("|O", (2,), b"\x80\x04N.")
+    replace_member(saved, "arrays/layers.0.bias.npy", payload)
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias: must hold integers, got dtype object"):
+        A.load(saved)
+
+
+def test_narrow_integer_dtypes_load_as_int64(saved):
+    def narrow(arrays):
+        arrays["arrays/layers.0.w_in.npy"] = np.array([[7], [-7]], dtype=">i2")
+        arrays["arrays/layers.0.decay.npy"] = np.array([2, 3], dtype=np.uint8)
+    rewrite(saved, arrays_fn=narrow)
+    art = A.load(saved)
+    assert art == lif_example()
+    assert all(getattr(art.layers[0], n).dtype == np.int64 for n in ("w_in", "decay"))
+
+
+def test_huge_uint64_is_not_wrapped(saved):
+    big = np.array([2**63 + 5, 3], dtype=np.uint64)  # astype(int64) would wrap to a negative number
+    rewrite(saved, arrays_fn=lambda a: a.update({"arrays/layers.0.decay.npy": big}))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.decay: value 9223372036854775813 does not fit"):
+        A.load(saved)
+
+
+def test_huge_claimed_shape_is_refused_before_allocation(saved):
+    """An .npy header claiming 10**12 elements (8 TB) gets an error, not a MemoryError."""
+    replace_member(saved, "arrays/layers.0.w_in.npy", npy_bytes("<i8", (10**6, 10**6), b"\0" * 16))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.w_in: shape mismatch: expected \(2, 1\), "
+                                            r"got \(1000000, 1000000\)"):
+        A.load(saved)
+
+
+def test_huge_topology_is_refused_by_size(saved):
+    """The header itself claims a huge layer, and the arrays agree: the byte limit refuses it."""
+    n = A.MAX_UNITS
+
+    def huge(header):  # a second layer of 2**20 neurons; its (2**20, 2**20) w_rec is 8 TiB
+        header["layers"].append(dict(header["layers"][0], neurons=n, span=1))
+
+    replace_member(saved, "arrays/layers.1.w_rec.npy", npy_bytes("<i8", (n, n), b"\0" * 64), header_fn=huge)
+    with pytest.raises(ArtifactError, match=r"^layers\[1\]\.w_rec: 8796093022208 bytes of data exceed the "
+                                            r"artifact limit"):
+        A.load(saved)
+
+
+def test_header_sizes_beyond_the_unit_limit_are_refused(saved):
+    rewrite(saved, header_fn=lambda h: h["layers"][0].update(neurons=10**12))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.neurons: 1000000000000 is outside the allowed range"):
+        A.load(saved)
+    A.save(lif_example(), saved, overwrite=True)
+    rewrite(saved, header_fn=lambda h: h["readout"].update(classes="2"))
+    with pytest.raises(ArtifactError, match=r"^readout\.classes: must be an integer, got '2'"):
+        A.load(saved)
+
+
+def test_array_shorter_than_its_header_claims(saved):
+    replace_member(saved, "arrays/layers.0.bias.npy", npy_bytes("<i8", (2,), b"\0" * 8))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias: .* holds 8 data bytes but its header promises 16"):
+        A.load(saved)
+
+
+def test_zip_entry_that_lies_about_its_size(saved):
+    """A zip-bomb shape: the central directory claims 1 GB for a member; nothing is inflated."""
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as zf:
+        info = zf.getinfo("arrays/layers.0.bias.npy")
+    # patch the uncompressed size in the central directory record (offset 24 from its signature)
+    name = info.filename.encode()
+    cd = next(i for i in range(len(data)) if data[i:i + 4] == b"PK\x01\x02" and data[i + 46:i + 46 + len(name)] == name)
+    data[cd + 24 : cd + 28] = (10**9).to_bytes(4, "little")
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias: .* holds 999999.* data bytes but its header promises 16"):
+        A.load(saved)
+
+
+def test_oversized_header_json_is_refused(saved):
+    rewrite(saved, header_fn=lambda h: h.update(provenance={"pad": "x" * (A.MAX_HEADER_BYTES + 1)}))
+    with pytest.raises(ArtifactError, match=r"^header\.json: \d+ bytes, over the limit"):
+        A.load(saved)
+
+
+def test_from_parts_checks_dtypes_before_anything(saved):
+    with zipfile.ZipFile(saved) as zf:
+        header = json.loads(zf.read("header.json"))
+        arrays = {n[len("arrays/"):-len(".npy")]: np.load(io.BytesIO(zf.read(n))) for n in zf.namelist()
+                  if n.endswith(".npy")}
+    assert A.from_parts(header, arrays) == lif_example()
+    arrays["readout.bias"] = arrays["readout.bias"].astype(np.float32)
+    with pytest.raises(ArtifactError, match=r"^readout\.bias: must hold integers, got dtype float32"):
+        A.from_parts(header, arrays)
+    arrays["readout.bias"] = [0, 1]
+    with pytest.raises(ArtifactError, match=r"^readout\.bias: must hold integers, got list"):
+        A.from_parts(header, arrays)
+
+
+def test_damaged_npy_header_length(saved):
+    """Found by the fuzz test: a header length that cuts the header dict made numpy's tokenizer raise."""
+    with zipfile.ZipFile(saved) as zf:
+        data = bytearray(zf.read("arrays/layers.0.bias.npy"))
+    data[8] = 0x38  # header length 56 instead of 118: the dict literal ends mid-way
+    replace_member(saved, "arrays/layers.0.bias.npy", bytes(data))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias: arrays/layers\.0\.bias\.npy is not a valid \.npy "
+                                            r"array \(damaged \.npy header"):
+        A.load(saved)

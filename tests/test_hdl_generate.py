@@ -146,7 +146,7 @@ def test_cli_generate(art, tmp_path, capsys):
     assert "random_inputs" in info["cycle_bound"]["at_measured_activity"]["source"]
     capsys.readouterr()
     assert main(["generate", str(model), "--lanes", "2", "-o", str(out)]) == 2
-    assert "core.v exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert "already holds core.v, core.json; pass --force" in capsys.readouterr().err
     assert main(["generate", str(model), "--lanes", "0", "-o", str(out), "--force"]) == 2
     assert "lanes must be at least 1, got 0" in capsys.readouterr().err
     assert main(["generate", str(model), "--lanes", "7", "-o", str(out), "--force", "--no-debug",

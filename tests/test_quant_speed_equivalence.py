@@ -129,3 +129,62 @@ def test_fast_loop_equals_plain_loop(case, training, readout):
     for name, g in ref_grads.items():
         assert g.abs().max() > 0 or "span_logits" in name and not training, f"{name}: zero reference gradient"
         torch.testing.assert_close(grads[name], g, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the QAT (integer-exact) path: the recurrent weights' gradient is taken once per layer
+
+
+def reference_qat_readout(qat, x):
+    """The QAT forward pass as a plain loop over the ``quant.qat`` step functions, recurrent
+    product ``S[t-k] @ W_rec^T`` written out at every step (autograd takes dW per step)."""
+    from skipcore.quant import qat as q
+
+    qm = qat.quantized()
+    h = q.quantize_input(qm.input, x)
+    for index, layer in enumerate(qm.layers):
+        p = q.StepParams(layer, qm.widths.state_bits, qm.widths.decay_bits, qat.surrogates[index])
+        cur = q.shr(torch.matmul(h, layer.w_in.t()), layer.input_shift) + layer.bias
+        zeros = cur.new_zeros(cur.shape[0], layer.neurons)
+        state, step = ((q.LIFState(zeros), q.lif_step) if layer.kind == "lif"
+                       else (q.ALIFState(zeros, zeros, zeros), q.alif_step))
+        spikes = []
+        for t in range(cur.shape[1]):
+            acc = cur[:, t]
+            if layer.span and t >= layer.span:
+                acc = acc + spikes[t - layer.span] @ layer.w_rec.t()
+            s, state = step(acc, state, p)
+            spikes.append(s)
+        h = torch.stack(spikes, 1)
+    r = qm.readout
+    z = torch.matmul(h, r.w.t()) + r.bias
+    m, outs = z.new_zeros(z.shape[0], z.shape[2]), []
+    for t in range(z.shape[1]):
+        m = q.readout_step(z[:, t], m, r, qm.widths.readout_bits, qm.widths.decay_bits)
+        outs.append(m)
+    return torch.stack(outs, 1)
+
+
+@pytest.mark.parametrize("case", ["lif-src3+asrc5", "alif-asrc6+lif-src1"])
+def test_qat_gradients_equal_plain_loop(case):
+    from skipcore.quant.qat import QATNetwork
+
+    net = _net(CASES[case], "leaky" if "alif" in case else "sum").float()
+    net.train()
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 29, 3, generator=gen) * 2.0
+    qat = QATNetwork(net, {"weight_bits": 8, "state_bits": 16}, input_kind="real", x=x.numpy())
+    probe = torch.randn(3, 29, 4, generator=gen, dtype=torch.float64)
+
+    grads = []
+    for forward in (qat, lambda x: reference_qat_readout(qat, x)):
+        net.zero_grad(set_to_none=True)
+        out = forward(x)
+        (out * probe).sum().backward()
+        grads.append((out.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    (out, g), (ref_out, ref_g) = grads
+    assert torch.equal(out, ref_out)
+    assert set(g) == set(ref_g) and any("rec.weight" in n for n in g)
+    for name in ref_g:
+        assert ref_g[name].abs().max() > 0, f"{name}: zero reference gradient"
+        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")

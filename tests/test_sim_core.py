@@ -25,7 +25,7 @@ CONFIGS = random_configs(N_CONFIGS)
 
 
 def _cases(configs):
-    from skipcore.commands.simulate import generate_core_dir
+    from skipcore.cores import generate_core_dir
 
     return [CoreCase(generate_core_dir(c.art, lanes=c.lanes, ring_depth=c.ring_depth), c.art, c.x, seed=c.seed,
                      name=c.name, gap=0.25, backpressure=0.3) for c in configs]

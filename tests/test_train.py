@@ -106,9 +106,14 @@ def test_run_folder_is_not_clobbered(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
+    (out / "best.pt").write_text("the user's own checkpoint")  # where a run writes (skipcore/outputs.py)
     with pytest.raises(ConfigError, match="--force"):
         tiny_train(out, epochs=1)
+    _, cfg = resolve("mnist1d-lif-asrc", epochs=1)
+    with pytest.raises(ConfigError, match="not written by skipcore"):
+        train_run(TINY, cfg, out=out, loaded=toy_dataset(), progress=False, log=lambda m: None, force=True)
     assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "best.pt").read_text() == "the user's own checkpoint"
 
 
 def test_presets_resolve_and_overrides():
@@ -164,7 +169,9 @@ def test_demo_train_step(tmp_path):
     assert 0.0 <= result["float_test_acc"] <= 1.0
     assert (tmp_path / "demo" / "train" / "best.pt").is_file()
     other = tmp_path / "other"
-    other.mkdir()
-    (other / "x.txt").write_text("x")
-    with pytest.raises(ConfigError, match="holds no earlier demo"):
-        demo._check_out(other, force=False)
+    (other / "train").mkdir(parents=True)
+    (other / "train" / "x.txt").write_text("x")
+    for force in (False, True):  # a step folder of the user's is never replaced
+        with pytest.raises(ConfigError, match="train"):
+            demo._check_out(other, force=force)
+    assert (other / "train" / "x.txt").read_text() == "x"

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing target for place and route (default: the board clock, 12 MHz on the "
                              "iCEBreaker, 25 MHz on the ULX3S; the design runs from that clock)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the host link (default 115200)")
-    parser.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="replace what skipcore wrote in DIR earlier (never files or folders of your own)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from skipcore.errors import ConfigError
+from skipcore.outputs import atomic_write_text
 
 #: what the demo trains
 DEMO_PRESET = "mnist1d-lif-asrc"
@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lanes", type=int, default=8, help="lanes per layer engine (default: %(default)s)")
     parser.add_argument("--board", default="ulx3s-85f",
                         help="board to build for: ulx3s-85f, icebreaker, generic or none (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="use --out even if it holds something else")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier demo in --out (only what skipcore wrote there)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -84,7 +85,7 @@ def step_qat(ctx: DemoContext) -> dict:
 
 def step_golden(ctx: DemoContext) -> dict:
     """The bit-exact golden model on the whole test split (``skipcore eval``)."""
-    from skipcore.commands.eval import evaluate_artifact, resolve_data
+    from skipcore.evaluate import evaluate_artifact, resolve_data
     from skipcore.golden.artifact import load
 
     art = load(ctx.results["qat"]["artifact"])
@@ -124,17 +125,32 @@ STEPS: list[tuple[str, str, Callable[[DemoContext], dict]]] = [
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
-        raise ConfigError(
-            f"{str(out)!r} is not empty and holds no earlier demo ({MARKER}); choose another --out or pass --force"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    """The demo folder: demo.json and one folder per step, checked and prepared before any work."""
+    from skipcore.outputs import OutputPlan
+
+    plan = OutputPlan("demo", force=force)
+    plan.folder(out, "--out", files=(MARKER,), folders=tuple(name for name, _, _ in STEPS))
+    plan.prepare()
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Every option checked before minutes of training (ConfigError, one line)."""
+    from skipcore.errors import ConfigError
+    from skipcore.flow import check_verify_options
+    from skipcore.quant.presets import get_preset
+
+    get_preset(args.preset)
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.qat_epochs < 1:
+        raise ConfigError(f"--qat-epochs must be at least 1, got {args.qat_epochs}")
+    check_verify_options(lanes=args.lanes, jobs=None, clock_mhz=None, limit=None, cocotb_samples=20,
+                         board=None if args.board == "none" else args.board)
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    _check_options(args)
     _check_out(out, args.force)
     ctx = DemoContext(out=out, args=args)
     rows = []
@@ -145,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         ctx.results[name] = result
         rows.append((name, description, result))
     report = {"steps": ctx.results, "preset": args.preset, "quick": bool(args.quick)}
-    (out / MARKER).write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / MARKER, json.dumps(report, indent=2) + "\n")
     _print_table(rows, out)
     return 0
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ring-buffer slots of every recurrent layer (default: its span; must be >= every span)")
     parser.add_argument("--no-debug", action="store_true", help="leave out the dbg_l* ports (for synthesis)")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (core.v, core.json)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing DIR/core.v")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the core.v and core.json that skipcore wrote in DIR earlier")
     parser.add_argument("--data", nargs="?", const="", default=None, metavar="NAME_OR_PATH",
                         help="measure activity on this dataset's test split (no value: the dataset named in the "
                              "artifact's provenance); default: random inputs")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                         help="sequences for the activity measurement (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_RANDOM_STEPS,
-                        help="steps per random sequence when --data is not given (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"steps per random sequence when --data is not given (default {DEFAULT_RANDOM_STEPS})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default %(default)s)")
 
 
@@ -49,7 +48,7 @@ def measure_activity(art, plan, *, data: str | None, samples: int, steps: int, s
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     if data is not None:
-        from skipcore.commands.eval import check_data, resolve_data
+        from skipcore.evaluate import check_data, resolve_data
 
         ds = resolve_data(data or None, art.provenance)
         check_data(art, ds.info)
@@ -72,30 +71,34 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
+    from skipcore.cores import CORE_FILES, write_core
     from skipcore.golden.artifact import load
-    from skipcore.hdl.generate import generate
     from skipcore.hdl.plan import plan_core
+    from skipcore.outputs import OutputPlan
 
-    out = Path(args.out)
-    core_v = out / "core.v"
-    if core_v.exists() and not args.force:
-        raise ConfigError(f"{core_v} exists; pass --force to overwrite it")
+    if args.lanes < 1:
+        raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
+    if args.samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if args.steps is not None and args.data is not None:
+        raise ConfigError("--steps sets the length of random sequences; with --data the dataset's sequences keep "
+                          "their own length: drop --steps or --data")
+    steps = DEFAULT_RANDOM_STEPS if args.steps is None else args.steps
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    data_path = args.data if args.data else None
+    plan = OutputPlan("generate", inputs=[args.artifact, data_path], force=args.force)
+    out = plan.folder(args.out, "-o", files=CORE_FILES).path
     art = load(args.artifact)
-    plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug)
-    activity = measure_activity(art, plan, data=args.data, samples=args.samples, steps=args.steps, seed=args.seed)
-    result = generate(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
-                      digest=_sha256_file(Path(args.artifact)), activity=activity)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(core_v, result.verilog)
-    _write(out / "core.json", json.dumps(result.json, indent=1) + "\n")
-    layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, c={l.constant_cycles}" for l in plan.layers)
+    core_plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug)
+    activity = measure_activity(art, core_plan, data=args.data, samples=args.samples, steps=steps,
+                                seed=args.seed)
+    plan.prepare()
+    write_core(art, out, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
+               digest=_sha256_file(Path(args.artifact)), activity=activity)
+    core_v = out / "core.v"
+    layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, c={l.constant_cycles}" for l in core_plan.layers)
     print(f"wrote {core_v} and {out / 'core.json'} ({art.summary()})")
     print(f"  {layers}; bound at measured activity: mean {activity['per_step_mean']}, "
           f"max {activity['per_step_max']} cycles/step ({activity['source']})")

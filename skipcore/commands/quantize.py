@@ -50,16 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rich.console import Console
 
     from skipcore.errors import ConfigError
 
+    from skipcore.outputs import OutputPlan
+
     console = Console()
     opts = options_from_args(args)
-    if Path(args.out).exists() and not args.force:
-        raise ConfigError(f"{args.out!r} exists; pass --force to replace it")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    plan = OutputPlan("quantize", inputs=[args.checkpoint, args.data], force=args.force)
+    plan.file(args.out, "-o")
+    plan.prepare()
     import torch
 
     from skipcore.quant.ptq import quantize_checkpoint

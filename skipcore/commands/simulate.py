@@ -7,8 +7,8 @@ every readout word and every prediction with the golden model. Two engines:
 * cocotb (default; Verilator, or Icarus with ``--simulator icarus``): random idle cycles on the
   input and random backpressure on the output, per-layer spikes compared neuron by neuron,
   ``--waves`` keeps a waveform (always on a mismatch);
-* ``--fast``: the compiled C++ Verilator harness (``sim/fast.py``), for whole test sets; spikes are
-  compared as per-layer counts per step.
+* ``--fast``: the compiled C++ Verilator harness (``sim/fast.py``), for whole test sets; every
+  layer's spikes are compared neuron by neuron at every step too.
 
 Prints a table (samples, steps, mismatches, cycles/step mean and max against the bound) and writes
 ``--json``. Exit status 1 on any mismatch.
@@ -16,10 +16,7 @@ Prints a table (samples, steps, mismatches, cycles/step mean and max against the
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -37,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset name or path (default: the dataset in the artifact's provenance; "
                              "random inputs when there is none)")
     parser.add_argument("--random", action="store_true", help="random inputs even if the artifact names a dataset")
-    parser.add_argument("--steps", type=int, default=DEFAULT_RANDOM_STEPS,
-                        help="steps per random sequence (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"steps per random sequence (default {DEFAULT_RANDOM_STEPS}); "
+                             "a dataset's sequences keep their own length")
     parser.add_argument("--lanes", "-P", type=int, default=1, metavar="P", help="lanes per layer engine (default 1)")
     parser.add_argument("--ring-depth", type=int, default=None, metavar="D", help="ring-buffer slots (default: span)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
@@ -55,51 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="keep the core, traces and waveforms here (default: a temporary folder)")
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the results as JSON")
-
-
-# ---------------------------------------------------------------------------------------------
-# generating cores (cached), shared with the tests
-
-
-def _hdl_source_digest() -> str:
-    import skipcore.hdl as hdl_pkg
-
-    h = hashlib.sha256()
-    for path in sorted(Path(hdl_pkg.__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def generate_core_dir(art, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
-                      out: str | os.PathLike | None = None) -> Path:
-    """Write ``core.v`` + ``core.json`` for ``art`` and return the folder.
-
-    Without ``out`` the folder is a cache entry keyed by the artifact, the options and the source
-    of ``hdl/`` (a changed generator never reuses an old core).
-    """
-    from skipcore.hdl.generate import artifact_digest, generate
-    from skipcore.sim.runners import cache_root, file_lock
-
-    digest = artifact_digest(art)
-    if out is None:
-        key = hashlib.sha256(f"{digest}|{lanes}|{ring_depth}|{debug}|{_hdl_source_digest()}".encode()).hexdigest()[:20]
-        folder = cache_root() / "cores" / key
-        if (folder / "core.json").is_file() and (folder / "core.v").is_file():
-            return folder
-    else:
-        folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = file_lock(folder.with_name(folder.name + ".lock")) if out is None else contextlib.nullcontext()
-    with lock:
-        result = generate(art, lanes=lanes, ring_depth=ring_depth, debug=debug, digest=digest)
-        for name, text in (("core.v", result.verilog), ("core.json", json.dumps(result.json, indent=1) + "\n")):
-            tmp = folder / (name + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, folder / name)
-    return folder
-
-
-# ---------------------------------------------------------------------------------------------
+    parser.add_argument("--force", action="store_true",
+                        help="replace --json and what skipcore wrote in --out earlier")
 
 
 def _inputs(args, art):
@@ -109,11 +64,13 @@ def _inputs(args, art):
 
     prov = art.provenance if isinstance(art.provenance, dict) else {}
     if args.random or (args.data is None and not prov.get("dataset")):
-        if args.steps < 1:
-            raise ConfigError(f"--steps must be at least 1, got {args.steps}")
-        x = random_inputs(np.random.default_rng(args.seed), art, args.samples, args.steps)
-        return quantize_input(art.input, x), None, None, f"random inputs (seed {args.seed}, {args.steps} steps)"
-    from skipcore.commands.eval import check_data, resolve_data
+        steps = DEFAULT_RANDOM_STEPS if args.steps is None else args.steps
+        x = random_inputs(np.random.default_rng(args.seed), art, args.samples, steps)
+        return quantize_input(art.input, x), None, None, f"random inputs (seed {args.seed}, {steps} steps)"
+    if args.steps is not None:
+        raise ConfigError("--steps sets the length of random sequences, but the inputs come from a dataset "
+                          "(--data or the artifact's provenance); drop --steps, or pass --random")
+    from skipcore.evaluate import check_data, resolve_data
 
     ds = resolve_data(args.data, prov, limit=None)
     check_data(art, ds.info)
@@ -155,6 +112,8 @@ def _slice_trace(trace, a, b):
     sl = lambda v: None if v is None else v[a:b]  # noqa: E731
     return RtlTrace(readout=trace.readout[a:b], prediction=trace.prediction[a:b], end_seq=trace.end_seq[a:b],
                     valid=trace.valid[a:b], spikes=[s[a:b] for s in trace.spikes], spike_counts=sl(trace.spike_counts),
+                    spike_bits=None if trace.spike_bits is None else [s[a:b] for s in trace.spike_bits],
+                    neurons=trace.neurons,
                     layer_cycles=sl(trace.layer_cycles), step_cycles=sl(trace.step_cycles),
                     input_events=sl(trace.input_events), total_cycles=trace.total_cycles,
                     protocol_errors=trace.protocol_errors)
@@ -174,7 +133,10 @@ def _merge(comparisons):
                        for m in c.mismatches]
         offset += c.samples
     return Comparison(sum(c.samples for c in comparisons), first.steps, counts, sorted(mismatches)[:20],
-                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors)
+                      sum(c.prediction_mismatches for c in comparisons), first.protocol_errors,
+                      steps_with_mismatch=sum(c.steps_with_mismatch for c in comparisons),
+                      samples_with_mismatch=sum(c.samples_with_mismatch for c in comparisons),
+                      spikes_compared=first.spikes_compared, neurons=first.neurons)
 
 
 def _merge_reports(reports):
@@ -192,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from skipcore.cores import check_cache_writable, generate_core_dir
     from skipcore.golden.artifact import load
+    from skipcore.outputs import OutputPlan, atomic_write_text
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
@@ -206,10 +170,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--fast uses Verilator; drop --simulator icarus or --fast")
     if args.fast and args.waves:
         raise ConfigError("--waves needs the cocotb testbench; drop --fast")
+    if args.random and args.data is not None:
+        raise ConfigError("--random draws random inputs, --data names a dataset; pass one of them")
+    if args.lanes < 1:
+        raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    plan = OutputPlan("simulate", inputs=[args.artifact, args.data], force=args.force)
+    out = plan.folder(args.out, "--out", folders=("core", "sim")).path if args.out else None
+    if args.json:
+        plan.file(args.json, "--json")
+    check_cache_writable()  # compiled simulators live in the cache even with --out
     console = Console()
     art = load(args.artifact)
     x, labels, info, source = _inputs(args, art)
-    out = Path(args.out) if args.out else None
+    plan.prepare()
     core_dir = generate_core_dir(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=True,
                                  out=(out / "core") if out else None)
     console.print(f"core: {core_dir}  ({art.summary()}, lanes {args.lanes})")
@@ -271,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         result = {
             "artifact": str(args.artifact), "summary": art.summary(), "inputs": source, "lanes": args.lanes,
             "core_dir": str(core_dir), "samples": cmp.samples, "steps": cmp.steps, "ok": cmp.ok,
+            "compared": cmp.scope(),
             "mismatches": cmp.counts, "first_mismatch": str(cmp.first) if cmp.first else None,
             "prediction_mismatches": cmp.prediction_mismatches,
             "cycles_per_step": None if trace.step_cycles is None else
@@ -278,8 +254,6 @@ def run(args: argparse.Namespace) -> int:
             "cycle_bound": rep.summary() if rep else None, "accuracy_rtl": accuracy, "waves": str(waves) if waves else None,
             **{k: v for k, v in engine.items() if k != "log"}, "seed": args.seed,
         }
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        path = atomic_write_text(args.json, json.dumps(result, indent=2, default=str) + "\n")
         console.print(f"wrote {path}")
     return 0 if cmp.ok else 1

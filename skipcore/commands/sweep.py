@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("train", "val", "test"), default="test", help="default: %(default)s")
     parser.add_argument("--limit", type=int, default=None, help="at most this many samples per split")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--force", action="store_true", help="replace the sweep.json and sweep.png skipcore wrote in DIR")
     add_width_arguments(parser)
 
 
@@ -59,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     weights = _bits_list(args.weights, "--weights")
     states = _bits_list(args.states, "--states")
     opts = options_from_args(args)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    from skipcore.outputs import OutputPlan
+
+    plan = OutputPlan("sweep", inputs=[args.checkpoint, args.data], force=args.force)
+    plan.folder(args.out, "-o", files=("sweep.json", "sweep.png"))
+    plan.prepare()
     import torch
 
     from skipcore.quant.ptq import sweep_bits
