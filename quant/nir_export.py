@@ -21,7 +21,7 @@ import numpy as np
 
 from skipcore.errors import ConfigError
 
-__all__ = ["NIRExportError", "network_to_nir", "check_exportable"]
+__all__ = ["NIRExportError", "network_to_nir", "check_exportable", "write_nir"]
 
 
 class NIRExportError(ConfigError):
@@ -86,3 +86,18 @@ def network_to_nir(network, *, dt: float = 1e-3):
     edges += [(prev, "fc_out"), ("fc_out", "readout"), ("readout", "output")]
     meta = {"dt": float(dt), "readout_mode": rp["mode"], "skip_steps": int(rp["skip_steps"]), "source": "skipcore"}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def write_nir(checkpoint, out, *, dt: float = 1e-3):
+    """``skipcore export --nir``: the checkpoint's network as a NIR file at ``out`` (atomic). Returns the graph."""
+    import nir
+
+    from skipcore.outputs import atomic_path
+
+    from .checkpoint import load_checkpoint
+
+    network, _ = load_checkpoint(checkpoint)
+    graph = network_to_nir(network, dt=dt)
+    with atomic_path(out) as tmp:
+        nir.write(str(tmp), graph)
+    return graph

@@ -178,7 +178,7 @@ def test_bad_state_dicts_are_refused_with_the_key(tmp_path):
         import_srnn(sd)
     with pytest.raises(ModelImportError, match="span"):
         import_asrc(OfficialASRC(3, [8], 2, k=3, adaptive=False).state_dict())
-    with pytest.raises(ModelImportError, match="unknown"):
+    with pytest.raises(ModelImportError, match="bj0 do not apply"):
         import_srnn(OfficialSRNN(3, 8, 2).state_dict(), {"bj0": 1})
 
 

@@ -23,7 +23,8 @@ import torch
 
 from skipcore.errors import ConfigError
 
-__all__ = ["ImportedModel", "ModelImportError", "load_state_dict", "save_imported"]
+__all__ = ["ImportedModel", "ModelImportError", "SOURCES", "load_state_dict", "save_imported", "import_file",
+           "write_imported"]
 
 
 class ModelImportError(ConfigError):
@@ -78,3 +79,68 @@ def save_imported(model: ImportedModel, path: str | os.PathLike, *, input_kind: 
     info = {"input_kind": input_kind} if input_kind else None
     return save_checkpoint(path, network=model.network, dataset_info=info, metrics={},
                            preset=f"import:{model.source}", imported=model.notes)
+
+
+SOURCES = ("auto", "nir", "srnn", "asrc")
+
+
+def import_file(path: str | os.PathLike, source: str = "auto", options: dict | None = None) -> ImportedModel:
+    """Import ``path`` as ``source`` (``auto``: ``.nir`` files are NIR graphs, a state dict with
+    ``i2h*`` is SRNN, one with ``features.*`` is ASRC-SNN). ``options`` are the source's own
+    (NIR: dt, mode, skip_steps; SRNN: b_j0, beta, output_beta, output, mode, skip_steps; ASRC-SNN:
+    lam, threshold, reset, span, mode); one that the source does not use is refused."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if source not in SOURCES:
+        raise ModelImportError(f"unknown model source {source!r}; choose one of: {', '.join(SOURCES)}")
+    path = Path(path)
+    if source == "auto" and path.suffix.lower() == ".nir":
+        source = "nir"
+    if source == "nir":
+        from .nir_graph import import_nir
+
+        unknown = set(options) - {"dt", "mode", "skip_steps"}
+        if unknown:
+            raise ModelImportError(f"options {', '.join(sorted(unknown))} do not apply to a NIR graph "
+                                   f"(it has dt, mode, skip_steps)")
+        if not path.is_file():
+            raise ModelImportError(f"{str(path)!r} does not exist")
+        return import_nir(path, **options)
+    from .official import import_asrc, import_srnn
+
+    sd = load_state_dict(path)
+    if source == "auto":
+        if any(k.startswith("i2h") for k in sd):
+            source = "srnn"
+        elif any(k.startswith("features.") for k in sd):
+            source = "asrc"
+        else:
+            raise ModelImportError(f"{str(path)!r}: cannot tell which model this state dict is (no 'i2h*' or "
+                                   f"'features.*' entries); pass --from srnn, asrc or nir")
+    return (import_srnn if source == "srnn" else import_asrc)(sd, options)
+
+
+def write_imported(model: ImportedModel, out: str | os.PathLike, *, input_kind: str | None = None,
+                   export_options=None, force: bool = False, source_path: str | os.PathLike | None = None):
+    """Write ``model`` to ``out``: a ``.skc`` artifact (PTQ with ``export_options``; needs
+    ``input_kind``) or else a skipcore checkpoint. Returns the Artifact or None."""
+    from skipcore.golden.artifact import save
+
+    from ..export import _as_options, export_artifact, input_spec_for, make_provenance
+
+    out = Path(out)
+    if out.suffix.lower() != ".skc":
+        save_imported(model, out, input_kind=input_kind)
+        return None
+    if input_kind is None:
+        raise ModelImportError("writing model.skc needs the input kind: pass --input-kind spike, count or real")
+    opts = _as_options(export_options)
+    if input_kind == "real" and opts.input_frac_bits is None:
+        raise ModelImportError("a real input needs --input-frac-bits (no dataset is read to choose it)")
+    if input_kind == "count" and opts.input_bits is None:
+        raise ModelImportError("a count input needs --input-bits (no dataset is read to size it)")
+    spec = input_spec_for(input_kind, model.network.config.input_channels, opts)
+    prov = make_provenance(options=opts, method="import", imported_from=model.source,
+                           source=str(source_path) if source_path else None, import_notes=model.notes)
+    art = export_artifact(model.network, opts, input_spec=spec, provenance=prov)
+    save(art, out, overwrite=force)
+    return art

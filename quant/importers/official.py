@@ -65,8 +65,8 @@ def _options(given: dict | None, defaults: dict, model: str) -> dict:
     given = dict(given or {})
     unknown = set(given) - set(defaults)
     if unknown:
-        raise ModelImportError(f"unknown {model} import options: {', '.join(sorted(unknown))}; "
-                               f"known: {', '.join(defaults)}")
+        raise ModelImportError(f"options {', '.join(sorted(unknown))} do not apply to a {model} model "
+                               f"(it has {', '.join(defaults)})")
     return {**defaults, **{k: v for k, v in given.items() if v is not None}}
 
 
