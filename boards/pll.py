@@ -18,6 +18,7 @@ and holds ``sync`` in reset until the PLL reports LOCK.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
@@ -133,30 +134,40 @@ def _filter_range(pfd: Fraction) -> int:
     return 6
 
 
+def _f32(x: float) -> float:
+    """``x`` rounded to single precision (each float op rounded through double is exact for float32)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
 def _ecp5_search(input_hz: int, output_hz: float) -> PLLConfig | None:
-    """ecppll's search: smallest error first, then the VCO nearest 600 MHz; earlier settings win ties."""
+    """ecppll's search: smallest error first, then the VCO nearest 600 MHz; earlier settings win
+    ties. ecppll compares in single precision (MHz), which decides near-ties (25 -> 133 MHz picks
+    CLKOP_DIV 5, not 4), so the comparisons here do too; the frequencies reported are exact."""
     lim = LIMITS["ecp5"]
-    target = Fraction(output_hz)
-    mid = Fraction(600 * 10**6)
+    vco_lo, vco_hi = (Fraction(v) * 10**6 for v in lim.vco_mhz)
+    fin = _f32(input_hz / 1e6)
+    want = _f32(output_hz / 1e6)
     best: PLLConfig | None = None
     best_key = None
     for clki_div in range(1, 129):
         pfd = Fraction(input_hz, clki_div)
         if not _in(pfd, lim.pfd_mhz):
             continue
+        pfd32 = _f32(fin / clki_div)
         for clkfb_div in range(1, 81):
             out = pfd * clkfb_div
-            err = abs(out - target)
-            if best_key is not None and err > best_key[0]:
-                continue
-            for clkop_div in range(1, 129):
-                vco = out * clkop_div
-                if not _in(vco, lim.vco_mhz):
+            # the CLKOP_DIVs that put the VCO in range (one more each side for rounding)
+            first = max(1, int(vco_lo // out))
+            last = min(128, int(vco_hi // out) + 1)
+            for clkop_div in range(first, last + 1):
+                vco32 = _f32(_f32(pfd32 * clkfb_div) * clkop_div)
+                if not lim.vco_mhz[0] <= vco32 <= lim.vco_mhz[1]:
                     continue
-                key = (err, abs(vco - mid))
+                out32 = _f32(vco32 / clkop_div)
+                key = (_f32(abs(_f32(out32 - want))), _f32(abs(_f32(vco32 - 600.0))))
                 if best_key is None or key < best_key:
                     best_key = key
-                    best = PLLConfig("ecp5", lim.primitive, input_hz, output_hz, out, pfd, vco, {
+                    best = PLLConfig("ecp5", lim.primitive, input_hz, output_hz, out, pfd, out * clkop_div, {
                         "CLKI_DIV": clki_div, "CLKFB_DIV": clkfb_div, "CLKOP_DIV": clkop_div,
                         # 0 degrees: the coarse phase counts one VCO period less than the divider
                         # (Lattice's and LiteX's setting for an unshifted CLKOP)
