@@ -212,3 +212,34 @@ def test_uart_top_at_the_pll_clock(tmp_path, board, mhz, baud, divisor):
     assert res["mismatches"] == [] and len(res["results"]) == 2
     assert res["framing_errors"] == 0
     assert (res["info_clock_hz"], res["info_baud"]) == (cfg.achieved_hz, baud)
+
+
+def test_build_refuses_an_unreachable_freq_before_any_work(tmp_path):
+    from skipcore.boards.flow import build
+    from skipcore.golden.random import random_artifact
+
+    art = random_artifact(np.random.default_rng(1), channels=2, layer_sizes=[2], kinds=["lif"], spans=[1],
+                          input_kind="spike", classes=2, readout_kind="sum", readout_mode="sequence")
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"--freq 48 MHz cannot be made from the 25 MHz oscillator within 1%: "
+                                          r"nearest achievable 46.875 MHz or 50 MHz \(EHXPLLL"):
+        build(art, "ulx3s-85f", out, freq_mhz=48)
+    with pytest.raises(ConfigError, match="--freq must be positive"):
+        build(art, "icebreaker", out, freq_mhz=-1)
+    assert not out.exists()
+
+
+def test_cli_refuses_an_unreachable_freq_in_one_line(tmp_path):
+    import sys
+
+    from skipcore.golden.artifact import save
+    from skipcore.golden.random import random_artifact
+
+    art = random_artifact(np.random.default_rng(1), channels=2, layer_sizes=[2], kinds=["lif"], spans=[1],
+                          input_kind="spike", classes=2, readout_kind="sum", readout_mode="sequence")
+    path = save(art, tmp_path / "m.skc")
+    proc = subprocess.run([sys.executable, "-m", "skipcore.cli", "build", str(path), "--board", "icebreaker",
+                           "-o", str(tmp_path / "out"), "--freq", "300"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "nearest achievable 270 MHz (SB_PLL40_PAD" in proc.stderr
+    assert not (tmp_path / "out").exists()
