@@ -184,6 +184,15 @@ def test_bad_state_dicts_are_refused_with_the_key(tmp_path):
         import_srnn(OfficialSRNN(3, 8, 2).state_dict(), {"bj0": 1})
 
 
+def test_legacy_torch_format_loads_weights_only(tmp_path):
+    official = OfficialSRNN(3, 8, 2)
+    path = tmp_path / "legacy.pth"
+    torch.save(official.state_dict(), path, _use_new_zipfile_serialization=False)
+    sd = load_state_dict(path)
+    assert sorted(sd) == sorted(official.state_dict())
+    assert torch.equal(sd["h2h.weight"], official.h2h.weight.detach())
+
+
 def test_pickled_code_is_refused_not_run(tmp_path):
     path = tmp_path / "whole.pt"
     torch.save(OfficialSRNN(3, 8, 2), path)  # a whole module: loading it would run pickled code
