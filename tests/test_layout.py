@@ -168,3 +168,18 @@ def test_cli_help_lists_the_flow():
     out = subprocess.run([sys.executable, "-m", "skipcore.cli", "--help"], capture_output=True, text=True, check=True)
     for cmd in ("train", "quantize", "eval", "generate", "simulate", "build", "verify", "demo"):
         assert cmd in out.stdout
+
+
+def test_pyproject_lists_every_package():
+    """A wheel holds only the packages pyproject names; the editable install would hide a missing one."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    dirs = {name: Path(path) for name, path in project["package-dir"].items()}
+    found = set()
+    for name, folder in dirs.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]))
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
