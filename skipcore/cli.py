@@ -23,6 +23,7 @@ COMMANDS = {
     "generate": "generate the Amaranth core: core.v + core.json",
     "simulate": "simulate the core (cocotb or the fast Verilator runner) against the golden model",
     "build": "synthesize, place and route for a board",
+    "explore": "a grid over lanes and bit widths: estimated resources and latency, Pareto points built",
     "verify": "the whole check: float/golden/RTL accuracy, mismatches, cycles, resources",
     "demo": "the whole flow on the embedded MNIST-1D dataset",
 }
