@@ -138,7 +138,8 @@ def map_memory(mem: dict, target: Target) -> MemoryMapping:
         cells = -(-width // w) * -(-depth // d)
         options.append((cells * cost, MemoryMapping(name, "lutram", lutram_cells=cells)))
     options.append((bits * costs["logic_rom" if rom else "logic_ram"], MemoryMapping(name, "logic", logic_bits=bits)))
-    return min(options, key=lambda o: o[0])[1]
+    # on a tie Yosys keeps the memory in logic (seen on the iCE40: 128 bits against 2 x 64)
+    return min(reversed(options), key=lambda o: o[0])[1]
 
 
 def datapath_features(plan, target: Target | None = None) -> list[float]:
