@@ -39,7 +39,7 @@ from .estimate import DoesNotFit, check_fit, estimate
 from .targets import Target, get_target
 
 __all__ = ["AXES", "Point", "Variant", "MODEL_PATH", "build_points", "estimate_grid", "fit_model", "load_model",
-           "pareto_front", "plot_points", "points_table", "check_lanes"]
+           "pareto_front", "plot_points", "points_table", "built_table", "check_lanes"]
 
 #: The grid's axes, in table order. "E" (events per cycle) becomes one more entry here.
 AXES = ("lanes", "widths")
@@ -353,29 +353,40 @@ def build_points(points: list[Point], variants: Sequence[Variant], board: str, o
 
 
 def points_table(points: Sequence[Point], title: str):
-    """A rich Table of every point: estimate, fit, Pareto mark and, once built, the real counts."""
+    """A rich Table of every point: estimate, fit and Pareto mark."""
     from rich.table import Table
 
-    built_any = any(p.built for p in points)
     table = Table(title=title)
-    columns = ["P", "widths", "LUT4", "FF", "BRAM", "DSP", "cyc/step", "lat us", "fits", "front"]
-    if built_any:
-        columns += ["real LUT4 (err)", "real BRAM (err)", "Fmax"]
-    for col in columns:
+    for col in ("P", "widths", "LUT4", "FF", "BRAM", "DSP", "cyc/step", "lat us", "fits", "front"):
         table.add_column(col, justify="right", no_wrap=col != "fits")
     for p in points:
-        row = [str(p.lanes), p.widths, str(p.luts), str(p.ffs), str(p.brams), str(p.dsps), f"{p.cycles_per_step:.0f}",
-               f"{p.latency_us:.0f}", "yes" if p.fits else f"[red]no: {p.why_not}[/]", "*" if p.pareto else ""]
-        if built_any:
-            b = p.built or {}
-            err = b.get("error_percent", {})
-            if b.get("luts") is not None:
-                row += [f"{b['luts']} ({err['luts']:+.1f}%)",
-                        f"{b['brams']} ({err['brams']:+.1f}%)" if err.get("brams") is not None else str(b.get("brams")),
-                        f"{b.get('fmax_mhz')}"]
-            else:
-                row += [b.get("error", "")[:60], "", ""]
-        table.add_row(*row)
+        table.add_row(str(p.lanes), p.widths, str(p.luts), str(p.ffs), str(p.brams), str(p.dsps),
+                      f"{p.cycles_per_step:.0f}", f"{p.latency_us:.0f}",
+                      "yes" if p.fits else f"[red]no: {p.why_not}[/]", "*" if p.pareto else "")
+    return table
+
+
+def built_table(points: Sequence[Point]):
+    """Estimate against the real build for the points that were built (None when none was)."""
+    from rich.table import Table
+
+    built = [p for p in points if p.built]
+    if not built:
+        return None
+    table = Table(title="estimate vs real build (error = (estimate - real) / real)")
+    for col in ("P", "widths", "LUT4 est", "real", "err", "BRAM est", "real", "err", "FF est", "real", "Fmax MHz",
+                "lat us @Fmax"):
+        table.add_column(col, justify="right")
+    for p in built:
+        b = p.built
+        if b.get("luts") is None:
+            table.add_row(str(p.lanes), p.widths, str(p.luts), f"[red]{b.get('error', '')[:70]}[/]")
+            continue
+        err = b["error_percent"]
+        pct = lambda v: "" if v is None else f"{v:+.1f}%"  # noqa: E731
+        table.add_row(str(p.lanes), p.widths, str(p.luts), str(b["luts"]), pct(err["luts"]), str(p.brams),
+                      str(b["brams"]), pct(err["brams"]), str(p.ffs), str(b["ffs"]), str(b.get("fmax_mhz")),
+                      str(b.get("latency_us_at_fmax")))
     return table
 
 

@@ -151,11 +151,12 @@ def run(args: argparse.Namespace) -> int:
     clock = args.freq or target.clock_hz / 1e6
     title = (f"{art.summary()} on {target.name}: latency at {clock:g} MHz, activity from {source.split(':')[0]}; "
              f"axes {', '.join(ex.AXES)} (no E axis yet)")
-    table = ex.points_table(points, title)
-    console.print(table)
+    tables = [t for t in (ex.points_table(points, title), ex.built_table(points)) if t is not None]
     out = Path(args.out)
-    text_console = Console(width=200, record=True, file=io.StringIO())
-    text_console.print(table)
+    text_console = Console(width=160, record=True, file=io.StringIO())
+    for table in tables:
+        console.print(table)
+        text_console.print(table)
     from skipcore.outputs import atomic_write_text
 
     atomic_write_text(out / "explore.txt", text_console.export_text())
