@@ -151,12 +151,12 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
                 size = layer.neurons // o["gate_groups"]
                 half, top = 2 ** (o["gate_bits"] - 1), 2 ** o["gate_bits"] - 1
                 gates = []
-                for w_gate, table, shift in ((layer.w_a, layer.table_a, o["shift_a"]),
-                                             (layer.w_g, layer.table_g, o["shift_g"])):
+                for w_gate, bias, table, shift in ((layer.w_a, layer.bias_a, layer.table_a, o["shift_a"]),
+                                                   (layer.w_g, layer.bias_g, layer.table_g, o["shift_g"])):
                     z = zeros(layer.neurons)
                     for i in range(layer.neurons):
                         start = (i // size) * size
-                        z[:, i] = q[:, start:start + size] @ w_gate[i]
+                        z[:, i] = q[:, start:start + size] @ w_gate[i] + bias[i]
                     e = _floor_shift(z, shift) + half
                     clamped = int(np.count_nonzero((e < 0) | (e > top)))
                     if clamped:
