@@ -155,8 +155,8 @@ class STC(QuantKind):
 
     def export_params(self, layer):
         c = layer.cfg
-        return {"w_a": layer.w_a, "w_g": layer.w_g, "bias_a": layer.c_a, "bias_g": layer.c_g, "threshold": float(c.threshold), "reset": "soft",
-                "gate_groups": _groups(c), "gate_bits": _bits(c)}
+        return {"w_a": layer.w_a, "w_g": layer.w_g, "bias_a": layer.c_a, "bias_g": layer.c_g,
+                "threshold": float(c.threshold), "reset": "soft", "gate_groups": _groups(c), "gate_bits": _bits(c)}
 
     def quantize(self, lp, ctx):
         from ..export import _f64, _q, _scale
@@ -190,7 +190,8 @@ class STC(QuantKind):
         d, bits = p.decay_bits, int(o["gate_bits"])
         gates = []
         for gate in ("a", "g"):
-            z = block_gate(state.s_prev, layer.params[f"w_{gate}"], int(o["gate_groups"])) + layer.params[f"bias_{gate}"]
+            z = (block_gate(state.s_prev, layer.params[f"w_{gate}"], int(o["gate_groups"]))
+                 + layer.params[f"bias_{gate}"])
             shift = int(o[f"shift_{gate}"])
             if counter is not None:
                 with torch.no_grad():
