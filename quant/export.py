@@ -208,6 +208,8 @@ class QuantLayer:
     scale: float = 1.0
     params: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    input_exp: int = 0      # weight exponents (CONTRACT.md 3.1): w enters the accumulator as w * 2**e
+    recurrent_exp: int = 0
 
     def __getattr__(self, name: str):
         params = self.__dict__.get("params")
@@ -226,6 +228,7 @@ class QuantLayer:
             kind=self.kind, span=int(self.span), w_in=_np(self.w_in), bias=_np(self.bias), w_rec=_np(self.w_rec),
             input_shift=int(self.input_shift), decay_mode=self.decay_mode, reset=self.reset,
             params={k: _np(v) for k, v in self.params.items()}, options=dict(self.options),
+            input_exp=int(self.input_exp), recurrent_exp=int(self.recurrent_exp),
         )
 
     @classmethod
@@ -234,7 +237,7 @@ class QuantLayer:
             kind=spec.kind, span=int(spec.span), w_in=_t(spec.w_in, dtype), bias=_t(spec.bias, dtype),
             w_rec=_t(spec.w_rec, dtype), input_shift=int(spec.input_shift), decay_mode=spec.decay_mode,
             reset=spec.reset, scale=1.0, params={k: _t(v, dtype) for k, v in spec.params.items()},
-            options=dict(spec.options),
+            options=dict(spec.options), input_exp=int(spec.input_exp), recurrent_exp=int(spec.recurrent_exp),
         )
 
 
@@ -257,6 +260,7 @@ class QuantReadout:
     skip_steps: int = 0
     scale: float = 1.0
     params: dict = field(default_factory=dict)
+    weight_exp: int = 0     # w enters the readout accumulator as w * 2**weight_exp (CONTRACT.md 4)
 
     def __getattr__(self, name: str):
         params = self.__dict__.get("params")
@@ -271,13 +275,13 @@ class QuantReadout:
     def to_spec(self) -> ReadoutSpec:
         return ReadoutSpec(w=_np(self.w), bias=_np(self.bias), kind=self.kind, mode=self.mode,
                            decay_mode=self.decay_mode, skip_steps=int(self.skip_steps),
-                           params={k: _np(v) for k, v in self.params.items()})
+                           params={k: _np(v) for k, v in self.params.items()}, weight_exp=int(self.weight_exp))
 
     @classmethod
     def from_spec(cls, spec: ReadoutSpec, dtype=torch.float64) -> "QuantReadout":
         return cls(kind=spec.kind, mode=spec.mode, w=_t(spec.w, dtype), bias=_t(spec.bias, dtype),
                    decay_mode=spec.decay_mode, skip_steps=int(spec.skip_steps), scale=1.0,
-                   params={k: _t(v, dtype) for k, v in spec.params.items()})
+                   params={k: _t(v, dtype) for k, v in spec.params.items()}, weight_exp=int(spec.weight_exp))
 
 
 @dataclass
