@@ -30,6 +30,7 @@ from skipcore.errors import ConfigError, ToolError
 from skipcore.outputs import atomic_path, atomic_write_text
 
 from .estimate import ResourceEstimate, check_fit, estimate, overflow_from_nextpnr
+from .pll import pll_domain, solve_pll
 from .protocol import LinkFormat
 from .targets import Target, get_target
 from .uart import uart_divisor
@@ -222,7 +223,10 @@ def print_summary(console, summary: dict[str, Any]) -> None:
     console.print(table)
     fmax, target = summary.get("fmax_mhz"), summary.get("target_mhz")
     colour = "green" if summary.get("timing_met") else "red"
-    console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz); LUT4 {summary.get('luts')}, "
+    pll = summary.get("pll")
+    source = (f"{pll['primitive']} from {pll['input_mhz']:g} MHz, requested {pll['requested_mhz']:g} MHz"
+              if pll else "board oscillator")
+    console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz, {source}); LUT4 {summary.get('luts')}, "
                   f"FF {summary.get('ffs')}, BRAM {summary.get('brams')}, DSP {summary.get('dsps')}")
 
 
@@ -268,9 +272,11 @@ def build(
 ) -> BuildResult:
     """Build ``artifact`` (a path to model.skc, or an Artifact) for ``board`` into ``out_dir``.
 
-    ``freq_mhz``: the clock the design is timed for (default: the board's oscillator; the
-    design always runs from that oscillator, so a different value only changes the timing
-    target and the reported margin). ``core_factory(art, lanes)`` and ``memories`` replace the
+    ``freq_mhz``: the core's clock. ``None`` runs the design from the board's oscillator; a
+    value generates the board's PLL (:mod:`.pll`: SB_PLL40 on iCE40, EHXPLLL on ECP5) for that
+    clock, refused at once when the PLL cannot make it within 1 %. The PLL's achieved clock (not
+    the request) sets the UART divisor, the timeouts, nextpnr's timing target and ``clock_mhz``
+    in the report (``pll``: requested, achieved, dividers). ``core_factory(art, lanes)`` and ``memories`` replace the
     generated core and its memory inventory (tests).
 
     Raises :class:`ConfigError` (bad option, unknown board, existing ``out_dir``),
@@ -291,10 +297,14 @@ def build(
         outputs.prepare()
         return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress)
 
+    pll_config = None
     clock_hz = target.clock_hz
-    target_mhz = float(freq_mhz) if freq_mhz else clock_hz / 1e6
-    if target_mhz <= 0:
-        raise ConfigError(f"--freq must be positive, got {freq_mhz}")
+    if freq_mhz is not None:
+        if not freq_mhz > 0:
+            raise ConfigError(f"--freq must be positive, got {freq_mhz}")
+        pll_config = solve_pll(target.family, target.clock_hz, float(freq_mhz) * 1e6)
+        clock_hz = pll_config.achieved_hz
+    target_mhz = clock_hz / 1e6
     divisor = uart_divisor(clock_hz, baud)
 
     # 1. plan and estimate: fail before any tool runs when the memories cannot fit
@@ -327,7 +337,8 @@ def build(
     t0 = time.monotonic()
     with progress.stage("elaborating the board top (Amaranth)"):
         core = core_factory(art, lanes) if core_factory is not None else make_core(art, lanes, debug=False)
-        top = BoardTop(UARTBridge(core, params))
+        pll = pll_domain(pll_config, target.clock_resource) if pll_config is not None else None
+        top = BoardTop(UARTBridge(core, params), pll=pll)
         platform = target.platform()
         nextpnr_opts = f"--report report.json --timing-allow-fail --freq {target_mhz:g}"
         plan = platform.build(
@@ -337,8 +348,6 @@ def build(
             script_after_synth="tee -q -o top.stat.json stat -json",
         )
         plan.extract(str(build_dir))
-        if freq_mhz:
-            _retarget_clock(build_dir, target, target_mhz)
     seconds["elaborate"] = time.monotonic() - t0
     progress.done("elaborated", seconds["elaborate"])
 
@@ -347,7 +356,7 @@ def build(
     log_path = out_dir / LOG_NAME
     with open(log_path, "w") as log:
         log.write(f"skipcore build: {art.summary()} -> {target.name}, lanes {lanes}, "
-                  f"clock {clock_hz / 1e6:g} MHz (timed for {target_mhz:g} MHz), {baud} baud\n")
+                  f"clock {_clock_text(target, pll_config)}, {baud} baud (divisor {divisor})\n")
         log.write(f"estimate: {json.dumps(est.as_dict())}\n")
         for text in warnings:
             log.write(f"warning: {text}\n")
@@ -376,7 +385,8 @@ def build(
     cells = _stat_cells(build_dir / "top.stat.json")
     summary = summarise(target, report, cells, target_mhz)
     summary.update({
-        "clock_mhz": clock_hz / 1e6, "baud": baud, "lanes": lanes,
+        "clock_mhz": clock_hz / 1e6, "baud": baud, "uart_divisor": divisor, "lanes": lanes,
+        "pll": pll_config.as_dict() if pll_config is not None else None,
         "model": art.summary(), "estimate": est.as_dict(), "netlist_cells": cells, "warnings": warnings,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
     })
@@ -393,26 +403,12 @@ def build(
     return BuildResult(out_dir, summary, bitstream, log_path, seconds)
 
 
-def _retarget_clock(build_dir: Path, target: Target, mhz: float) -> None:
-    """Make the board clock's constraint ``mhz`` (nextpnr's timing target)."""
-    if target.family == "ice40":
-        pcf = build_dir / "top.pcf"
-        lines = []
-        for line in pcf.read_text().splitlines():
-            if line.startswith("set_frequency "):
-                parts = line.split()
-                line = f"{parts[0]} {parts[1]} {mhz:g}"
-            lines.append(line)
-        pcf.write_text("\n".join(lines) + "\n")
-    elif target.family == "ecp5":
-        lpf = build_dir / "top.lpf"
-        lines = []
-        for line in lpf.read_text().splitlines():
-            if line.startswith("FREQUENCY "):
-                head = line.rsplit(" ", 2)[0]
-                line = f"{head} {mhz * 1e6:.0f} HZ;"
-            lines.append(line)
-        lpf.write_text("\n".join(lines) + "\n")
+def _clock_text(target: Target, pll_config) -> str:
+    if pll_config is None:
+        return f"{target.clock_hz / 1e6:g} MHz from the oscillator (no PLL)"
+    d = ", ".join(f"{k}={v}" for k, v in pll_config.dividers.items())
+    return (f"{pll_config.achieved_mhz:.6g} MHz from {pll_config.primitive} ({d}; requested "
+            f"{pll_config.requested_hz / 1e6:g} MHz, oscillator {target.clock_hz / 1e6:g} MHz)")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Target:
     family: str  #: "ice40", "ecp5" or "generic"
     device: str = ""
     clock_hz: int = 0  #: the board oscillator that drives the default clock
+    clock_resource: str = ""  #: the amaranth-boards resource of that oscillator (the PLL's input)
     platform: Callable[[], object] | None = field(default=None, repr=False, compare=False)
     bitstream: str = ""  #: file name of the bitstream amaranth's flow writes ("top.bin", "top.bit")
     synth_opts: str = ""
@@ -70,6 +71,7 @@ TARGETS: dict[str, Target] = {
             family="ice40",
             device="iCE40UP5K-SG48",
             clock_hz=12_000_000,
+            clock_resource="clk12",
             platform=_icebreaker,
             bitstream="top.bin",
             synth_opts="-dsp",
@@ -90,6 +92,7 @@ TARGETS: dict[str, Target] = {
             family="ecp5",
             device="LFE5U-85F-6BG381C",
             clock_hz=25_000_000,
+            clock_resource="clk25",
             platform=_ulx3s_85f,
             bitstream="top.bit",
             synth_opts="",

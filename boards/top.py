@@ -528,17 +528,26 @@ class BoardTop(Elaboratable):
         return m
 
 
-def uart_top_verilog(art, *, clocks_per_bit: int, lanes: int = 1, name: str = "uart_top",
-                     timeout_bits: int = 200, queue_depth: int = 0) -> str:
+def uart_top_verilog(art, *, clocks_per_bit: int | None = None, lanes: int = 1, name: str = "uart_top",
+                     timeout_bits: int = 200, queue_depth: int = 0, clock_hz: int = 100_000_000,
+                     baud: int | None = None) -> str:
     """Verilog of ``UARTBridge(core)`` for simulation: ports ``clk``, ``rst``, ``rx``, ``tx``,
-    ``error``, ``active``; ``clocks_per_bit`` cycles per UART bit; the frame timeout is
+    ``error``, ``active``. The bit time is either ``clocks_per_bit`` cycles, or, with ``baud``,
+    the divisor a build computes for ``baud`` at ``clock_hz`` (``uart_divisor``: a PLL's
+    achieved clock gives the same divisor as on the board). The frame timeout is
     ``timeout_bits`` bit times (short, so a simulation need not wait 50 ms)."""
     from amaranth.back import verilog
 
     from .flow import artifact_id, make_core
+    from .uart import uart_divisor
 
-    clock_hz = 100_000_000
-    params = BridgeParams(link=P.LinkFormat.from_artifact(art), divisor=clocks_per_bit, clock_hz=clock_hz,
-                          baud=clock_hz // clocks_per_bit, layers=len(art.layers), queue_depth=queue_depth,
+    if (clocks_per_bit is None) == (baud is None):
+        raise ValueError("give exactly one of clocks_per_bit and baud")
+    if baud is None:
+        baud = int(clock_hz) // clocks_per_bit
+    else:
+        clocks_per_bit = uart_divisor(clock_hz, baud)
+    params = BridgeParams(link=P.LinkFormat.from_artifact(art), divisor=clocks_per_bit, clock_hz=int(clock_hz),
+                          baud=baud, layers=len(art.layers), queue_depth=queue_depth,
                           artifact_id=artifact_id(art, None), timeout_cycles=timeout_bits * clocks_per_bit)
     return verilog.convert(UARTBridge(make_core(art, lanes, debug=False), params), name=name, emit_src=False)

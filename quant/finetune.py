@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skipcore.errors import ConfigError, SkipcoreError
+from skipcore.errors import ConfigError, DatasetError, SkipcoreError
 from skipcore.outputs import atomic_write_text
 
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -51,7 +51,7 @@ def load_checkpoint_data(ckpt: dict, dataset=None, data_path=None, *, limit: int
     info = ckpt.get("dataset") or {}
     name = dataset or train.get("dataset") or info.get("name")
     if not name:
-        raise ConfigError("the checkpoint does not name its dataset; pass the dataset name (--data NAME)")
+        raise DatasetError("the checkpoint does not name its dataset; pass the dataset name (--data NAME)")
     if data_path is None and dataset is None:
         data_path = train.get("data")
     return load_dataset(name, data_path, seed=int(train.get("seed", 0) if seed is None else seed),

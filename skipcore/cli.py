@@ -15,7 +15,9 @@ from skipcore.errors import SkipcoreError
 #: name -> one-line help. Order is the order of the flow.
 COMMANDS = {
     "train": "train a float (or --qat integer-exact) network from a preset",
+    "import": "a model from elsewhere (NIR graph, SRNN or ASRC-SNN state dict) to model.skc or a checkpoint",
     "quantize": "post-training quantization of a checkpoint into model.skc",
+    "export": "write a checkpoint's network as a NIR graph (--nir)",
     "eval": "run the bit-exact golden model on a dataset and report accuracy",
     "sweep": "accuracy against weight and state bit widths",
     "generate": "generate the Amaranth core: core.v + core.json",
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv)
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name = argv[0]
-    module = importlib.import_module(f"skipcore.commands.{name}")
+    # "import" is a Python keyword: its module is import_.py
+    module = importlib.import_module(f"skipcore.commands.{name}{'_' if name == 'import' else ''}")
     sub = argparse.ArgumentParser(prog=f"skipcore {name}", description=COMMANDS[name])
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])

@@ -29,14 +29,17 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "board, bitstream, clock_mhz, min_size",
-    [("icebreaker", "top.bin", 12.0, 100_000), ("ulx3s-85f", "top.bit", 25.0, 100_000)],
+    "board, freq, bitstream, clock_mhz, min_size",
+    [("icebreaker", None, "top.bin", 12.0, 100_000), ("ulx3s-85f", None, "top.bit", 25.0, 100_000),
+     ("icebreaker", 24, "top.bin", 24.0, 100_000)],
+    ids=["icebreaker", "ulx3s-85f", "icebreaker-pll24"],
 )
-def test_build_tiny_model(tmp_path, tiny_model, board, bitstream, clock_mhz, min_size):
+def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mhz, min_size):
+    """Without --freq the design runs from the oscillator (no PLL); with it, from the PLL."""
     out = tmp_path / board
     proc = subprocess.run(
         [sys.executable, "-m", "skipcore.cli", "build", str(tiny_model), "--board", board, "-o", str(out),
-         "--lanes", "2"],
+         "--lanes", "2", *(["--freq", str(freq)] if freq else [])],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -48,7 +51,16 @@ def test_build_tiny_model(tmp_path, tiny_model, board, bitstream, clock_mhz, min
     assert report["luts"] > 100 and report["ffs"] > 50
     assert report["brams"] >= 0 and report["dsps"] >= 1  # the real-valued input uses a multiplier
     assert report["fmax_mhz"] > clock_mhz and report["timing_met"]
-    assert report["target_mhz"] == clock_mhz
+    assert report["target_mhz"] == clock_mhz and report["clock_mhz"] == clock_mhz
+    assert report["uart_divisor"] == round(clock_mhz * 1e6 / 115200)
+    pll_cells = report["utilization"].get("ICESTORM_PLL", report["utilization"].get("EHXPLLL", {})).get("used", 0)
+    if freq is None:
+        assert report["pll"] is None and pll_cells == 0
+    else:  # nextpnr placed the PLL with the solver's dividers (icepll -i 12 -o 24)
+        assert pll_cells == 1
+        assert {k: report["pll"][k] for k in ("requested_mhz", "achieved_mhz", "DIVR", "DIVF", "DIVQ")} == \
+            {"requested_mhz": 24.0, "achieved_mhz": 24.0, "DIVR": 0, "DIVF": 63, "DIVQ": 5}
+        assert "constrained PLL" in (out / "build" / "top.tim").read_text()
     assert all({"used", "available", "percent"} <= set(v) for v in report["utilization"].values())
     log = (out / "build.log").read_text()
     assert "===== synthesis (yosys)" in log and "===== place and route" in log

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import torch
 
 from skipcore.errors import ConfigError
+from skipcore.golden.registry import Registry
 
 __all__ = ["QuantKind", "QuantizeContext", "register", "get", "names"]
 
@@ -105,40 +106,12 @@ def float_thresholds(params: dict, n: int, device) -> list[torch.Tensor]:
     return [_f64(params[key], n=n, device=device) for key in (first, "beta") if params.get(key) is not None]
 
 
-_REGISTRY: dict[str, QuantKind] = {}
-
-
-def register(kind: QuantKind) -> QuantKind:
-    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
-        raise ValueError(f"quant kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> QuantKind:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown neuron kind {name!r}; known kinds: {', '.join(names())}") from None
-
+_REGISTRY: Registry[QuantKind] = Registry(
+    "quant kind", error=ConfigError, unknown="unknown neuron kind {name!r}; known kinds: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("lif", "alif")
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("lif", "alif"))

@@ -16,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lanes", "-P", type=int, default=1, metavar="P",
                         help="neurons updated in parallel per layer engine (1..N; more lanes: faster, larger)")
     parser.add_argument("--freq", type=float, default=None, metavar="MHZ",
-                        help="timing target for place and route (default: the board clock, 12 MHz on the "
-                             "iCEBreaker, 25 MHz on the ULX3S; the design runs from that clock)")
+                        help="core clock: generates the board's PLL (SB_PLL40 on the iCEBreaker, EHXPLLL on "
+                             "the ULX3S) for this clock; refused when the PLL cannot make it within 1%% "
+                             "(default: no PLL, the board oscillator: 12 MHz on the iCEBreaker, 25 MHz on the ULX3S)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the host link (default 115200)")
     parser.add_argument("--force", action="store_true",
                         help="replace what skipcore wrote in DIR earlier (never files or folders of your own)")
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary
     if args.json:
         print(json.dumps({k: summary.get(k) for k in
-                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "utilization")}, indent=1))
+                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "clock_mhz", "pll", "utilization")}, indent=1))
     elif summary.get("board") == "generic":
         console.print(f"wrote {', '.join(summary['files'])} to {result.out_dir}")
     else:
