@@ -57,7 +57,7 @@ class IntegrateAndFire(kinds.NeuronKind):
 @pytest.fixture
 def test_kind(monkeypatch):
     kind = IntegrateAndFire()
-    monkeypatch.setitem(kinds._REGISTRY, kind.name, kind)
+    monkeypatch.setitem(kinds._REGISTRY._entries, kind.name, kind)
     return kind
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from skipcore.errors import SkipcoreError
+from ..registry import Registry
 
 if TYPE_CHECKING:  # annotations only: golden.artifact imports this package
     from ..arith import Saturation
@@ -180,22 +181,12 @@ class NeuronKind:
         return f"<neuron kind {self.name!r}>"
 
 
-_REGISTRY: dict[str, NeuronKind] = {}
-
-
-def register(kind: NeuronKind) -> NeuronKind:
-    """Add ``kind`` to the registry (its name must be new)."""
-    if not kind.name or not kind.name.replace("_", "").isalnum():
-        raise ValueError(f"a neuron kind needs a plain name, got {kind.name!r}")
-    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
-        raise ValueError(f"neuron kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    """Registered kind names, in registration order."""
-    return tuple(_REGISTRY)
+_REGISTRY: Registry[NeuronKind] = Registry(
+    "neuron kind", error=UnknownKindError, unknown="unknown neuron kind {name!r}; known kinds: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 
 def random_mix() -> tuple[str, ...]:
@@ -204,17 +195,7 @@ def random_mix() -> tuple[str, ...]:
 
 
 def all_kinds() -> tuple[NeuronKind, ...]:
-    return tuple(_REGISTRY.values())
-
-
-def get(name: str) -> NeuronKind:
-    """The kind called ``name``; an unknown name is refused with the list of known ones."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownKindError(
-            f"unknown neuron kind {name!r}; known kinds: {', '.join(names())}"
-        ) from None
+    return _REGISTRY.values()
 
 
 def parameter_names() -> frozenset[str]:
@@ -223,18 +204,4 @@ def parameter_names() -> frozenset[str]:
 
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("lif", "alif")
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("lif", "alif"))

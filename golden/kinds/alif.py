@@ -28,14 +28,19 @@ class ALIFParams(NamedTuple):
     decay_mode: str
 
 
-def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat=None):
-    """Section 3.4: adaptation, dynamic threshold, one-step-late reset. Returns (spikes, state)."""
+def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat=None,
+              labels: tuple[str, str] = ("threshold", "membrane")):
+    """Section 3.4: adaptation, dynamic threshold, one-step-late reset. Returns (spikes, state).
+
+    ``p.state_bits`` is the width both B and u saturate to, and ``labels`` name those two
+    saturations in the counter (the spiking readout of section 4.3 runs this at the readout width).
+    """
     q = state.s_prev
     one = 1 << p.decay_bits
     b = ((p.rho * state.b) >> p.decay_bits) + q * (one - p.rho)
-    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.state_bits, sat, "threshold")
+    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.state_bits, sat, labels[0])
     u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b,
-                 p.state_bits, sat, "membrane")
+                 p.state_bits, sat, labels[1])
     spikes = (u > big_b).astype(u.dtype)
     return spikes, ALIFState(u, b, spikes)
 

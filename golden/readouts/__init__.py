@@ -16,6 +16,7 @@ import numpy as np
 from skipcore.errors import SkipcoreError
 
 from ..kinds import ArraySpec, RandomContext, StateSpec
+from ..registry import Registry
 
 __all__ = ["ReadoutKind", "UnknownReadoutError", "register", "get", "names", "parameter_names",
            "ArraySpec", "StateSpec", "RandomContext"]
@@ -58,25 +59,12 @@ class ReadoutKind:
         return {}
 
 
-_REGISTRY: dict[str, ReadoutKind] = {}
-
-
-def register(kind: ReadoutKind) -> ReadoutKind:
-    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
-        raise ValueError(f"readout kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> ReadoutKind:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownReadoutError(f"unknown readout kind {name!r}; known kinds: {', '.join(names())}") from None
+_REGISTRY: Registry[ReadoutKind] = Registry(
+    "readout kind", error=UnknownReadoutError, unknown="unknown readout kind {name!r}; known kinds: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 
 def random_mix() -> tuple[str, ...]:
@@ -88,18 +76,4 @@ def parameter_names() -> frozenset[str]:
 
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("sum", "leaky")
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("sum", "leaky"))

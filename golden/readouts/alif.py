@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..arith import decay, saturate
 from ..kinds import ArraySpec
+from ..kinds.alif import ALIFParams, ALIFState, alif_step
 from ..kinds.lif import decay_spec
 from . import ReadoutKind, StateSpec, register
 from .leaky import _Classes
@@ -35,13 +35,10 @@ class ALIFReadoutParams(NamedTuple):
 
 def alif_readout_step(acc, state: ALIFReadoutState, p: ALIFReadoutParams, sat=None) -> ALIFReadoutState:
     """Section 4.3: section 3.4 at the readout width R (saturations counted as ``readout``)."""
-    q = state.s_prev
-    one = 1 << p.decay_bits
-    b = ((p.rho * state.b) >> p.decay_bits) + q * (one - p.rho)
-    big_b = saturate(p.b0 + ((p.beta * b) >> p.decay_bits), p.readout_bits, sat, "readout")
-    u = saturate(decay(state.u, p.alpha, p.decay_bits, p.decay_mode) + acc - q * big_b, p.readout_bits, sat,
-                 "readout")
-    return ALIFReadoutState(u, b, (u > big_b).astype(u.dtype))
+    at_readout_width = ALIFParams(p.alpha, p.rho, p.b0, p.beta, p.readout_bits, p.decay_bits, p.decay_mode)
+    spikes, s = alif_step(acc, ALIFState(state.u, state.b, state.s_prev), at_readout_width, sat,
+                          labels=("readout", "readout"))
+    return ALIFReadoutState(s.u, s.b, spikes)
 
 
 class ALIFReadout(ReadoutKind):

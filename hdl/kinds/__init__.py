@@ -25,6 +25,7 @@ from amaranth.hdl import Value
 from amaranth.lib import data
 
 from skipcore.errors import ConfigError
+from skipcore.golden.registry import Registry
 
 __all__ = ["UnitKind", "ParamSource", "register", "get", "names"]
 
@@ -129,43 +130,12 @@ def edge_values(rng: np.random.Generator, lo: int, hi: int, n: int) -> np.ndarra
     return base
 
 
-_REGISTRY: dict[str, UnitKind] = {}
-
-
-def register(kind: UnitKind) -> UnitKind:
-    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
-        raise ValueError(f"hardware kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> UnitKind:
-    """The hardware definition of kind ``name``; refuses an unknown one with the known ones."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"neuron kind {name!r} has no hardware unit; kinds with one: {', '.join(names())}"
-        ) from None
-
+_REGISTRY: Registry[UnitKind] = Registry(
+    "hardware kind", error=ConfigError, unknown="neuron kind {name!r} has no hardware unit; kinds with one: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("lif", "alif")
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("lif", "alif"))

@@ -16,6 +16,7 @@ from typing import Any
 from skipcore.errors import ConfigError
 
 from ..kinds import SHIFT_DECAY_BITS, ParamSource
+from skipcore.golden.registry import Registry
 
 __all__ = ["ReadoutUnitKind", "register", "get", "names"]
 
@@ -42,38 +43,12 @@ def decay_source(name: str, values, art, mode: str) -> ParamSource:
     return ParamSource(name, values, w.decay_bits if mode == "mult" else SHIFT_DECAY_BITS, False)
 
 
-_REGISTRY: dict[str, ReadoutUnitKind] = {}
-
-
-def register(kind: ReadoutUnitKind) -> ReadoutUnitKind:
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> ReadoutUnitKind:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"readout kind {name!r} has no hardware; kinds with one: {', '.join(names())}") from None
-
+_REGISTRY: Registry[ReadoutUnitKind] = Registry(
+    "readout hardware kind", error=ConfigError, unknown="readout kind {name!r} has no hardware; kinds with one: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("builtin",)
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("builtin",))

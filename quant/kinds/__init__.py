@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import torch
 
 from skipcore.errors import ConfigError
+from skipcore.golden.registry import Registry
 
 __all__ = ["QuantKind", "QuantizeContext", "register", "get", "names"]
 
@@ -72,6 +73,13 @@ class QuantKind:
         """A per-neuron factor folded into rows of ``w_in``, ``w_rec`` and ``bias`` before scaling."""
         return None
 
+    def thresholds(self, lp: dict, n: int, device) -> list[torch.Tensor]:
+        """The layer's float threshold values (the ``threshold`` scale policy keeps them resolved):
+        by default the float-parameter dict's ``b0`` or ``threshold``, and ``beta`` when present."""
+        from ..export import _f64
+
+        return float_thresholds(lp, n, device)
+
     def quantize(self, lp: dict, ctx: QuantizeContext) -> tuple[dict[str, torch.Tensor], dict[str, int], str]:
         """``(arrays, options, reset)`` of the layer: the kind's integers (float64, STE-rounded)."""
         raise NotImplementedError
@@ -90,40 +98,20 @@ class QuantKind:
         return 0
 
 
-_REGISTRY: dict[str, QuantKind] = {}
+def float_thresholds(params: dict, n: int, device) -> list[torch.Tensor]:
+    """``b0`` (else ``threshold``) and ``beta`` of a float-parameter dict, those it has."""
+    from ..export import _f64
+
+    first = "b0" if params.get("b0") is not None else "threshold"
+    return [_f64(params[key], n=n, device=device) for key in (first, "beta") if params.get(key) is not None]
 
 
-def register(kind: QuantKind) -> QuantKind:
-    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
-        raise ValueError(f"quant kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> QuantKind:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown neuron kind {name!r}; known kinds: {', '.join(names())}") from None
-
+_REGISTRY: Registry[QuantKind] = Registry(
+    "quant kind", error=ConfigError, unknown="unknown neuron kind {name!r}; known kinds: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("lif", "alif")
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("lif", "alif"))

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import torch
 
 from skipcore.errors import ConfigError
+from skipcore.golden.registry import Registry
 
 __all__ = ["QuantReadoutKind", "ReadoutQuantizeContext", "register", "get", "names"]
 
@@ -40,6 +41,13 @@ class QuantReadoutKind:
         """A per-class factor folded into ``w`` and ``bias`` before scaling."""
         return None
 
+    def thresholds(self, rp: dict, classes: int, device) -> list[torch.Tensor]:
+        """The readout's float threshold values (``b0``/``threshold``, ``beta``), for the
+        ``threshold`` scale policy; none for readouts without thresholds."""
+        from ..kinds import float_thresholds
+
+        return float_thresholds(rp, classes, device)
+
     def quantize(self, rp: dict, ctx: ReadoutQuantizeContext) -> dict[str, torch.Tensor]:
         return {}
 
@@ -53,38 +61,12 @@ class QuantReadoutKind:
         return state[0]
 
 
-_REGISTRY: dict[str, QuantReadoutKind] = {}
-
-
-def register(kind: QuantReadoutKind) -> QuantReadoutKind:
-    _REGISTRY[kind.name] = kind
-    return kind
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> QuantReadoutKind:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown readout {name!r}; choose one of: {', '.join(names())}") from None
-
+_REGISTRY: Registry[QuantReadoutKind] = Registry(
+    "quant readout kind", error=ConfigError, unknown="unknown readout {name!r}; choose one of: {known}"
+)
+register = _REGISTRY.register
+names = _REGISTRY.names
+get = _REGISTRY.get
 
 #: registered first, in this order (the order of the CLI choices and of random draws)
-_FIRST = ("builtin",)
-
-
-def _register_builtin() -> None:
-    """Import every module of this package: each defines one kind and registers it, so a new kind
-    is one new file here (no list to edit)."""
-    import importlib
-    import pkgutil
-
-    found = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    for name in [n for n in _FIRST if n in found] + [n for n in found if n not in _FIRST]:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-_register_builtin()
+_REGISTRY.load_package(__name__, __path__, first=("builtin",))
