@@ -30,7 +30,11 @@ from . import kinds as _kinds
 from . import readouts as _readouts
 
 FORMAT = "skipcore-model"
-VERSION = 1
+VERSION = 2
+#: artifact versions this skipcore reads; a version 1 file has every weight exponent 0.
+READ_VERSIONS = (1, 2)
+#: a weight exponent e (CONTRACT.md section 3.1) is an integer in [0, MAX_WEIGHT_EXP].
+MAX_WEIGHT_EXP = 24
 
 INPUT_KINDS = ("spike", "count", "real")
 READOUT_MODES = ("sequence", "per_step")
@@ -106,10 +110,13 @@ class LayerSpec:
     def __init__(self, kind: str, span: int, w_in: np.ndarray, bias: np.ndarray,
                  w_rec: np.ndarray | None = None, input_shift: int = 0, decay_mode: str = "mult",
                  reset: str = "soft", *, params: dict[str, np.ndarray] | None = None,
-                 options: dict[str, int] | None = None, **arrays: np.ndarray | None):
+                 options: dict[str, int] | None = None, input_exp: int = 0, recurrent_exp: int = 0,
+                 **arrays: np.ndarray | None):
         object.__setattr__(self, "params", {})
         self.kind, self.span, self.w_in, self.bias, self.w_rec = kind, span, w_in, bias, w_rec
         self.input_shift, self.decay_mode, self.reset = input_shift, decay_mode, reset
+        # weight exponents (section 3.1): w_in and w_rec enter the accumulator as w << e
+        self.input_exp, self.recurrent_exp = input_exp, recurrent_exp
         self.options = dict(options or {})
         for name, value in {**(params or {}), **arrays}.items():
             if value is not None:
@@ -137,6 +144,16 @@ class LayerSpec:
         return int(self.w_in.shape[0])
 
     @property
+    def w_in_shifted(self) -> np.ndarray:
+        """``w_in << input_exp``: the feed-forward weights as the accumulator adds them (section 3.1)."""
+        return np.left_shift(self.w_in.astype(np.int64), self.input_exp)
+
+    @property
+    def w_rec_shifted(self) -> np.ndarray | None:
+        """``w_rec << recurrent_exp`` (section 3.1), None without recurrence."""
+        return None if self.w_rec is None else np.left_shift(self.w_rec.astype(np.int64), self.recurrent_exp)
+
+    @property
     def fan_in(self) -> int:
         return int(self.w_in.shape[1])
 
@@ -151,8 +168,10 @@ class LayerSpec:
             return NotImplemented
         mine, theirs = self.arrays(), other.arrays()
         return (
-            (self.kind, self.span, self.input_shift, self.decay_mode, self.reset, self.options)
-            == (other.kind, other.span, other.input_shift, other.decay_mode, other.reset, other.options)
+            (self.kind, self.span, self.input_shift, self.decay_mode, self.reset, self.options,
+             self.input_exp, self.recurrent_exp)
+            == (other.kind, other.span, other.input_shift, other.decay_mode, other.reset, other.options,
+                other.input_exp, other.recurrent_exp)
             and mine.keys() == theirs.keys()
             and all(_arr_eq(mine[n], theirs[n]) for n in mine)
         )
@@ -171,9 +190,11 @@ class ReadoutSpec:
 
     def __init__(self, w: np.ndarray, bias: np.ndarray, kind: str = "sum", mode: str = "sequence",
                  decay: np.ndarray | None = None, decay_mode: str = "mult", skip_steps: int = 0, *,
-                 params: dict[str, np.ndarray] | None = None, **arrays: np.ndarray | None):
+                 params: dict[str, np.ndarray] | None = None, weight_exp: int = 0,
+                 **arrays: np.ndarray | None):
         object.__setattr__(self, "params", {})
         self.w, self.bias, self.kind, self.mode = w, bias, kind, mode
+        self.weight_exp = weight_exp  # w enters the readout accumulator as w << weight_exp (section 4)
         self.decay_mode, self.skip_steps = decay_mode, skip_steps
         extra = {"decay": decay} if decay is not None else {}
         for name, value in {**(params or {}), **extra, **arrays}.items():
@@ -200,6 +221,11 @@ class ReadoutSpec:
     def classes(self) -> int:
         return int(self.w.shape[0])
 
+    @property
+    def w_shifted(self) -> np.ndarray:
+        """``w << weight_exp``: the readout weights as the accumulator adds them (section 4)."""
+        return np.left_shift(self.w.astype(np.int64), self.weight_exp)
+
     def arrays(self) -> dict[str, np.ndarray]:
         out = {n: getattr(self, n) for n in self.COMMON_ARRAYS if getattr(self, n) is not None}
         out.update(self.params)
@@ -210,8 +236,8 @@ class ReadoutSpec:
             return NotImplemented
         mine, theirs = self.arrays(), other.arrays()
         return (
-            (self.kind, self.mode, self.decay_mode, self.skip_steps)
-            == (other.kind, other.mode, other.decay_mode, other.skip_steps)
+            (self.kind, self.mode, self.decay_mode, self.skip_steps, self.weight_exp)
+            == (other.kind, other.mode, other.decay_mode, other.skip_steps, other.weight_exp)
             and mine.keys() == theirs.keys()
             and all(_arr_eq(mine[n], theirs[n]) for n in mine)
         )
@@ -363,6 +389,8 @@ def validate(art: Artifact) -> None:
         _check_choice(f"{p}.reset", layer.reset, RESETS)
         _check_int(f"{p}.span", layer.span, 0, 1 << 16)
         _check_int(f"{p}.input_shift", layer.input_shift, 0, 31)
+        _check_int(f"{p}.input_exp", layer.input_exp, 0, MAX_WEIGHT_EXP)
+        _check_int(f"{p}.recurrent_exp", layer.recurrent_exp, 0, MAX_WEIGHT_EXP)
         if not isinstance(layer.w_in, np.ndarray) or layer.w_in.ndim != 2:
             _fail(f"{p}.w_in", "must be a 2-D integer array (neurons, fan_in)")
         n = layer.w_in.shape[0]
@@ -386,6 +414,7 @@ def validate(art: Artifact) -> None:
     _check_choice("readout.mode", r.mode, READOUT_MODES)
     _check_choice("readout.decay_mode", r.decay_mode, DECAY_MODES)
     _check_int("readout.skip_steps", r.skip_steps, 0, 1 << 30)
+    _check_int("readout.weight_exp", r.weight_exp, 0, MAX_WEIGHT_EXP)
     if not isinstance(r.w, np.ndarray) or r.w.ndim != 2:
         _fail("readout.w", "must be a 2-D integer array (classes, neurons)")
     m = r.w.shape[0]
@@ -417,7 +446,7 @@ def _header(art: Artifact) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "contract": "golden/CONTRACT.md v1",
+        "contract": "golden/CONTRACT.md v2",
         "input": {"channels": art.input.channels, "kind": art.input.kind,
                   "bits": art.input.bits, "frac_bits": art.input.frac_bits},
         "widths": {k: getattr(art.widths, k) for k in WIDTH_LIMITS},
@@ -425,14 +454,16 @@ def _header(art: Artifact) -> dict[str, Any]:
             _layer_header(l) for l in art.layers
         ],
         "readout": {"kind": art.readout.kind, "mode": art.readout.mode, "classes": art.readout.classes,
-                    "decay_mode": art.readout.decay_mode, "skip_steps": art.readout.skip_steps},
+                    "decay_mode": art.readout.decay_mode, "skip_steps": art.readout.skip_steps,
+                    "weight_exp": art.readout.weight_exp},
         "provenance": art.provenance,
     }
 
 
 def _layer_header(layer: LayerSpec) -> dict[str, Any]:
     out = {"kind": layer.kind, "neurons": layer.neurons, "span": layer.span, "input_shift": layer.input_shift,
-           "decay_mode": layer.decay_mode, "reset": layer.reset}
+           "decay_mode": layer.decay_mode, "reset": layer.reset,
+           "input_exp": layer.input_exp, "recurrent_exp": layer.recurrent_exp}
     if layer.options:  # only kinds with options write them: LIF/ALIF headers stay as they were
         out["options"] = {k: int(v) for k, v in layer.options.items()}
     return out
@@ -523,10 +554,10 @@ def _check_format(header: Any, source: str) -> None:
         found = header.get("format") if isinstance(header, dict) else None
         raise ArtifactError(f"{source}: not a skipcore model (format {found!r})")
     version = header.get("version")
-    if version != VERSION:
+    if isinstance(version, bool) or version not in READ_VERSIONS:
         raise ArtifactError(
-            f"version: {source} has artifact version {version!r}, this skipcore reads version {VERSION}; "
-            "re-export it with this skipcore release"
+            f"version: {source} has artifact version {version!r}, this skipcore reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}; re-export it with this skipcore release"
         )
 
 
@@ -651,6 +682,15 @@ def load(path: str | os.PathLike) -> Artifact:
     return from_parts(header, arrays, source=str(path))
 
 
+def _exp_field(header: dict[str, Any], section: dict[str, Any], key: str, where: str) -> Any:
+    """A weight exponent: required in a version 2 header, absent (0) in a version 1 header."""
+    if header.get("version") == 1:
+        if key in section:
+            _fail(f"{where}{key}", "a version 1 artifact has no weight exponents; set version 2")
+        return 0
+    return _get(section, key, where)
+
+
 def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str = "artifact") -> Artifact:
     """Build and validate an artifact from a header dict and integer arrays keyed by archive name.
 
@@ -681,6 +721,8 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
                 input_shift=_get(lh, "input_shift", f"layers[{i}]."),
                 decay_mode=_get(lh, "decay_mode", f"layers[{i}]."), reset=_get(lh, "reset", f"layers[{i}]."),
                 options=lh.get("options"), params=found,
+                input_exp=_exp_field(header, lh, "input_exp", f"layers[{i}]."),
+                recurrent_exp=_exp_field(header, lh, "recurrent_exp", f"layers[{i}]."),
             )
             neurons = _get(lh, "neurons", f"layers[{i}].")
             if layer.w_in.ndim == 2 and layer.w_in.shape[0] != neurons:
@@ -695,7 +737,7 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
             w=arrays.get("readout.w"), bias=arrays.get("readout.bias"),
             kind=_get(rh, "kind", "readout."), mode=_get(rh, "mode", "readout."),
             decay_mode=_get(rh, "decay_mode", "readout."), skip_steps=_get(rh, "skip_steps", "readout."),
-            params=own,
+            params=own, weight_exp=_exp_field(header, rh, "weight_exp", "readout."),
         )
         for name in ("w", "bias"):
             if getattr(readout, name) is None:

@@ -41,12 +41,12 @@ def quantize_input(spec: InputSpec, x: np.ndarray, counter: Saturation | None = 
 
 
 def accumulator_bound(layer: LayerSpec, input_max_abs: int) -> int:
-    """Section 5: the largest |acc| any input can produce in this layer."""
-    ff = np.abs(layer.w_in).sum(axis=1) * int(input_max_abs)
+    """Section 5: the largest |acc| any input can produce in this layer (weights shifted by their exponents)."""
+    ff = np.abs(layer.w_in_shifted).sum(axis=1) * int(input_max_abs)
     ff = -((-ff) >> layer.input_shift)  # ceil division by 2**shift
     total = ff + np.abs(layer.bias)
     if layer.w_rec is not None:
-        total = total + np.abs(layer.w_rec).sum(axis=1)
+        total = total + np.abs(layer.w_rec_shifted).sum(axis=1)
     return int(total.max()) if total.size else 0
 
 

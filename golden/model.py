@@ -75,12 +75,13 @@ def _feed_forward(x: np.ndarray, layer, input_max: int, work) -> np.ndarray:
     exact, and so is the floor, so this equals the integer floor shift (contract section 1) with
     fewer and narrower passes than int64 arithmetic.
     """
-    ff_bound = int(np.abs(layer.w_in).sum(axis=1).max()) * input_max
+    w_in = layer.w_in_shifted  # section 3.1: w << input_exp, an exact integer
+    ff_bound = int(np.abs(w_in).sum(axis=1).max()) * input_max
     dtype = _dtype_for(ff_bound + int(np.abs(layer.bias).max(initial=0)))
     if dtype == np.int64:
-        ff = _product(x, layer.w_in.T.astype(_dtype_for(ff_bound)))
+        ff = _product(x, w_in.T.astype(_dtype_for(ff_bound)))
         return ((ff >> layer.input_shift) + layer.bias).astype(work)
-    ff = x.astype(dtype, copy=False) @ layer.w_in.T.astype(dtype)
+    ff = x.astype(dtype, copy=False) @ w_in.T.astype(dtype)
     if layer.input_shift:
         ff *= dtype(2.0 ** -layer.input_shift)
         np.floor(ff, out=ff)
@@ -115,7 +116,8 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         acc_all = _feed_forward(inp.reshape(steps * batch, -1), layer, input_max, work).reshape(steps, batch, n)
         w_rec_t = None
         if layer.span > 0:
-            w_rec_t = layer.w_rec.T.astype(_dtype_for(int(np.abs(layer.w_rec).sum(axis=1).max())))
+            w_rec = layer.w_rec_shifted
+            w_rec_t = w_rec.T.astype(_dtype_for(int(np.abs(w_rec).sum(axis=1).max())))
         params, step = layer_params(art, layer, work), neuron_step(layer.kind)
         state = initial_state(layer, batch, work)
         out = np.zeros((steps, batch, n), dtype=work)
@@ -141,7 +143,8 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         inp = out_w if out_w.dtype.kind == "f" else out  # the same values; a float copy saves a conversion
 
     r = art.readout
-    w_out_t = r.w.T.astype(_dtype_for(int(np.abs(r.w).sum(axis=1).max())))
+    w_out = r.w_shifted
+    w_out_t = w_out.T.astype(_dtype_for(int(np.abs(w_out).sum(axis=1).max())))
     acc_o_all = _product(inp.reshape(steps * batch, -1), w_out_t).reshape(steps, batch, r.classes) + r.bias
     readout = np.zeros((steps, batch, r.classes), dtype=np.int64)
     kind = readouts.get(r.kind)

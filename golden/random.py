@@ -25,8 +25,13 @@ def random_artifact(
     classes: int | None = None,
     saturating: bool | None = None,
     decay_mode: str | None = None,
+    weight_exps: bool | None = None,
 ) -> Artifact:
-    """Draw a valid artifact; unspecified choices are random. ``saturating`` uses extreme weights."""
+    """Draw a valid artifact; unspecified choices are random. ``saturating`` uses extreme weights.
+
+    ``weight_exps`` draws non-zero weight exponents (section 3.1) for the input, recurrent and
+    readout matrices (each in [0, 3]); None draws them for about a third of the artifacts.
+    """
     pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
     if widths is None:
         widths = Widths(
@@ -43,6 +48,8 @@ def random_artifact(
     input_kind = input_kind or pick(["spike", "count", "real"])
     channels = channels or int(rng.integers(1, 9))
     saturating = bool(rng.integers(2)) if saturating is None else saturating
+    weight_exps = bool(rng.integers(3) == 0) if weight_exps is None else weight_exps
+    draw_exp = (lambda: int(rng.integers(0, 4))) if weight_exps else (lambda: 0)  # noqa: E731
     if input_kind == "spike":
         inp = InputSpec(channels, "spike", 1, 0)
     elif input_kind == "count":
@@ -64,7 +71,8 @@ def random_artifact(
     fan_in = channels
     for i, (n, kind, span) in enumerate(zip(layer_sizes, kinds, spans)):
         mode = decay_mode or pick(["mult", "shift"])
-        typical = wmax * max(1, fan_in // 2) * (inp.max_abs if i == 0 else 1)
+        input_exp, recurrent_exp = draw_exp(), (draw_exp() if span > 0 else 0)
+        typical = (wmax << input_exp) * max(1, fan_in // 2) * (inp.max_abs if i == 0 else 1)
         shift = inp.frac_bits if (i == 0 and inp.kind == "real") else 0
         kind_def = neuron_kinds.get(kind)
         w_in = weights((n, fan_in))
@@ -76,7 +84,7 @@ def random_artifact(
         layer = LayerSpec(
             kind=kind, span=span, w_in=w_in, bias=bias, w_rec=weights((n, n)) if span > 0 else None,
             input_shift=shift, decay_mode=mode, reset=kind_def.random_reset(rng), params=params,
-            options=options,
+            options=options, input_exp=input_exp, recurrent_exp=recurrent_exp,
         )
         layers.append(layer)
         fan_in = n
@@ -87,12 +95,13 @@ def random_artifact(
     rmax = 2 ** (widths.readout_bits - 1) - 1
     bias_out = rng.integers(-wmax, wmax + 1, size=classes).clip(-rmax, rmax).astype(np.int64)
     mode = readout_mode or pick(["sequence", "per_step"])
-    typical_out = wmax * max(1, fan_in // 2)
+    weight_exp = draw_exp()
+    typical_out = (wmax << weight_exp) * max(1, fan_in // 2)
     own = readouts.get(readout_kind).random_arrays(RandomContext(
         rng=rng, neurons=classes, fan_in=fan_in, widths=widths, decay_mode=r_mode,
         threshold_scale=max(2, typical_out >> 1), saturating=saturating))
     readout = ReadoutSpec(w=w_out, bias=bias_out, kind=readout_kind, mode=mode, decay_mode=r_mode,
-                          skip_steps=int(rng.integers(0, 3)), params=own)
+                          skip_steps=int(rng.integers(0, 3)), params=own, weight_exp=weight_exp)
     return Artifact(inp, widths, layers, readout, provenance={"source": "random"}).validate()
 
 

@@ -68,10 +68,10 @@ def _quantize(spec: InputSpec, x: np.ndarray, counts: dict[str, int]) -> np.ndar
 
 def accumulator_limits(layer: LayerSpec, x_max: int) -> tuple[np.ndarray, int]:
     """Section 5: per-neuron ``ceil(ff_max_i / 2**s) + |bias_i| + sum_j |w_rec[i, j]|``, and acc_bits."""
-    ff_max = np.abs(layer.w_in).sum(axis=1) * x_max
+    ff_max = (np.abs(layer.w_in).sum(axis=1) << layer.input_exp) * x_max
     limit = -_floor_shift(-ff_max, layer.input_shift) + np.abs(layer.bias)  # ceil(ff_max / 2**s)
     if layer.w_rec is not None:
-        limit = limit + np.abs(layer.w_rec).sum(axis=1)
+        limit = limit + (np.abs(layer.w_rec).sum(axis=1) << layer.recurrent_exp)
     acc_bits = int(limit.max()).bit_length() + 1
     return limit, acc_bits
 
@@ -122,10 +122,10 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         for l, layer in enumerate(art.layers):
             where = f"layers[{l}] step {t}"
             # section 3.1
-            ff = layer_input @ layer.w_in.T
+            ff = layer_input @ (layer.w_in << layer.input_exp).T
             acc = _floor_shift(ff, layer.input_shift) + layer.bias
             if layer.span > 0 and t - layer.span >= 0:
-                acc = acc + history[l][t - layer.span] @ layer.w_rec.T
+                acc = acc + history[l][t - layer.span] @ (layer.w_rec << layer.recurrent_exp).T
             limit, acc_bits = limits[l]
             if np.any(np.abs(acc) > limit):
                 worst = int(np.abs(acc).max())
@@ -151,12 +151,12 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
                 size = layer.neurons // o["gate_groups"]
                 half, top = 2 ** (o["gate_bits"] - 1), 2 ** o["gate_bits"] - 1
                 gates = []
-                for w_gate, table, shift in ((layer.w_a, layer.table_a, o["shift_a"]),
-                                             (layer.w_g, layer.table_g, o["shift_g"])):
+                for w_gate, bias, table, shift in ((layer.w_a, layer.bias_a, layer.table_a, o["shift_a"]),
+                                                   (layer.w_g, layer.bias_g, layer.table_g, o["shift_g"])):
                     z = zeros(layer.neurons)
                     for i in range(layer.neurons):
                         start = (i // size) * size
-                        z[:, i] = q[:, start:start + size] @ w_gate[i]
+                        z[:, i] = q[:, start:start + size] @ w_gate[i] + bias[i]
                     e = _floor_shift(z, shift) + half
                     clamped = int(np.count_nonzero((e < 0) | (e > top)))
                     if clamped:
@@ -188,7 +188,7 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
             history[l][t] = spikes
             layer_input = spikes
         # section 4
-        acc_o = readout.bias + layer_input @ readout.w.T
+        acc_o = readout.bias + layer_input @ (readout.w << readout.weight_exp).T
         if readout.kind == "sum":
             m = _saturate(m + acc_o, R, counts, "readout")
         elif readout.kind == "leaky":

@@ -374,6 +374,9 @@ class LayerEngine(wiring.Component):
         event_names = {name for name, _ in pl.event_fields}
         new_acc = []
         unit_acc = []
+        # the weight exponents (CONTRACT.md 3.1): w << e is wiring (e zero bits below the product)
+        ff_term = [prod[p] << pl.input_exp for p in range(P)]
+        rec_term = [prod[p] << pl.recurrent_exp for p in range(P)]
         for p in range(P):
             parts = acc_rp.data[p]
             lane_new = {}
@@ -381,11 +384,11 @@ class LayerEngine(wiring.Component):
                 if name in event_names:
                     lane_new[name] = Mux(wr_own, parts[name] + own_w[p][name], parts[name])
                 elif name == "sum":
-                    lane_new[name] = Mux(wr_own, parts.sum, parts.sum + prod[p])
+                    lane_new[name] = Mux(wr_own, parts.sum, parts.sum + Mux(wr_rec, rec_term[p], ff_term[p]))
                 elif name == "ff":
-                    lane_new[name] = Mux(wr_rec | wr_own, parts.ff, parts.ff + prod[p])
+                    lane_new[name] = Mux(wr_rec | wr_own, parts.ff, parts.ff + ff_term[p])
                 else:
-                    lane_new[name] = Mux(wr_rec, parts.rec + prod[p], parts.rec)
+                    lane_new[name] = Mux(wr_rec, parts.rec + rec_term[p], parts.rec)
             new_acc.append(lane_new)
             bias = self._param_value(pl, p_rp, p, "bias")
             if pl.split:

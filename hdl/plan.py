@@ -116,6 +116,8 @@ class LayerPlan:
     event_fields: tuple[tuple[str, int], ...] = ()
     event_words: tuple[int, ...] = field(default=(), repr=False)  # N * G words of P lanes of event_fields
     unit_constants: tuple[tuple[str, object], ...] = field(default=(), repr=False)
+    input_exp: int = 0         # e_in: an input weight enters the accumulator as w << e_in (wiring)
+    recurrent_exp: int = 0     # e_rec: likewise for the recurrent weights
 
     @property
     def own_events(self) -> bool:
@@ -279,11 +281,12 @@ class ReadoutPlan:
     weight_bits: int
     readout_bits: int
     decay_bits: int
-    sum_bits: int              # raw sum_j w[c, j] * S_j
+    sum_bits: int              # raw sum_j (w[c, j] << weight_exp) * S_j
     index_bits: int
     weight_words: tuple[int, ...] = field(repr=False)   # N words of M*W bits (column j of w)
     bias: ParamField = field(repr=False)
     params: tuple[ParamField, ...] = field(default=(), repr=False)   # the readout kind's constants
+    weight_exp: int = 0        # e_o: a weight enters the accumulator as w << e_o (wiring)
 
     @property
     def readout_kind(self):
@@ -382,8 +385,9 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
     if input_kind == "spike":
         input_bits = 1
     xmax = layer_input_max(art, index)
-    ff_abs = np.abs(layer.w_in).sum(axis=1) * int(xmax)
-    rec_abs = np.abs(layer.w_rec).sum(axis=1) if layer.w_rec is not None else np.zeros(n, dtype=np.int64)
+    # the sums of the shifted weights w << e (CONTRACT.md section 5): the exponents widen them
+    ff_abs = np.abs(layer.w_in_shifted).sum(axis=1) * int(xmax)
+    rec_abs = np.abs(layer.w_rec_shifted).sum(axis=1) if layer.w_rec is not None else np.zeros(n, dtype=np.int64)
     ff_bits = _bits_signed(int(ff_abs.max()))
     rec_bits = _bits_signed(int(rec_abs.max())) if layer.span > 0 else 0
     sum_bits = _bits_signed(int((ff_abs + rec_abs).max()))
@@ -443,6 +447,7 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
         ff_bits=ff_bits, rec_bits=rec_bits, split=split, sum_bits=sum_bits,
         weight_words=tuple(words), params=tuple(params),
         event_fields=event_fields, event_words=tuple(event_words), unit_constants=constants,
+        input_exp=int(layer.input_exp), recurrent_exp=int(layer.recurrent_exp),
     )
 
 
@@ -450,7 +455,7 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
     r, w = art.readout, art.widths
     m, n = r.classes, r.w.shape[1]
     index_bits = max(1, ceil_log2(n))
-    sum_bits = _bits_signed(int(np.abs(r.w).sum(axis=1).max()))
+    sum_bits = _bits_signed(int(np.abs(r.w_shifted).sum(axis=1).max()))
     _check_width("readout", "the readout sum", max(sum_bits, w.readout_bits) + 2)
     _check_width("readout", "the readout decay product", w.readout_bits + w.decay_bits + 2)
     words = tuple(pack_lanes(r.w[:, j], w.weight_bits) for j in range(n))
@@ -461,7 +466,7 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
         classes=m, neurons=n, kind=r.kind, mode=r.mode, decay_mode=r.decay_mode,
         weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits,
         sum_bits=sum_bits, index_bits=index_bits, weight_words=words,
-        bias=_param("bias", r.bias, w.readout_bits, True), params=params,
+        bias=_param("bias", r.bias, w.readout_bits, True), params=params, weight_exp=int(r.weight_exp),
     )
 
 

@@ -96,7 +96,7 @@ class ReadoutEngine(wiring.Component):
         m.d.sync += s1_valid.eq(0)
         with m.If(s1_valid):
             for c in range(M):
-                m.d.sync += acc[c].eq(acc[c] + rp.data[c * W:(c + 1) * W].as_signed())
+                m.d.sync += acc[c].eq(acc[c] + (rp.data[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -49,6 +49,7 @@ from . import readouts as quant_readouts
 from .readouts import ReadoutQuantizeContext
 from skipcore.golden.artifact import (
     DECAY_MODES,
+    MAX_WEIGHT_EXP,
     WIDTH_LIMITS,
     Artifact,
     InputSpec,
@@ -77,6 +78,9 @@ INPUT_BITS_LIMITS = (1, 16)
 FRAC_BITS_LIMITS = (0, 16)
 SHIFT_LIMITS = (1, 30)
 DEFAULT_REAL_INPUT_BITS = 8
+#: scale policies of the export (ExportOptions.scale_policy); ``auto`` is resolved by quant.ptq
+SCALE_POLICIES = ("max", "threshold", "percentile", "auto")
+THRESHOLD_STEPS_LIMITS = (0, 16)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,6 +104,14 @@ class ExportOptions:
     input_bits: int | None = None
     input_frac_bits: int | None = None
     decay_mode: str = "mult"
+    #: how each layer's state scale and weight exponents are chosen (CONTRACT.md section 7):
+    #: ``max`` (the largest weight uses the full range, exponents 0), ``threshold`` (the smallest
+    #: threshold keeps at least ``2**threshold_steps`` steps, the exponents absorb the rest),
+    #: ``percentile`` (the ``percentile``-th |w| uses the full range; larger weights clip),
+    #: ``auto`` (PTQ tries them and keeps the best on validation data: quant.ptq).
+    scale_policy: str = "max"
+    threshold_steps: int = 6
+    percentile: float = 99.9
 
     def validate(self) -> "ExportOptions":
         for name, (lo, hi) in WIDTH_LIMITS.items():
@@ -112,6 +124,14 @@ class ExportOptions:
             raise ConfigError(
                 f"decay_mode: unknown value {self.decay_mode!r}; choose one of {', '.join(DECAY_MODES)}"
             )
+        if self.scale_policy not in SCALE_POLICIES:
+            raise ConfigError(f"scale_policy: unknown value {self.scale_policy!r}; choose one of "
+                              f"{', '.join(SCALE_POLICIES)}")
+        _check_option("threshold_steps", self.threshold_steps, *THRESHOLD_STEPS_LIMITS)
+        if isinstance(self.percentile, bool) or not isinstance(self.percentile, (int, float)) \
+                or not 50.0 <= float(self.percentile) <= 100.0:
+            raise ConfigError(f"percentile={self.percentile!r} is impossible: use a number in 50..100 "
+                              "(the |w| percentile that maps to the largest weight)")
         return self
 
     @property
@@ -208,6 +228,9 @@ class QuantLayer:
     scale: float = 1.0
     params: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    input_exp: int = 0      # weight exponents (CONTRACT.md 3.1): w enters the accumulator as w * 2**e
+    recurrent_exp: int = 0
+    clipped: int = 0        # float weights that clipped to +-(2**(W-1) - 1) in the export
 
     def __getattr__(self, name: str):
         params = self.__dict__.get("params")
@@ -226,6 +249,7 @@ class QuantLayer:
             kind=self.kind, span=int(self.span), w_in=_np(self.w_in), bias=_np(self.bias), w_rec=_np(self.w_rec),
             input_shift=int(self.input_shift), decay_mode=self.decay_mode, reset=self.reset,
             params={k: _np(v) for k, v in self.params.items()}, options=dict(self.options),
+            input_exp=int(self.input_exp), recurrent_exp=int(self.recurrent_exp),
         )
 
     @classmethod
@@ -234,7 +258,7 @@ class QuantLayer:
             kind=spec.kind, span=int(spec.span), w_in=_t(spec.w_in, dtype), bias=_t(spec.bias, dtype),
             w_rec=_t(spec.w_rec, dtype), input_shift=int(spec.input_shift), decay_mode=spec.decay_mode,
             reset=spec.reset, scale=1.0, params={k: _t(v, dtype) for k, v in spec.params.items()},
-            options=dict(spec.options),
+            options=dict(spec.options), input_exp=int(spec.input_exp), recurrent_exp=int(spec.recurrent_exp),
         )
 
 
@@ -257,6 +281,8 @@ class QuantReadout:
     skip_steps: int = 0
     scale: float = 1.0
     params: dict = field(default_factory=dict)
+    weight_exp: int = 0     # w enters the readout accumulator as w * 2**weight_exp (CONTRACT.md 4)
+    clipped: int = 0        # float weights that clipped in the export
 
     def __getattr__(self, name: str):
         params = self.__dict__.get("params")
@@ -271,13 +297,13 @@ class QuantReadout:
     def to_spec(self) -> ReadoutSpec:
         return ReadoutSpec(w=_np(self.w), bias=_np(self.bias), kind=self.kind, mode=self.mode,
                            decay_mode=self.decay_mode, skip_steps=int(self.skip_steps),
-                           params={k: _np(v) for k, v in self.params.items()})
+                           params={k: _np(v) for k, v in self.params.items()}, weight_exp=int(self.weight_exp))
 
     @classmethod
     def from_spec(cls, spec: ReadoutSpec, dtype=torch.float64) -> "QuantReadout":
         return cls(kind=spec.kind, mode=spec.mode, w=_t(spec.w, dtype), bias=_t(spec.bias, dtype),
                    decay_mode=spec.decay_mode, skip_steps=int(spec.skip_steps), scale=1.0,
-                   params={k: _t(v, dtype) for k, v in spec.params.items()})
+                   params={k: _t(v, dtype) for k, v in spec.params.items()}, weight_exp=int(spec.weight_exp))
 
 
 @dataclass
@@ -393,6 +419,59 @@ def _scale(*weights: torch.Tensor | None, wmax: int) -> float:
     return wmax / largest
 
 
+def _largest(*tensors: torch.Tensor | None) -> float:
+    values = [float(t.detach().abs().max()) for t in tensors if t is not None and t.numel()]
+    return max(values, default=0.0)
+
+
+def _policy_scale(opts: "ExportOptions", wmax: int, state_max: int, matrices: list[torch.Tensor | None],
+                  thresholds: list[torch.Tensor | None]) -> tuple[float, list[int]]:
+    """The state scale and one weight exponent per matrix under ``opts.scale_policy`` (section 7).
+
+    ``max``: ``wmax / max|w|``, exponents 0. ``percentile``: ``wmax / P``, P the
+    ``opts.percentile``-th percentile of every |w| of the matrices (the larger ones clip), exponents 0.
+    ``threshold``: the larger of the ``max`` scale and ``2**k / t_min`` (``t_min`` the smallest
+    positive threshold, k = ``opts.threshold_steps``), but at most ``state_max / (8 * t_top)``
+    (``t_top`` the largest threshold value: the state keeps 8x headroom above it); each matrix's
+    exponent is the smallest e >= 0 with ``max|w| * scale / 2**e <= wmax``.
+    """
+    base = _scale(*matrices, wmax=wmax)
+    zeros = [0] * len(matrices)
+    if opts.scale_policy == "max":
+        return base, zeros
+    if opts.scale_policy == "percentile":
+        flat = [m.detach().abs().reshape(-1).cpu().to(torch.float64) for m in matrices if m is not None and m.numel()]
+        if not flat:
+            return base, zeros
+        top = float(np.percentile(torch.cat(flat).numpy(), float(opts.percentile)))
+        return (wmax / top if top > 0 else base), zeros
+    if opts.scale_policy != "threshold":
+        raise ConfigError(f"scale policy {opts.scale_policy!r} is chosen by PTQ with validation data "
+                          "(quant.ptq.quantize_checkpoint), not by a single export")
+    values = [t.detach().abs().reshape(-1).cpu().to(torch.float64) for t in thresholds if t is not None and t.numel()]
+    values = torch.cat(values) if values else torch.zeros(0, dtype=torch.float64)
+    positive = values[values > 0]
+    if not positive.numel():
+        return base, zeros
+    scale = max(base, 2.0 ** opts.threshold_steps / float(positive.min()))
+    scale = max(base, min(scale, state_max / (8.0 * float(values.max()))))
+    exps = []
+    for m in matrices:
+        largest, e = _largest(m), 0
+        while largest * scale / 2.0**e > wmax + 0.5 and e < MAX_WEIGHT_EXP:
+            e += 1
+        exps.append(e)
+    return scale, exps
+
+
+def _clipped(x: torch.Tensor | None, scale: float, wmax: int) -> int:
+    """Weights whose rounded value lies beyond the W-bit range (they clip to +-wmax)."""
+    if x is None:
+        return 0
+    with torch.no_grad():
+        return int((torch.floor(x.abs() * scale + 0.5) > wmax).sum())
+
+
 def _q(x: torch.Tensor, scale: float, lo: int, hi: int) -> torch.Tensor:
     return ste_clamp(round_half_away(x * scale), lo, hi)
 
@@ -440,17 +519,19 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
             bias = fold * bias
             if w_rec is not None:
                 w_rec = fold[:, None] * w_rec
-        scale = _scale(w_in, w_rec, wmax=wmax)
+        scale, (e_in, e_rec) = _policy_scale(opts, wmax, smax, [w_in, w_rec], kind_def.thresholds(lp, n, dev))
         shift = input_spec.frac_bits if (index == 0 and input_spec.kind == "real") else 0
         arrays, options, reset = kind_def.quantize(
             lp, QuantizeContext(index, n, scale, widths, opts.decay_mode, dev))
+        s_in, s_rec = scale / 2.0**e_in, scale / 2.0**e_rec  # weight units: 2**e state units each
         q = QuantLayer(
             kind=kind, span=span,
-            w_in=_q(w_in, scale, -wmax, wmax),
+            w_in=_q(w_in, s_in, -wmax, wmax),
             bias=_q(bias, scale, smin, smax),
-            w_rec=_q(w_rec, scale, -wmax, wmax) if w_rec is not None else None,
+            w_rec=_q(w_rec, s_rec, -wmax, wmax) if w_rec is not None else None,
             input_shift=shift, decay_mode=opts.decay_mode, reset=reset, scale=scale,
-            params=arrays, options=options,
+            params=arrays, options=options, input_exp=e_in, recurrent_exp=e_rec if w_rec is not None else 0,
+            clipped=_clipped(w_in, s_in, wmax) + _clipped(w_rec, s_rec, wmax),
         )
         layers.append(q)
 
@@ -463,11 +544,13 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
     if fold is not None:
         w = fold[:, None] * w
         bias = fold * bias
-    scale_o = _scale(w, wmax=wmax)
+    scale_o, (e_o,) = _policy_scale(opts, wmax, rmax, [w], r_kind.thresholds(rp, m, w.device))
+    s_o = scale_o / 2.0**e_o
     readout = QuantReadout(
-        kind=rp["kind"], mode=rp["mode"], w=_q(w, scale_o, -wmax, wmax), bias=_q(bias, scale_o, rmin, rmax),
+        kind=rp["kind"], mode=rp["mode"], w=_q(w, s_o, -wmax, wmax), bias=_q(bias, scale_o, rmin, rmax),
         decay_mode=opts.decay_mode, skip_steps=int(rp.get("skip_steps", 0)), scale=scale_o,
         params=r_kind.quantize(rp, ReadoutQuantizeContext(m, scale_o, widths, opts.decay_mode, w.device)),
+        weight_exp=e_o, clipped=_clipped(w, s_o, wmax),
     )
     return QuantModel(input=input_spec, widths=widths, layers=layers, readout=readout)
 
@@ -600,4 +683,6 @@ def export_artifact(source, options: ExportOptions | dict | None = None, *, inpu
     prov.setdefault("created", utc_now())
     prov.setdefault("export_options", opts.to_dict())
     prov.setdefault("scales", {"layers": [l.scale for l in qm.layers], "readout": qm.readout.scale})
+    prov.setdefault("clipped_weights", {"layers": [int(l.clipped) for l in qm.layers],
+                                        "readout": int(qm.readout.clipped)})
     return qm.to_artifact(prov)

@@ -217,9 +217,11 @@ _add(Preset(
          readout=dict(kind="sum", mode="sequence"), dropout=0.1, bias=True, init="default",
          surrogate="sigmoid"),
     TrainConfig(epochs=60, lr=3e-3, **_MNIST1D_TRAIN),
-    notes=("mnist1d-lif-src with STC-LIF neurons (Wang & Yu 2024, dense form): gates 1 + tanh of the own "
-           "previous spikes through 16-group block-diagonal matrices (the paper's grouped convolutions "
-           "use 16 groups), sigmoid surrogate (alpha 4), threshold 1"),
+    notes=("mnist1d-lif-src with STC-LIF neurons (Wang & Yu 2024, dense form): gates 1 + tanh(W S[t-1] + c) "
+           "of the own previous spikes through 16-group block-diagonal matrices (the paper's grouped "
+           "convolutions use 16 groups) plus per-neuron biases c (the paper's GroupNorm shift; c_a starts "
+           "at -1, a leak: without it silent neurons never leak and 20 epochs reach 60 %), sigmoid "
+           "surrogate (alpha 4), threshold 1"),
     tags=("fast",)))
 _add(Preset(
     "ecg-stc", "ECG (QTDB): 4 -> R36 STC-LIF (one gate weight per neuron) -> 6 leaky, per step",

@@ -20,7 +20,63 @@ from skipcore.outputs import atomic_path, atomic_write_text
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
-__all__ = ["quantize_checkpoint", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy"]
+__all__ = ["quantize_checkpoint", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy",
+           "policy_candidates", "policy_label", "choose_policy"]
+
+#: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
+AUTO_CANDIDATES = (
+    ("max", {}),
+    ("threshold", {"threshold_steps": 2}),
+    ("threshold", {"threshold_steps": 4}),
+    ("threshold", {"threshold_steps": 6}),
+    ("threshold", {"threshold_steps": 8}),
+    ("percentile", {"percentile": 99.9}),
+    ("percentile", {"percentile": 99.0}),
+)
+
+
+def policy_label(opts: ExportOptions) -> str:
+    """``max``, ``threshold k=6`` or ``percentile 99.9``."""
+    if opts.scale_policy == "threshold":
+        return f"threshold k={opts.threshold_steps}"
+    if opts.scale_policy == "percentile":
+        return f"percentile {opts.percentile:g}"
+    return opts.scale_policy
+
+
+def policy_candidates(opts: ExportOptions) -> list[ExportOptions]:
+    """The export options ``auto`` tries (every other policy is its own single candidate)."""
+    if opts.scale_policy != "auto":
+        return [opts]
+    return [replace(opts, scale_policy=name, **extra) for name, extra in AUTO_CANDIDATES]
+
+
+def clipped_total(art) -> int:
+    clipped = (art.provenance or {}).get("clipped_weights") or {}
+    return int(sum(clipped.get("layers") or [])) + int(clipped.get("readout") or 0)
+
+
+def choose_policy(network, input_spec, opts: ExportOptions, split, info, *, batch_size: int = 256,
+                  provenance: dict | None = None, log=None) -> tuple[ExportOptions, object, list[dict]]:
+    """Export with every candidate of ``opts`` (``auto``: :data:`AUTO_CANDIDATES`), measure each on
+    ``split`` with the golden model, keep the most accurate (ties: the earlier).
+
+    Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``accuracy``,
+    ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``.
+    """
+    rows, best = [], None
+    for cand in policy_candidates(opts):
+        art = export_artifact(network, cand, input_spec=input_spec, provenance=provenance)
+        acc, res = golden_accuracy(art, split, info, batch_size=batch_size)
+        row = {"policy": policy_label(cand), "accuracy": acc, "saturation": int(sum(res.saturation.values())),
+               "clipped": clipped_total(art),
+               "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]]}
+        rows.append(row)
+        if log:
+            log(f"{row['policy']:<16s} acc {acc:.4f}  saturation {row['saturation']}  clipped {row['clipped']}")
+        if best is None or acc > best[2]:
+            best = (cand, art, acc)
+    return best[0], best[1], rows
 
 
 def checkpoint_dataset(ckpt: dict, data: str | os.PathLike | None = None, *, limit: int | None = None,
@@ -103,16 +159,27 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, not {split!r}")
     network, ckpt = load_checkpoint(checkpoint)
-    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None)
+    auto = opts.scale_policy == "auto"
+    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or auto)
     if dataset is not None:
         from .finetune import check_compatible
 
         check_compatible(network, dataset.info)
     input_spec = _input_spec(ckpt, network, dataset, opts)
+    choices = None
+    if auto:
+        # chosen on the validation split (the training split when there is none), never on the test split
+        chooser, chooser_name = (dataset.val, "val") if len(dataset.val) else (dataset.train, "train")
+        opts, _, choices = choose_policy(network, input_spec, opts, chooser, dataset.info, batch_size=batch_size)
     prov = checkpoint_provenance(ckpt, checkpoint, opts, method="ptq")
+    if choices is not None:
+        prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
     report: dict = {"artifact": art, "path": None, "input": input_spec, "checkpoint": str(checkpoint),
-                    "float_accuracy_recorded": prov.get("float_accuracy")}
+                    "float_accuracy_recorded": prov.get("float_accuracy"), "scale_policy": policy_label(opts),
+                    "policy_choices": choices, "clipped_weights": art.provenance.get("clipped_weights")}
+    if choices is not None:
+        report["policy_split"] = chooser_name
     if dataset is not None and evaluate:
         part = getattr(dataset, split)
         if len(part) == 0:
@@ -134,7 +201,7 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
 def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathLike | None = None, *,
                weight_bits=tuple(range(2, 17)), state_bits=tuple(range(8, 25)), base: ExportOptions | dict | None = None,
                split: str = "test", limit: int | None = None, batch_size: int = 256, headroom: bool = True,
-               log=None) -> dict:
+               policies=("max",), log=None) -> dict:
     """PTQ accuracy (golden model) against weight bits and against state bits.
 
     ``base`` gives the fixed widths (default W8 S16 R24 D8). The state sweep keeps the base's
@@ -142,7 +209,9 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
     ``headroom`` is False; with ``headroom`` (default) they follow the weight bits with the base's
     headroom (``S - W``, ``R - W``; clamped to the contract's limits), because every export maps
     the largest weight to the full W-bit range, so a wider weight needs a wider state to hold the
-    same membrane. Each row records the widths it used. Writes ``sweep.json`` and ``sweep.png``
+    same membrane. ``policies`` is the scale-policy axis (``max``, ``threshold``, ``percentile``,
+    with the base's ``threshold_steps`` and ``percentile``): every width is exported with each.
+    Each row records the widths and the policy it used. Writes ``sweep.json`` and ``sweep.png``
     into ``out_dir`` when given. Returns the sweep dict.
     """
     import json
@@ -155,6 +224,13 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= int(v) <= hi:
                 raise ConfigError(f"{name} sweep value {v!r} is impossible: the contract allows {lo}..{hi}")
+    policies = list(policies)
+    if not policies:
+        raise ConfigError("the scale-policy sweep is empty")
+    for name in policies:
+        if name not in ("max", "threshold", "percentile"):
+            raise ConfigError(f"scale policy {name!r} cannot be a sweep axis value: use max, threshold or percentile "
+                              "(auto picks one of them per export; the sweep shows each)")
     network, ckpt = load_checkpoint(checkpoint)
     dataset = checkpoint_dataset(ckpt, data, limit=limit)
     from .finetune import check_compatible
@@ -170,9 +246,11 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
         art = export_artifact(network, o, input_spec=spec)
         acc, res = golden_accuracy(art, part, dataset.info, batch_size=batch_size)
         row = {"weight_bits": o.weight_bits, "state_bits": o.state_bits, "readout_bits": o.readout_bits,
-               "decay_bits": o.decay_bits, "accuracy": acc, "saturation": dict(res.saturation)}
+               "decay_bits": o.decay_bits, "scale_policy": policy_label(o), "accuracy": acc,
+               "saturation": dict(res.saturation), "clipped": clipped_total(art)}
         if log:
-            log(f"W{o.weight_bits:<2d} S{o.state_bits:<2d}  acc {acc:.4f}  saturation {sum(res.saturation.values())}")
+            log(f"W{o.weight_bits:<2d} S{o.state_bits:<2d} {policy_label(o):<16s} acc {acc:.4f}  "
+                f"saturation {sum(res.saturation.values())}  clipped {row['clipped']}")
         return row
 
     t0 = time.perf_counter()
@@ -183,8 +261,8 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
         readout = min(40, max(8, opts.readout_bits + w - opts.weight_bits))
         return replace(opts, weight_bits=w, state_bits=state, readout_bits=readout)
 
-    w_rows = [point(weight_point(int(w))) for w in weight_bits]
-    s_rows = [point(replace(opts, state_bits=int(s))) for s in state_bits]
+    w_rows = [point(replace(weight_point(int(w)), scale_policy=p)) for p in policies for w in weight_bits]
+    s_rows = [point(replace(opts, state_bits=int(s), scale_policy=p)) for p in policies for s in state_bits]
     result = {
         "checkpoint": str(checkpoint),
         "dataset": dataset.info.name,
@@ -193,6 +271,7 @@ def sweep_bits(checkpoint: str | os.PathLike, data=None, out_dir: str | os.PathL
         "float_accuracy": f_acc,
         "base_options": opts.to_dict(),
         "headroom": bool(headroom),
+        "policies": policies,
         "weight_sweep": w_rows,
         "state_sweep": s_rows,
         "seconds": time.perf_counter() - t0,
@@ -219,8 +298,9 @@ def plot_sweep(result: dict, path: str | os.PathLike) -> Path:
         f"state {base['state_bits']} bits"
     for ax, key, xkey, fixed in ((axes[0], "weight_sweep", "weight_bits", w_fixed),
                                  (axes[1], "state_sweep", "state_bits", f"weights {base['weight_bits']} bits")):
-        rows = result[key]
-        ax.plot([r[xkey] for r in rows], [100 * r["accuracy"] for r in rows], "o-", label="PTQ (golden)")
+        for policy in dict.fromkeys(r.get("scale_policy", "max") for r in result[key]):
+            rows = [r for r in result[key] if r.get("scale_policy", "max") == policy]
+            ax.plot([r[xkey] for r in rows], [100 * r["accuracy"] for r in rows], "o-", label=f"PTQ {policy} (golden)")
         ax.axhline(100 * result["float_accuracy"], color="gray", ls="--", label="float")
         ax.set_xlabel(xkey.replace("_", " ") + f"  ({fixed})")
         ax.grid(alpha=0.3)

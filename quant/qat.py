@@ -305,6 +305,8 @@ class _BoundView:
         self.bias = layer.bias.detach().cpu().numpy().astype(np.int64)
         self.w_rec = None if layer.w_rec is None else layer.w_rec.detach().cpu().numpy().astype(np.int64)
         self.input_shift = layer.input_shift
+        self.w_in_shifted = self.w_in << int(layer.input_exp)
+        self.w_rec_shifted = None if self.w_rec is None else self.w_rec << int(layer.recurrent_exp)
 
 
 def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | None = None, record: bool = False,
@@ -332,14 +334,15 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
     for index, layer in enumerate(qm.layers):
         sur = surrogates[index] if surrogates is not None else None
         p = StepParams(layer, w.state_bits, w.decay_bits, sur)
-        ff = torch.matmul(h, layer.w_in.t())
+        # section 3.1: the weights enter as w * 2**e (exact in float64: the bound stays below 2**52)
+        ff = torch.matmul(h, layer.w_in.t() * float(2**layer.input_exp))
         cur = shr(ff, layer.input_shift) + layer.bias  # (B, T, N)
         n = layer.neurons
         zeros = cur.new_zeros(batch, n)
         kind = quant_kinds.get(layer.kind)
         state, step = kind.qat_state(zeros), kind.qat_step
         k = layer.span
-        w_rec_t = layer.w_rec.t() if (k > 0 and layer.w_rec is not None) else None
+        w_rec_t = layer.w_rec.t() * float(2**layer.recurrent_exp) if (k > 0 and layer.w_rec is not None) else None
         tape = None
         if w_rec_t is not None and torch.is_grad_enabled() and w_rec_t.requires_grad:
             tape = _RecurrentTape()
@@ -363,7 +366,7 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
             spikes_out.append(h)
             states_out.append({key: torch.stack(v, dim=1) for key, v in trace.items()})
     r = qm.readout
-    z = torch.matmul(h, r.w.t()) + r.bias
+    z = torch.matmul(h, r.w.t() * float(2**r.weight_exp)) + r.bias
     r_kind = quant_readouts.get(r.kind)
     r_state = r_kind.qat_state(z.new_zeros(batch, r.w.shape[0]))
     outs = []

@@ -41,7 +41,7 @@ async def readout_engine(dut):
         state = kind.initial_state(M, 1)
         for t in range(length):
             s = (nprng.random(N) < job.get("density", 0.4)).astype(np.int64)
-            acc = (r.w @ s + r.bias)[None, :]
+            acc = (r.w_shifted @ s + r.bias)[None, :]
             state = kind.step(acc, state, params)
             m = kind.value(state)
             expected.append((tuple(int(v) for v in m[0]), int(np.argmax(m[0])), int(t == length - 1)))

@@ -5,7 +5,7 @@
 with its gate groups drawn from 1, a divisor and N), spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
 spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
-and per-step mode, mult and shift decays.
+and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout).
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ class Config:
             p = min(self.lanes, layer.neurons)
             f.add("lanes:1" if p == 1 else "lanes:N" if p == layer.neurons else
                   "lanes:divisor" if layer.neurons % p == 0 else "lanes:non-divisor")
+        if any(l.input_exp or l.recurrent_exp for l in self.art.layers) or self.art.readout.weight_exp:
+            f.add("weight_exp")
         if self.art.provenance.get("saturating"):
             f.add("saturating")
         if self.x.shape[0] > 1:
@@ -62,7 +64,7 @@ def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Co
             rng, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=["spike", "count", "real"][i % 3],
             readout_mode=["sequence", "per_step"][(i // 3) % 2], saturating=saturating,
             readout_kind=["sum", "leaky", "alif"][(i // 2) % 3],
-            channels=int(rng.integers(1, 7)),
+            channels=int(rng.integers(1, 7)), weight_exps=i % 7 in (2, 5),
         )
         art.provenance = {"source": "random", "saturating": saturating}
         n_max = max(sizes)

@@ -235,6 +235,44 @@ def test_quantize_eval_sweep_commands(run_dir, tmp_path, capsys):
     assert (sweep_dir / "sweep.png").stat().st_size > 1000
 
 
+def test_quantize_auto_policy_and_the_policy_axis_of_sweep(run_dir, tmp_path, capsys):
+    """``--scale-policy auto`` reports every candidate and the choice; sweep's policy axis; refusals."""
+    _, ckpt = run_dir
+    out = tmp_path / "auto.skc"
+    assert _cli("quantize", ckpt, "-o", out, "--limit", 80, "--scale-policy", "auto") == 0
+    text = capsys.readouterr().out
+    assert "scale policy auto" in text and "(chosen)" in text and "clipped weights" in text
+    auto = load(out).provenance["scale_policy_auto"]
+    assert auto["split"] == "val" and len(auto["candidates"]) == 7
+    best = max(auto["candidates"], key=lambda r: r["accuracy"])
+    assert auto["chosen"] == next(r["policy"] for r in auto["candidates"] if r["accuracy"] == best["accuracy"])
+
+    assert _cli("quantize", ckpt, "-o", tmp_path / "t.skc", "--limit", 40, "--scale-policy", "threshold",
+                "--threshold-steps", 9) == 0
+    capsys.readouterr()
+    art = load(tmp_path / "t.skc")
+    assert art.provenance["export_options"]["scale_policy"] == "threshold"
+    # LIF thresholds 1.0: 2**9 steps each (the state keeps 8x headroom: 2**12 would be the cap), and
+    # the largest weights need exponents to fit 8 bits at that scale
+    assert min(int(l.threshold.min()) for l in art.layers) >= 2**9
+    assert any(l.input_exp or l.recurrent_exp for l in art.layers)
+
+    assert _cli("quantize", ckpt, "-o", tmp_path / "n.skc", "--scale-policy", "auto", "--no-eval") == 2
+    assert "--no-eval" in capsys.readouterr().err
+    assert _cli("quantize", ckpt, "-o", tmp_path / "n.skc", "--scale-policy", "percentile", "--percentile", 20) == 2
+    assert "percentile" in capsys.readouterr().err
+
+    sweep_dir = tmp_path / "psweep"
+    assert _cli("sweep", ckpt, "-o", sweep_dir, "--weights", "8", "--states", "16", "--limit", 40,
+                "--policies", "max,threshold,percentile") == 0
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [r["scale_policy"] for r in sweep["weight_sweep"]] == ["max", "threshold k=6", "percentile 99.9"]
+    assert all("clipped" in r for r in sweep["state_sweep"])
+    capsys.readouterr()
+    assert _cli("sweep", ckpt, "-o", tmp_path / "bad", "--policies", "max,auto") == 2
+    assert "auto" in capsys.readouterr().err
+
+
 def test_eval_rejects_mismatched_data(run_dir, tmp_path, capsys):
     from skipcore.evaluate import check_data
     from skipcore.datasets import DatasetInfo

@@ -9,6 +9,7 @@ import pytest
 from skipcore.golden import artifact as A
 from skipcore.golden.artifact import Artifact, ArtifactError, InputSpec, LayerSpec, ReadoutSpec, Widths
 from skipcore.golden.contract import decay, quantize_input
+from skipcore.golden import reference
 from skipcore.golden.model import run, run_batched
 from skipcore.golden.random import random_artifact, random_inputs
 
@@ -183,8 +184,64 @@ def test_missing_file(tmp_path):
 
 def test_wrong_version(saved):
     rewrite(saved, header_fn=lambda h: h.update(version=99))
-    with pytest.raises(ArtifactError, match=r"^version: .*version 99.*reads version 1"):
+    with pytest.raises(ArtifactError, match=r"^version: .*version 99.*reads versions 1, 2"):
         A.load(saved)
+
+
+def _drop_exponents(header):
+    header["version"] = 1
+    for layer in header["layers"]:
+        del layer["input_exp"], layer["recurrent_exp"]
+    del header["readout"]["weight_exp"]
+
+
+def test_version_1_artifact_loads_with_zero_exponents(saved):
+    """A version 1 file (no exponent fields) loads with every weight exponent 0 and runs the same."""
+    before = A.load(saved)
+    rewrite(saved, header_fn=_drop_exponents)
+    old = A.load(saved)
+    assert old == before and [(l.input_exp, l.recurrent_exp) for l in old.layers] == [(0, 0)] * len(old.layers)
+    assert old.readout.weight_exp == 0
+
+
+def test_version_1_header_with_an_exponent_is_refused(saved):
+    def v1_with_exp(header):
+        _drop_exponents(header)
+        header["layers"][0]["input_exp"] = 2
+    rewrite(saved, header_fn=v1_with_exp)
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.input_exp: a version 1 artifact has no weight exponents"):
+        A.load(saved)
+
+
+def test_version_2_header_needs_its_exponents(saved):
+    rewrite(saved, header_fn=lambda h: h["readout"].pop("weight_exp"))
+    with pytest.raises(ArtifactError, match=r"^readout\.weight_exp: missing from the header"):
+        A.load(saved)
+
+
+def test_exponent_out_of_range_is_named(saved):
+    rewrite(saved, header_fn=lambda h: h["layers"][0].update(input_exp=A.MAX_WEIGHT_EXP + 1))
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.input_exp: .* outside the allowed range"):
+        A.load(saved)
+
+
+def test_weight_exponent_shifts_the_weight_into_the_accumulator():
+    """Section 3.1: w_in = 3 with input_exp 2 adds 12 per input spike; readout w = 1 with weight_exp 3 adds 8."""
+    art = lif_example()
+    layer = art.layers[0]
+    layer.w_in[:] = 3
+    layer.bias[:] = 0
+    layer.threshold[:] = i64(12, 13)
+    layer.input_exp = 2
+    art.readout.weight_exp = 3
+    art.validate()
+    res = run(art, np.ones((1, 2, 1)), traces=True)
+    # neuron 0: H = 12 >= 12 each step (spike, V = 0); neuron 1: H = 12, then (3*12 >> 2) + 12 = 21 >= 13
+    assert res.spikes[0][0].tolist() == [[1, 0], [1, 1]]
+    assert res.states[0]["v"][0].tolist() == [[0, 12], [0, 8]]
+    # readout: each spike adds 1 << 3 = 8 to its class; bias (0, 1) every step
+    assert res.readout[0].tolist() == [[8, 1], [16, 10]]
+    assert reference.run(art, np.ones((1, 2, 1)), traces=True).readout[0].tolist() == [[8, 1], [16, 10]]
 
 
 def test_shape_mismatch(saved):

@@ -125,7 +125,7 @@ def test_every_registered_unit_matches_its_vectors(name, args):
 def test_stc_unit_checks_its_tables():
     from skipcore.hdl.kinds.stc import STCUnit
 
-    kw = dict(acc_bits=8, state_bits=8, decay_bits=4, gate_acc_bits=4, gate_bits=2, shift_a=0, shift_g=0)
+    kw = dict(acc_bits=8, state_bits=8, decay_bits=4, gate_acc_bits=4, gate_bits=2, bias_bits=3, shift_a=0, shift_g=0)
     with pytest.raises(ValueError, match=r"^STCUnit table_a needs 4 entries in \[0, 32\], got 3"):
         STCUnit(**kw, table_a=(1, 2, 3), table_g=(0, 0, 0, 0))
     with pytest.raises(ValueError, match=r"^STCUnit table_g needs 4 entries in \[0, 32\], got 4 in \[0, 33\]"):

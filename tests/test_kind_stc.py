@@ -31,8 +31,8 @@ def reference_layer(art, index, x_int):
                 if layer.span and t >= layer.span:
                     acc += sum(int(layer.w_rec[i, j]) * out[b][t - layer.span][j] for j in range(n))
                 start = (i // m) * m
-                za = sum(int(layer.w_a[i, j]) * q[start + j] for j in range(m))
-                zg = sum(int(layer.w_g[i, j]) * q[start + j] for j in range(m))
+                za = sum(int(layer.w_a[i, j]) * q[start + j] for j in range(m)) + int(layer.bias_a[i])
+                zg = sum(int(layer.w_g[i, j]) * q[start + j] for j in range(m)) + int(layer.bias_g[i])
                 a = int(layer.table_a[min(max((za >> o["shift_a"]) + half, 0), top)])
                 g = int(layer.table_g[min(max((zg >> o["shift_g"]) + half, 0), top)])
                 h = min(max(((a * v[i]) >> D) + ((g * acc) >> D), lo), hi)
@@ -90,3 +90,28 @@ def test_gate_table_is_one_plus_tanh_at_bin_midpoints():
     assert np.all(np.diff(t) >= 0) and t.min() >= 0 and t.max() <= 512
     assert gate_shift(10.0, 4) == 3  # 8 * 2**3 = 64 >= 4 * 10
     assert gate_shift(1.0, 6) == 0
+
+
+def test_stc_schema_bounds_the_gate_biases_by_the_table_reach():
+    art = random_artifact(np.random.default_rng(2), layer_sizes=[6], kinds=["stc"], spans=[1])
+    layer = art.layers[0]
+    limit = 1 << (layer.options["gate_bits"] - 1 + layer.options["shift_a"])
+    layer.bias_a = np.full(6, limit, dtype=np.int64)
+    art.validate()
+    layer.bias_a[2] = limit + 1
+    with pytest.raises(ArtifactError, match=r"^layers\[0\]\.bias_a"):
+        art.validate()
+
+
+def test_a_negative_gate_bias_makes_a_silent_neuron_leak():
+    """bias_a moves A of a neuron with no own spikes off table(0) ~ 1 (the leak the bias exists for)."""
+    from skipcore.golden.kinds.stc import STCParams, STCState, stc_step
+
+    table = gate_table(scale=32.0, shift=2, bits=6, decay_bits=8)
+    zero = np.zeros((1, 1), dtype=np.int64)
+    for bias, expect in ((0, int(table[32])), (-64, int(table[16]))):
+        p = STCParams(np.array([10_000]), zero, zero, table, table, 2, 2, 1, 6, 16, 8,
+                      np.array([bias]), np.array([0]))
+        _, state = stc_step(zero, STCState(np.array([[1000]]), zero), p)
+        assert state.v[0, 0] == (expect * 1000) >> 8
+    assert int(table[16]) < 200 < 250 < int(table[32])

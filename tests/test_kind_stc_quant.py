@@ -85,6 +85,25 @@ def test_stc_network_trains_exports_and_qat_matches_golden():
     readout.sum().backward()
     assert net.layers[0].w_g.grad is not None
     assert np.array_equal(qat.to_artifact().layers[0].table_g, layer.table_g)
+    # the gate biases: c_a starts at -1 (a leak), both learn, and export as round(c * scale_X)
+    assert torch.equal(net.layers[0].c_a.detach(), torch.full((6,), -1.0))
+    assert net.layers[0].c_a.grad is not None and net.layers[0].c_a.grad.abs().sum() > 0
+    scale_a = 127 / float(net.layers[0].w_a.detach().abs().max())
+    assert np.array_equal(layer.bias_a, np.full(6, round(-scale_a)))
+    assert np.array_equal(layer.bias_g, np.zeros(6))
+    assert net.layers[0].c_g.grad is not None and net.layers[0].c_g.grad.abs().sum() > 0
+
+
+def test_float_stc_gate_biases_enter_inside_the_tanh():
+    q = torch.tensor([[0.0, 1.0]])
+    w = torch.tensor([[0.5], [2.0]])
+    c_a, c_g = torch.tensor([-1.0, 0.5]), torch.tensor([0.25, -2.0])
+    state = STCState(torch.tensor([[0.3, -0.2]]), q)
+    cur = torch.tensor([[0.1, 0.4]])
+    _, nxt = stc_step(cur, state, STCParams(w, -w, 2, 10.0, None, c_a, c_g))
+    za = torch.tensor([[0.0, 2.0]])
+    h = (1 + torch.tanh(za + c_a)) * state.v + (1 + torch.tanh(-za + c_g)) * cur
+    assert torch.allclose(nxt.v, h)
 
 
 def test_stc_config_is_checked():
@@ -92,5 +111,7 @@ def test_stc_config_is_checked():
         LayerConfig(6, kind="stc", options={"gate_groups": 4})
     with pytest.raises(ConfigError, match="unknown STC layer options: groups"):
         LayerConfig(6, kind="stc", options={"groups": 2})
+    with pytest.raises(ConfigError, match=r"STC gate_bias_a .* must be a number in \[-4, 4\], not 9"):
+        LayerConfig(6, kind="stc", options={"gate_bias_a": 9})
     with pytest.raises(ConfigError, match=r"unknown neuron kind 'izh'; choose one of: lif, alif, stc"):
         LayerConfig(6, kind="izh")

@@ -34,7 +34,7 @@ def reference_readout(art, last_spikes):
             u = b = q = 0
             alpha, rho, b0, beta = (int(r.decay[c]), int(r.rho[c]), int(r.threshold[c]), int(r.beta[c]))
             for t in range(steps):
-                acc = int(r.bias[c]) + sum(int(r.w[c, j]) * int(last_spikes[bt, t, j]) for j in range(r.w.shape[1]))
+                acc = int(r.bias[c]) + sum(int(r.w_shifted[c, j]) * int(last_spikes[bt, t, j]) for j in range(r.w.shape[1]))
                 b = ((rho * b) >> D) + q * ((1 << D) - rho)
                 big_b = clamp(b0 + ((beta * b) >> D))
                 du = (alpha * u) >> D if r.decay_mode == "mult" else u - (u >> alpha)

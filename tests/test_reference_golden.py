@@ -86,6 +86,21 @@ def test_fully_random_artifacts_long(seed):
         assert_same(art, random_inputs(rng, art, batch=8, steps=int(rng.integers(10, 40))), label=f"seed {seed} case {case}")
 
 
+def test_weight_exponents_in_every_kind():
+    """Non-zero weight exponents (section 3.1) on every neuron kind and readout kind, some saturating."""
+    from skipcore.golden import kinds, readouts
+    rng = np.random.default_rng(31)
+    nonzero = 0
+    for index, (kind, readout_kind) in enumerate(itertools.product(kinds.random_mix(), readouts.random_mix())):
+        for case in range(3):
+            art = random_artifact(rng, kinds=[kind, kind], readout_kind=readout_kind, weight_exps=True,
+                                  saturating=case == 0, widths=extreme_widths(rng) if case == 2 else None)
+            nonzero += sum(l.input_exp + l.recurrent_exp > 0 for l in art.layers) + (art.readout.weight_exp > 0)
+            assert_same(art, random_inputs(rng, art, batch=3, steps=int(rng.integers(5, 14))),
+                        label=f"exponents {kind} {readout_kind} case {case}")
+    assert nonzero > 20
+
+
 def test_quantized_inputs_over_the_whole_range():
     rng = np.random.default_rng(7)
     for input_kind in ("real", "count", "spike"):

@@ -121,7 +121,8 @@ def test_layer_engine(tmp_path, seed, kind, span, lanes, input_kind, ring, stall
     from skipcore.hdl.plan import plan_core
 
     art, rng = _one_layer(seed, layer_sizes=[7 if lanes > 1 else 4], kinds=[kind],
-                          spans=[span], input_kind=input_kind, channels=5, saturating=seed % 2 == 0)
+                          spans=[span], input_kind=input_kind, channels=5, saturating=seed % 2 == 0,
+                          weight_exps=seed in (2, 4, 5))
     x = quantize_input(art.input, random_inputs(rng, art, 3, 10))
     plan = plan_core(art, lanes=lanes, ring_depth=ring).layers[0]
     save(art, tmp_path / "layer.skc")
@@ -143,7 +144,8 @@ def test_readout_engine(tmp_path, seed, kind, mode, classes):
     from skipcore.hdl.readout_engine import ReadoutEngine
 
     art, _ = _one_layer(seed, layer_sizes=[6], readout_kind=kind, classes=classes, decay_mode=mode,
-                        saturating=seed % 2 == 1)
+                        saturating=seed % 2 == 1, weight_exps=seed in (6, 7, 8))
+    assert art.readout.weight_exp > 0 or seed not in (6, 7, 8)
     plan = plan_core(art, lanes=2).readout
     save(art, tmp_path / "readout.skc")
     job = dict(artifact=str(tmp_path / "readout.skc"), index_bits=plan.index_bits, class_bits=plan.class_bits,

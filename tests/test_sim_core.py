@@ -42,7 +42,7 @@ def test_configs_cover_the_contract():
         "kind:lif", "kind:alif", "kind:stc", "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
         "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "readout_kind:alif", "decay:mult",
-        "decay:shift", "back-to-back",
+        "decay:shift", "back-to-back", "weight_exp",
     }
     assert required <= features, f"missing: {sorted(required - features)}"
 

@@ -65,13 +65,13 @@ def test_fast_runner_bit_exact(fast_case, gap, backpressure):
                  marks=pytest.mark.slow),
 ])
 def test_fast_runner_every_neuron_on_random_cores(seed, sizes, kinds, spans, input_kind, mode, lanes):
-    """Random cores whose layers fill several u64 words, a partial last word and a whole one: every
+    """Random cores (with weight exponents) whose layers fill several u64 words, a partial last word and a whole one: every
     neuron's spike at every step equals golden (with gaps and backpressure), the first divergence
     of a flipped spike in the last word is located."""
     from skipcore.cores import generate_core_dir
 
     art, rng = _art(seed=seed, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=input_kind, channels=9,
-                    readout_mode=mode)
+                    readout_mode=mode, weight_exps=True)
     x = quantize_input(art.input, random_inputs(rng, art, 24, 12))
     core = generate_core_dir(art, lanes=lanes)
     gold = golden_run(art, x, traces=True, quantized=True)

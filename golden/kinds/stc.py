@@ -10,7 +10,8 @@ from ..arith import saturate
 from . import ArraySpec, NeuronKind, OptionSpec, RandomContext, StateSpec, register
 from .lif import threshold_spec
 
-__all__ = ["STCState", "STCParams", "stc_step", "gate_preactivation", "gate_lookup", "gate_table", "STC"]
+__all__ = ["STCState", "STCParams", "stc_step", "gate_preactivation", "gate_lookup", "gate_table", "gate_bias_limit",
+           "STC"]
 
 
 class STCState(NamedTuple):
@@ -30,6 +31,8 @@ class STCParams(NamedTuple):
     gate_bits: int
     state_bits: int
     decay_bits: int
+    bias_a: np.ndarray | int = 0  # (N,) gate biases, added to z before the shift (0: the paper's cell without
+    bias_g: np.ndarray | int = 0  # GroupNorm shift; a silent neuron then has A = table(0) ~ 1, no leak)
 
 
 def gate_preactivation(q: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
@@ -51,8 +54,8 @@ def gate_lookup(z: np.ndarray, table: np.ndarray, shift: int, bits: int, sat=Non
 
 def stc_step(acc: np.ndarray, state: STCState, p: STCParams, sat=None):
     """Section 3.6: gates from the own previous spikes, ``H = sat_S((A V >> D) + (G acc >> D))``."""
-    za = gate_preactivation(state.s_prev, p.w_a, p.gate_groups)
-    zg = gate_preactivation(state.s_prev, p.w_g, p.gate_groups)
+    za = gate_preactivation(state.s_prev, p.w_a, p.gate_groups) + p.bias_a
+    zg = gate_preactivation(state.s_prev, p.w_g, p.gate_groups) + p.bias_g
     a = gate_lookup(za, p.table_a, p.shift_a, p.gate_bits, sat)
     g = gate_lookup(zg, p.table_g, p.shift_g, p.gate_bits, sat)
     d = p.decay_bits
@@ -75,6 +78,11 @@ def gate_table(scale: float, shift: int, bits: int, decay_bits: int) -> np.ndarr
     return np.clip(entries, 0, 1 << (decay_bits + 1)).astype(np.int64)
 
 
+def gate_bias_limit(bits: int, shift: int) -> int:
+    """Section 3.6: ``|bias| <= 2**(k-1+shift)``, the pre-activation reach of the table (signed k+shift+1 bits)."""
+    return 1 << (bits - 1 + shift)
+
+
 def gate_shift(scale: float, bits: int, reach: float = 4.0) -> int:
     """Section 7: the smallest shift whose table spans ``|x| <= reach`` (tanh is flat beyond)."""
     need = reach * float(scale) / float(1 << (bits - 1))
@@ -85,7 +93,7 @@ class STC(NeuronKind):
     name = "stc"
     title = "STC-LIF (Wang & Yu, dense form)"
     section = "3.6"
-    parameters = ("threshold", "w_a", "w_g", "table_a", "table_g")
+    parameters = ("threshold", "w_a", "w_g", "bias_a", "bias_g", "table_a", "table_g")
     State = STCState
     options = (
         OptionSpec("gate_groups", 1, 1 << 20, 1),
@@ -101,10 +109,15 @@ class STC(NeuronKind):
         wmax = 2 ** (widths.weight_bits - 1) - 1
         entries = 1 << int(layer.options.get("gate_bits", 6))
         gate_max = 1 << (widths.decay_bits + 1)
+        bits = int(layer.options.get("gate_bits", 6))
+        lim_a = gate_bias_limit(bits, int(layer.options.get("shift_a", 0)))
+        lim_g = gate_bias_limit(bits, int(layer.options.get("shift_g", 0)))
         return (
             threshold_spec("threshold", widths, layer),
             ArraySpec("w_a", (n, m), -wmax, wmax, f"{widths.weight_bits}-bit weights"),
             ArraySpec("w_g", (n, m), -wmax, wmax, f"{widths.weight_bits}-bit weights"),
+            ArraySpec("bias_a", (n,), -lim_a, lim_a, "gate bias, |b| <= 2**(k-1+shift_a)"),
+            ArraySpec("bias_g", (n,), -lim_g, lim_g, "gate bias, |b| <= 2**(k-1+shift_g)"),
             ArraySpec("table_a", (entries,), 0, gate_max, f"Q1.{widths.decay_bits} gates [0, 2]"),
             ArraySpec("table_g", (entries,), 0, gate_max, f"Q1.{widths.decay_bits} gates [0, 2]"),
         )
@@ -125,14 +138,15 @@ class STC(NeuronKind):
         c = lambda a: a.astype(dtype)  # noqa: E731
         return STCParams(c(layer.threshold), c(layer.w_a), c(layer.w_g), c(layer.table_a), c(layer.table_g),
                          int(o["shift_a"]), int(o["shift_g"]), int(o["gate_groups"]), int(o["gate_bits"]),
-                         w.state_bits, w.decay_bits)
+                         w.state_bits, w.decay_bits, c(layer.bias_a), c(layer.bias_g))
 
     def step(self, acc, state, params, sat=None):
         return stc_step(acc, state, params, sat)
 
     def gate_bound(self, layer) -> int:
-        """Largest |z| of either gate pre-activation."""
-        return int(max(np.abs(layer.w_a).sum(axis=1).max(initial=0), np.abs(layer.w_g).sum(axis=1).max(initial=0)))
+        """Largest |z| of either gate pre-activation, bias included."""
+        return int(max((np.abs(layer.w_a).sum(axis=1) + np.abs(layer.bias_a)).max(initial=0),
+                       (np.abs(layer.w_g).sum(axis=1) + np.abs(layer.bias_g)).max(initial=0)))
 
     def work_bits(self, widths, layer, acc_bits):
         # A*V <= 2**(D+1) * 2**(S-1); G*acc < 2**(D+1) * 2**(acc_bits-1); their shifted sum < 2**S + 2**acc_bits
@@ -145,6 +159,9 @@ class STC(NeuronKind):
         m = n // groups
         gate_max = 1 << (ctx.widths.decay_bits + 1)
         out = {"threshold": ctx.thresholds(), "w_a": ctx.weights((n, m)), "w_g": ctx.weights((n, m))}
+        for gate in ("a", "g"):
+            lim = gate_bias_limit(bits, int(ctx.options[f"shift_{gate}"]))
+            out[f"bias_{gate}"] = ctx.rng.integers(-lim, lim + 1, size=n).astype(np.int64)
         for name in ("table_a", "table_g"):
             if ctx.rng.random() < 0.5:   # a real 1 + tanh table for a random scale
                 wmax = 2 ** (ctx.widths.weight_bits - 1) - 1

@@ -22,12 +22,12 @@ from . import ParamSource, UnitKind, edge_values, register
 class STCUnit(wiring.Component):
     """STC-LIF update of one neuron (contract section 3.6)::
 
-        A      = table_a[clamp((z_a >> shift_a) + 2**(k-1), 0, 2**k - 1)]     (same for G)
+        A      = table_a[clamp(((z_a + bias_a) >> shift_a) + 2**(k-1), 0, 2**k - 1)]     (same for G)
         x      = ((A * V) >> D) + ((G * acc) >> D)
         spike  = x >= theta            (= [sat_S(x) >= theta], as 1 <= theta <= 2**(S-1) - 1)
         V_next = sat_S(x) - theta * spike
 
-    * stage 1: both table lookups (LUT ROMs);
+    * stage 1: bias adds and both table lookups (LUT ROMs);
     * stage 2: the two products;
     * stage 3: sum, compare, soft reset.
 
@@ -39,6 +39,8 @@ class STCUnit(wiring.Component):
         Signed width of ``z_a`` and ``z_g``.
     gate_bits : int
         k: each table has ``2**k`` entries.
+    bias_bits : int
+        Signed width of the per-neuron gate biases ``bias_a``, ``bias_g`` (parameter ports).
     shift_a, shift_g : int
     table_a, table_g : sequence of int
         ``1 + tanh`` in Q1.D, each entry in ``[0, 2**(D+1)]``.
@@ -48,6 +50,7 @@ class STCUnit(wiring.Component):
     acc : ``In(signed(acc_bits))``
     v : ``In(signed(state_bits))``
     za, zg : ``In(signed(gate_acc_bits))``
+    bias_a, bias_g : ``In(signed(bias_bits))``
     threshold : ``In(signed(state_bits))``
     spike : ``Out(1)``
     v_next : ``Out(signed(state_bits))``
@@ -58,9 +61,9 @@ class STCUnit(wiring.Component):
     latency = 3
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, gate_acc_bits: int, gate_bits: int,
-                 shift_a: int, shift_g: int, table_a, table_g):
+                 bias_bits: int, shift_a: int, shift_g: int, table_a, table_g):
         check_positive(self, "STCUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits,
-                       gate_acc_bits=gate_acc_bits, gate_bits=gate_bits)
+                       gate_acc_bits=gate_acc_bits, gate_bits=gate_bits, bias_bits=bias_bits)
         entries, top = 1 << gate_bits, 1 << (decay_bits + 1)
         for name, table in (("table_a", table_a), ("table_g", table_g)):
             values = [int(v) for v in table]
@@ -72,6 +75,7 @@ class STCUnit(wiring.Component):
             if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= 31:
                 raise reject(self, ValueError(f"STCUnit {name} must be in 0..31, not {shift!r}"))
         self._a, self._s, self._d, self._z, self._k = acc_bits, state_bits, decay_bits, gate_acc_bits, gate_bits
+        self._b = bias_bits
         self._shifts = (shift_a, shift_g)
         self._tables = (tuple(int(v) for v in table_a), tuple(int(v) for v in table_g))
         super().__init__({
@@ -79,16 +83,18 @@ class STCUnit(wiring.Component):
             "v": In(signed(state_bits)),
             "za": In(signed(gate_acc_bits)),
             "zg": In(signed(gate_acc_bits)),
+            "bias_a": In(signed(bias_bits)),
+            "bias_g": In(signed(bias_bits)),
             "threshold": In(signed(state_bits)),
             "spike": Out(1),
             "v_next": Out(signed(state_bits)),
         })
 
-    def _lookup(self, m, z, shift: int, table: tuple[int, ...], name: str):
+    def _lookup(self, m, z, bias, shift: int, table: tuple[int, ...], name: str):
         k, D = self._k, self._d
         half, top = 1 << (k - 1), (1 << k) - 1
-        raw = Signal(signed(max(self._z, k) + 2), name=f"{name}_raw")
-        m.d.comb += raw.eq((z >> shift) + half)
+        raw = Signal(signed(max(self._z, self._b, k) + 3), name=f"{name}_raw")
+        m.d.comb += raw.eq(((z + bias) >> shift) + half)
         index = Signal(range(top + 1), name=f"{name}_index")
         m.d.comb += index.eq(Mux(raw < 0, 0, Mux(raw > top, top, raw)))
         rom = Array(Const(v, unsigned(D + 2)) for v in table)
@@ -100,8 +106,8 @@ class STCUnit(wiring.Component):
         m = Module()
         S, D, A = self._s, self._d, self._a
         # stage 1: table lookups
-        gate_a = self._lookup(m, self.za, self._shifts[0], self._tables[0], "gate_a")
-        gate_g = self._lookup(m, self.zg, self._shifts[1], self._tables[1], "gate_g")
+        gate_a = self._lookup(m, self.za, self.bias_a, self._shifts[0], self._tables[0], "gate_a")
+        gate_g = self._lookup(m, self.zg, self.bias_g, self._shifts[1], self._tables[1], "gate_g")
         v1, acc1, th1 = Signal(signed(S)), Signal(signed(A)), Signal(signed(S))
         m.d.sync += [v1.eq(self.v), acc1.eq(self.acc), th1.eq(self.threshold)]
         # stage 2: the two products
@@ -117,6 +123,11 @@ class STCUnit(wiring.Component):
         nxt = Mux(fire, Mux(x > smax, smax - th2, x - th2), saturate(x, S))
         m.d.sync += [self.spike.eq(fire), self.v_next.eq(nxt)]
         return m
+
+
+def bias_bits(gate_bits: int, shift: int) -> int:
+    """Signed width of a gate bias: ``|b| <= 2**(k-1+shift)`` (contract section 3.6) needs k + shift + 1 bits."""
+    return gate_bits + shift + 1
 
 
 def gate_rows(layer, name: str) -> np.ndarray:
@@ -141,13 +152,17 @@ class STCKind(UnitKind):
         c = dict(plan.unit_constants)
         return dict(acc_bits=plan.acc_bits, state_bits=plan.state_bits, decay_bits=plan.decay_bits,
                     gate_acc_bits=max(width for _, width in plan.event_fields), gate_bits=c["gate_bits"],
+                    bias_bits=bias_bits(c["gate_bits"], max(c["shift_a"], c["shift_g"])),
                     shift_a=c["shift_a"], shift_g=c["shift_g"], table_a=c["table_a"], table_g=c["table_g"])
 
     def state_layout(self, plan):
         return data.StructLayout({"v": signed(plan.state_bits)})
 
     def params(self, art, layer):
-        return [ParamSource("threshold", layer.threshold, art.widths.state_bits, True)]
+        o = layer.options
+        width = bias_bits(int(o["gate_bits"]), max(int(o["shift_a"]), int(o["shift_g"])))
+        return [ParamSource("threshold", layer.threshold, art.widths.state_bits, True),
+                ParamSource("bias_a", layer.bias_a, width, True), ParamSource("bias_g", layer.bias_g, width, True)]
 
     def constants(self, art, layer):
         o = layer.options
@@ -164,30 +179,34 @@ class STCKind(UnitKind):
         from skipcore.golden.kinds.stc import gate_table
 
         bits = int(rng.integers(2, 8))
+        shift_a, shift_g = int(rng.integers(0, 4)), int(rng.integers(0, 4))
         table_g = rng.integers(0, (1 << (decay_bits + 1)) + 1, size=1 << bits)
         table_g[:2] = [0, 1 << (decay_bits + 1)]  # the extremes of Q1.D
         return dict(acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits,
                     gate_acc_bits=int(rng.integers(2, 10)), gate_bits=bits,
-                    shift_a=int(rng.integers(0, 4)), shift_g=int(rng.integers(0, 4)),
+                    bias_bits=bias_bits(bits, max(shift_a, shift_g)), shift_a=shift_a, shift_g=shift_g,
                     table_a=tuple(int(v) for v in gate_table(float(rng.uniform(1, 40)), 1, bits, decay_bits)),
                     table_g=tuple(int(v) for v in table_g))
 
     def vectors(self, rng, args, count):
         A, S, D, Z, k = (args["acc_bits"], args["state_bits"], args["decay_bits"], args["gate_acc_bits"],
                          args["gate_bits"])
+        B = args["bias_bits"]
         smax = (1 << (S - 1)) - 1
         inputs = {
             "acc": edge_values(rng, -(1 << (A - 1)), (1 << (A - 1)) - 1, count),
             "v": edge_values(rng, -(1 << (S - 1)), smax, count),
             "za": edge_values(rng, -(1 << (Z - 1)), (1 << (Z - 1)) - 1, count),
             "zg": edge_values(rng, -(1 << (Z - 1)), (1 << (Z - 1)) - 1, count),
+            "bias_a": edge_values(rng, -(1 << (B - 1)), (1 << (B - 1)) - 1, count),
+            "bias_g": edge_values(rng, -(1 << (B - 1)), (1 << (B - 1)) - 1, count),
             "threshold": edge_values(rng, 1, smax, count),
         }
         # the golden step with groups = N and unit weights: z_i = q_i * w_i, so z = za exactly
         ones = np.ones((count, 1), dtype=np.int64)
         params = STCParams(inputs["threshold"], inputs["za"][:, None], inputs["zg"][:, None],
                            np.asarray(args["table_a"], np.int64), np.asarray(args["table_g"], np.int64),
-                           args["shift_a"], args["shift_g"], count, k, S, D)
+                           args["shift_a"], args["shift_g"], count, k, S, D, inputs["bias_a"], inputs["bias_g"])
         spikes, state = stc_step(inputs["acc"][None, :], STCState(inputs["v"][None, :], ones.T), params)
         return inputs, {"spike": spikes[0], "v_next": state.v[0]}, {"v_next": S}
 

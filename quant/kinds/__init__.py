@@ -73,6 +73,13 @@ class QuantKind:
         """A per-neuron factor folded into rows of ``w_in``, ``w_rec`` and ``bias`` before scaling."""
         return None
 
+    def thresholds(self, lp: dict, n: int, device) -> list[torch.Tensor]:
+        """The layer's float threshold values (the ``threshold`` scale policy keeps them resolved):
+        by default the float-parameter dict's ``b0`` or ``threshold``, and ``beta`` when present."""
+        from ..export import _f64
+
+        return float_thresholds(lp, n, device)
+
     def quantize(self, lp: dict, ctx: QuantizeContext) -> tuple[dict[str, torch.Tensor], dict[str, int], str]:
         """``(arrays, options, reset)`` of the layer: the kind's integers (float64, STE-rounded)."""
         raise NotImplementedError
@@ -89,6 +96,14 @@ class QuantKind:
     def qat_bits(self, layer, widths, acc_bits: int) -> int:
         """Largest product any float64 intermediate of :meth:`qat_step` may form (checked < 2**53)."""
         return 0
+
+
+def float_thresholds(params: dict, n: int, device) -> list[torch.Tensor]:
+    """``b0`` (else ``threshold``) and ``beta`` of a float-parameter dict, those it has."""
+    from ..export import _f64
+
+    first = "b0" if params.get("b0") is not None else "threshold"
+    return [_f64(params[key], n=n, device=device) for key in (first, "beta") if params.get(key) is not None]
 
 
 _REGISTRY: Registry[QuantKind] = Registry(

@@ -3,10 +3,13 @@
 
 Float step (``reference/seed-models.md`` 3.2), per layer with block-diagonal gate matrices::
 
-    A = 1 + tanh(W_a S[t-1]);  G = 1 + tanh(W_g S[t-1])     (S[t-1]: the layer's own spikes)
+    A = 1 + tanh(W_a S[t-1] + c_a);  G = 1 + tanh(W_g S[t-1] + c_g)   (S[t-1]: the layer's own spikes)
     H = A * V + G * I;  S = [H >= th];  V = H - th * S
 
-Surrogate: SpikingJelly's ``Sigmoid`` (alpha = 4), the paper's.
+Surrogate: SpikingJelly's ``Sigmoid`` (alpha = 4), the paper's. The per-neuron biases ``c_a``,
+``c_g`` are the dense form of the paper's GroupNorm shift after each gate convolution: without
+them a silent neuron has ``A = 1`` (no leak at all) and MNIST-1D stalls near 60 %. ``c_a`` starts
+at ``gate_bias_a`` (option, default -1: ``A = 0.24`` for a silent neuron, a leak), ``c_g`` at 0.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import torch
 from torch import nn
 
 from skipcore.errors import ConfigError
-from skipcore.golden.kinds.stc import gate_shift, gate_table
+from skipcore.golden.kinds.stc import gate_bias_limit, gate_shift, gate_table
 
 from .. import surrogate as _surrogates
 from . import QuantKind, register
@@ -26,6 +29,7 @@ from . import QuantKind, register
 __all__ = ["Sigmoid", "STCState", "STCParams", "stc_step", "block_gate"]
 
 DEFAULT_GATE_BITS = 6
+DEFAULT_GATE_BIAS_A = -1.0  #: initial c_a: 1 + tanh(-1) = 0.24, a leak for silent neurons
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,14 @@ class STCParams(NamedTuple):
     groups: int
     threshold: float | torch.Tensor = 1.0
     spike_fn: Callable[..., torch.Tensor] | None = None
+    bias_a: float | torch.Tensor = 0.0  #: c_a (N,)
+    bias_g: float | torch.Tensor = 0.0  #: c_g (N,)
 
 
 def stc_step(current: torch.Tensor, state: STCState, params: STCParams):
     """One STC-LIF step. Returns ``(spikes, STCState)``."""
-    a = 1.0 + torch.tanh(block_gate(state.s, params.w_a, params.groups))
-    g = 1.0 + torch.tanh(block_gate(state.s, params.w_g, params.groups))
+    a = 1.0 + torch.tanh(block_gate(state.s, params.w_a, params.groups) + params.bias_a)
+    g = 1.0 + torch.tanh(block_gate(state.s, params.w_g, params.groups) + params.bias_g)
     h = a * state.v + g * current
     x = h - params.threshold
     s = params.spike_fn(x, strict=False) if params.spike_fn is not None else (x >= 0).to(h.dtype)
@@ -119,9 +125,14 @@ class STC(QuantKind):
     float_step = staticmethod(stc_step)
 
     def check_config(self, cfg):
-        unknown = set(cfg.options) - {"gate_groups", "gate_bits"}
+        unknown = set(cfg.options) - {"gate_groups", "gate_bits", "gate_bias_a"}
         if unknown:
-            raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; known: gate_groups, gate_bits")
+            raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; "
+                              "known: gate_groups, gate_bits, gate_bias_a")
+        bias = cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A)
+        if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -4.0 <= bias <= 4.0:
+            raise ConfigError(f"STC gate_bias_a (initial c_a of A = 1 + tanh(W_a S + c_a)) must be a number "
+                              f"in [-4, 4], not {bias!r}")
         groups, bits = cfg.options.get("gate_groups", 1), cfg.options.get("gate_bits", DEFAULT_GATE_BITS)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or cfg.neurons % groups:
             raise ConfigError(f"STC gate_groups must divide the layer's {cfg.neurons} neurons, not {groups!r} "
@@ -135,14 +146,17 @@ class STC(QuantKind):
         bound = 1.0 / math.sqrt(m)
         layer.w_a = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
         layer.w_g = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
+        layer.c_a = nn.Parameter(torch.full((n,), float(layer.cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A))))
+        layer.c_g = nn.Parameter(torch.zeros(n))
 
     def float_params(self, layer):
-        return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate)
+        return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate,
+                         layer.c_a, layer.c_g)
 
     def export_params(self, layer):
         c = layer.cfg
-        return {"w_a": layer.w_a, "w_g": layer.w_g, "threshold": float(c.threshold), "reset": "soft",
-                "gate_groups": _groups(c), "gate_bits": _bits(c)}
+        return {"w_a": layer.w_a, "w_g": layer.w_g, "bias_a": layer.c_a, "bias_g": layer.c_g,
+                "threshold": float(c.threshold), "reset": "soft", "gate_groups": _groups(c), "gate_bits": _bits(c)}
 
     def quantize(self, lp, ctx):
         from ..export import _f64, _q, _scale
@@ -157,6 +171,9 @@ class STC(QuantKind):
             scale = _scale(weights, wmax=wmax)
             shift = gate_shift(scale, bits)
             arrays[f"w_{gate}"] = _q(weights, scale, -wmax, wmax)
+            limit = gate_bias_limit(bits, shift)
+            bias = lp.get(f"bias_{gate}", 0.0)  # float params from before the gate biases: 0
+            arrays[f"bias_{gate}"] = _q(_f64(bias, n=ctx.neurons, device=ctx.device), scale, -limit, limit)
             arrays[f"table_{gate}"] = torch.as_tensor(gate_table(scale, shift, bits, w.decay_bits),
                                                       dtype=torch.float64, device=ctx.device)
             options[f"shift_{gate}"] = shift
@@ -173,7 +190,8 @@ class STC(QuantKind):
         d, bits = p.decay_bits, int(o["gate_bits"])
         gates = []
         for gate in ("a", "g"):
-            z = block_gate(state.s_prev, layer.params[f"w_{gate}"], int(o["gate_groups"]))
+            z = (block_gate(state.s_prev, layer.params[f"w_{gate}"], int(o["gate_groups"]))
+                 + layer.params[f"bias_{gate}"])
             shift = int(o[f"shift_{gate}"])
             if counter is not None:
                 with torch.no_grad():

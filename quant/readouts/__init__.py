@@ -41,6 +41,13 @@ class QuantReadoutKind:
         """A per-class factor folded into ``w`` and ``bias`` before scaling."""
         return None
 
+    def thresholds(self, rp: dict, classes: int, device) -> list[torch.Tensor]:
+        """The readout's float threshold values (``b0``/``threshold``, ``beta``), for the
+        ``threshold`` scale policy; none for readouts without thresholds."""
+        from ..kinds import float_thresholds
+
+        return float_thresholds(rp, classes, device)
+
     def quantize(self, rp: dict, ctx: ReadoutQuantizeContext) -> dict[str, torch.Tensor]:
         return {}
 

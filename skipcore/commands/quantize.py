@@ -27,12 +27,35 @@ def add_width_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tru
                    help="mult: Q0.D multiply; shift: the cheaper 1 - 2**-n leak (default %(default)s)")
 
 
+def add_policy_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """How PTQ picks each layer's scale and weight exponents (golden/CONTRACT.md section 7)."""
+    from skipcore.quant.export import ExportOptions, SCALE_POLICIES
+
+    d = ExportOptions()
+    g = parser.add_argument_group("scale policy (CONTRACT.md section 7)")
+    if not sweep:
+        g.add_argument("--scale-policy", choices=SCALE_POLICIES, default=d.scale_policy,
+                       help="max: the largest weight uses the full range; threshold: thresholds keep at least 2**k "
+                            "steps, weight exponents absorb the rest; percentile: the P-th percentile |w| uses the "
+                            "full range, larger weights clip; auto: try them and keep the best on the validation "
+                            "split (default %(default)s)")
+    g.add_argument("--threshold-steps", type=int, default=d.threshold_steps, metavar="K",
+                   help="threshold policy: the smallest threshold keeps at least 2**K steps, 0..16 (default %(default)s)")
+    g.add_argument("--percentile", type=float, default=d.percentile, metavar="P",
+                   help="percentile policy: the P-th percentile of |w| maps to the largest weight, 50..100 "
+                        "(default %(default)s)")
+
+
 def options_from_args(args: argparse.Namespace):
     from skipcore.quant.export import ExportOptions
 
+    d = ExportOptions()
     return ExportOptions(weight_bits=args.weight_bits, state_bits=args.state_bits, readout_bits=args.readout_bits,
                          decay_bits=args.decay_bits, input_bits=args.input_bits,
-                         input_frac_bits=args.input_frac_bits, decay_mode=args.decay_mode).validate()
+                         input_frac_bits=args.input_frac_bits, decay_mode=args.decay_mode,
+                         scale_policy=getattr(args, "scale_policy", d.scale_policy),
+                         threshold_steps=getattr(args, "threshold_steps", d.threshold_steps),
+                         percentile=getattr(args, "percentile", d.percentile)).validate()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-eval", action="store_true", help="skip the float vs golden comparison")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     add_width_arguments(parser)
+    add_policy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if opts.scale_policy == "auto" and args.no_eval:
+        raise ConfigError("--scale-policy auto picks by validation accuracy, which --no-eval skips; "
+                          "drop --no-eval or choose max, threshold or percentile")
     plan = OutputPlan("quantize", inputs=[args.checkpoint, args.data], force=args.force)
     plan.file(args.out, "-o")
     plan.prepare()
@@ -122,6 +149,21 @@ def print_report(console, report: dict) -> None:
 
     art = report["artifact"]
     console.print(artifact_table(art))
+    if report.get("policy_choices"):
+        t = Table(title=f"scale policy auto: golden accuracy on {report['policy_split']} per candidate")
+        for col in ("policy", "accuracy", "saturation events", "clipped weights", "weight exponents"):
+            t.add_column(col, justify="right")
+        for row in report["policy_choices"]:
+            mark = " (chosen)" if row["policy"] == report["scale_policy"] else ""
+            t.add_row(row["policy"] + mark, f"{100 * row['accuracy']:.2f} %", str(row["saturation"]),
+                      str(row["clipped"]), " ".join("/".join(map(str, e)) for e in row["weight_exps"]))
+        console.print(t)
+    clipped = report.get("clipped_weights") or {}
+    console.print(f"scale policy: {report.get('scale_policy', 'max')}; clipped weights: "
+                  f"{sum(clipped.get('layers') or []) + int(clipped.get('readout') or 0)} "
+                  f"(layers {clipped.get('layers') or []}, readout {clipped.get('readout', 0)}); weight exponents: "
+                  + ", ".join(f"layer {i} in {l.input_exp} rec {l.recurrent_exp}" for i, l in enumerate(art.layers))
+                  + f", readout {art.readout.weight_exp}")
     if "golden_acc" in report:
         t = Table(title=f"accuracy on {report['split']} ({report['samples']} samples)")
         for col in ("float", "golden (PTQ)", "difference", "saturation events", "spike rates"):

@@ -29,7 +29,7 @@ def _bits_list(text: str, flag: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .quantize import add_width_arguments
+    from .quantize import add_policy_arguments, add_width_arguments
 
     parser.add_argument("checkpoint", help="float checkpoint (best.pt of `skipcore train`)")
     parser.add_argument("--data", default=None, metavar="NAME_OR_PATH",
@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--force", action="store_true", help="replace the sweep.json and sweep.png skipcore wrote in DIR")
     add_width_arguments(parser)
+    parser.add_argument("--policies", default="max", metavar="LIST",
+                        help="scale policies to sweep, from max, threshold, percentile (e.g. max,threshold,percentile; "
+                             "default %(default)s)")
+    add_policy_arguments(parser, sweep=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
     from .quantize import options_from_args
 
+    policies = [p.strip() for p in str(args.policies).split(",") if p.strip()]
+    for name in policies:
+        if name not in ("max", "threshold", "percentile"):
+            raise ConfigError(f"--policies: unknown scale policy {name!r}; choose from max, threshold, percentile "
+                              "(auto picks one per export; the sweep shows each)")
+    if not policies:
+        raise ConfigError("--policies is empty; give e.g. max,threshold,percentile")
     weights = _bits_list(args.weights, "--weights")
     states = _bits_list(args.states, "--states")
     opts = options_from_args(args)
@@ -78,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     with console.status("sweeping bit widths (PTQ + golden model)...") as status:
         result = sweep_bits(args.checkpoint, args.data, args.out, weight_bits=weights, state_bits=states, base=opts,
-                            split=args.split, limit=args.limit, headroom=not args.fixed_state,
+                            split=args.split, limit=args.limit, headroom=not args.fixed_state, policies=policies,
                             log=lambda msg: status.update(f"sweeping bit widths: {msg}"))
     f = result["float_accuracy"]
     w_title = (f"weight bits (state {opts.state_bits})" if args.fixed_state
@@ -86,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
     for key, xkey, title in (("weight_sweep", "weight_bits", w_title),
                              ("state_sweep", "state_bits", f"state bits (weights {opts.weight_bits})")):
         table = Table(title=f"{result['dataset']} {result['split']}: accuracy vs {title}; float {100 * f:.2f} %")
-        for col in ("widths", "golden accuracy", "vs float", "saturation events"):
+        for col in ("widths", "scale policy", "golden accuracy", "vs float", "saturation events", "clipped weights"):
             table.add_column(col, justify="right")
         for r in result[key]:
             widths = f"W{r['weight_bits']} S{r['state_bits']} R{r['readout_bits']}"
-            table.add_row(widths, f"{100 * r['accuracy']:.2f} %", f"{100 * (r['accuracy'] - f):+.2f} pp",
-                          str(sum(r["saturation"].values())))
+            table.add_row(widths, r["scale_policy"], f"{100 * r['accuracy']:.2f} %",
+                          f"{100 * (r['accuracy'] - f):+.2f} pp", str(sum(r["saturation"].values())), str(r["clipped"]))
         console.print(table)
     console.print("wrote " + ", ".join(result.get("files", [])))
     return 0

@@ -1,0 +1,133 @@
+"""PTQ scale policies (CONTRACT.md section 7, quant/export.py, quant/ptq.py) and the weight exponents
+they produce: an SRNN-style ALIF network with large weights next to a small threshold b0 = 0.1."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skipcore.errors import ConfigError
+from skipcore.golden import model as golden
+from skipcore.quant.config import LayerConfig, NetworkConfig, ReadoutConfig
+from skipcore.quant.export import ExportOptions, export_artifact
+from skipcore.quant.network import SpikingNetwork
+from skipcore.quant.ptq import choose_policy, policy_candidates
+from skipcore.quant.qat import run_qat
+
+# decays exactly representable in Q0.8 (alpha = 1 - 2**-4, rho = 1 - 2**-7): only the weights and
+# thresholds are quantized, which is what the scale policy decides
+TAU_M = -1 / math.log(1 - 2**-4)
+TAU_ADP = -1 / math.log(1 - 2**-7)
+
+
+def srnn_network(seed: int = 0, largest: float = 30.0) -> SpikingNetwork:
+    """4 -> ALIF36 (k=1, b0 0.1, beta 1.8) -> 6 leaky per step, untrained: weights N(0, 0.5) with
+    5 % of them large (10..30 in magnitude) and one exactly ``largest``."""
+    torch.manual_seed(seed)
+    cfg = NetworkConfig(
+        input_channels=4, classes=6,
+        layers=[LayerConfig(36, kind="alif", recurrence="src", span=1, b0=0.1, beta=1.8,
+                            tau_m=(TAU_M, 0.0), tau_adp=(TAU_ADP, 0.0))],
+        readout=ReadoutConfig(kind="leaky", mode="per_step", tau_o=(TAU_M, 0.0)), bias=True)
+    net = SpikingNetwork(cfg).double().eval()
+    with torch.no_grad():
+        layer = net.layers[0]
+        for w in (layer.fc.weight, layer.rec.weight):
+            w.normal_(0, 0.5)
+            big = torch.rand(w.shape) < 0.05
+            w[big] = ((torch.rand(int(big.sum())) * 20 + 10) * torch.sign(torch.randn(int(big.sum())))).double()
+        layer.fc.weight.view(-1)[0] = largest
+        layer.fc.bias.zero_()
+        r = net.readout.fc
+        r.weight.normal_(0, 1.0)
+        r.weight -= r.weight.mean(1, keepdim=True)
+        r.bias.zero_()
+    return net
+
+
+class _Split:
+    """A labelled split whose labels are the float network's own per-step predictions."""
+
+    def __init__(self, net, x):
+        self.x = x
+        with torch.no_grad():
+            self.y = net.predict(net(torch.as_tensor(x))).numpy()
+
+    def __len__(self):
+        return len(self.x)
+
+
+def _agreement(art, split) -> float:
+    return float(np.mean(golden.run(art, split.x).predictions == split.y))
+
+
+def test_threshold_policy_keeps_the_threshold_and_the_exponent_absorbs_the_rest():
+    net = srnn_network()
+    w8 = dict(weight_bits=8, state_bits=16)
+    plain = export_artifact(net, ExportOptions(**w8), input_kind="spike")
+    kept = export_artifact(net, ExportOptions(**w8, scale_policy="threshold", threshold_steps=6), input_kind="spike")
+    assert plain.layers[0].input_exp == plain.layers[0].recurrent_exp == 0
+    # b0 = 0.1 keeps at least 2**6 steps; the largest folded weight still fits 8 bits through e >= 1
+    assert int(kept.layers[0].threshold.min()) >= 2**6 > int(plain.layers[0].threshold.min())
+    assert kept.layers[0].input_exp >= 1 and kept.layers[0].recurrent_exp >= 1
+    assert 63 <= int(np.abs(kept.layers[0].w_in).max()) <= 127  # the smallest exponent that fits
+    # the shifted weights stand for the same float weights at the finer state scale
+    scale = kept.provenance["scales"]["layers"][0]
+    folded = (1 - math.exp(-1 / TAU_M)) * net.layers[0].fc.weight.detach().numpy()
+    assert np.max(np.abs(kept.layers[0].w_in_shifted / scale - folded)) <= 2 ** kept.layers[0].input_exp / scale
+    assert kept.provenance["clipped_weights"] == {"layers": [0], "readout": 0}
+
+
+def test_percentile_policy_counts_every_clipped_weight():
+    net = srnn_network()
+    art = export_artifact(net, ExportOptions(scale_policy="percentile", percentile=99.0), input_kind="spike")
+    layer = art.layers[0]
+    scale = art.provenance["scales"]["layers"][0]
+    folded = (1 - math.exp(-1 / TAU_M)) * np.concatenate(
+        [net.layers[0].fc.weight.detach().numpy(), net.layers[0].rec.weight.detach().numpy()], axis=1)
+    expected = int(np.sum(np.floor(np.abs(folded) * scale + 0.5) > 127))
+    assert expected > 0 and art.provenance["clipped_weights"]["layers"] == [expected]
+    assert int(np.abs(layer.w_in).max()) == 127 and layer.input_exp == 0
+
+
+def test_policy_options_are_checked():
+    for bad in (dict(scale_policy="largest"), dict(threshold_steps=17), dict(percentile=30.0), dict(percentile=True)):
+        with pytest.raises(ConfigError):
+            ExportOptions(**bad).validate()
+    with pytest.raises(ConfigError, match="chosen by PTQ"):
+        export_artifact(srnn_network(), ExportOptions(scale_policy="auto"), input_kind="spike")
+
+
+def test_qat_equals_golden_on_a_threshold_policy_export():
+    net = srnn_network(seed=3)
+    art = export_artifact(net, ExportOptions(scale_policy="threshold", threshold_steps=7), input_kind="spike")
+    assert art.layers[0].input_exp > 0
+    x = (np.random.default_rng(1).random((4, 40, 4)) < 0.2).astype(np.float64)
+    g, q = golden.run(art, x, traces=True), run_qat(art, x)
+    assert np.array_equal(g.readout, q["readout"]) and g.saturation == q["saturation"]
+
+
+def test_auto_on_an_srnn_style_network_with_large_weights():
+    """auto chooses on a validation set and is measured on separate inputs, both labelled by the float
+    network's per-step predictions (float: 100 % by construction)."""
+    net = srnn_network()
+    rng = np.random.default_rng(0)
+    val = _Split(net, (rng.random((24, 150, 4)) < 0.1).astype(np.float64))
+    test = _Split(net, (rng.random((48, 150, 4)) < 0.1).astype(np.float64))
+    assert np.bincount(test.y.ravel(), minlength=6).max() < 0.9 * test.y.size  # not a constant prediction
+    from skipcore.datasets import DatasetInfo
+    from skipcore.quant.export import input_spec_for
+    from skipcore.quant.ptq import policy_label
+
+    info = DatasetInfo("float-labels", 4, 150, 6, True, "spike", 0)
+    chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto"), val, info)
+    assert len(rows) == len(policy_candidates(ExportOptions(scale_policy="auto")))
+    best = max(r["accuracy"] for r in rows)
+    assert policy_label(chosen) == next(r["policy"] for r in rows if r["accuracy"] == best)  # ties: the first
+    assert _agreement(art, val) == best
+    plain = export_artifact(net, ExportOptions(), input_kind="spike")
+    auto_test, plain_test = _agreement(art, test), _agreement(plain, test)
+    # auto never loses more than 1 pp against today's max policy on unseen inputs
+    assert auto_test >= plain_test - 0.01, (chosen, auto_test, plain_test)
