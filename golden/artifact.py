@@ -96,7 +96,33 @@ def _arr_eq(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-class LayerSpec:
+class _KindArrays:
+    """Attribute access to a kind's own parameter arrays, held in ``params``: ``spec.threshold``
+    reads ``params["threshold"]``, a parameter of another registered kind reads as None, and
+    assigning to such a name writes ``params`` (None removes it). ``_known`` gives every parameter
+    name of the registry the spec draws its kinds from."""
+
+    _known = staticmethod(lambda: frozenset())
+
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails
+        if name in self.__dict__.get("params", {}):
+            return self.__dict__["params"][name]
+        if name in self._known():
+            return None
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.params or (name in self._known() and name not in self.__dict__):
+            if value is None:
+                self.params.pop(name, None)
+            else:
+                self.params[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+
+class LayerSpec(_KindArrays):
     """One hidden layer (section 3). Arrays are int64.
 
     The arrays every kind shares are attributes (``w_in``, ``bias``, ``w_rec``); the neuron kind's
@@ -106,6 +132,7 @@ class LayerSpec:
     """
 
     COMMON_ARRAYS = ("w_in", "bias", "w_rec")
+    _known = staticmethod(lambda: _kinds.parameter_names())
 
     def __init__(self, kind: str, span: int, w_in: np.ndarray, bias: np.ndarray,
                  w_rec: np.ndarray | None = None, input_shift: int = 0, decay_mode: str = "mult",
@@ -121,23 +148,6 @@ class LayerSpec:
         for name, value in {**(params or {}), **arrays}.items():
             if value is not None:
                 self.params[name] = value
-
-    def __getattr__(self, name: str):
-        # only reached when normal lookup fails: a kind's parameter array by name
-        if name in self.__dict__.get("params", {}):
-            return self.__dict__["params"][name]
-        if name in _kinds.parameter_names():
-            return None
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in self.params or (name in _kinds.parameter_names() and name not in self.__dict__):
-            if value is None:
-                self.params.pop(name, None)
-            else:
-                self.params[name] = value
-        else:
-            object.__setattr__(self, name, value)
 
     @property
     def neurons(self) -> int:
@@ -181,12 +191,13 @@ class LayerSpec:
                 f"arrays={sorted(self.arrays())})")
 
 
-class ReadoutSpec:
+class ReadoutSpec(_KindArrays):
     """The readout (section 4): shared ``w`` (M, N) and ``bias`` (M,), and the readout kind's own
     arrays (``golden.readouts``) in ``params``, also read as attributes (``readout.decay``); a
     parameter of another readout kind reads as None."""
 
     COMMON_ARRAYS = ("w", "bias")
+    _known = staticmethod(lambda: _readouts.parameter_names())
 
     def __init__(self, w: np.ndarray, bias: np.ndarray, kind: str = "sum", mode: str = "sequence",
                  decay: np.ndarray | None = None, decay_mode: str = "mult", skip_steps: int = 0, *,
@@ -200,22 +211,6 @@ class ReadoutSpec:
         for name, value in {**(params or {}), **extra, **arrays}.items():
             if value is not None:
                 self.params[name] = value
-
-    def __getattr__(self, name: str):
-        if name in self.__dict__.get("params", {}):
-            return self.__dict__["params"][name]
-        if name in _readouts.parameter_names():
-            return None
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in self.params or (name in _readouts.parameter_names() and name not in self.__dict__):
-            if value is None:
-                self.params.pop(name, None)
-            else:
-                self.params[name] = value
-        else:
-            object.__setattr__(self, name, value)
 
     @property
     def classes(self) -> int:
