@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import save_result
+
 MNIST = ("mnist1d-lif-src", "mnist1d-stc")
 SKIPCORE = str(Path(sys.executable).with_name("skipcore"))  # the console script of this environment
 ECG = ("srnn-ecg-spiking", "ecg-stc")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         print(f"{r['preset']:18s} {r['epochs']:6d} {f(acc.get('float'))} {f(acc.get('golden'))} {f(acc.get('rtl'))} "
               f"{g('luts', 7)} {g('ffs', 7)} {g('brams', 5)} {g('dsps', 4)} {g('fmax_mhz', 6)}")
     if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
+        save_result(a.json, rows)
     return 0
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
+
+from common import command_line, pin_threads, save_result
 
 DEFAULT_PRESETS = ("srnn-ecg", "mnist1d-lif-src", "mnist1d-lif-asrc", "mnist1d-alif")
 POLICIES = ("max", "threshold", "percentile", "auto")
@@ -90,22 +91,16 @@ def bench_preset(preset: str, args, log) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)  # before NumPy does any work
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
     t0 = time.perf_counter()
     rows = [bench_preset(p.strip(), args, log) for p in args.presets.split(",") if p.strip()]
-    result = {"command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+    result = {"command": command_line(argv),
               "seconds": time.perf_counter() - t0, "rows": rows}
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(args.json, result)
 
     from rich.console import Console
     from rich.table import Table

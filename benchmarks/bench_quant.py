@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
+
+from common import command_line, pin_threads, save_result
 
 DEFAULT_PRESETS = ("mnist1d-lif-src", "mnist1d-lif-asrc", "mnist1d-alif", "srnn-ecg")
 
@@ -76,8 +77,6 @@ def throughput(art, network, x, *, repeats: int, batch: int = 256) -> dict:
 
 
 def bench_preset(preset: str, args, log) -> dict:
-    import torch
-
     from skipcore.quant.checkpoint import load_checkpoint
     from skipcore.quant.export import ExportOptions
     from skipcore.quant.finetune import qat_finetune
@@ -136,12 +135,7 @@ def bench_preset(preset: str, args, log) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # BLAS threads must be fixed before NumPy is imported
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    torch = pin_threads(args.threads)  # before NumPy does any work
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -150,12 +144,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
         rows.append(bench_preset(preset, args, log))
-    result = {"command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+    result = {"command": command_line(argv),
               "threads": args.threads, "torch": torch.__version__, "seconds": time.perf_counter() - t0,
               "rows": rows}
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(args.json, result)
 
     from rich.console import Console
     from rich.table import Table

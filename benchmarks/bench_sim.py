@@ -30,10 +30,10 @@ more logic per cycle).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
+
+from common import save_result
 
 import numpy as np
 
@@ -202,9 +202,7 @@ def main(argv=None) -> int:
     for r in rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"core": art.summary(), "inputs": source, "results": results},
-                                              indent=2) + "\n")
+        save_result(args.json, {"core": art.summary(), "inputs": source, "results": results})
     return 0 if all(r["fast"]["bit_exact"] and r["fast_sharded"]["bit_exact"] and r["cocotb"]["bit_exact"]
                     and r["record"]["full"]["bit_exact"] and r["record"]["counts"]["bit_exact"]
                     for r in results) else 1

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save_result  # noqa: E402
 from train_before import before_loops  # noqa: E402
 
 from skipcore.quant.network import SpikingNetwork  # noqa: E402
@@ -280,7 +281,7 @@ def main(argv=None) -> int:
                   f"test {f['test_acc']:.4f}  spans {f['spans']}  {f['seconds']:.0f}s", flush=True)
         results["training"] = full
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+        save_result(a.json, results)
     return 0
 
 

@@ -342,16 +342,22 @@ def _check_kind(p: str, kind: "_kinds.NeuronKind", layer: LayerSpec, w: Widths) 
     if problem:
         field_name, _, text = problem.partition(": ")
         _fail(f"{p}.{field_name}", text)
-    specs = kind.arrays(w, layer)
+    _check_kind_arrays(p, f"{kind.name} layer", layer.params, kind.arrays(w, layer))
+
+
+def _check_kind_arrays(prefix: str, owner: str, params: dict, specs) -> None:
+    """The kind's own arrays (``specs``, its schema) against ``params``: each present and in range,
+    nothing else. ``owner`` names the kind in messages ("lif layer", "alif readout")."""
     expected = [spec.name for spec in specs]
     for spec in specs:
-        value = layer.params.get(spec.name)
+        value = params.get(spec.name)
         if value is None:
-            _fail(f"{p}.{spec.name}", f"missing: a {kind.name} layer needs {', '.join(expected)}")
-        _check_array(f"{p}.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
-    for name in layer.params:
+            _fail(f"{prefix}.{spec.name}", f"missing: a {owner} needs {', '.join(expected)}")
+        _check_array(f"{prefix}.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
+    for name in params:
         if name not in expected:
-            _fail(f"{p}.{name}", f"not a parameter of a {kind.name} layer (it has {', '.join(expected)})")
+            _fail(f"{prefix}.{name}", f"not a parameter of a {owner}"
+                  + (f" (it has {', '.join(expected)})" if expected else " (it has none)"))
 
 
 def validate(art: Artifact) -> None:
@@ -374,7 +380,6 @@ def validate(art: Artifact) -> None:
 
     wmax = 2 ** (w.weight_bits - 1) - 1
     smin, smax = -(2 ** (w.state_bits - 1)), 2 ** (w.state_bits - 1) - 1
-    dmax = 2**w.decay_bits - 1
     fan_in = inp.channels
     for index, layer in enumerate(art.layers):
         p = f"layers[{index}]"
@@ -418,17 +423,7 @@ def validate(art: Artifact) -> None:
     rmin, rmax = -(2 ** (w.readout_bits - 1)), 2 ** (w.readout_bits - 1) - 1
     _check_array("readout.w", r.w, (m, fan_in), -wmax, wmax, f"{w.weight_bits}-bit weights")
     _check_array("readout.bias", r.bias, (m,), rmin, rmax, f"{w.readout_bits}-bit readout")
-    specs = _readouts.get(r.kind).arrays(w, r)
-    expected = [spec.name for spec in specs]
-    for spec in specs:
-        value = r.params.get(spec.name)
-        if value is None:
-            _fail(f"readout.{spec.name}", f"missing: a {r.kind} readout needs {', '.join(expected)}")
-        _check_array(f"readout.{spec.name}", value, spec.shape, spec.lo, spec.hi, spec.what)
-    for name in r.params:
-        if name not in expected:
-            _fail(f"readout.{name}", f"not a parameter of a {r.kind} readout"
-                  + (f" (it has {', '.join(expected)})" if expected else " (it has none)"))
+    _check_kind_arrays("readout", f"{r.kind} readout", r.params, _readouts.get(r.kind).arrays(w, r))
     if not isinstance(art.provenance, dict):
         _fail("provenance", "must be a JSON object")
 

@@ -60,7 +60,6 @@ def random_artifact(
 
     wmax = 2 ** (widths.weight_bits - 1) - 1
     smax = 2 ** (widths.state_bits - 1) - 1
-    dmax = 2**widths.decay_bits - 1
 
     def weights(shape):
         if saturating:

@@ -25,7 +25,6 @@ from skipcore.golden.artifact import Artifact, LayerSpec
 from skipcore.golden.contract import accumulator_bits, layer_input_max
 
 from . import kinds as unit_kinds
-from .kinds import SHIFT_DECAY_BITS
 
 __all__ = [
     "MAX_DATAPATH_BITS",

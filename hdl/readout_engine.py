@@ -6,7 +6,6 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import reject
-from .arith import decay, saturate
 from .plan import ReadoutPlan
 from .stream import event_signature, readout_layout
 

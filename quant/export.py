@@ -498,7 +498,6 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
     wmax = 2 ** (widths.weight_bits - 1) - 1
     smin, smax = -(2 ** (widths.state_bits - 1)), 2 ** (widths.state_bits - 1) - 1
     rmin, rmax = -(2 ** (widths.readout_bits - 1)), 2 ** (widths.readout_bits - 1) - 1
-    dbits = widths.decay_bits
     channels = int(fp.get("input_channels", input_spec.channels))
     if channels != input_spec.channels:
         raise ConfigError(f"the network has {channels} input channels but the input spec has {input_spec.channels}")

@@ -78,7 +78,7 @@ class SimSerial:
             self.sent_bytes += 1
 
     async def _monitor(self) -> None:
-        clk, tx = self.dut.clk, self.dut.tx
+        tx = self.dut.tx
         while True:
             await FallingEdge(tx)
             await self._bits(0.5)

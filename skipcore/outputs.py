@@ -62,6 +62,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); a written output gets the usual umask-based mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -83,6 +87,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, data, *, parents: bool = False, default=None) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically; ``parents`` creates missing folders
+    (benchmark result files, whose folder may not exist yet)."""
+    path = Path(path)
+    if parents:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    return atomic_write_text(path, json.dumps(data, indent=2, default=default) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

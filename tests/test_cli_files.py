@@ -290,3 +290,16 @@ def test_force_removes_a_commands_stale_files_only(tmp_path):
     plan.prepare()
     assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST, "core.v", "mine.txt"])
     assert json.loads((out / MANIFEST).read_text())["files"] == {"best.pt": "train", "core.v": "generate"}
+
+
+def test_atomic_writes_get_the_umask_mode(tmp_path):
+    import os
+
+    from skipcore.outputs import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600

@@ -12,7 +12,7 @@ from skipcore.quant.config import LayerConfig, NetworkConfig
 from skipcore.quant.export import export_artifact
 from skipcore.quant.kinds.stc import STCParams, STCState, stc_step
 from skipcore.quant.network import SpikingNetwork
-from skipcore.quant.qat import QATNetwork, run_qat
+from skipcore.quant.qat import QATNetwork
 
 from test_qat_equivalence import assert_same
 

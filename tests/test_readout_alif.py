@@ -9,7 +9,6 @@ import torch
 from skipcore.errors import ConfigError
 from skipcore.golden import artifact as A
 from skipcore.golden.artifact import ArtifactError, Widths
-from skipcore.golden.contract import quantize_input
 from skipcore.golden.model import run
 from skipcore.golden.random import random_artifact, random_inputs
 from skipcore.quant.config import LayerConfig, NetworkConfig, ReadoutConfig

@@ -76,8 +76,6 @@ class QuantKind:
     def thresholds(self, lp: dict, n: int, device) -> list[torch.Tensor]:
         """The layer's float threshold values (the ``threshold`` scale policy keeps them resolved):
         by default the float-parameter dict's ``b0`` or ``threshold``, and ``beta`` when present."""
-        from ..export import _f64
-
         return float_thresholds(lp, n, device)
 
     def quantize(self, lp: dict, ctx: QuantizeContext) -> tuple[dict[str, torch.Tensor], dict[str, int], str]:
