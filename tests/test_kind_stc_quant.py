@@ -113,5 +113,22 @@ def test_stc_config_is_checked():
         LayerConfig(6, kind="stc", options={"groups": 2})
     with pytest.raises(ConfigError, match=r"STC gate_bias_a .* must be a number in \[-4, 4\], not 9"):
         LayerConfig(6, kind="stc", options={"gate_bias_a": 9})
+    with pytest.raises(ConfigError, match=r"STC gate_bias_g .* must be a number in \[-4, 4\], not -5"):
+        LayerConfig(6, kind="stc", options={"gate_bias_g": -5})
+    with pytest.raises(ConfigError, match=r"STC gate_init .* must be a number in \[0, 4\], not -1"):
+        LayerConfig(6, kind="stc", options={"gate_init": -1})
     with pytest.raises(ConfigError, match=r"unknown neuron kind 'izh'; choose one of: lif, alif, stc"):
         LayerConfig(6, kind="izh")
+
+
+def test_stc_gate_options_set_the_initial_gates():
+    from skipcore.quant.layers import SpikingLayer
+
+    cfg = LayerConfig(6, kind="stc", options={"gate_groups": 6, "gate_bias_a": -0.05, "gate_bias_g": -1.5,
+                                              "gate_init": 0.0})
+    layer = SpikingLayer(3, cfg)
+    assert torch.equal(layer.w_a, torch.zeros(6, 1)) and torch.equal(layer.w_g, torch.zeros(6, 1))
+    assert torch.allclose(layer.c_a, torch.full((6,), -0.05)) and torch.allclose(layer.c_g, torch.full((6,), -1.5))
+    default = SpikingLayer(3, LayerConfig(6, kind="stc", options={"gate_groups": 2}))
+    assert float(default.w_a.abs().max()) > 0 and torch.equal(default.c_g, torch.zeros(6))
+    assert float(default.w_a.abs().max()) <= 1 / 3 ** 0.5

@@ -9,7 +9,13 @@ Float step (``reference/seed-models.md`` 3.2), per layer with block-diagonal gat
 Surrogate: SpikingJelly's ``Sigmoid`` (alpha = 4), the paper's. The per-neuron biases ``c_a``,
 ``c_g`` are the dense form of the paper's GroupNorm shift after each gate convolution: without
 them a silent neuron has ``A = 1`` (no leak at all) and MNIST-1D stalls near 60 %. ``c_a`` starts
-at ``gate_bias_a`` (option, default -1: ``A = 0.24`` for a silent neuron, a leak), ``c_g`` at 0.
+at ``gate_bias_a`` (option, default -1: ``A = 0.24`` for a silent neuron, a leak), ``c_g`` at
+``gate_bias_g`` (option, default 0: ``G = 1``). ``gate_bias_g`` < 0 scales the input down the way
+SRNN's ``(1 - alpha) I`` does, which keeps the sigmoid surrogate wide against the input currents.
+``W_a``, ``W_g`` start uniform in ``+-gate_init / sqrt(N / groups)`` (option ``gate_init``, default 1).
+A neuron that fires at every step with ``A > 1`` grows its membrane geometrically (the soft reset
+takes only ``th``), so a layer whose silent leak is slow (``A`` near 1) starts with ``gate_init`` 0:
+``A`` then equals the silent leak until training moves ``W_a``.
 """
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ __all__ = ["Sigmoid", "STCState", "STCParams", "stc_step", "block_gate"]
 
 DEFAULT_GATE_BITS = 6
 DEFAULT_GATE_BIAS_A = -1.0  #: initial c_a: 1 + tanh(-1) = 0.24, a leak for silent neurons
+DEFAULT_GATE_BIAS_G = 0.0  #: initial c_g: G = 1
+DEFAULT_GATE_INIT = 1.0  #: W_a, W_g start uniform in +-gate_init / sqrt(block size)
 
 
 @dataclass(frozen=True)
@@ -125,14 +133,19 @@ class STC(QuantKind):
     float_step = staticmethod(stc_step)
 
     def check_config(self, cfg):
-        unknown = set(cfg.options) - {"gate_groups", "gate_bits", "gate_bias_a"}
+        unknown = set(cfg.options) - {"gate_groups", "gate_bits", "gate_bias_a", "gate_bias_g", "gate_init"}
         if unknown:
             raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; "
-                              "known: gate_groups, gate_bits, gate_bias_a")
-        bias = cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A)
-        if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -4.0 <= bias <= 4.0:
-            raise ConfigError(f"STC gate_bias_a (initial c_a of A = 1 + tanh(W_a S + c_a)) must be a number "
-                              f"in [-4, 4], not {bias!r}")
+                              "known: gate_groups, gate_bits, gate_bias_a, gate_bias_g, gate_init")
+        init = cfg.options.get("gate_init", DEFAULT_GATE_INIT)
+        if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0.0 <= init <= 4.0:
+            raise ConfigError(f"STC gate_init (the gate weights start uniform in +-gate_init / sqrt(block size)) "
+                              f"must be a number in [0, 4], not {init!r}")
+        for gate, default in (("a", DEFAULT_GATE_BIAS_A), ("g", DEFAULT_GATE_BIAS_G)):
+            bias = cfg.options.get(f"gate_bias_{gate}", default)
+            if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -4.0 <= bias <= 4.0:
+                raise ConfigError(f"STC gate_bias_{gate} (initial c_{gate} of {gate.upper()} = 1 + tanh(W_{gate} S + "
+                                  f"c_{gate})) must be a number in [-4, 4], not {bias!r}")
         groups, bits = cfg.options.get("gate_groups", 1), cfg.options.get("gate_bits", DEFAULT_GATE_BITS)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or cfg.neurons % groups:
             raise ConfigError(f"STC gate_groups must divide the layer's {cfg.neurons} neurons, not {groups!r} "
@@ -143,11 +156,11 @@ class STC(QuantKind):
     def build(self, layer):
         n = layer.neurons
         m = n // _groups(layer.cfg)
-        bound = 1.0 / math.sqrt(m)
+        bound = float(layer.cfg.options.get("gate_init", DEFAULT_GATE_INIT)) / math.sqrt(m)
         layer.w_a = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
         layer.w_g = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
         layer.c_a = nn.Parameter(torch.full((n,), float(layer.cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A))))
-        layer.c_g = nn.Parameter(torch.zeros(n))
+        layer.c_g = nn.Parameter(torch.full((n,), float(layer.cfg.options.get("gate_bias_g", DEFAULT_GATE_BIAS_G))))
 
     def float_params(self, layer):
         return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate,
