@@ -94,9 +94,10 @@ def _alif(n, recurrence="src", span=1, **kw):
     return dict(neurons=n, kind="alif", recurrence=recurrence, span=span, **kw)
 
 
-def _stc(n, recurrence="src", span=1, groups=16, **kw):
-    return dict(neurons=n, kind="stc", recurrence=recurrence, span=span,
-                options=dict(gate_groups=groups, gate_bits=6), **kw)
+def _stc(n, recurrence="src", span=1, groups=16, bits=6, **options):
+    threshold = options.pop("threshold", 1.0)
+    return dict(neurons=n, kind="stc", recurrence=recurrence, span=span, threshold=threshold,
+                options=dict(gate_groups=groups, gate_bits=bits, **options))
 
 
 def _asrc_mnist(k: int, dataset: str) -> dict:
@@ -226,13 +227,23 @@ _add(Preset(
 _add(Preset(
     "ecg-stc", "ECG (QTDB): 4 -> R36 STC-LIF (one gate weight per neuron) -> 6 leaky, per step",
     dict(
-        layers=[_stc(36, "src", span=1, groups=36, threshold=0.1)],
+        # G = 1 + tanh(-1.83) = 0.05 scales the input as SRNN's (1 - alpha) = 0.049 does, so threshold
+        # 0.1 and the sigmoid surrogate sit where srnn-ecg's b0 0.1 and its surrogate sit; A = 0.54
+        # for a silent neuron; the gate weights start at 0 (see notes)
+        layers=[_stc(36, "src", span=1, groups=36, bits=8, threshold=0.1, gate_bias_a=-0.5, gate_bias_g=-1.83,
+                     gate_init=0.0)],
         readout=dict(kind="leaky", mode="per_step", tau_o=(20.0, 0.0)),
         dropout=0.0, bias=True, init="xavier", surrogate="sigmoid",
     ),
     TrainConfig(dataset="ecg", epochs=400, batch=64, lr=1e-2, optimizer="adam", scheduler="step",
                 step_size=100, gamma=0.5, tau_lr_scale=3.0),
-    notes="srnn-ecg with STC-LIF hidden neurons (threshold 0.1 like srnn-ecg's b0)",
+    notes=("srnn-ecg with STC-LIF hidden neurons, threshold 0.1 like srnn-ecg's b0. Gates: c_g starts at "
+           "-1.83 (G = 0.05, SRNN's input factor 1 - alpha; with G = 1 the currents are 20x the threshold, "
+           "45 % of the neurons fire at every step, and lr 1e-2 diverged at epoch 5), c_a at -0.5 "
+           "(A = 0.54 when silent; -1: slower start, -0.05: diverged in epoch 1), gate weights at 0: a "
+           "neuron that fires at every step with A = 1 + tanh(w_a + c_a) > 1 grows its membrane "
+           "geometrically over the 1301 steps (inf, then NaN gradients). 8 gate bits: A and G keep "
+           "steps of 1/32 in their tanh input"),
     tags=("fast",)))
 
 

@@ -276,8 +276,11 @@ def _fit(network, optimizer, scheduler, cfg: TrainConfig, data, *, out: Path, pr
                 raise ConfigError(f"training diverged at epoch {epoch + 1} (loss {float(loss)}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip)
+            # a non-finite gradient (e.g. a membrane that grew to inf) would turn every weight into
+            # NaN while the loss stays finite: a silent, dead network. Refuse it like a non-finite loss.
+            grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip or math.inf)
+            if not torch.isfinite(grad_norm):
+                raise ConfigError(f"training diverged at epoch {epoch + 1} (a gradient is not finite); lower --lr")
             optimizer.step()
             c, k = network.count_correct(out_t.detach(), y)
             loss_sum += float(loss.detach()) * len(x)

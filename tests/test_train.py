@@ -175,3 +175,14 @@ def test_demo_train_step(tmp_path):
         with pytest.raises(ConfigError, match="train"):
             demo._check_out(other, force=force)
     assert (other / "train" / "x.txt").read_text() == "x"
+
+
+def test_non_finite_gradient_stops_training(tmp_path):
+    """A membrane that grows to inf (STC with A = 1 + tanh(4) ~ 2) keeps the loss finite but makes the
+    gradients NaN: training stops with the divergence message instead of turning every weight into NaN."""
+    net = dict(layers=[dict(neurons=8, kind="stc", recurrence="src", span=1,
+                            options={"gate_groups": 8, "gate_bias_a": 4.0})],
+               readout=dict(kind="sum"))
+    _, cfg = resolve("mnist1d-stc", epochs=1, batch=32, lr=1e-3)
+    with pytest.raises(ConfigError, match="training diverged at epoch 1 \\(a gradient is not finite\\)"):
+        train_run(net, cfg, out=tmp_path / "run", loaded=toy_dataset(steps=200), progress=False, log=lambda m: None)

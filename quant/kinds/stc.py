@@ -59,6 +59,8 @@ def block_gate(q: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
     """``z_i = sum_{j in block(i)} w[i, j] q_j`` for (B, N) ``q`` and (N, N / groups) ``w``."""
     batch, n = q.shape
     m = n // groups
+    if m == 1:  # one weight per neuron: an elementwise product (one autograd node per step, not five)
+        return q * w.reshape(n)
     return torch.einsum("bgj,gij->bgi", q.reshape(batch, groups, m), w.reshape(groups, m, m)).reshape(batch, n)
 
 
