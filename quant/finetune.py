@@ -203,6 +203,7 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            network.constrain()
             scheduler.step()
             c, k = network.count_correct(out_t.detach(), y)
             loss_sum += float(loss.detach()) * len(xb)

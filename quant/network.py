@@ -73,6 +73,12 @@ class SpikingNetwork(nn.Module):
         for layer in self.layers:
             layer.decrease_tau() if factor is None else layer.decrease_tau(factor)
 
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """After every optimizer step: each layer's kind projects its parameters (``QuantKind.constrain``)."""
+        for layer in self.layers:
+            layer.kind.constrain(layer)
+
     def spans(self) -> list[int]:
         """Deployed span per layer (0 = no recurrence)."""
         return [layer.span for layer in self.layers]

@@ -282,6 +282,7 @@ def _fit(network, optimizer, scheduler, cfg: TrainConfig, data, *, out: Path, pr
             if not torch.isfinite(grad_norm):
                 raise ConfigError(f"training diverged at epoch {epoch + 1} (a gradient is not finite); lower --lr")
             optimizer.step()
+            network.constrain()
             c, k = network.count_correct(out_t.detach(), y)
             loss_sum += float(loss.detach()) * len(x)
             correct, counted, seen = correct + c, counted + k, seen + len(x)

@@ -132,3 +132,33 @@ def test_stc_gate_options_set_the_initial_gates():
     default = SpikingLayer(3, LayerConfig(6, kind="stc", options={"gate_groups": 2}))
     assert float(default.w_a.abs().max()) > 0 and torch.equal(default.c_g, torch.zeros(6))
     assert float(default.w_a.abs().max()) <= 1 / 3 ** 0.5
+
+
+def _largest_a(layer) -> float:
+    """max over spike patterns of A = 1 + tanh(W_a S + c_a): every positive weight of the row active."""
+    groups = layer.cfg.options["gate_groups"]
+    m = layer.neurons // groups
+    reach = layer.w_a.detach().clamp(min=0).reshape(groups, m, m).sum(-1).reshape(-1)
+    return float((1 + torch.tanh(layer.c_a.detach() + reach)).max())
+
+
+def test_stc_gate_a_max_keeps_a_below_it_in_training(tmp_path):
+    from skipcore.quant.checkpoint import load_checkpoint
+    from skipcore.quant.presets import resolve
+    from skipcore.quant.train import train_run
+    from test_train import toy_dataset
+
+    with pytest.raises(ConfigError, match=r"STC gate_a_max .* must be a number in \(0, 2\), not 2.5"):
+        LayerConfig(6, kind="stc", options={"gate_a_max": 2.5})
+    with pytest.raises(ConfigError, match="STC gate_bias_a 0.0 starts A above gate_a_max 0.8; lower gate_bias_a"):
+        LayerConfig(6, kind="stc", options={"gate_a_max": 0.8, "gate_bias_a": 0.0})
+    _, cfg = resolve("mnist1d-stc", epochs=2, batch=32, lr=0.3)
+    largest = {}
+    for a_max in (None, 0.8):
+        options = {"gate_groups": 2, "gate_bias_a": -0.5} | ({"gate_a_max": a_max} if a_max else {})
+        net = dict(layers=[dict(neurons=6, kind="stc", recurrence="src", span=1, options=options)],
+                   readout=dict(kind="sum"))
+        train_run(net, cfg, out=tmp_path / str(a_max), loaded=toy_dataset(), progress=False, log=lambda m: None)
+        network, _ = load_checkpoint(tmp_path / str(a_max) / "last.pt")
+        largest[a_max] = _largest_a(network.layers[0])
+    assert largest[None] > 0.8 >= largest[0.8] - 1e-6

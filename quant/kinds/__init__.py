@@ -60,6 +60,10 @@ class QuantKind:
         """The params tuple :meth:`float_step` takes, from the layer's parameters."""
         raise NotImplementedError
 
+    def constrain(self, layer) -> None:
+        """After every optimizer step: project the layer's parameters back onto the set the kind
+        trains on (a kind option may ask for it; the default does nothing)."""
+
     def fused_run(self, layer, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor | None:
         """A fused time loop for the layer (zero state, no currents returned), or None for the step loop."""
         return None

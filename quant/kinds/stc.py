@@ -15,7 +15,11 @@ SRNN's ``(1 - alpha) I`` does, which keeps the sigmoid surrogate wide against th
 ``W_a``, ``W_g`` start uniform in ``+-gate_init / sqrt(N / groups)`` (option ``gate_init``, default 1).
 A neuron that fires at every step with ``A > 1`` grows its membrane geometrically (the soft reset
 takes only ``th``), so a layer whose silent leak is slow (``A`` near 1) starts with ``gate_init`` 0:
-``A`` then equals the silent leak until training moves ``W_a``.
+``A`` then equals the silent leak until training moves ``W_a``. Over long sequences training still
+drifts ``A`` past 1 (it wants a slow leak); option ``gate_a_max`` (default: none) keeps
+``A <= gate_a_max`` for every spike pattern by lowering ``c_a`` after each optimizer step
+(``c_a + sum of the row's positive W_a <= atanh(gate_a_max - 1)``): a projection in training only,
+the integer contract is unchanged.
 """
 from __future__ import annotations
 
@@ -135,10 +139,18 @@ class STC(QuantKind):
     float_step = staticmethod(stc_step)
 
     def check_config(self, cfg):
-        unknown = set(cfg.options) - {"gate_groups", "gate_bits", "gate_bias_a", "gate_bias_g", "gate_init"}
+        known = ("gate_groups", "gate_bits", "gate_bias_a", "gate_bias_g", "gate_init", "gate_a_max")
+        unknown = set(cfg.options) - set(known)
         if unknown:
-            raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; "
-                              "known: gate_groups, gate_bits, gate_bias_a, gate_bias_g, gate_init")
+            raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+        a_max = cfg.options.get("gate_a_max")
+        if a_max is not None and (isinstance(a_max, bool) or not isinstance(a_max, (int, float))
+                                  or not 0.0 < a_max < 2.0):
+            raise ConfigError(f"STC gate_a_max (training keeps A = 1 + tanh(W_a S + c_a) at or below it) must be "
+                              f"a number in (0, 2), not {a_max!r}")
+        if a_max is not None and 1.0 + math.tanh(cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A)) > a_max:
+            raise ConfigError(f"STC gate_bias_a {cfg.options.get('gate_bias_a', DEFAULT_GATE_BIAS_A)!r} starts A above "
+                              f"gate_a_max {a_max!r}; lower gate_bias_a")
         init = cfg.options.get("gate_init", DEFAULT_GATE_INIT)
         if isinstance(init, bool) or not isinstance(init, (int, float)) or not 0.0 <= init <= 4.0:
             raise ConfigError(f"STC gate_init (the gate weights start uniform in +-gate_init / sqrt(block size)) "
@@ -163,6 +175,17 @@ class STC(QuantKind):
         layer.w_g = nn.Parameter(torch.empty(n, m).uniform_(-bound, bound))
         layer.c_a = nn.Parameter(torch.full((n,), float(layer.cfg.options.get("gate_bias_a", DEFAULT_GATE_BIAS_A))))
         layer.c_g = nn.Parameter(torch.full((n,), float(layer.cfg.options.get("gate_bias_g", DEFAULT_GATE_BIAS_G))))
+        with torch.no_grad():
+            self.constrain(layer)
+
+    def constrain(self, layer):
+        a_max = layer.cfg.options.get("gate_a_max")
+        if a_max is None:
+            return
+        n, groups = layer.neurons, _groups(layer.cfg)
+        m = n // groups
+        reach = layer.w_a.detach().clamp(min=0).reshape(groups, m, m).sum(-1).reshape(n)
+        layer.c_a.data.clamp_(max=math.atanh(float(a_max) - 1.0) - reach)
 
     def float_params(self, layer):
         return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate,
