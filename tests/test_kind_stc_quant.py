@@ -162,3 +162,22 @@ def test_stc_gate_a_max_keeps_a_below_it_in_training(tmp_path):
         network, _ = load_checkpoint(tmp_path / str(a_max) / "last.pt")
         largest[a_max] = _largest_a(network.layers[0])
     assert largest[None] > 0.8 >= largest[0.8] - 1e-6
+
+
+def test_stc_gate_detach_keeps_the_forward_pass_and_cuts_the_gate_gradient():
+    torch.manual_seed(3)
+    q = (torch.rand(4, 6) < 0.5).double().requires_grad_(True)
+    w = torch.randn(6, 3, dtype=torch.float64)
+    state = STCState(torch.randn(4, 6, dtype=torch.float64), q)
+    cur = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    results = []
+    for detach in (False, True):
+        q.grad = None
+        s, nxt = stc_step(cur, state, STCParams(w, -w, 2, 0.5, None, -0.5, 0.1, detach))
+        nxt.v.sum().backward()
+        results.append((nxt.v.detach(), q.grad))
+    (v_plain, g_plain), (v_detached, g_detached) = results
+    assert torch.equal(v_plain, v_detached)
+    assert g_plain is not None and float(g_plain.abs().sum()) > 0 and g_detached is None
+    with pytest.raises(ConfigError, match="STC gate_detach must be true or false, not 1"):
+        LayerConfig(6, kind="stc", options={"gate_detach": 1})

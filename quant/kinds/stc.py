@@ -19,7 +19,10 @@ takes only ``th``), so a layer whose silent leak is slow (``A`` near 1) starts w
 drifts ``A`` past 1 (it wants a slow leak); option ``gate_a_max`` (default: none) keeps
 ``A <= gate_a_max`` for every spike pattern by lowering ``c_a`` after each optimizer step
 (``c_a + sum of the row's positive W_a <= atanh(gate_a_max - 1)``): a projection in training only,
-the integer contract is unchanged.
+the integer contract is unchanged. Option ``gate_detach`` (the paper's ``gradient_detach``, its
+TaxiBJ/KTH setting) detaches ``S[t-1]`` inside the gates: the forward pass is unchanged, the gradient
+no longer flows back through ``W_a S`` and ``W_g S`` (over 1301 ECG steps those paths carry
+``w_a tanh' V`` and grew until the gradient was not finite).
 """
 from __future__ import annotations
 
@@ -86,12 +89,14 @@ class STCParams(NamedTuple):
     spike_fn: Callable[..., torch.Tensor] | None = None
     bias_a: float | torch.Tensor = 0.0  #: c_a (N,)
     bias_g: float | torch.Tensor = 0.0  #: c_g (N,)
+    detach: bool = False  #: S[t-1] enters the gates without a gradient (option gate_detach)
 
 
 def stc_step(current: torch.Tensor, state: STCState, params: STCParams):
     """One STC-LIF step. Returns ``(spikes, STCState)``."""
-    a = 1.0 + torch.tanh(block_gate(state.s, params.w_a, params.groups) + params.bias_a)
-    g = 1.0 + torch.tanh(block_gate(state.s, params.w_g, params.groups) + params.bias_g)
+    q = state.s.detach() if params.detach else state.s
+    a = 1.0 + torch.tanh(block_gate(q, params.w_a, params.groups) + params.bias_a)
+    g = 1.0 + torch.tanh(block_gate(q, params.w_g, params.groups) + params.bias_g)
     h = a * state.v + g * current
     x = h - params.threshold
     s = params.spike_fn(x, strict=False) if params.spike_fn is not None else (x >= 0).to(h.dtype)
@@ -139,10 +144,12 @@ class STC(QuantKind):
     float_step = staticmethod(stc_step)
 
     def check_config(self, cfg):
-        known = ("gate_groups", "gate_bits", "gate_bias_a", "gate_bias_g", "gate_init", "gate_a_max")
+        known = ("gate_groups", "gate_bits", "gate_bias_a", "gate_bias_g", "gate_init", "gate_a_max", "gate_detach")
         unknown = set(cfg.options) - set(known)
         if unknown:
             raise ConfigError(f"unknown STC layer options: {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+        if not isinstance(cfg.options.get("gate_detach", False), bool):
+            raise ConfigError(f"STC gate_detach must be true or false, not {cfg.options['gate_detach']!r}")
         a_max = cfg.options.get("gate_a_max")
         if a_max is not None and (isinstance(a_max, bool) or not isinstance(a_max, (int, float))
                                   or not 0.0 < a_max < 2.0):
@@ -189,7 +196,7 @@ class STC(QuantKind):
 
     def float_params(self, layer):
         return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate,
-                         layer.c_a, layer.c_g)
+                         layer.c_a, layer.c_g, bool(layer.cfg.options.get("gate_detach", False)))
 
     def export_params(self, layer):
         c = layer.cfg
