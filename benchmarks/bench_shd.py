@@ -238,6 +238,8 @@ def main(argv=None) -> int:
     from skipcore.shd_like import ShdLikeRates, calibrated_alif_network, layer_rates, shd_like_events, stream_statistics
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # the comparison table is wide; a log should hold it on one line a row
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rates = ShdLikeRates(steps=args.steps, events_per_sample=args.events_per_sample)
