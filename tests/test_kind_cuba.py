@@ -276,3 +276,30 @@ def test_cuba_unit_checks_its_arguments():
         CubaUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="mult", reset="zero")
     with pytest.raises(ValueError, match=r"^CubaUnit decay_mode must be 'mult' or 'shift', not 'exp'$"):
         CubaUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="exp", reset="soft")
+
+
+# ---------------------------------------------------------------------------------------------
+# whole cores (amaranth.sim) against golden: spikes, readout, cycles
+
+
+@pytest.mark.parametrize("seed,lanes,kwargs", [
+    (71, 2, dict(layer_sizes=[5], kinds=["cuba"], spans=[1], input_kind="spike", decay_mode="mult")),
+    (72, 3, dict(layer_sizes=[6, 4], kinds=["cuba", "lif"], spans=[2, 0], input_kind="real", decay_mode="shift",
+                 readout_kind="leaky")),
+    (73, 1, dict(layer_sizes=[4, 5], kinds=["alif", "cuba"], spans=[0, 3], input_kind="count", saturating=True,
+                 readout_kind="alif")),
+])
+def test_cuba_core_matches_golden(seed, lanes, kwargs):
+    from hdl_simulate import run_core
+    from test_hdl_core import _compare
+
+    from skipcore.hdl.plan import plan_core
+
+    rng = np.random.default_rng(seed)
+    art = random_artifact(rng, channels=3, **kwargs)
+    xq = quantize_input(art.input, random_inputs(rng, art, 2, 9))
+    plan = plan_core(art, lanes=lanes)
+    res = run_core(plan, xq, rng=rng, in_gaps=0.2, out_stalls=0.3)
+    gold = _compare(art, plan, xq, res)
+    cuba = [l for l, layer in enumerate(art.layers) if layer.kind == "cuba"]
+    assert sum(int(gold.spikes[l].sum()) for l in cuba) > 0, "the cuba layer should spike"
