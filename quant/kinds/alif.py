@@ -27,6 +27,9 @@ class ALIFCell(Cell):
     def __init__(self, alpha: torch.Tensor, rho: torch.Tensor, b0: float, beta: float):
         self.tensors = (alpha, rho)
         self.b0, self.beta = b0, beta
+        #: dL/du_t (T, B, N) from outside the loop, when the membrane itself is an output (the
+        #: spiking ALIF readout, ``quant/readouts/alif.py``); None for a hidden layer
+        self.g_membrane: torch.Tensor | None = None
 
     def start(self, current, params):
         alpha, rho = params
@@ -61,6 +64,8 @@ class ALIFCell(Cell):
             g_s = g_s + torch.mul(self.one_minus_rho, g_b_next).addcmul_(self.big_b_trace[t + 1], g_u_next, value=-1)
             g_x = g_s * slope
             g_u = torch.add(g_x, alpha * g_u_next, out=self.g_u_trace[t])
+        if self.g_membrane is not None:
+            g_u.add_(self.g_membrane[t])
         # dL/dB_t = -(dL/dx_t + dL/du_t s_{t-1}); dL/db_t = rho dL/db_{t+1} + beta dL/dB_t
         g_big = torch.addcmul(g_x, g_u, spikes[lead + t - 1])
         if self.g_next is not None:
