@@ -113,7 +113,11 @@ def test_stc_config_is_checked():
         LayerConfig(6, kind="stc", options={"groups": 2})
     with pytest.raises(ConfigError, match=r"STC gate_bias_a .* must be a number in \[-4, 4\], not 9"):
         LayerConfig(6, kind="stc", options={"gate_bias_a": 9})
-    with pytest.raises(ConfigError, match=r"unknown neuron kind 'izh'; choose one of: lif, alif, stc"):
+    from skipcore.quant import kinds as quant_kinds
+
+    known = ", ".join(quant_kinds.names())
+    assert "stc" in quant_kinds.names()
+    with pytest.raises(ConfigError, match=f"unknown neuron kind 'izh'; choose one of: {known}$"):
         LayerConfig(6, kind="izh")
 
 
