@@ -152,3 +152,25 @@ def test_a_kind_without_hardware_is_refused_by_the_generator(test_kind):
     assert "test_if" not in known and known.startswith("lif, alif")
     with pytest.raises(ConfigError, match=f"neuron kind 'test_if' has no hardware unit; kinds with one: {known}$"):
         plan_core(art, lanes=2)
+
+
+def test_the_reference_model_asks_the_kind_for_its_section(test_kind, monkeypatch):
+    """golden/reference.py names no kind: a kind without ``reference_step`` is refused up front,
+    and one with it runs through the reference like the built-in kinds."""
+    from skipcore.golden import reference
+
+    art = random_artifact(np.random.default_rng(9), layer_sizes=[4, 3], kinds=["lif", "test_if"], spans=[1, 0])
+    x = random_inputs(np.random.default_rng(10), art, 2, 7)
+    with pytest.raises(ValueError, match=r"^the reference model has no section for neuron kind 'test_if'$"):
+        reference.run(art, x)
+
+    def reference_step(self, acc, state, q, layer, ref):
+        h = ref.saturate(state["v"] + acc, ref.widths.state_bits, "membrane")
+        spikes = (h >= layer.theta).astype(np.int64)
+        state["v"] = h - layer.theta * spikes
+        return spikes
+
+    monkeypatch.setattr(IntegrateAndFire, "reference_step", reference_step, raising=False)
+    ref, opt = reference.run(art, x, traces=True), run(art, x, traces=True)
+    assert np.array_equal(ref.readout, opt.readout) and np.array_equal(ref.states[1]["v"], opt.states[1]["v"])
+    assert ref.saturation == opt.saturation
