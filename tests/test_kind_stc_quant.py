@@ -168,7 +168,8 @@ def test_fused_stc_loop_equals_the_plain_loop(groups, recurrence):
         net.zero_grad(set_to_none=True)
         spikes = forward(x)
         (spikes * probe).sum().backward()
-        results.append((spikes.detach(), {n: p.grad.clone() for n, p in layer.named_parameters() if p.grad is not None}))
+        grads = {n: p.grad.clone() for n, p in layer.named_parameters() if p.grad is not None}
+        results.append((spikes.detach(), grads))
     (fused, g), (plain, ref_g) = results
     assert 0.05 < float(plain.mean()) < 0.95
     assert torch.equal(fused, plain)

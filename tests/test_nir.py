@@ -38,8 +38,8 @@ def random_graph(rng, dt, *, channels=4, sizes=(12, 9), classes=3, readout="LI",
             r = r / dt / 4
             node = nir.IF(r=r, v_threshold=th, v_reset=np.zeros(n))
         else:
-            node = nir.CubaLIF(tau_syn=np.full(n, dt * tau_syn_steps), tau_mem=tau, r=r, v_leak=np.zeros(n), v_threshold=th,
-                               v_reset=np.zeros(n), w_in=rng.uniform(0.5, 1.5, n) * tau_syn_steps)
+            node = nir.CubaLIF(tau_syn=np.full(n, dt * tau_syn_steps), tau_mem=tau, r=r, v_leak=np.zeros(n),
+                               v_threshold=th, v_reset=np.zeros(n), w_in=rng.uniform(0.5, 1.5, n) * tau_syn_steps)
         nodes[f"fc{i}"] = nir.Affine(weight=w, bias=b) if i % 2 == 0 else nir.Linear(weight=w)
         if i % 2:
             b = np.zeros(n)
