@@ -134,6 +134,32 @@ def _sources_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def preflight(args) -> None:
+    """Everything a late stage needs, checked before the minutes of calibration and simulation:
+    the board has a synthesis flow, the clock is one its PLL can make, and the tools exist."""
+    from skipcore.boards.flow import tool_command
+    from skipcore.boards.pll import solve_pll
+    from skipcore.boards.targets import get_target
+    from skipcore.errors import ConfigError
+
+    for name in ("samples", "calib_samples", "steps"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.no_build:
+        return
+    target = get_target(args.board)
+    if target.family == "generic":
+        raise ConfigError(f"--board {args.board} has no synthesis flow (no Fmax); choose ulx3s-85f or icebreaker, "
+                          "or pass --no-build")
+    if args.freq is not None:
+        if not args.freq > 0:
+            raise ConfigError(f"--freq must be positive, not {args.freq}")
+        solve_pll(target.family, target.clock_hz, args.freq * 1e6)
+    pack = {"ecp5": "ecppack", "ice40": "icepack"}[target.family]
+    for tool in ("yosys", f"nextpnr-{target.family}", pack):
+        tool_command(tool)
+
+
 def build_point(art, lanes: int, args, console) -> dict:
     """The board build of one point (reused with --reuse-builds when its key matches)."""
     from skipcore.boards.flow import build
@@ -227,7 +253,18 @@ def print_table(console, points: list[dict], stats: dict, rates: dict) -> None:
 
 
 def main(argv=None) -> int:
+    from skipcore.errors import SkipcoreError
+
+    try:
+        return run(argv)
+    except SkipcoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None) -> int:
     args = parse_args(argv)
+    preflight(args)
     lanes = lanes_list(args.lanes)
     targets = float_list(args.targets, 2, "--targets")
     pin_threads(args.threads)
