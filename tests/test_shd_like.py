@@ -69,3 +69,25 @@ def test_calibration_reaches_its_targets_on_a_tiny_network():
     assert layer_rates(art, x)[0] < measured[0] / 2
     with pytest.raises(ConfigError, match="target"):
         calibrated_alif_network(x, hidden=(4,), spans=(1,), targets=(0.7,))
+
+
+def test_bench_shd_refuses_bad_options_before_any_work(monkeypatch):
+    """benchmarks/bench_shd.py checks its options, the board, the clock and the tools first."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.modules.pop("bench_shd", None)
+    import bench_shd
+
+    def refused(*argv):
+        with pytest.raises(ConfigError) as info:
+            bench_shd.preflight(bench_shd.parse_args(list(argv)))
+        return str(info.value)
+
+    assert "--samples must be at least 1" in refused("--samples", "0")
+    assert "no synthesis flow" in refused("--board", "generic")
+    assert "unknown board" in refused("--board", "nope")
+    assert "cannot be made" in refused("--freq", "1000")
+    bench_shd.preflight(bench_shd.parse_args(["--board", "generic", "--no-build"]))  # cycles only: no board needed
+    assert bench_shd.main(["--samples", "0"]) == 2
