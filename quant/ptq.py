@@ -20,7 +20,7 @@ from skipcore.outputs import atomic_path, atomic_write_text
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
-__all__ = ["quantize_checkpoint", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy",
+__all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy",
            "policy_candidates", "policy_label", "choose_policy"]
 
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
@@ -151,33 +151,67 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
     the dataset is available and ``evaluate``: ``split``, ``float_acc``, ``golden_acc``,
     ``saturation``, ``spike_rates`` and ``samples``.
     """
-    from skipcore.golden.artifact import save
-
     opts = _as_options(options)
     if out is not None and Path(out).exists() and not force:
         raise ConfigError(f"{str(out)!r} exists; pass --force to replace it")
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, not {split!r}")
     network, ckpt = load_checkpoint(checkpoint)
+    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or opts.scale_policy == "auto")
+    recorded_kind = (ckpt.get("dataset") or {}).get("input_kind") if dataset is None else None
+    report = quantize_float_network(network, opts, dataset=dataset, input_kind=recorded_kind,
+                              provenance=lambda o: checkpoint_provenance(ckpt, checkpoint, o, method="ptq"),
+                              evaluate=evaluate, split=split, batch_size=batch_size, progress=progress)
+    report["checkpoint"] = str(checkpoint)
+    report["float_accuracy_recorded"] = report["artifact"].provenance.get("float_accuracy")
+    if out is not None:
+        from skipcore.golden.artifact import save
+
+        report["path"] = save(report["artifact"], out, overwrite=force)
+    return report
+
+
+def quantize_float_network(network, options: ExportOptions | dict | None = None, *, dataset=None,
+                     input_kind: str | None = None, provenance=None, evaluate: bool = True, split: str = "val",
+                     batch_size: int = 256, progress=None) -> dict:
+    """PTQ of a float network (``quant.network.SpikingNetwork``) into an artifact (not written).
+
+    ``dataset`` (a loaded ``skipcore.datasets.Dataset`` or None) sets the input quantisation,
+    lets ``auto`` choose its policy on the validation split (the training split when there is
+    none; never the test split) and, with ``evaluate``, compares float and golden on ``split``.
+    ``auto`` needs it. ``input_kind`` is used without a dataset (and must agree with one).
+    ``provenance``: a dict, or a function of the chosen ExportOptions giving one.
+
+    Returns the report of :func:`quantize_checkpoint` (``path`` None).
+    """
+    opts = _as_options(options)
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, not {split!r}")
     auto = opts.scale_policy == "auto"
-    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or auto)
+    if auto and dataset is None:
+        raise ConfigError("--scale-policy auto picks by validation accuracy and needs the dataset: pass --data "
+                          "NAME_OR_PATH, or choose max, threshold or percentile")
     if dataset is not None:
         from .finetune import check_compatible
 
         check_compatible(network, dataset.info)
-    input_spec = _input_spec(ckpt, network, dataset, opts)
-    choices = None
+        if input_kind is not None and input_kind != dataset.info.input_kind:
+            raise ConfigError(f"the input kind {input_kind!r} does not match the dataset's "
+                              f"({dataset.info.input_kind!r}); drop --input-kind or pass the right one")
+    input_spec = _input_spec({"dataset": {"input_kind": input_kind}}, network, dataset, opts)
+    choices = chooser_name = None
     if auto:
         # chosen on the validation split (the training split when there is none), never on the test split
         chooser, chooser_name = (dataset.val, "val") if len(dataset.val) else (dataset.train, "train")
         opts, _, choices = choose_policy(network, input_spec, opts, chooser, dataset.info, batch_size=batch_size)
-    prov = checkpoint_provenance(ckpt, checkpoint, opts, method="ptq")
+    prov = dict((provenance(opts) if callable(provenance) else provenance) or {})
+    prov["export_options"] = opts.to_dict()
     if choices is not None:
         prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
-    report: dict = {"artifact": art, "path": None, "input": input_spec, "checkpoint": str(checkpoint),
-                    "float_accuracy_recorded": prov.get("float_accuracy"), "scale_policy": policy_label(opts),
-                    "policy_choices": choices, "clipped_weights": art.provenance.get("clipped_weights")}
+    report: dict = {"artifact": art, "path": None, "input": input_spec, "options": opts,
+                    "scale_policy": policy_label(opts), "policy_choices": choices,
+                    "clipped_weights": art.provenance.get("clipped_weights")}
     if choices is not None:
         report["policy_split"] = chooser_name
     if dataset is not None and evaluate:
@@ -193,8 +227,6 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
             saturation=res.saturation, golden_seconds=seconds,
             spike_rates=[float(c.sum()) / (len(part) * steps * l.neurons) for c, l in zip(res.spike_counts, art.layers)],
         )
-    if out is not None:
-        report["path"] = save(art, out, overwrite=force)
     return report
 
 
