@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench venv clean icarus
+.PHONY: demo test test-all bench bench-data venv clean icarus
 
 # Icarus Verilog is the optional second simulator: installed from Debian when we can (root + apt),
 # otherwise its tests skip and say why.
@@ -36,6 +36,11 @@ test-all: $(STAMP) icarus
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# UEA datasets for benchmarks/bench_qat_npz.py: the aeon wheel ships their .ts files; only those are
+# read (by the benchmark's own parser), so none of aeon's dependencies are needed
+bench-data: $(STAMP)
+	$(BIN)/pip install -q --no-deps aeon==1.6.0
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -43,6 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--beta", type=float, default=1.8, help="adaptation strength, hidden and output")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--chunk", type=int, default=100, help="truncated BPTT: steps per update (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--state-bits", type=int, default=16)
@@ -103,10 +104,11 @@ def build_model(torch, channels: int, neurons: int, classes: int, b_j0: float, b
             spike = ActFunADP.apply(mem - big_b)
             return mem, spike, b
 
-        def forward(self, x):  # x (B, T, C) -> output membranes (B, T, M)
+        def forward(self, x, state=None):  # x (B, T, C) -> output membranes (B, T, M)
             bsz, steps, _ = x.shape
-            mem = spike = b = x.new_zeros(bsz, neurons)
-            mem_o = spike_o = b_o = x.new_zeros(bsz, classes)
+            if state is None:
+                state = [x.new_zeros(bsz, neurons)] * 3 + [x.new_zeros(bsz, classes)] * 3
+            mem, spike, b, mem_o, spike_o, b_o = state
             outs = []
             for t in range(steps):
                 h_in = self.i2h(x[:, t]) + self.h2h(spike)
@@ -114,6 +116,7 @@ def build_model(torch, channels: int, neurons: int, classes: int, b_j0: float, b
                 mem_o, spike_o, b_o = self.mem_update_adp(self.h2o(spike), mem_o, spike_o, self.tau_adp_o, b_o,
                                                           self.tau_m_o)
                 outs.append(mem_o)
+            self.state = [v.detach() for v in (mem, spike, b, mem_o, spike_o, b_o)]  # for truncated BPTT
             return torch.stack(outs, 1)
 
     return SRNN()
@@ -154,16 +157,26 @@ def train(torch, data, args, log) -> dict:
         model.train()
         loss_sum = seen = 0
         for xb, yb in data.train.batches(args.batch, shuffle=True, rng=rng):
-            out = model(torch.from_numpy(xb).float())[:, SKIP_STEPS:]
-            y = torch.from_numpy(yb[:, SKIP_STEPS:]).long()
-            logp = torch.log_softmax(out, dim=-1)
-            # the script's loss: NLL summed over the steps, averaged over the batch
-            loss = torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1),
-                                                reduction="sum") / len(xb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum, seen = loss_sum + float(loss) * len(xb), seen + len(xb)
+            x, y = torch.from_numpy(xb).float(), torch.from_numpy(yb).long()
+            state = None
+            # truncated BPTT (as the SRNN PS-MNIST script does): one update per chunk of steps, the
+            # state carried over detached; far more updates per minute than one per full sequence
+            for start in range(0, x.shape[1], args.chunk):
+                out = model(x[:, start:start + args.chunk], state)
+                state = model.state
+                first = max(0, SKIP_STEPS - start)
+                if first >= out.shape[1]:
+                    continue
+                logp = torch.log_softmax(out[:, first:], dim=-1)
+                target = y[:, start + first:start + out.shape[1]]
+                # the script's loss: NLL summed over the steps, averaged over the batch
+                loss = torch.nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), target.reshape(-1),
+                                                    reduction="sum") / len(xb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss.detach()) * len(xb)
+            seen += len(xb)
         scheduler.step()
         val = per_step_accuracy(torch, model, data.val)
         history.append({"epoch": epoch, "loss": loss_sum / seen, "val_acc": val,
