@@ -188,9 +188,8 @@ def train(torch, data, args, log) -> dict:
         log(f"epoch {epoch:3d}  loss {loss_sum / seen:9.2f}  val per-step acc {val:.4f}  "
             f"{time.perf_counter() - t0:6.0f}s{mark}")
     model.load_state_dict(best["state"])
-    w = max(float(p.abs().max()) for n, p in model.named_parameters() if n.endswith("weight"))
     return {"model": model, "epochs": epoch, "best_epoch": best["epoch"], "val_acc": best["val"],
-            "test_acc": per_step_accuracy(torch, model, data.test), "largest_weight": w,
+            "test_acc": per_step_accuracy(torch, model, data.test),
             "seconds": time.perf_counter() - t0, "history": history}
 
 
@@ -219,11 +218,12 @@ def main(argv=None) -> int:
     else:
         trained = train(torch, data, args, log)
         torch.save(trained["model"].state_dict(), pth)
-        result.update({k: trained[k] for k in ("epochs", "best_epoch", "val_acc", "largest_weight", "seconds",
+        result.update({k: trained[k] for k in ("epochs", "best_epoch", "val_acc", "seconds",
                                                "history")})
         result["official_test_acc"] = trained["test_acc"]
         model = trained["model"]
-    result["largest_weight"] = max(float(p.abs().max()) for n, p in model.named_parameters() if n.endswith("weight"))
+    result["largest_weight"] = max(float(p.detach().abs().max()) for n, p in model.named_parameters()
+                                   if n.endswith("weight"))
     result["smallest_threshold"] = args.b_j0
     log(f"official module: test per-step accuracy {result['official_test_acc']:.4f}, "
         f"largest |w| {result['largest_weight']:.2f}, b_j0 {args.b_j0}")

@@ -26,10 +26,7 @@ __all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "check
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
 AUTO_CANDIDATES = (
     ("max", {}),
-    ("threshold", {"threshold_steps": 2}),
-    ("threshold", {"threshold_steps": 4}),
-    ("threshold", {"threshold_steps": 6}),
-    ("threshold", {"threshold_steps": 8}),
+    *(("threshold", {"threshold_steps": k}) for k in range(2, 9)),
     ("percentile", {"percentile": 99.9}),
     ("percentile", {"percentile": 99.0}),
 )
@@ -62,18 +59,28 @@ def choose_policy(network, input_spec, opts: ExportOptions, split, info, *, batc
     ``split`` with the golden model, keep the most accurate (ties: the earlier).
 
     Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``accuracy``,
-    ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``.
+    ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``, and ``same_as`` (the earlier
+    candidate) when a candidate gives the very integers of an earlier one (it is not run again).
     """
-    rows, best = [], None
+    rows, best, seen = [], None, []
     for cand in policy_candidates(opts):
         art = export_artifact(network, cand, input_spec=input_spec, provenance=provenance)
-        acc, res = golden_accuracy(art, split, info, batch_size=batch_size)
-        row = {"policy": policy_label(cand), "accuracy": acc, "saturation": int(sum(res.saturation.values())),
-               "clipped": clipped_total(art),
+        twin = next((i for i, (layers, readout) in enumerate(seen)
+                     if layers == art.layers and readout == art.readout), None)
+        seen.append((art.layers, art.readout))
+        row = {"policy": policy_label(cand), "clipped": clipped_total(art),
                "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]]}
+        if twin is not None:
+            row.update(accuracy=rows[twin]["accuracy"], saturation=rows[twin]["saturation"],
+                       same_as=rows[twin].get("same_as", rows[twin]["policy"]))
+        else:
+            acc, res = golden_accuracy(art, split, info, batch_size=batch_size)
+            row.update(accuracy=acc, saturation=int(sum(res.saturation.values())))
         rows.append(row)
+        acc = row["accuracy"]
         if log:
-            log(f"{row['policy']:<16s} acc {acc:.4f}  saturation {row['saturation']}  clipped {row['clipped']}")
+            log(f"{row['policy']:<16s} acc {acc:.4f}  saturation {row['saturation']}  clipped {row['clipped']}"
+                + (f"  (= {row['same_as']})" if "same_as" in row else ""))
         if best is None or acc > best[2]:
             best = (cand, art, acc)
     return best[0], best[1], rows
