@@ -10,10 +10,13 @@ Datasets:
 - ``mnist1d``: MNIST-1D (the ``mnist1d`` package, embedded), 1 channel, T=40, as an .npz;
 - ``JapaneseVowels``: UEA, 12 LPC channels of speech, T=25 (the equal-length ``_eq`` files), 9
   speakers, 270 / 370;
-- ``BasicMotions``: UEA, 6 accelerometer/gyroscope channels, T=100, 4 classes, 40 / 40.
+- ``BasicMotions``: UEA, 6 accelerometer/gyroscope channels, T=100, 4 classes, 40 / 40;
+- ``FashionMNIST``: Fashion-MNIST images read row by row (T=28 rows, C=28 pixels of ``byte / 255``),
+  the first ``--fashion-train`` training images (default 10000) and all 10000 test images.
 
-The UEA ``.ts`` files are the ones shipped inside the ``aeon`` wheel (``make bench-data`` installs it
-without its dependencies: only the data files are read, by the small parser here).
+The UEA ``.ts`` files are the ones shipped inside the ``aeon`` wheel, Fashion-MNIST the IDX files of
+Debian's ``dataset-fashion-mnist``; ``make bench-data`` installs both (aeon without its dependencies:
+only its data files are read, by the small parser here).
 
     python benchmarks/bench_qat_npz.py                                   # the runs below, 1 thread
     python benchmarks/bench_qat_npz.py --runs JapaneseVowels:mnist1d-lif-src --epochs 30 --qat-epochs 5
@@ -33,9 +36,11 @@ from pathlib import Path
 from common import command_line, pin_threads, save_result
 
 DEFAULT_RUNS = ("mnist1d:mnist1d-lif-src", "mnist1d:mnist1d-lif-asrc", "mnist1d:mnist1d-alif",
-                "JapaneseVowels:mnist1d-lif-src", "BasicMotions:mnist1d-lif-src")
+                "JapaneseVowels:mnist1d-lif-src", "BasicMotions:mnist1d-lif-src", "FashionMNIST:mnist1d-lif-src")
 POLICIES = ("max", "threshold", "percentile", "auto")
 UEA_FILES = {"JapaneseVowels": "JapaneseVowels_eq", "BasicMotions": "BasicMotions"}
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("mnist1d", *UEA_FILES, "FashionMNIST")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=15, help="float training epochs (default %(default)s)")
     p.add_argument("--qat-epochs", type=int, default=3, help="QAT epochs (default %(default)s)")
     p.add_argument("--qat-policy", default="auto", help="scale policy QAT starts from (default %(default)s)")
+    p.add_argument("--fashion-train", type=int, default=10000, help="Fashion-MNIST training images used")
     p.add_argument("--layers", default=None, help="override the preset's hidden layer sizes, e.g. 64,64")
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--state-bits", type=int, default=16)
@@ -81,6 +87,18 @@ def read_ts(path: Path):
     return x, labels, classes
 
 
+def read_idx(path: Path):
+    """An IDX file (optionally .gz) as a NumPy array."""
+    import gzip
+
+    import numpy as np
+
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
 def uea_folder() -> Path:
     spec = importlib.util.find_spec("aeon")  # located, not imported: only its data files are read
     if spec is None or not spec.submodule_search_locations:
@@ -89,7 +107,7 @@ def uea_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
-def write_npz(name: str, folder: Path) -> Path:
+def write_npz(name: str, folder: Path, fashion_train: int = 10000) -> Path:
     """The dataset as the documented user .npz (x, y, x_test, y_test)."""
     import numpy as np
 
@@ -102,6 +120,18 @@ def write_npz(name: str, folder: Path) -> Path:
         x = np.concatenate([d.train.x, d.val.x]) if len(d.val) else d.train.x
         y = np.concatenate([d.train.y, d.val.y]) if len(d.val) else d.train.y
         arrays = dict(x=x, y=y, x_test=d.test.x, y_test=d.test.y)
+    elif name == "FashionMNIST":
+        if not FASHION_DIR.is_dir():
+            raise SystemExit(f"{FASHION_DIR} is missing: run `make bench-data` (apt dataset-fashion-mnist)")
+
+        def images(stem):
+            return read_idx(FASHION_DIR / f"{stem}-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+
+        def labels(stem):
+            return read_idx(FASHION_DIR / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
+
+        arrays = dict(x=images("train")[:fashion_train], y=labels("train")[:fashion_train],
+                      x_test=images("t10k"), y_test=labels("t10k"))  # (N, 28 rows = T, 28 pixels = C)
     else:
         base = uea_folder() / name / UEA_FILES[name]
         x, labels, classes = read_ts(base.with_name(UEA_FILES[name] + "_TRAIN.ts"))
@@ -174,10 +204,10 @@ def main(argv=None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     pairs = [tuple(r.split(":")) for r in args.runs.split(",") if r.strip()]
     for pair in pairs:
-        if len(pair) != 2 or (pair[0] != "mnist1d" and pair[0] not in UEA_FILES):
+        if len(pair) != 2 or pair[0] not in DATASETS:
             raise SystemExit(f"--runs: {':'.join(pair)!r} is not DATASET:PRESET with DATASET one of "
-                             f"mnist1d, {', '.join(UEA_FILES)}")
-    files = {name: write_npz(name, folder) for name in dict.fromkeys(p[0] for p in pairs)}
+                             f"{', '.join(DATASETS)}")
+    files = {name: write_npz(name, folder, args.fashion_train) for name in dict.fromkeys(p[0] for p in pairs)}
     t0 = time.perf_counter()
     rows = [bench_run(d, p, files[d], args, log) for d, p in pairs]
     result = {"command": command_line(argv), "seconds": time.perf_counter() - t0, "rows": rows}

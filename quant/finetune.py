@@ -6,7 +6,8 @@
 The float network is trained through the integer-exact forward pass of ``quant/qat.py`` (the
 contract, bit for bit), so the validation accuracy measured during fine-tuning *is* the accuracy
 of the artifact. Epoch 0 is plain PTQ; the artifact written is the epoch with the best validation
-accuracy (PTQ itself when fine-tuning does not help), so QAT never ends worse than PTQ on val.
+accuracy, ties broken by the lower validation loss of the integer model (PTQ itself when
+fine-tuning does not help), so QAT never ends worse than PTQ on val.
 
 Output folder:
 
@@ -190,8 +191,8 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
     t_start = time.perf_counter()
     float_val = _float_accuracy(network, select, eval_batch)
     base = evaluate_integer(qat, select, batch=eval_batch)
-    log(f"epoch   0 (PTQ)  val acc {base['acc']:.4f} (float {float_val:.4f})")
-    best = {"epoch": 0, "acc": base["acc"], "state": copy.deepcopy(network.state_dict())}
+    log(f"epoch   0 (PTQ)  val acc {base['acc']:.4f} loss {base['loss']:.4f} (float {float_val:.4f})")
+    best = {"epoch": 0, "acc": base["acc"], "loss": base["loss"], "state": copy.deepcopy(network.state_dict())}
     history = [{"epoch": 0, "train_loss": None, "train_acc": None, "val_loss": base["loss"], "val_acc": base["acc"],
                 "seconds": time.perf_counter() - t_start}]
     for epoch in range(1, epochs + 1):
@@ -222,13 +223,15 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
         network.eval()
         val = evaluate_integer(qat, select, batch=eval_batch)
         seconds = time.perf_counter() - t0
-        improved = val["acc"] > best["acc"]
+        # equal accuracy (common on a small validation split): the lower integer-model loss, i.e. the
+        # larger margins, wins, so a tie never pins the result to the PTQ start
+        improved = val["acc"] > best["acc"] or (val["acc"] == best["acc"] and val["loss"] < best["loss"])
         if improved:
-            best = {"epoch": epoch, "acc": val["acc"], "state": copy.deepcopy(network.state_dict())}
+            best = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "state": copy.deepcopy(network.state_dict())}
         history.append({"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(counted, 1),
                         "val_loss": val["loss"], "val_acc": val["acc"], "seconds": seconds})
         log(f"epoch {epoch:3d}/{epochs}  train loss {loss_sum / max(seen, 1):.4f} acc {correct / max(counted, 1):.4f}"
-            f"  val acc {val['acc']:.4f}  {seconds:.1f}s" + ("  *" if improved else ""))
+            f"  val acc {val['acc']:.4f} loss {val['loss']:.4f}  {seconds:.1f}s" + ("  *" if improved else ""))
 
     network.load_state_dict(best["state"])
     network.eval()
