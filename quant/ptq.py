@@ -20,8 +20,8 @@ from skipcore.outputs import atomic_path, atomic_write_text
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
-__all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy",
-           "policy_candidates", "policy_label", "choose_policy"]
+__all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy",
+           "float_accuracy", "policy_candidates", "policy_label", "choose_policy"]
 
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
 AUTO_CANDIDATES = (
@@ -167,8 +167,8 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
     dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or opts.scale_policy == "auto")
     recorded_kind = (ckpt.get("dataset") or {}).get("input_kind") if dataset is None else None
     report = quantize_float_network(network, opts, dataset=dataset, input_kind=recorded_kind,
-                              provenance=lambda o: checkpoint_provenance(ckpt, checkpoint, o, method="ptq"),
-                              evaluate=evaluate, split=split, batch_size=batch_size, progress=progress)
+                                    provenance=lambda o: checkpoint_provenance(ckpt, checkpoint, o, method="ptq"),
+                                    evaluate=evaluate, split=split, batch_size=batch_size, progress=progress)
     report["checkpoint"] = str(checkpoint)
     report["float_accuracy_recorded"] = report["artifact"].provenance.get("float_accuracy")
     if out is not None:
@@ -179,8 +179,8 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
 
 
 def quantize_float_network(network, options: ExportOptions | dict | None = None, *, dataset=None,
-                     input_kind: str | None = None, provenance=None, evaluate: bool = True, split: str = "val",
-                     batch_size: int = 256, progress=None) -> dict:
+                           input_kind: str | None = None, provenance=None, evaluate: bool = True,
+                           split: str = "val", batch_size: int = 256, progress=None) -> dict:
     """PTQ of a float network (``quant.network.SpikingNetwork``) into an artifact (not written).
 
     ``dataset`` (a loaded ``skipcore.datasets.Dataset`` or None) sets the input quantisation,
