@@ -10,7 +10,10 @@ Then, through the CLI:
         --mode per_step --skip-steps 10 --scale-policy <policy> --data ecg
 
 for each scale policy, and the golden integer model of every artifact is run on the test split.
-Prints float vs each policy's per-step test accuracy.
+With ``--qat-epochs N`` the state dict is also imported as a skipcore checkpoint
+(``skipcore import srnn_ecg.pth -o imported.pt ...``) and fine-tuned with QAT at the same widths
+(``quant.finetune.qat_finetune``, scale policy auto). Prints float vs each policy's (and QAT's)
+per-step test accuracy.
 
     python benchmarks/bench_import_srnn.py --minutes 15            # train (1 thread) + import + PTQ
     python benchmarks/bench_import_srnn.py --skip-train            # reuse OUT/srnn_ecg.pth
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import subprocess
@@ -48,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--state-bits", type=int, default=16)
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/srnn_ecg.pth")
+    p.add_argument("--qat-epochs", type=int, default=0, help="QAT epochs after the import (0: none)")
+    p.add_argument("--qat-lr", type=float, default=1e-3, help="QAT learning rate (default %(default)s)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default="benchmarks/results/bench_import_srnn.json", help="result file")
     return p.parse_args(argv)
@@ -270,6 +276,28 @@ def main(argv=None) -> int:
         }
         log(f"PTQ {policy:<10s} ({chosen}) test {acc:.4f} ({100 * (acc - result['float_test_acc']):+.2f} pp)  "
             f"saturation {result['ptq'][policy]['saturation']}  exps {result['ptq'][policy]['weight_exps']}")
+    if args.qat_epochs > 0:
+        from skipcore.quant.export import ExportOptions
+        from skipcore.quant.finetune import qat_finetune
+
+        ckpt = out / "imported.pt"
+        cmd = [str(skipcore), "import", str(pth), "-o", str(ckpt), "--input-kind", "spike", "--b-j0", str(args.b_j0),
+               "--beta", str(args.beta), "--mode", "per_step", "--skip-steps", str(SKIP_STEPS), "--force"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            log(proc.stdout + proc.stderr)
+            raise SystemExit(f"`{' '.join(cmd)}` failed")
+        t0 = time.perf_counter()
+        opts = ExportOptions(weight_bits=args.weight_bits, state_bits=args.state_bits, scale_policy="auto")
+        qat_finetune(ckpt, data, out / "qat", epochs=args.qat_epochs, lr=args.qat_lr, export_options=opts,
+                     force=True, progress=False, log=lambda m: log("  " + m))
+        summary = json.loads((out / "qat" / "qat_summary.json").read_text())
+        result["qat"] = {"accuracy": summary["golden_test_acc"], "policy": summary["scale_policy"],
+                         "epochs": args.qat_epochs, "lr": args.qat_lr, "best_epoch": summary["best_epoch"],
+                         "ptq_val": summary["ptq_val_acc"], "qat_val": summary["qat_val_acc"],
+                         "import_command": " ".join(["skipcore"] + cmd[1:]), "seconds": time.perf_counter() - t0}
+        log(f"QAT ({summary['scale_policy']}, {args.qat_epochs} epochs, best {summary['best_epoch']}) test "
+            f"{summary['golden_test_acc']:.4f} ({100 * (summary['golden_test_acc'] - result['float_test_acc']):+.2f} pp)")
     path = save_result(args.json, result)
 
     from rich.console import Console
@@ -277,11 +305,12 @@ def main(argv=None) -> int:
 
     table = Table(title=f"imported SRNN ECG (36 ALIF, b0 {args.b_j0}, largest |w| {result['largest_weight']:.1f}): "
                         f"per-step test accuracy (%), W{args.weight_bits} S{args.state_bits}")
-    for col in ("float", *(f"PTQ {p}" for p in POLICIES)):
+    for col in ("float", *(f"PTQ {p}" for p in POLICIES), "QAT"):
         table.add_column(col, justify="right")
     table.add_row(f"{100 * result['float_test_acc']:.2f}",
                   *(f"{100 * result['ptq'][p]['accuracy']:.2f}" + (f" ({result['ptq'][p]['chosen']})"
-                                                                     if p == "auto" else "") for p in POLICIES))
+                                                                     if p == "auto" else "") for p in POLICIES),
+                  f"{100 * result['qat']['accuracy']:.2f}" if "qat" in result else "-")
     Console().print(table)
     print(f"wrote {path}")
     return 0
