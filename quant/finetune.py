@@ -213,6 +213,10 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
                 raise ConfigError(f"QAT diverged at epoch {epoch} (loss {float(loss)}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            # a non-finite gradient would make the weights NaN (and the gate tables' indices garbage)
+            grad_norm = torch.nn.utils.clip_grad_norm_([p for g in param_groups for p in g["params"]], math.inf)
+            if not torch.isfinite(grad_norm):
+                raise ConfigError(f"QAT diverged at epoch {epoch} (a gradient is not finite); lower --qat-lr")
             optimizer.step()
             network.constrain()
             scheduler.step()

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from skipcore.cli import main
@@ -94,3 +95,31 @@ def test_width_options_without_qat_are_refused(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "--qat" in err and "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def test_qat_stops_on_a_non_finite_gradient(tmp_path, monkeypatch):
+    """A finite loss whose gradient is NaN stops QAT with the divergence message, not NaN weights."""
+    from skipcore.datasets import Dataset, DatasetInfo, Split
+    from skipcore.errors import ConfigError
+    from skipcore.quant.finetune import qat_finetune
+    from skipcore.quant.importers import save_imported
+    from skipcore.quant.importers.official import import_srnn
+    from skipcore.quant.qat import QATNetwork
+    from test_import_official import OfficialSRNN
+
+    torch.manual_seed(0)
+    official = OfficialSRNN(3, 10, 4, b_j0=0.1, beta_h=1.8, beta_o=1.8)
+    imported = import_srnn({k: v.float() for k, v in official.state_dict().items()}, {"b_j0": 0.1, "beta": 1.8})
+    ckpt = save_imported(imported, tmp_path / "imported.pt", input_kind="spike")
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return Split((rng.random((n, 30, 3)) < 0.3).astype(np.float32), rng.integers(0, 4, n))
+
+    data = Dataset(DatasetInfo("toy", 3, 30, 4, False, "spike", 0), split(48), split(16), split(16))
+    logits = QATNetwork.logits
+    # + 0 * sqrt(0 * out): the forward value is unchanged, the gradient is 0 * inf = NaN
+    monkeypatch.setattr(QATNetwork, "logits",
+                        lambda self, out, *a: logits(self, out, *a) + 0.0 * torch.sqrt(0.0 * logits(self, out, *a)))
+    with pytest.raises(ConfigError, match=r"QAT diverged at epoch 1 \(a gradient is not finite\)"):
+        qat_finetune(ckpt, data, tmp_path / "qat", epochs=1, lr=1e-3, batch=16, progress=False, log=lambda m: None)
