@@ -1,7 +1,7 @@
 """The top of a generated core: ``skipcore_core`` (ports and protocol in ``hdl/INTERFACE.md``)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,7 @@ from .layer_engine import LayerEngine
 from .plan import CorePlan
 from .readout_engine import ReadoutEngine
 from .ring_buffer import RingBuffer
+from .skid_buffer import SkidBuffer
 from .spike_decoder import SpikeDecoder
 from .step_fifo import StepFIFO
 from .stream import event_layout, word_layout
@@ -22,7 +23,7 @@ class SkipCore(wiring.Component):
 
     Dataflow (every arrow a ready/valid stream with step markers)::
 
-        in_* -> in FIFO (2 (C+1) words) -> LayerEngine 0 -> FIFO 2 (G0+1) -> SpikeDecoder
+        in_* -> in FIFO (2 (C+1) words) -> SkidBuffer -> LayerEngine 0 -> FIFO 2 (G0+1) -> SpikeDecoder
              -> LayerEngine 1 -> ... -> FIFO -> SpikeDecoder -> ReadoutEngine -> out_*
         each LayerEngine with span > 0:  RingBuffer -> SpikeDecoder -> i_rec
 
@@ -104,8 +105,12 @@ class SkipCore(wiring.Component):
         if value_shape is not None:
             m.d.comb += in_fifo.w.payload.value.eq(self.in_value)
 
-        source = in_fifo.r
-        source_ready = in_fifo.steps != 0
+        # a register stage between every queue's block RAM and the engine behind it
+        in_reg = SkidBuffer(layout=event_layout(plan.index_bits, value_shape))
+        m.submodules.in_reg = in_reg
+        wiring.connect(m, in_fifo.r, in_reg.i)
+        source = in_reg.o
+        source_ready = (in_fifo.steps != 0) | in_reg.marker_held
         for layer in plan.layers:
             l = layer.index
             engine = LayerEngine(layer)
@@ -117,11 +122,12 @@ class SkipCore(wiring.Component):
                                   groups=layer.groups, lanes=layer.lanes)
                 rec_dec = SpikeDecoder(groups=layer.groups, lanes=layer.lanes, index_bits=layer.rec_index_bits)
                 m.submodules[f"ring{l}"] = ring
-                m.submodules[f"ring{l}_decoder"] = rec_dec
+                # the decoder's registers belong to the ring: the end of a sequence clears both
+                m.submodules[f"ring{l}_decoder"] = ResetInserter(engine.ring.clear)(rec_dec)
                 wiring.connect(m, engine.ring, ring.w)
                 wiring.connect(m, ring.o, rec_dec.i)
                 wiring.connect(m, rec_dec.o, engine.i_rec)
-                m.d.comb += engine.i_rec_ready.eq(ring.o_steps != 0)
+                m.d.comb += engine.i_rec_ready.eq((ring.o_steps != 0) | rec_dec.marker_held)
             out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth)
             m.submodules[f"layer{l}_fifo"] = out_fifo
             wiring.connect(m, engine.o_words, out_fifo.w)
@@ -132,7 +138,7 @@ class SkipCore(wiring.Component):
             m.submodules[f"layer{l}_decoder"] = dec
             wiring.connect(m, out_fifo.r, dec.i)
             source = dec.o
-            source_ready = out_fifo.steps != 0
+            source_ready = (out_fifo.steps != 0) | dec.marker_held
             if plan.debug:
                 m.d.comb += [
                     getattr(self, f"dbg_l{l}_valid").eq(engine.dbg_valid),

@@ -189,16 +189,24 @@ class LayerEngine(wiring.Component):
         iss_val = Signal(val_shape)
         iss_rec = Signal()
         iss_own = Signal()
-        m.d.comb += w_rp.addr.eq(iss_addr)
+        # stage 0 registers the issue, so that the weight RAM address comes from a register (the
+        # issue logic reads the input streams and the scan state); stage k > 0 holds what was
+        # issued k cycles before stage 0 (registers); stage RD reads the accumulator, state and
+        # parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds the neuron units.
+        # Multi-bit inputs take one extra stage for the product w * x.
+        s0_addr = Signal.like(iss_addr, name="s0_addr")
+        m.d.sync += s0_addr.eq(iss_addr)
+        m.d.comb += w_rp.addr.eq(s0_addr)
         if own:
-            m.d.comb += e_rp.addr.eq(iss_addr)
-
-        # stage k > 0 holds what was issued k cycles ago (registers); stage RD reads the
-        # accumulator, state and parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds
-        # the neuron units. Multi-bit inputs take one extra stage for the product w * x.
+            m.d.comb += e_rp.addr.eq(s0_addr)
         RD = 2 if multibit else 1
         WR = RD + 1
-        stages = [dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)]
+        issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)
+        stages = [{}]
+        for name, sig in issued.items():
+            reg = Signal.like(sig, name=f"s0_{name}")
+            m.d.sync += reg.eq(sig)
+            stages[0][name] = reg
         for k in range(1, WR + 1):
             prev = stages[-1]
             cur = {}
@@ -276,10 +284,14 @@ class LayerEngine(wiring.Component):
                     m.next = "IDLE"
             with m.State("IDLE"):
                 with m.If(start_ok):
-                    m.d.sync += cycles.eq(1)
-                    if own:
-                        m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
-                    m.next = "ACC"
+                    m.next = "START"
+            with m.State("START"):
+                # the input streams leave their queues through registers (SkidBuffer, SpikeDecoder,
+                # up to two cycles): this cycle lets a step that was just completed reach them
+                m.d.sync += cycles.eq(1)
+                if own:
+                    m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
+                m.next = "ACC"
             with m.State("ACC"):
                 m.d.sync += cycles.eq(cycles + 1)
 

@@ -158,8 +158,9 @@ class LayerPlan:
 
     @property
     def accumulate_stages(self) -> int:
-        """Register stages from issue to the accumulator write: 2, or 3 with a multi-bit product."""
-        return 3 if self.input_kind != "spike" else 2
+        """Register stages from issue to the accumulator write: 3 (issue register, weight word,
+        accumulator read), or 4 with a multi-bit product."""
+        return 4 if self.input_kind != "spike" else 3
 
     @property
     def constant_cycles(self) -> int:
