@@ -418,22 +418,29 @@ class LayerEngine(wiring.Component):
                         m.d.comb += acc_wp.data[p][name].eq(value)
             # an update clears the group's accumulators (data stays 0)
 
+        # stage UI = WR + 1 registers the unit inputs (the RAM read data after the sum and the
+        # first-step zeroing), so that no multiplier or adder of a unit starts at a RAM output
         kind = pl.unit_kind
         units = []
         for p in range(P):
             # section 3.5: the first step of a sequence reads an all-zero state
-            state = data.View(state_layout, Mux(first, 0, st_rp.data[p].as_value()))
+            state = Signal(state_layout, name=f"ui{p}_state")
+            m.d.sync += state.eq(Mux(first, 0, st_rp.data[p].as_value()))
             unit = kind.unit(pl)
-            kind.connect(m, unit, state, lambda name, p=p: self._param_value(pl, p_rp, p, name), pl)
-            m.d.comb += unit.acc.eq(unit_acc[p])
+            total = Signal(unit.acc.shape(), name=f"ui{p}_acc")
+            m.d.sync += total.eq(unit_acc[p])
+            kind.connect(m, unit, state, lambda name, p=p: self._unit_param(m, pl, p_rp, p, name), pl)
+            m.d.comb += unit.acc.eq(total)
             for name in event_names:
-                m.d.comb += getattr(unit, name).eq(acc_rp.data[p][name])
+                ev = Signal.like(acc_rp.data[p][name], name=f"ui{p}_{name}")
+                m.d.sync += ev.eq(acc_rp.data[p][name])
+                m.d.comb += getattr(unit, name).eq(ev)
             m.submodules[f"unit{p}"] = unit
             units.append(unit)
 
-        # delay line from stage WR to the unit outputs
+        # delay line from stage WR to the unit outputs (the UI register, then the unit)
         dl_valid, dl_last, dl_g = wr_valid & wr_upd, wr_last, wr_g
-        for i in range(unit_latency):
+        for i in range(1 + unit_latency):
             v, l, g = Signal(name=f"dl{i}_valid"), Signal(name=f"dl{i}_last"), Signal(range(G), name=f"dl{i}_g")
             m.d.sync += [v.eq(dl_valid), l.eq(dl_last), g.eq(dl_g)]
             dl_valid, dl_last, dl_g = v, l, g
@@ -471,6 +478,16 @@ class LayerEngine(wiring.Component):
             m.d.sync += shift.eq(Cat(shift[P:], spikes) if G > 1 else spikes)
         m.d.comb += self.dbg_spikes.eq(shift[:N])
         return m
+
+    @classmethod
+    def _unit_param(cls, m, pl: LayerPlan, p_rp, lane: int, name: str):
+        """A neuron constant of ``lane`` at stage UI: registered when it comes from the RAM."""
+        value = cls._param_value(pl, p_rp, lane, name)
+        if not pl.param(name).in_memory:
+            return value
+        reg = Signal.like(value, name=f"ui{lane}_{name}")
+        m.d.sync += reg.eq(value)
+        return reg
 
     @staticmethod
     def _param_value(pl: LayerPlan, p_rp, lane: int, name: str):

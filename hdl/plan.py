@@ -164,9 +164,10 @@ class LayerPlan:
 
     @property
     def constant_cycles(self) -> int:
-        """c of the cycle bound: the issue-to-write stages, the unit latency and the DONE cycle,
-        plus G with own events (scanning the G words of S[t-1] costs exactly one cycle each)."""
-        return self.accumulate_stages + self.unit_latency + 1 + (self.groups if self.own_events else 0)
+        """c of the cycle bound: the issue-to-write stages, the unit input register, the unit
+        latency and the DONE cycle, plus G with own events (scanning the G words of S[t-1] costs
+        exactly one cycle each)."""
+        return self.accumulate_stages + 1 + self.unit_latency + 1 + (self.groups if self.own_events else 0)
 
     @property
     def acc_fields(self) -> tuple[tuple[str, int], ...]:

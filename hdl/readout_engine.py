@@ -19,8 +19,9 @@ class ReadoutEngine(wiring.Component):
 
     1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
        M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
-       is the only pipeline stage). The accumulators start each step at ``bias_c`` (their reset
-       value, reloaded in ``UPDATE``), so the update adds no bias.
+       and a register after it are the pipeline stages). The accumulators start each step at
+       ``bias_c`` (their reset value, reloaded in ``UPDATE``), so the update adds no bias.
+       ``SETTLE``: one cycle after the marker, for the last event's word to reach them.
     2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
@@ -31,7 +32,7 @@ class ReadoutEngine(wiring.Component):
     4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) as soon as
        the previous one was taken; at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + M + 2, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 2, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -92,10 +93,13 @@ class ReadoutEngine(wiring.Component):
         best_idx = Signal(range(M))
         end_seq = Signal()
 
-        m.d.sync += s1_valid.eq(0)
-        with m.If(s1_valid):
+        # the ROM word is registered before the adders (s2): no adder starts at a block-RAM output
+        s2_valid = Signal()
+        s2_word = Signal(M * W)
+        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s2_word.eq(rp.data)]
+        with m.If(s2_valid):
             for c in range(M):
-                m.d.sync += acc[c].eq(acc[c] + (rp.data[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
+                m.d.sync += acc[c].eq(acc[c] + (s2_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -111,9 +115,11 @@ class ReadoutEngine(wiring.Component):
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "UPDATE"
+                        m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
+            with m.State("SETTLE"):
+                m.next = "UPDATE"           # the last event's word reaches the accumulators
             with m.State("UPDATE"):
                 value = Signal(signed(R))
                 new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
