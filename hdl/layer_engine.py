@@ -21,16 +21,19 @@ class LayerEngine(wiring.Component):
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
        ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
-       multi-bit inputs (``acc += w * x``). Pipeline: issue (weight RAM address) -> stage 1
-       (weight word) -> [stage 2: product w * x, only for count/real inputs] -> stage RD
+       multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
+       row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
+       register) -> [stage 2: product w * x, only for count/real inputs] -> stage RD
        (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
        fields of the accumulator word, since only the feed-forward sum is shifted.
     2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
-       at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` goes
-       with the state into the P neuron units (:mod:`hdl.neuron_units`); their outputs write the
+       at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
+       the state (zero on a first step) are registered (stage UI, so that no unit's multiplier
+       or adder starts at a RAM output) and go into the P neuron units
+       (:mod:`hdl.neuron_units`); their outputs write the
        new state and emit the group's spike word to ``o_words`` (if non-zero), the ring (always)
        and the debug shift register.
     3. ``DONE``: marker to ``o_words``, ``step_done`` (and ``clear`` at the end of a sequence) to
@@ -41,13 +44,18 @@ class LayerEngine(wiring.Component):
     output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
     ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
 
-        G * (input_events + recurrent_events + own_events) + G + c,    c = WR + unit latency + 1 (+ G)
+        G * (input_events + recurrent_events + own_events) + G + c,
+        c = (WR + 1) + 1 + unit latency + 1 (+ G)
 
-    i.e. c = 3 + unit latency for spike inputs and 4 + unit latency for the first layer's count or
-    real inputs (the unit latency is the kind's: LIF 2, ALIF 3, STC 3; a layer with own events adds
-    G, one cycle per scanned word of S[t-1]). Throughput: one weight word per cycle; one group
-    update per cycle. Between steps the engine spends one ``IDLE`` cycle (not counted). After reset
-    it clears the accumulators (G cycles, ``INIT``).
+    (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
+    for spike inputs and 6 + unit latency for the first layer's count or real inputs (the unit
+    latency is the kind's: LIF 2, ALIF 3, STC 3; a layer with own events adds G, one cycle per
+    scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
+    Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
+    streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
+    :class:`~hdl.spike_decoder.SpikeDecoder`, two cycles after their queue), and ``START`` lets a
+    step that ``IDLE`` saw completed in its queue arrive there. After reset the engine clears the
+    accumulators (G cycles, ``INIT``).
 
     Own events (kinds whose unit takes the layer's own spikes of step t - 1 as events, e.g. STC's
     gates): S[t-1] is kept in G registers of P bits (written by the output stage, read as zero on

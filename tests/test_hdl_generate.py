@@ -62,7 +62,7 @@ def test_lanes_clamped_and_widths(art):
     assert plan_core(art, lanes=1).layers[0].groups == 7
     layer = plan.layers[0]
     assert layer.split == (layer.input_shift > 0)
-    assert layer.acc_bits >= 2 and layer.constant_cycles == 6 and plan.layers[1].constant_cycles == 6
+    assert layer.acc_bits >= 2 and layer.constant_cycles == 8 and plan.layers[1].constant_cycles == 8
     # weight ROM: row j, group g holds w_in[g*P:(g+1)*P, j], zero-padded
     w = art.layers[0].w_in
     padded = np.zeros(10, dtype=np.int64)
