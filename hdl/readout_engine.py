@@ -29,8 +29,9 @@ class ReadoutEngine(wiring.Component):
        chains: one update unit serves all classes, without wide multiplexers.
     3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
        replaces, so ties go to the lowest class); this cycle lets it finish.
-    4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) as soon as
-       the previous one was taken; at the end of a sequence ``m`` is cleared.
+    4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) once the
+       previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
+       n + 1); at the end of a sequence ``m`` is cleared.
 
     Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 2, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
@@ -142,7 +143,9 @@ class ReadoutEngine(wiring.Component):
             with m.State("ARGMAX"):
                 m.next = "OUT"
             with m.State("OUT"):
-                with m.If(~self.o.valid | self.o.ready):
+                # only a register decides (the consumer's ready reaches no wide register enable):
+                # the previous word left at the latest in the cycle before
+                with m.If(~self.o.valid):
                     m.d.sync += [
                         self.o.valid.eq(1),
                         self.o.payload.readout.eq(Cat(*mem)),

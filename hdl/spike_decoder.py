@@ -89,8 +89,12 @@ class SpikeDecoder(wiring.Component):
         else:
             index = head.group * P + lane
         is_marker = head.end_step
-        has_event = head_valid & (is_marker | rem.any())
-        last_bit = (rem & (rem - 1))[:P] == 0
+        # whether rem has any / exactly one bit left are registers too, computed one step ahead, so
+        # that i.ready (the queue's read address) depends on a few registers only
+        rem_any = Signal()
+        rem_one = Signal()
+        has_event = head_valid & (is_marker | rem_any)
+        last_bit = rem_one
 
         # ---- two-entry skid buffer ---------------------------------------------------------
         m.submodules.out = out = SkidBuffer(layout=event_layout(self._index_bits))
@@ -104,15 +108,19 @@ class SpikeDecoder(wiring.Component):
         push = has_event & out.i.ready
 
         # ---- loading the word register -----------------------------------------------------
-        drop = head_valid & ~is_marker & ~rem.any()         # empty word
+        drop = head_valid & ~is_marker & ~rem_any           # empty word
         head_done = drop | (push & (is_marker | last_bit))
         m.d.comb += self.i.ready.eq(~head_valid | head_done)
+        mask = self.i.payload.mask
+        rest = Signal(P)                                     # rem after this cycle's event
+        m.d.comb += rest.eq(rem & ~low)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(self.i.payload.mask)]
+            m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
+                         rem_any.eq(mask.any()), rem_one.eq((mask & (mask - 1))[:P] == 0)]
         with m.Elif(head_done):
             m.d.sync += head_valid.eq(0)
         with m.Elif(push):
-            m.d.sync += rem.eq(rem & ~low)
+            m.d.sync += [rem.eq(rest), rem_any.eq(~rem_one), rem_one.eq((rest & (rest - 1))[:P] == 0)]
 
         m.d.comb += self.marker_held.eq((head_valid & is_marker) | out.marker_held)
         return m
