@@ -33,9 +33,9 @@ class SkipCore(wiring.Component):
     so the host can push the next step while layer 0 computes.
 
     Latency: a step's output word appears after the step went through every layer (each layer's
-    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus 2 cycles of FIFO and idle per layer)
-    and the readout (spikes + M + 3 cycles). Throughput: one step per slowest-stage time (the
-    slowest layer's bound + 1, or the readout's).
+    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 4 cycles of queues and idle per layer)
+    and the readout (spikes + M + 4 cycles). Throughput: one step per slowest-stage time (the
+    slowest layer's bound + 2, or the readout's).
 
     Sequences follow each other back-to-back: each engine resets its own state after the last
     step of a sequence (see :class:`~hdl.layer_engine.LayerEngine`); this costs no cycles, so

@@ -49,7 +49,7 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 6 + unit latency for the first layer's count or real inputs (the unit
-    latency is the kind's: LIF 2, ALIF 3, STC 3; a layer with own events adds G, one cycle per
+    latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
     streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
