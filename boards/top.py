@@ -419,8 +419,10 @@ class UARTBridge(wiring.Component):
         rsp_code, rsp_cmd = Signal(8), Signal(8)  # latched when an ERROR answer starts
         err_bytes = [rsp_code, rsp_cmd]
 
+        # the payload index (idx - 4) is a register of its own, and each byte is chosen one cycle
+        # before it goes out (LOAD, then SEND): no path from idx through the byte multiplexers
+        # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
-        m.d.comb += pidx.eq(idx - 4)
         payload_byte = Signal(8)
         with m.Switch(rsp_kind):
             with m.Case(0):
@@ -439,6 +441,7 @@ class UARTBridge(wiring.Component):
                 m.d.comb += kind_byte.eq(P.RSP_ERROR)
         cur = Signal(8)
         is_crc = Signal()
+        cur_q, is_crc_q, crc_byte_q = Signal(8), Signal(), Signal()
         m.d.comb += is_crc.eq(idx == rsp_len + 4)
         with m.Switch(idx):
             with m.Case(0):
@@ -460,7 +463,7 @@ class UARTBridge(wiring.Component):
         with m.FSM(name="responder"):
             with m.State("IDLE"):
                 m.d.comb += responder_idle.eq(1)
-                m.d.sync += [idx.eq(0), rsp_crc.eq(0)]
+                m.d.sync += [idx.eq(0), pidx.eq(0), rsp_crc.eq(0)]
                 with m.If(ctl_pending & ~ctl_post):
                     m.d.comb += ctl_take.eq(1)
                     m.d.sync += [
@@ -468,7 +471,7 @@ class UARTBridge(wiring.Component):
                         rsp_len.eq(Mux(ctl_pending_info, P.INFO_BYTES, 2)),
                         rsp_code.eq(err_code), rsp_cmd.eq(err_cmd),
                     ]
-                    m.next = "SEND"
+                    m.next = "LOAD"
                 with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
                     with m.If(flushing | reset_pending):
                         m.d.comb += pop_output.eq(1)  # abandoned by RESET: drop silently
@@ -477,17 +480,22 @@ class UARTBridge(wiring.Component):
                             rsp_kind.eq(0), rsp_report.eq(flags.r_data), rsp_end_seq.eq(core.out_end_seq),
                             rsp_len.eq(Mux(flags.r_data, link.report_bytes, P.STEP_HEADER_BYTES)),
                         ]
-                        m.next = "SEND"
+                        m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.sync += [cur_q.eq(cur), is_crc_q.eq(is_crc), crc_byte_q.eq((idx != 0) & ~is_crc)]
+                m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur)]
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur_q)]
                 with m.If(tx.i.ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If((idx != 0) & ~is_crc):
-                        m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur))
-                    with m.If(is_crc):
+                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3)]
+                    with m.If(crc_byte_q):
+                        m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur_q))
+                    with m.If(is_crc_q):
                         with m.If(rsp_kind == 0):
                             m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
+                    with m.Else():
+                        m.next = "LOAD"
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 
