@@ -8,7 +8,8 @@ the layer's own spikes of step ``t - 1`` for kinds whose unit takes them as even
 spends exactly one cycle per group word of S[t-1] when it moves to the next one
 (``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit input register + unit latency
 + 1 + groups; issue 12 added the issue register and the unit input register and a stage to the
-LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit inputs). The generator
+LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit inputs, one more
+for a weight ROM in banks). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 """

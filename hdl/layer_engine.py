@@ -4,6 +4,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ._checks import reject
 from .plan import LayerPlan
@@ -23,7 +24,9 @@ class LayerEngine(wiring.Component):
        G words of P weights, one word per cycle, times the event's value for the first layer's
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
-       register) -> [stage 2: product w * x, only for count/real inputs] -> stage RD
+       register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
+       banks whose words are registered before the bank multiplexer] -> [product w * x, only for
+       count/real inputs] -> stage RD
        (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
@@ -48,7 +51,8 @@ class LayerEngine(wiring.Component):
         c = (WR + 1) + 1 + unit latency + 1 (+ G)
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
-    for spike inputs and 6 + unit latency for the first layer's count or real inputs (the unit
+    for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
+    with weight banks (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
@@ -150,8 +154,16 @@ class LayerEngine(wiring.Component):
         multibit = pl.input_kind != "spike"
 
         # ---- memories ----------------------------------------------------------------------
-        m.submodules.weights = wmem = memory.Memory(shape=P * W, depth=pl.rows * G, init=pl.weight_words)
-        w_rp = wmem.read_port()
+        # the weight ROM: one memory, or banks of weight_bank_words words whose read data are
+        # registered before the bank multiplexer (one more stage: no block-RAM output goes
+        # through a wide multiplexer)
+        banks, bank_words = pl.weight_banks, pl.weight_bank_words
+        bank_ports = []
+        for b in range(banks):
+            words = pl.weight_words[b * bank_words:(b + 1) * bank_words] if banks > 1 else pl.weight_words
+            bank = memory.Memory(shape=P * W, depth=len(words), init=words)
+            m.submodules["weights" if banks == 1 else f"weights{b}"] = bank
+            bank_ports.append(bank.read_port())
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
         acc_rp = amem.read_port(transparent_for=(acc_wp,))
@@ -204,10 +216,24 @@ class LayerEngine(wiring.Component):
         # Multi-bit inputs take one extra stage for the product w * x.
         s0_addr = Signal.like(iss_addr, name="s0_addr")
         m.d.sync += s0_addr.eq(iss_addr)
-        m.d.comb += w_rp.addr.eq(s0_addr)
+        if banks == 1:
+            m.d.comb += bank_ports[0].addr.eq(s0_addr)
+            w_word = bank_ports[0].data                       # stage 1
+        else:
+            bank_bits = ceil_log2(bank_words)
+            sel1, sel2 = Signal(range(banks), name="bank_sel1"), Signal(range(banks), name="bank_sel2")
+            m.d.sync += [sel1.eq(s0_addr >> bank_bits), sel2.eq(sel1)]
+            held = []
+            for b, rp in enumerate(bank_ports):
+                m.d.comb += rp.addr.eq(s0_addr[:len(rp.addr)])
+                reg = Signal(P * W, name=f"bank{b}_word")
+                m.d.sync += reg.eq(rp.data)
+                held.append(reg)
+            w_word = Array(held)[sel2]                        # stage 2
+        WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr)
-        RD = 2 if multibit else 1
+        RD = WB + 1 if multibit else WB
         WR = RD + 1
         issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)
         stages = [{}]
@@ -227,10 +253,10 @@ class LayerEngine(wiring.Component):
         prod_shape = signed(W + pl.input_bits + 1) if multibit else signed(W)
         prod = [Signal(prod_shape, name=f"prod{p}") for p in range(P)]
         for p in range(P):
-            w = w_rp.data[p * W:(p + 1) * W].as_signed()
+            w = w_word[p * W:(p + 1) * W].as_signed()
             if multibit:
                 w_reg = Signal(signed(W), name=f"w{p}")
-                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[2]["val"])]
+                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[WB + 1]["val"])]
             else:
                 m.d.sync += prod[p].eq(w)
 
