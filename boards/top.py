@@ -93,8 +93,9 @@ class EventQueue(wiring.Component):
         rport = mem.read_port(transparent_for=(wport,))
 
         w_ptr, c_ptr, r_ptr = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
+        # used = w_ptr - r_ptr, kept in a register of its own so that w_rdy (which the frame
+        # parser's decisions depend on) comes without a subtractor (timing closure, issue 12)
         used = Signal(aw + 1)
-        m.d.comb += used.eq(w_ptr - r_ptr)
         m.d.comb += self.w_rdy.eq(used != self._depth)
         write = Signal()
         m.d.comb += [
@@ -111,9 +112,10 @@ class EventQueue(wiring.Component):
             self.r.payload.eq(rport.data),
         ]
         with m.If(self.clear):
-            m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0)]
+            m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
+            m.d.sync += used.eq(Mux(self.discard, c_ptr - r_ptr, used + write) - load)
             with m.If(self.commit):
                 m.d.sync += c_ptr.eq(w_next)
             with m.If(load):

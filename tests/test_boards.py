@@ -694,3 +694,54 @@ def test_critical_path_from_a_real_nextpnr_report():
     # pin-to-register paths (<async>) alone are not a critical path; an empty report has none
     only_async = {"critical_paths": [p for p in report["critical_paths"] if "<async>" in (p["from"], p["to"])]}
     assert critical_path(only_async) is None and critical_path({}) is None
+
+
+def test_event_queue_against_a_model():
+    """boards.top.EventQueue (its fill level kept in a register of its own) under random writes,
+    commits, discards, clears and reads: w_rdy, r.valid and the entries read equal a list model."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    from skipcore.boards.top import EventQueue
+
+    depth = 8
+    dut = EventQueue(6, depth)
+    rng = random.Random(3)
+    mismatches = []
+
+    async def bench(ctx):
+        committed, pending, out = [], [], None     # memory: committed / uncommitted; out: entry on r
+        value = 0
+        for cycle in range(3000):
+            w_en, commit = rng.random() < 0.6, rng.random() < 0.2
+            discard = not commit and rng.random() < 0.05
+            clear, ready = rng.random() < 0.01, rng.random() < 0.5
+            for port, v in ((dut.w_data, value % 64), (dut.w_en, w_en), (dut.commit, commit),
+                            (dut.discard, discard), (dut.clear, clear), (dut.r.ready, ready)):
+                ctx.set(port, v)
+            used = len(committed) + len(pending)
+            got = (ctx.get(dut.w_rdy), ctx.get(dut.r.valid), ctx.get(dut.r.payload) if out is not None else None)
+            if got != (int(used != depth), int(out is not None), out):
+                mismatches.append((cycle, got, used, out))
+            await ctx.tick()
+            if clear:
+                committed, pending, out = [], [], None
+                continue
+            if committed and (out is None or ready):
+                out = committed.pop(0)
+            elif ready:
+                out = None
+            if w_en and used != depth:
+                pending.append(value % 64)
+                value += 1
+            if discard:
+                pending = []
+            if commit:
+                committed, pending = committed + pending, []
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:5]
