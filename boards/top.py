@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
-from amaranth.hdl import Elaboratable
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Elaboratable, ResetInserter, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
+from skipcore.hdl.skid_buffer import SkidBuffer
 
 from . import protocol as P
 from .uart import UARTRx, UARTTx
@@ -348,8 +350,16 @@ class UARTBridge(wiring.Component):
                 watch()
 
         # ---------------------------------------------------------------------------------------
-        # queue -> core, with the RESET flush
-        entry = queue.r.payload
+        # queue -> core, with the RESET flush. The queue's read data (block RAM when it is large)
+        # pass a register stage first (SkidBuffer), so that no path runs from the block RAM
+        # through the flow control below into its own read enable (timing closure, issue 12); the
+        # stage belongs to the queue: clear empties both.
+        staged = SkidBuffer(layout=data.StructLayout({"entry": unsigned(entry_width)}))
+        m.submodules.queue_stage = ResetInserter(queue.clear)(staged)
+        m.d.comb += [staged.i.valid.eq(queue.r.valid), staged.i.payload.entry.eq(queue.r.payload),
+                     queue.r.ready.eq(staged.i.ready)]
+        queue_out = staged.o
+        entry = queue_out.payload.entry
         e_index, e_value = entry[:ib], entry[ib : ib + vb]
         e_end_step, e_end_seq, e_report = entry[ib + vb], entry[ib + vb + 1], entry[ib + vb + 2]
         in_seq = Signal()  # the core is inside a sequence (some word of it was sent, not its last marker)
@@ -372,9 +382,9 @@ class UARTBridge(wiring.Component):
         with m.Else():
             allow = ~reset_pending | presenting
             m.d.comb += [
-                core.in_valid.eq(queue.r.valid & (~e_end_step | flags.w_rdy) & allow),
+                core.in_valid.eq(queue_out.valid & (~e_end_step | flags.w_rdy) & allow),
                 core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
-                queue.r.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
+                queue_out.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
                 flags.w_data.eq(e_report),
             ]
         transfer = core.in_valid & core.in_ready

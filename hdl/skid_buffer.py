@@ -20,14 +20,15 @@ class SkidBuffer(wiring.Component):
     Parameters
     ----------
     layout : amaranth.lib.data.StructLayout
-        Payload layout; must have a one-bit ``end_step`` field (the step marker).
+        Payload layout; a one-bit ``end_step`` field (the step marker) is optional.
 
     Members
     -------
     i : ``In(stream.Signature(layout))``
     o : ``Out(stream.Signature(layout))``
     marker_held : ``Out(1)``
-        One of the two entries holds a marker word (a whole step has passed into the buffer).
+        One of the two entries holds a marker word (a whole step has passed into the buffer);
+        always 0 for a layout without ``end_step``.
 
     Latency and throughput: a word taken on ``i`` in cycle n is on ``o`` in cycle n + 1 (if
     ``main`` is free then); one word per cycle when ``o.ready`` stays high. After a transfer from
@@ -35,9 +36,8 @@ class SkidBuffer(wiring.Component):
     """
 
     def __init__(self, *, layout: data.StructLayout):
-        if not isinstance(layout, data.StructLayout) or "end_step" not in layout.members:
-            raise reject(self, TypeError(
-                f"SkidBuffer layout must be a StructLayout with an 'end_step' field, not {layout!r}"))
+        if not isinstance(layout, data.StructLayout):
+            raise reject(self, TypeError(f"SkidBuffer layout must be a StructLayout, not {layout!r}"))
         self._layout = layout
         super().__init__({
             "i": In(stream.Signature(layout)),
@@ -55,8 +55,9 @@ class SkidBuffer(wiring.Component):
             self.o.valid.eq(main_valid),
             self.o.payload.eq(main),
             self.i.ready.eq(~spare_valid),
-            self.marker_held.eq((main_valid & main.end_step) | (spare_valid & spare.end_step)),
         ]
+        if "end_step" in self._layout.members:
+            m.d.comb += self.marker_held.eq((main_valid & main.end_step) | (spare_valid & spare.end_step))
         push = self.i.valid & self.i.ready
         with m.If(self.o.valid & self.o.ready):
             with m.If(spare_valid):
