@@ -26,7 +26,10 @@ class ReadoutEngine(wiring.Component):
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
        ``acc``, the kind's per-class state and its per-class constants are rotating register
-       chains: one update unit serves all classes, without wide multiplexers.
+       chains: one update unit serves all classes, without wide multiplexers. The part of a
+       kind's update that does not need the sum (its ``prepare``, e.g. ``leaky``'s
+       ``decay(m_c, alpha_c)``) is computed a cycle ahead from the chains' next position (in
+       ``SETTLE`` for class 0) and registered, so no path holds the multiplier and the adders.
     3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
        replaces, so ties go to the lowest class); this cycle lets it finish.
     4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) once the
@@ -85,6 +88,12 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
+        def prepare_at(pos):
+            """The kind's prepare() of the class at chain position ``pos``."""
+            return kind.prepare(m, mem[pos], {k: v[pos] for k, v in extra.items()},
+                                {k: v[pos] if len(v) > 1 else v[0] for k, v in chains.items()}, pl)
+
+        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prepare_at(0).items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))
@@ -121,10 +130,17 @@ class ReadoutEngine(wiring.Component):
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
+                m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prepare_at(0).values())]
             with m.State("UPDATE"):
                 value = Signal(signed(R))
-                new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
-                                                   {k: v[0] for k, v in chains.items()}, pl)
+                if prepared:
+                    # the next class's part without the sum, registered for the next cycle
+                    m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prepare_at(1 % M).values())]
+                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                                       {k: v[0] for k, v in chains.items()}, pl, prepared=prepared)
+                else:
+                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                                       {k: v[0] for k, v in chains.items()}, pl)
                 m.d.comb += value.eq(new_value)
                 m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
                 m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
