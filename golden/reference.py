@@ -3,20 +3,27 @@
 This model exists to check the optimised one (``golden/model.py``, which picks float32/int32
 types and runs layer by layer). It follows the contract step by step: for every time step
 (section 6) it quantises the input (section 2), then for every layer accumulates (3.1), decays
-(3.2) and updates the neurons (3.3 LIF, 3.4 ALIF, 3.6 STC-LIF), then updates the readout (4.1 sum,
-4.2 leaky, 4.3 alif). Every array is
-int64; vectorised over the batch and the neurons only. No dtype choices, no early returns.
+(3.2) and updates the neurons with each kind's reference step (its section of 3.3 onwards), then
+the readout with the readout kind's (section 4). Every array is int64; vectorised over the batch
+and the neurons only. No dtype choices, no early returns.
+
+Each kind writes its own section out in :meth:`NeuronKind.reference_step` (``golden/kinds/<kind>.py``,
+and ``ReadoutKind.reference_step`` in ``golden/readouts/``), with the tools of :class:`Reference`
+only: plain int64, never the kind's optimised ``step`` or ``golden.arith``, so the two are written
+twice and checked against each other (``tests/test_reference_golden.py``). Nothing here names a kind.
 
 Section 5's bounds are asserted, not assumed: every accumulator value must satisfy
-``|acc_i| <= ceil(ff_max_i / 2**s) + |bias_i| + sum_j |w_rec[i, j]|``, the value before the
-membrane saturation must fit ``max(S, acc_bits) + 1`` (LIF) or ``+ 2`` (ALIF) signed bits, and the
-ALIF trace ``b`` must stay in ``[0, 2**D]``. A violation raises :class:`BoundViolation`; it can only
-happen when the contract's own proof is wrong or an input lies outside its quantised range.
+``|acc_i| <= ceil(ff_max_i / 2**s) + |bias_i| + sum_j |w_rec[i, j]|``, and each kind asserts its own
+(e.g. the value before the membrane saturation fits ``max(S, acc_bits) + 1`` signed bits for LIF,
+``+ 2`` for ALIF, and the ALIF trace ``b`` stays in ``[0, 2**D]``). A violation raises
+:class:`BoundViolation`; it can only happen when the contract's own proof is wrong or an input lies
+outside its quantised range.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import kinds, readouts
 from .artifact import Artifact, InputSpec, LayerSpec
 from .model import GoldenResult
 
@@ -30,24 +37,47 @@ def _floor_shift(v: np.ndarray, n) -> np.ndarray:
     return np.right_shift(v, n)
 
 
-def _decay(v: np.ndarray, a: np.ndarray, decay_bits: int, mode: str) -> np.ndarray:
-    """Section 3.2."""
-    if mode == "mult":
-        return _floor_shift(a * v, decay_bits)
-    return v - _floor_shift(v, a)
+class Reference:
+    """The plain int64 tools a kind's reference step is written with, and its bound checks.
 
+    One per run; ``where`` names the layer and step being computed (``layers[0] step 3``) and
+    ``width`` is ``max(S, acc_bits)`` of that layer, so that a kind states its section 5 bound as
+    ``ref.require_fits(pre, ref.width + 1, "decay(V) + acc")``. Deliberately independent of
+    ``golden.arith`` and of the kinds' optimised steps.
+    """
 
-def _saturate(v: np.ndarray, bits: int, counts: dict[str, int], name: str) -> np.ndarray:
-    """``sat_B``, counting one event per changed element."""
-    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    events = int(np.count_nonzero((v < lo) | (v > hi)))
-    if events:
-        counts[name] = counts.get(name, 0) + events
-    return np.clip(v, lo, hi)
+    def __init__(self, widths, counts: dict[str, int]) -> None:
+        self.widths = widths
+        self.counts = counts
+        self.where = ""
+        self.width = widths.state_bits
 
+    floor_shift = staticmethod(_floor_shift)
 
-def _fits_signed(v: np.ndarray, bits: int) -> bool:
-    return bool(np.all(v >= -(2 ** (bits - 1))) and np.all(v <= 2 ** (bits - 1) - 1))
+    def decay(self, v: np.ndarray, a: np.ndarray, mode: str) -> np.ndarray:
+        """Section 3.2."""
+        if mode == "mult":
+            return _floor_shift(a * v, self.widths.decay_bits)
+        return v - _floor_shift(v, a)
+
+    def saturate(self, v: np.ndarray, bits: int, name: str) -> np.ndarray:
+        """``sat_B``, counting one event per changed element."""
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        self.count(name, int(np.count_nonzero((v < lo) | (v > hi))))
+        return np.clip(v, lo, hi)
+
+    def count(self, name: str, events: int) -> None:
+        if events:
+            self.counts[name] = self.counts.get(name, 0) + events
+
+    def require(self, holds: bool, what: str) -> None:
+        """Raise :class:`BoundViolation` naming ``what`` unless ``holds``."""
+        if not holds:
+            raise BoundViolation(f"{self.where}: {what}")
+
+    def require_fits(self, v: np.ndarray, bits: int, what: str) -> None:
+        fits = bool(np.all(v >= -(2 ** (bits - 1))) and np.all(v <= 2 ** (bits - 1) - 1))
+        self.require(fits, f"{what} does not fit {bits} bits (section 5)")
 
 
 def _quantize(spec: InputSpec, x: np.ndarray, counts: dict[str, int]) -> np.ndarray:
@@ -84,34 +114,34 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
             f"input shape {x.shape} does not match the artifact: expected (batch, steps, {art.input.channels})"
         )
     widths, readout = art.widths, art.readout
-    S, R, D = widths.state_bits, widths.readout_bits, widths.decay_bits
     batch, steps, _ = x.shape
     counts: dict[str, int] = {}
-    one = np.int64(2**D)
+    ref = Reference(widths, counts)
+
+    # every kind's section, found by name; a kind without a reference step is refused up front
+    layer_kinds = [kinds.get(layer.kind) for layer in art.layers]
+    for kind in layer_kinds:
+        if type(kind).reference_step is kinds.NeuronKind.reference_step:
+            raise ValueError(f"the reference model has no section for neuron kind {kind.name!r}")
+    readout_kind = readouts.get(readout.kind)
+    if type(readout_kind).reference_step is readouts.ReadoutKind.reference_step:
+        raise ValueError(f"the reference model has no section for readout kind {readout.kind!r}")
 
     limits = []
     for index, layer in enumerate(art.layers):
         x_max = art.input.max_abs if index == 0 else 1
         limits.append(accumulator_limits(layer, x_max))
 
-    # state at the start of a sequence (section 3.5): everything 0
+    # state at the start of a sequence (section 3.5): every state array 0
     zeros = lambda n: np.zeros((batch, n), dtype=np.int64)  # noqa: E731
-    v = [zeros(l.neurons) for l in art.layers]          # LIF V or ALIF u
-    b = [zeros(l.neurons) for l in art.layers]          # ALIF adaptation trace
+    state = [{s.name: zeros(layer.neurons) for s in kind.state(widths)}
+             for kind, layer in zip(layer_kinds, art.layers)]
     history = [np.zeros((steps, batch, l.neurons), dtype=np.int64) for l in art.layers]  # S_l[t]
     states = [{} for _ in art.layers]
     if traces:
-        for l, layer in enumerate(art.layers):
-            keys = {"lif": ("v",), "alif": ("u", "b"), "stc": ("v",)}[layer.kind]
-            states[l] = {k: np.zeros((batch, steps, layer.neurons), dtype=np.int64) for k in keys}
-    for layer in art.layers:
-        if layer.kind not in ("lif", "alif", "stc"):
-            raise ValueError(f"the reference model has no section for neuron kind {layer.kind!r}")
-    if readout.kind not in ("sum", "leaky", "alif"):
-        raise ValueError(f"the reference model has no section for readout kind {readout.kind!r}")
-    m = np.zeros((batch, readout.classes), dtype=np.int64)
-    m_b = np.zeros((batch, readout.classes), dtype=np.int64)   # alif readout: adaptation trace
-    m_q = np.zeros((batch, readout.classes), dtype=np.int64)   # alif readout: previous output spike
+        for l, (kind, layer) in enumerate(zip(layer_kinds, art.layers)):
+            states[l] = {k: np.zeros((batch, steps, layer.neurons), dtype=np.int64) for k in kind.traces(widths)}
+    readout_state = {s.name: zeros(readout.classes) for s in readout_kind.state(widths)}
     readout_trace = np.zeros((batch, steps, readout.classes), dtype=np.int64)
     x_int = np.zeros((batch, steps, art.input.channels), dtype=np.int64)
 
@@ -119,8 +149,8 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
         # section 2
         layer_input = x[:, t, :].astype(np.int64) if quantized else _quantize(art.input, x[:, t, :], counts)
         x_int[:, t, :] = layer_input
-        for l, layer in enumerate(art.layers):
-            where = f"layers[{l}] step {t}"
+        for l, (kind, layer) in enumerate(zip(layer_kinds, art.layers)):
+            ref.where = f"layers[{l}] step {t}"
             # section 3.1
             ff = layer_input @ (layer.w_in << layer.input_exp).T
             acc = _floor_shift(ff, layer.input_shift) + layer.bias
@@ -129,77 +159,20 @@ def run(art: Artifact, x: np.ndarray, *, traces: bool = False, quantized: bool =
             limit, acc_bits = limits[l]
             if np.any(np.abs(acc) > limit):
                 worst = int(np.abs(acc).max())
-                raise BoundViolation(f"{where}: |acc| = {worst} exceeds the section 5 bound {int(limit.max())}")
-            width = max(S, acc_bits)
-            if layer.kind == "lif":
-                # section 3.3
-                pre = _decay(v[l], layer.decay, D, layer.decay_mode) + acc
-                if not _fits_signed(pre, width + 1):
-                    raise BoundViolation(f"{where}: decay(V) + acc does not fit {width + 1} bits (section 5)")
-                h = _saturate(pre, S, counts, "membrane")
-                spikes = (h >= layer.threshold).astype(np.int64)
-                if layer.reset == "soft":
-                    v[l] = h - layer.threshold * spikes
-                else:
-                    v[l] = h * (1 - spikes)
-                if traces:
-                    states[l]["v"][:, t] = v[l]
-            elif layer.kind == "stc":
-                # section 3.6: the gates from the layer's own spikes of the previous step
-                q = history[l][t - 1] if t > 0 else zeros(layer.neurons)
-                o = layer.options
-                size = layer.neurons // o["gate_groups"]
-                half, top = 2 ** (o["gate_bits"] - 1), 2 ** o["gate_bits"] - 1
-                gates = []
-                for w_gate, bias, table, shift in ((layer.w_a, layer.bias_a, layer.table_a, o["shift_a"]),
-                                                   (layer.w_g, layer.bias_g, layer.table_g, o["shift_g"])):
-                    z = zeros(layer.neurons)
-                    for i in range(layer.neurons):
-                        start = (i // size) * size
-                        z[:, i] = q[:, start:start + size] @ w_gate[i] + bias[i]
-                    e = _floor_shift(z, shift) + half
-                    clamped = int(np.count_nonzero((e < 0) | (e > top)))
-                    if clamped:
-                        counts["gate"] = counts.get("gate", 0) + clamped
-                    gates.append(table[np.clip(e, 0, top)])
-                pre = _floor_shift(gates[0] * v[l], D) + _floor_shift(gates[1] * acc, D)
-                if not _fits_signed(pre, width + 2):
-                    raise BoundViolation(f"{where}: (A*V >> D) + (G*acc >> D) does not fit {width + 2} bits")
-                h = _saturate(pre, S, counts, "membrane")
-                spikes = (h >= layer.threshold).astype(np.int64)
-                v[l] = h - layer.threshold * spikes
-                if traces:
-                    states[l]["v"][:, t] = v[l]
-            else:
-                # section 3.4: q is this neuron's own spike of the previous step
-                q = history[l][t - 1] if t > 0 else zeros(layer.neurons)
-                b[l] = _floor_shift(layer.rho * b[l], D) + q * (one - layer.rho)
-                if np.any(b[l] < 0) or np.any(b[l] > one):
-                    raise BoundViolation(f"{where}: the adaptation trace b left [0, 2**D] (section 3.4)")
-                big_b = _saturate(layer.threshold + _floor_shift(layer.beta * b[l], D), S, counts, "threshold")
-                pre = _decay(v[l], layer.decay, D, layer.decay_mode) + acc - q * big_b
-                if not _fits_signed(pre, width + 2):
-                    raise BoundViolation(f"{where}: decay(u) + acc - q*B does not fit {width + 2} bits (section 5)")
-                v[l] = _saturate(pre, S, counts, "membrane")
-                spikes = (v[l] > big_b).astype(np.int64)
-                if traces:
-                    states[l]["u"][:, t] = v[l]
-                    states[l]["b"][:, t] = b[l]
+                raise BoundViolation(f"{ref.where}: |acc| = {worst} exceeds the section 5 bound {int(limit.max())}")
+            ref.width = max(widths.state_bits, acc_bits)
+            # the kind's section; q is the layer's own spikes of the previous step
+            q = history[l][t - 1] if t > 0 else zeros(layer.neurons)
+            spikes = kind.reference_step(acc, state[l], q, layer, ref)
+            if traces:
+                for name in states[l]:
+                    states[l][name][:, t] = state[l][name]
             history[l][t] = spikes
             layer_input = spikes
         # section 4
+        ref.where = f"readout step {t}"
         acc_o = readout.bias + layer_input @ (readout.w << readout.weight_exp).T
-        if readout.kind == "sum":
-            m = _saturate(m + acc_o, R, counts, "readout")
-        elif readout.kind == "leaky":
-            m = _saturate(_decay(m, readout.decay, D, readout.decay_mode) + acc_o, R, counts, "readout")
-        else:
-            # section 4.3: section 3.4 at the readout width; m is the membrane u
-            m_b = _floor_shift(readout.rho * m_b, D) + m_q * (one - readout.rho)
-            big_b = _saturate(readout.threshold + _floor_shift(readout.beta * m_b, D), R, counts, "readout")
-            m = _saturate(_decay(m, readout.decay, D, readout.decay_mode) + acc_o - m_q * big_b, R, counts, "readout")
-            m_q = (m > big_b).astype(np.int64)
-        readout_trace[:, t] = m
+        readout_trace[:, t] = readout_kind.reference_step(acc_o, readout_state, readout, ref)
 
     if readout.mode == "sequence":
         predictions = np.argmax(readout_trace[:, -1, :], axis=-1)

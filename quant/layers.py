@@ -16,9 +16,10 @@ with the recurrent spikes ``R[t]``:
 
 Spikes before the sequence start are zero. The input projection ``W_in x + b`` (and the dropout
 mask, drawn once per sequence) is applied to the whole sequence at once; only the recurrent part
-and the neuron step run in the time loop (``SpikingLayer.run``). For the stock ``lif_step`` and
-``alif_step`` that loop is ``quant.fastloop.layer_loop``: one autograd node per layer with a
-hand-written backward, the same numbers as the step-by-step loop (tested against it). Any other
+and the neuron step run in the time loop (``SpikingLayer.run``). For a kind's own float step that
+loop is ``quant.fastloop.layer_loop`` with the kind's cell (``fused_run``; every built-in kind has
+one): one autograd node per layer with a hand-written backward, the same numbers as the
+step-by-step loop (tested against it). A kind without a cell, any other
 ``step_fn`` (or an initial ``state``, or ``return_currents``) runs the step-by-step loop, so a
 quantized or experimental forward pass can still override ``input_current``,
 ``recurrent_current``, ``neuron_params`` or ``step_fn``.
@@ -187,8 +188,8 @@ class SpikingLayer(nn.Module):
 
         With ``return_currents=True`` also returns the total currents I[t] (B, T, N).
         A kind's own step from a zero state may run as one fused autograd node (the kind's
-        ``fused_run``, e.g. LIF and ALIF in ``quant.fastloop``); any other ``step_fn`` runs step by
-        step through autograd.
+        ``fused_run``: a ``quant.fastloop.Cell`` in ``quant.fastloop.layer_loop``); a kind without
+        one, or any other ``step_fn``, runs step by step through autograd.
         """
         batch, steps, n = current.shape
         mixture = self.span_weights() if (self.cfg.recurrence == "asrc" and self.training) else None

@@ -194,6 +194,9 @@ class FastResult:
     input_events: np.ndarray  #: (B, T)
     total_cycles: int  #: cycles from the end of reset to the last output word (summed over shards)
     seconds: float  #: wall time of the harness run(s) (without building)
+    #: CPU time (user + system) of the harness process(es), summed over shards: unlike ``seconds``
+    #: it hardly grows when other programs share the CPUs, so rates measured on a busy machine compare
+    cpu_seconds: float
     build_seconds: float
     valid: np.ndarray  #: (B, T) output word received
     jobs: int = 1  #: harness processes that ran at once (shards of the batch)
@@ -203,6 +206,12 @@ class FastResult:
     def cycles_per_second(self) -> float:
         """Simulated clock cycles per second of wall time, over all shards together."""
         return self.total_cycles / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated clock cycles per CPU second of the harness processes (one process's rate: the
+        speed of the model itself, little affected by the machine's load)."""
+        return self.total_cycles / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def spikes(self, layer: int) -> np.ndarray:
         """Layer ``layer``'s spikes unpacked, (B, T, N) uint8 (8x the memory of ``spike_bits``)."""
@@ -330,11 +339,15 @@ class FastRunner:
                 cmd = [str(exe), str(fin), str(fout), str(int(gap * 1e6)), str(int(backpressure * 1e6)),
                        str(seed + k), str(limit)]
                 prepared.append((cmd, events, fout))
+            err_files = [Path(tmp) / f"err{k}.txt" for k in range(len(prepared))]
             start = time.monotonic()
-            procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                     for cmd, _, _ in prepared]
-            errors = [proc.communicate()[1] for proc in procs]
+            procs = []
+            for (cmd, _, _), err_file in zip(prepared, err_files):
+                with open(err_file, "wb") as err:
+                    procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err))
+            cpu_seconds = sum(_wait_cpu_seconds(proc) for proc in procs)
             seconds = time.monotonic() - start
+            errors = [f.read_text(errors="replace") for f in err_files]
             parts = [self._read_shard(exe, b - a, steps, events, fout, proc.returncode, err)
                      for (a, b), (_, events, fout), proc, err in zip(shards, prepared, procs, errors)]
         merged = {key: np.concatenate([part[key] for part in parts]) if parts[0][key] is not None else None
@@ -345,7 +358,7 @@ class FastRunner:
         step_pred = merged["step_prediction"]
         result = FastResult(
             predictions=step_pred[:, -1].copy() if (mode or spec.readout_mode) == "sequence" else step_pred.copy(),
-            total_cycles=sum(part["total_cycles"] for part in parts), seconds=seconds,
+            total_cycles=sum(part["total_cycles"] for part in parts), seconds=seconds, cpu_seconds=cpu_seconds,
             build_seconds=self.build_seconds, jobs=len(shards),
             neurons=tuple(_spike_width(spec, l) for l in range(spec.n_layers)) if spec.has_debug_ports else (),
             **merged,
@@ -420,6 +433,13 @@ class FastRunner:
             "stalled": (received, stderr.strip()) if returncode == 3 else None,
             "dbg_short": dbg_n.tolist() if strides and np.any(dbg_n < n_steps) else None,
         }
+
+
+def _wait_cpu_seconds(proc: subprocess.Popen) -> float:
+    """Wait for ``proc`` and return its CPU time (user + system, from ``wait4``'s rusage)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    return usage.ru_utime + usage.ru_stime
 
 
 def _resolve_jobs(jobs: int | None, batch: int) -> int:

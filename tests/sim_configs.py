@@ -1,8 +1,10 @@
 """Random core configurations for the RTL-vs-golden tests (shared by tests and benchmarks).
 
 :func:`random_configs` draws tiny artifacts (1 to 6 neurons per layer, 1 to 3 layers, 6 to 12 steps,
-3 back-to-back sequences) that together cover the contract: every neuron kind (LIF, ALIF, STC-LIF
-with its gate groups drawn from 1, a divisor and N), spans 0, 1, >1 (with
+3 back-to-back sequences) that together cover the contract: every neuron kind of the registry's
+random mix (``golden.kinds.random_mix``: LIF, ALIF, STC-LIF with its gate groups drawn from 1, a
+divisor and N, and any kind added since), each alone in some cores and mixed in others, every
+readout kind of ``golden.readouts.random_mix``, spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
 spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
 and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout).
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from skipcore.golden import kinds as neuron_kinds
+from skipcore.golden import readouts
 from skipcore.golden.artifact import Artifact
 from skipcore.golden.contract import quantize_input
 from skipcore.golden.random import random_artifact, random_inputs
@@ -49,6 +53,7 @@ class Config:
 
 def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Config]:
     rng = np.random.default_rng(seed)
+    mix, readout_mix = neuron_kinds.random_mix(), readouts.random_mix()
     out = []
     for i in range(count):
         n_layers = [1, 2, 2, 3][i % 4]
@@ -56,14 +61,15 @@ def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Co
         lane_mode = (i + i // 3) % 3  # every (input kind, lane mode) pair occurs
         if lane_mode == 2:
             sizes[0] = int(rng.choice([5, 6]))  # room for a non-divisor
-        kinds = ["alif"] * n_layers if i % 5 == 0 else ["lif"] * n_layers if i % 5 == 1 else \
-            ["stc"] * n_layers if i % 5 == 2 else [str(rng.choice(["lif", "alif", "stc"])) for _ in range(n_layers)]
+        # every kind alone in some cores, then two cores of mixed kinds, in turn
+        turn = i % (len(mix) + 2)
+        kinds = [mix[turn]] * n_layers if turn < len(mix) else [str(rng.choice(mix)) for _ in range(n_layers)]
         spans = [[0, 1, 2, 3, 4][(i + 2 * l) % 5] for l in range(n_layers)]
         saturating = i % 4 in (1, 2)
         art = random_artifact(
             rng, layer_sizes=sizes, kinds=kinds, spans=spans, input_kind=["spike", "count", "real"][i % 3],
             readout_mode=["sequence", "per_step"][(i // 3) % 2], saturating=saturating,
-            readout_kind=["sum", "leaky", "alif"][(i // 2) % 3],
+            readout_kind=readout_mix[(i // 2) % len(readout_mix)],
             channels=int(rng.integers(1, 7)), weight_exps=i % 7 in (2, 5),
         )
         art.provenance = {"source": "random", "saturating": saturating}

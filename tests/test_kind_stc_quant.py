@@ -113,5 +113,67 @@ def test_stc_config_is_checked():
         LayerConfig(6, kind="stc", options={"groups": 2})
     with pytest.raises(ConfigError, match=r"STC gate_bias_a .* must be a number in \[-4, 4\], not 9"):
         LayerConfig(6, kind="stc", options={"gate_bias_a": 9})
-    with pytest.raises(ConfigError, match=r"unknown neuron kind 'izh'; choose one of: lif, alif, stc"):
+    from skipcore.quant import kinds as quant_kinds
+
+    known = ", ".join(quant_kinds.names())
+    assert "stc" in quant_kinds.names()
+    with pytest.raises(ConfigError, match=f"unknown neuron kind 'izh'; choose one of: {known}$"):
         LayerConfig(6, kind="izh")
+
+
+def _plain_layer(layer, x):
+    """Spikes of ``layer`` as a plain autograd loop over the kind's float step (no fused cell)."""
+    c = layer.cfg
+    current = layer.input_current(x)
+    mixture = layer.span_weights() if (c.recurrence == "asrc" and layer.training) else None
+    params = layer.neuron_params()
+    state = layer.initial_state(x.shape[0], dtype=x.dtype)
+    history = [current.new_zeros(x.shape[0], layer.neurons)] * c.depth
+    out = []
+    for t in range(x.shape[1]):
+        i = current[:, t]
+        rec = layer.recurrent_current(history, t, span=layer.span, mixture=mixture)
+        if rec is not None:
+            i = i + rec
+        s, state = layer.kind.float_step(i, state, params)
+        out.append(s)
+        if c.depth:
+            history = (history + [s])[-c.depth:]
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("groups,recurrence", [(1, "none"), (3, "src"), (6, "asrc"), (2, "asrc")])
+def test_fused_stc_loop_equals_the_plain_loop(groups, recurrence):
+    """The fused STC cell (quant/kinds/stc.py) gives the same spikes and every gradient (w_a, w_g,
+    c_a, c_g, the weights, the span logits) as autograd through the plain step loop."""
+    torch.manual_seed(4)
+    cfg = NetworkConfig(input_channels=3, classes=4, dropout=0.0, layers=[
+        LayerConfig(6, kind="stc", recurrence=recurrence, span=2, max_span=4, threshold=0.8,
+                    options={"gate_groups": groups, "gate_bits": 5})])
+    net = SpikingNetwork(cfg).double().train()
+    layer = net.layers[0]
+    with torch.no_grad():
+        layer.fc.weight.mul_(2.0)
+        layer.w_a.mul_(3.0)
+        layer.w_g.mul_(3.0)
+        if layer.rec is not None:
+            layer.rec.weight.mul_(1.5)
+        if recurrence == "asrc":
+            layer.span_logits.normal_(0.0, 1.0)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 29, 3, generator=gen, dtype=torch.float64)
+    probe = torch.randn(3, 29, 6, generator=gen, dtype=torch.float64)
+    results = []
+    for forward in (layer, lambda x: _plain_layer(layer, x)):
+        net.zero_grad(set_to_none=True)
+        spikes = forward(x)
+        (spikes * probe).sum().backward()
+        grads = {n: p.grad.clone() for n, p in layer.named_parameters() if p.grad is not None}
+        results.append((spikes.detach(), grads))
+    (fused, g), (plain, ref_g) = results
+    assert 0.05 < float(plain.mean()) < 0.95
+    assert torch.equal(fused, plain)
+    assert set(g) == set(ref_g) and {"w_a", "w_g", "c_a", "c_g", "fc.weight"} <= set(g)
+    for name, want in ref_g.items():
+        assert want.abs().max() > 0 or "span_logits" in name, name
+        torch.testing.assert_close(g[name], want, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")

@@ -135,7 +135,9 @@ def test_every_kind_is_defined_on_every_layer_of_the_stack():
     from skipcore.quant import kinds as quant_kinds
     from skipcore.quant import readouts as quant_readouts
 
-    assert kinds.names() == quant_kinds.names() == hdl_kinds.names() == ("lif", "alif", "stc")
+    # every registered kind, built-in or new, has all three definitions (in the same order)
+    assert kinds.names() == quant_kinds.names() == hdl_kinds.names()
+    assert {"lif", "alif", "stc"} <= set(kinds.names())
     assert readouts.names() == quant_readouts.names() == hdl_readouts.names() == ("sum", "leaky", "alif")
 
 
@@ -144,5 +146,31 @@ def test_a_kind_without_hardware_is_refused_by_the_generator(test_kind):
     from skipcore.hdl.plan import plan_core
 
     art = random_artifact(np.random.default_rng(8), layer_sizes=[3], kinds=["test_if"], spans=[0])
-    with pytest.raises(ConfigError, match=r"neuron kind 'test_if' has no hardware unit; kinds with one: lif, alif, stc"):
+    from skipcore.hdl import kinds as hdl_kinds
+
+    known = ", ".join(hdl_kinds.names())
+    assert "test_if" not in known and known.startswith("lif, alif")
+    with pytest.raises(ConfigError, match=f"neuron kind 'test_if' has no hardware unit; kinds with one: {known}$"):
         plan_core(art, lanes=2)
+
+
+def test_the_reference_model_asks_the_kind_for_its_section(test_kind, monkeypatch):
+    """golden/reference.py names no kind: a kind without ``reference_step`` is refused up front,
+    and one with it runs through the reference like the built-in kinds."""
+    from skipcore.golden import reference
+
+    art = random_artifact(np.random.default_rng(9), layer_sizes=[4, 3], kinds=["lif", "test_if"], spans=[1, 0])
+    x = random_inputs(np.random.default_rng(10), art, 2, 7)
+    with pytest.raises(ValueError, match=r"^the reference model has no section for neuron kind 'test_if'$"):
+        reference.run(art, x)
+
+    def reference_step(self, acc, state, q, layer, ref):
+        h = ref.saturate(state["v"] + acc, ref.widths.state_bits, "membrane")
+        spikes = (h >= layer.theta).astype(np.int64)
+        state["v"] = h - layer.theta * spikes
+        return spikes
+
+    monkeypatch.setattr(IntegrateAndFire, "reference_step", reference_step, raising=False)
+    ref, opt = reference.run(art, x, traces=True), run(art, x, traces=True)
+    assert np.array_equal(ref.readout, opt.readout) and np.array_equal(ref.states[1]["v"], opt.states[1]["v"])
+    assert ref.saturation == opt.saturation

@@ -18,8 +18,11 @@ from skipcore.quant.network import SpikingNetwork
 from skipcore.quant.nir_export import NIRExportError, network_to_nir
 
 
-def random_graph(rng, dt, *, channels=4, sizes=(12, 9), classes=3, readout="LI"):
-    """A random chain graph in the accepted subset, and its layer list for the reference simulator."""
+def random_graph(rng, dt, *, channels=4, sizes=(12, 9), classes=3, readout="LI", tau_syn_steps=1.0):
+    """A random chain graph in the accepted subset, and its layer list for the reference simulator.
+
+    Layer 2 is a CubaLIF with ``tau_syn = tau_syn_steps * dt`` (1: a LIF; more: a ``cuba`` layer) and
+    ``w_in`` scaled by it, as snnTorch exports ``Synaptic`` (``w_in = tau_syn / dt``)."""
     nodes = {"in": nir.Input(input_type={"input": np.array([channels])})}
     edges, prev, width, spec = [], "in", channels, []
     for i, n in enumerate(sizes):
@@ -35,8 +38,8 @@ def random_graph(rng, dt, *, channels=4, sizes=(12, 9), classes=3, readout="LI")
             r = r / dt / 4
             node = nir.IF(r=r, v_threshold=th, v_reset=np.zeros(n))
         else:
-            node = nir.CubaLIF(tau_syn=np.full(n, dt), tau_mem=tau, r=r, v_leak=np.zeros(n), v_threshold=th,
-                               v_reset=np.zeros(n), w_in=rng.uniform(0.5, 1.5, n))
+            node = nir.CubaLIF(tau_syn=np.full(n, dt * tau_syn_steps), tau_mem=tau, r=r, v_leak=np.zeros(n),
+                               v_threshold=th, v_reset=np.zeros(n), w_in=rng.uniform(0.5, 1.5, n) * tau_syn_steps)
         nodes[f"fc{i}"] = nir.Affine(weight=w, bias=b) if i % 2 == 0 else nir.Linear(weight=w)
         if i % 2:
             b = np.zeros(n)
@@ -118,6 +121,26 @@ def test_random_nir_graphs_import_with_the_same_spikes(tmp_path, seed):
     np.testing.assert_allclose(out.readout.numpy(), ref_trace, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed,tau_syn_steps", [(5, 3.0), (6, 1.7), (7, 6.5)])
+def test_cubalif_with_its_own_synapse_imports_as_cuba(tmp_path, seed, tau_syn_steps):
+    """tau_syn != dt: a ``cuba`` layer (alpha_syn = 1 - dt/tau_syn), the same spikes as the graph."""
+    rng = np.random.default_rng(seed)
+    dt = [1e-3, 1.0, 1e-4][seed % 3]
+    graph, spec, readout = random_graph(rng, dt, sizes=(12, 9, 7), readout="LI", tau_syn_steps=tau_syn_steps)
+    nir.write(tmp_path / "g.nir", graph)
+    net = import_nir(tmp_path / "g.nir", dt=dt).network
+    assert [l.cfg.kind for l in net.layers] == ["lif", "lif", "cuba"]
+    assert net.layers[2].cfg.options["alpha_syn"] == pytest.approx(1.0 - 1.0 / tau_syn_steps, rel=1e-12)
+    x = (rng.random((5, 40, 4)) < 0.4).astype(np.float64)
+    ref_spikes, ref_trace = simulate(spec, readout, x, dt)
+    assert ref_spikes[2].sum() > 10, "the CubaLIF layer must spike"
+    with torch.no_grad():
+        out = net(torch.from_numpy(x), record=True)
+    for ours, theirs in zip(out.spikes, ref_spikes):
+        np.testing.assert_array_equal(ours.numpy(), theirs)
+    np.testing.assert_allclose(out.readout.numpy(), ref_trace, rtol=1e-9, atol=1e-9)
+
+
 def _random_network(rng):
     layers = []
     for _ in range(int(rng.integers(1, 4))):
@@ -182,9 +205,13 @@ def test_import_refusals_name_the_node():
                                      v_reset=np.full(6, 0.2)))
     with pytest.raises(ModelImportError, match="v_reset"):
         import_nir(bad, dt=dt)
-    bad = _edit(graph, "n0", nir.CubaLIF(tau_syn=np.full(6, 5 * dt), tau_mem=n0.tau, r=n0.r, v_leak=n0.v_leak,
+    bad = _edit(graph, "n0", nir.CubaLIF(tau_syn=np.full(6, 0.5 * dt), tau_mem=n0.tau, r=n0.r, v_leak=n0.v_leak,
                                          v_threshold=n0.v_threshold))
-    with pytest.raises(ModelImportError, match="CubaLIF.*tau_syn"):
+    with pytest.raises(ModelImportError, match="'n0' \\(CubaLIF\\) has tau_syn < dt"):
+        import_nir(bad, dt=dt)
+    bad = _edit(graph, "n0", nir.CubaLIF(tau_syn=np.linspace(2, 3, 6) * dt, tau_mem=n0.tau, r=n0.r,
+                                         v_leak=n0.v_leak, v_threshold=n0.v_threshold))
+    with pytest.raises(ModelImportError, match="'n0' \\(CubaLIF\\) has per-neuron synaptic time constants"):
         import_nir(bad, dt=dt)
     bad = _edit(graph, "d0", nir.Delay(delay=np.full(6, 1.5 * dt)))
     with pytest.raises(ModelImportError, match="'d0'.*whole number"):

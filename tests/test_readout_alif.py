@@ -90,3 +90,47 @@ def test_float_alif_readout_is_the_membrane_and_exports():
         ReadoutConfig(kind="alif", options={"b1": 1.0})
     with pytest.raises(ConfigError, match=r"unknown readout 'spiky'; choose one of: sum, leaky, alif"):
         ReadoutConfig(kind="spiky")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fused_alif_readout_equals_the_plain_loop(seed):
+    """The readout's fused loop (the ALIF layer's cell read through u) against autograd through
+    ``alif_step``: the same membrane trace and the gradients of z, tau_o and tau_adp."""
+    from skipcore.quant.neurons import ALIFState, alif_step
+    from skipcore.quant.readouts import get as readout_kind
+
+    torch.manual_seed(seed)
+    cfg = NetworkConfig(input_channels=2, classes=4, layers=[LayerConfig(5, kind="lif")],
+                        readout=ReadoutConfig(kind="alif", mode="per_step", tau_o=(6.0, 2.0),
+                                              options={"b0": 0.2, "beta": 1.5, "tau_adp": [12.0, 3.0]}))
+    readout = SpikingNetwork(cfg).double().readout
+    kind = readout_kind("alif")
+    gen = torch.Generator().manual_seed(seed)
+    z = (torch.randn(3, 33, 4, generator=gen, dtype=torch.float64) * 2.0 + 0.5).requires_grad_()
+    probe = torch.randn(3, 33, 4, generator=gen, dtype=torch.float64)
+
+    def plain(z):
+        p = kind.params(readout)
+        state, out, spikes = ALIFState.zeros(3, 4, dtype=z.dtype), [], []
+        for z_t in z.unbind(1):
+            s, state = alif_step(z_t, state, p)
+            out.append(state.u)
+            spikes.append(s)
+        plain.rate = float(torch.stack(spikes).detach().mean())
+        return torch.stack(out, 1)
+
+    results, names = [], []
+    for forward in (lambda z: kind.forward(readout, z), plain):
+        readout.zero_grad(set_to_none=True)
+        z.grad = None
+        u = forward(z)
+        names.append(type(u.grad_fn).__name__)
+        (u * probe).sum().backward()
+        results.append((u.detach(), z.grad.clone(), readout.tau_o.grad.clone(), readout.tau_adp.grad.clone()))
+    assert 0.05 < plain.rate < 0.95, plain.rate
+    assert names[0] == "_MembraneLoopBackward" and names[1] != names[0]
+    # the same equations and order as alif_step; addcmul may round its product-sum once, not twice
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    for got, want, name in zip(results[0][1:], results[1][1:], ("z", "tau_o", "tau_adp")):
+        assert want.abs().max() > 0, name
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")

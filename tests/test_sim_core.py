@@ -38,8 +38,12 @@ def verilator_run(tmp_path_factory):
 
 def test_configs_cover_the_contract():
     features = set().union(*(c.features() for c in CONFIGS))
-    required = {
-        "kind:lif", "kind:alif", "kind:stc", "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
+    from skipcore.golden import kinds, readouts
+
+    required = {f"kind:{k}" for k in kinds.random_mix()} | {f"readout_kind:{k}" for k in readouts.random_mix()}
+    assert {"kind:lif", "kind:alif", "kind:stc", "readout_kind:alif"} <= required
+    required |= {
+        "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
         "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "readout_kind:alif", "decay:mult",
         "decay:shift", "back-to-back", "weight_exp",

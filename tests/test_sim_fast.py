@@ -57,6 +57,9 @@ def test_fast_runner_bit_exact(fast_case, gap, backpressure):
     rep.check()
     assert res.total_cycles == int(res.cycles_per_step.sum())
     assert res.cycles_per_second > 0
+    # the harness's own CPU time (wait4), within the wall time around it (plus rusage rounding)
+    assert 0 < res.cpu_seconds <= res.seconds + 0.05
+    assert res.cycles_per_cpu_second == res.total_cycles / res.cpu_seconds
 
 
 @pytest.mark.parametrize("seed,sizes,kinds,spans,input_kind,mode,lanes", [
@@ -106,6 +109,7 @@ def test_fast_runner_shards_give_the_same_values(fast_case):
     assert np.array_equal(three.readout, gold.readout)
     assert three.total_cycles == int(three.cycles_per_step.sum())
     assert abs(three.total_cycles - one.total_cycles) < 0.05 * one.total_cycles
+    assert 0 < three.cpu_seconds <= 3 * three.seconds + 0.05  # the three processes' CPU time summed
     assert runner.run(x[:2], jobs=None).jobs == 1  # auto: no process for fewer than 32 sequences
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         runner.run(x, jobs=0)
@@ -298,3 +302,51 @@ def test_fast_runner_whole_mnist1d_test_set():
                   spike_bits=[np.concatenate(b) for b in bits], mode=art.readout.mode)
     assert cmp.ok, cmp.message()
     assert cmp.spikes_compared == "every neuron" and cmp.samples == len(x)
+
+
+def test_bench_sim_baseline_core(fast_case, tmp_path, monkeypatch):
+    """benchmarks/bench_sim.py --baseline-core: a core folder of another shape is refused with one
+    line before any build; the same core as its own baseline is timed in alternated runs, checked
+    bit-exact, with one CPU-time ratio per round; a broken baseline is reported not bit-exact."""
+    import sys
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench_dir))
+    sys.modules.pop("bench_sim", None)
+    import bench_sim
+
+    art, x, core, gold = fast_case
+    args = bench_sim.parse_args(["--lanes", "5", "--repeat", "2", "--baseline-core", str(core)])
+    assert bench_sim.check_baseline(args, art) is None and args.baseline_spec.lanes == 5
+    other, _ = _art(layer_sizes=[12, 8])
+    assert "generate the baseline from the same artifact" in bench_sim.check_baseline(args, other)
+    assert "not among --lanes 4" in bench_sim.check_baseline(bench_sim.parse_args(
+        ["--lanes", "4", "--baseline-core", str(core)]), art)
+    assert "no core.v there" in bench_sim.check_baseline(bench_sim.parse_args(
+        ["--baseline-core", str(tmp_path)]), art)
+
+    out = bench_sim.baseline_vs_current(args, art, x[:40], core, _gold_slice(gold, 40))
+    assert out["current"]["bit_exact"] and out["baseline"]["bit_exact"]
+    assert len(out["cpu_rate_ratios"]) == 2 and out["cpu_rate_ratio_median"] > 0
+    assert out["baseline"]["cycles_per_cpu_second"] >= out["baseline"]["cycles_per_cpu_second_median"] > 0
+
+    # a baseline core of another artifact of the same shape (one readout bias changed) is not bit-exact
+    from skipcore.cores import generate_core_dir
+
+    wrong = copy.deepcopy(art)
+    wrong.readout.bias = wrong.readout.bias.copy()
+    wrong.readout.bias[0] += -1 if wrong.readout.bias[0] > 0 else 1
+
+    bad = generate_core_dir(wrong, lanes=5)
+    args = bench_sim.parse_args(["--lanes", "5", "--repeat", "1", "--baseline-core", str(bad)])
+    assert bench_sim.check_baseline(args, art) is None
+    out = bench_sim.baseline_vs_current(args, art, x[:40], core, _gold_slice(gold, 40))
+    assert out["current"]["bit_exact"] and not out["baseline"]["bit_exact"]
+
+
+def _gold_slice(gold, n):
+    """The golden traces of the first ``n`` sequences."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(readout=gold.readout[:n], spikes=[s[:n] for s in gold.spikes])

@@ -9,6 +9,8 @@ A kind (``golden/kinds/<name>.py``) declares, for the integer contract:
 * its **integer step** ``step(acc, state, params, sat) -> (spikes, state)`` (CONTRACT.md, one
   section per kind), the parameters it takes (:meth:`NeuronKind.params`) and the widest
   intermediate it needs (:meth:`NeuronKind.work_bits`);
+* the same section written a second time, literally in plain int64 with its section 5 bounds
+  asserted, for the reference model (:meth:`NeuronKind.reference_step`, ``golden/reference.py``);
 * how to draw **random parameters** for the equivalence tests (:meth:`NeuronKind.random_arrays`).
 
 Artifact validation, save/load, the golden loop and random artifacts only ask the kind; nothing
@@ -162,6 +164,17 @@ class NeuronKind:
 
     def work_bits(self, widths: "Widths", layer: "LayerSpec", acc_bits: int) -> int:
         """Signed bits of the widest intermediate of :meth:`step` (int32 work when <= 31)."""
+        raise NotImplementedError
+
+    def reference_step(self, acc: np.ndarray, state: dict, q: np.ndarray, layer: "LayerSpec", ref) -> np.ndarray:
+        """The kind's CONTRACT.md section written out literally, for the reference model.
+
+        ``state`` maps every state array name (:meth:`state`) to its int64 (B, N) array and is
+        updated in place; ``q`` is the layer's own spikes of the previous step (0 at t = 0); ``ref``
+        is a ``golden.reference.Reference`` (plain int64 decay, floor shift, counted saturation and
+        the section 5 bound checks). Returns the spikes. Kept independent of :meth:`step`: the
+        reference checks the optimised model, so the two are written twice.
+        """
         raise NotImplementedError
 
     # ---- tests ----------------------------------------------------------------------------------

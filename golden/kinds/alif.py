@@ -80,6 +80,20 @@ class ALIF(NeuronKind):
         S, D = widths.state_bits, widths.decay_bits
         return max(D + S, max(S, acc_bits) + 2, 2 * D + 1, S + 1)
 
+    def reference_step(self, acc, state, q, layer, ref):
+        # q is this neuron's own spike of the previous step
+        S, one = ref.widths.state_bits, np.int64(2**ref.widths.decay_bits)
+        b = ref.floor_shift(layer.rho * state["b"], ref.widths.decay_bits) + q * (one - layer.rho)
+        ref.require(bool(np.all(b >= 0) and np.all(b <= one)), "the adaptation trace b left [0, 2**D] (section 3.4)")
+        big_b = ref.saturate(layer.threshold + ref.floor_shift(layer.beta * b, ref.widths.decay_bits), S, "threshold")
+        pre = ref.decay(state["u"], layer.decay, layer.decay_mode) + acc - q * big_b
+        ref.require_fits(pre, ref.width + 2, "decay(u) + acc - q*B")
+        state["u"] = ref.saturate(pre, S, "membrane")
+        state["b"] = b
+        spikes = (state["u"] > big_b).astype(np.int64)
+        state["s_prev"] = spikes
+        return spikes
+
     def random_arrays(self, ctx: RandomContext):
         wmax = 2 ** (ctx.widths.weight_bits - 1) - 1
         smax = 2 ** (ctx.widths.state_bits - 1) - 1

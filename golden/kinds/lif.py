@@ -76,6 +76,17 @@ class LIF(NeuronKind):
         return max(widths.decay_bits + widths.state_bits, max(widths.state_bits, acc_bits) + 2,
                    widths.state_bits + 1)
 
+    def reference_step(self, acc, state, q, layer, ref):
+        pre = ref.decay(state["v"], layer.decay, layer.decay_mode) + acc
+        ref.require_fits(pre, ref.width + 1, "decay(V) + acc")
+        h = ref.saturate(pre, ref.widths.state_bits, "membrane")
+        spikes = (h >= layer.threshold).astype(np.int64)
+        if layer.reset == "soft":
+            state["v"] = h - layer.threshold * spikes
+        else:
+            state["v"] = h * (1 - spikes)
+        return spikes
+
     def random_arrays(self, ctx: RandomContext):
         return {"threshold": ctx.thresholds(), "decay": ctx.decays()}
 

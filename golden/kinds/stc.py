@@ -143,6 +143,29 @@ class STC(NeuronKind):
     def step(self, acc, state, params, sat=None):
         return stc_step(acc, state, params, sat)
 
+    def reference_step(self, acc, state, q, layer, ref):
+        # the gates from the layer's own spikes of the previous step, one neuron's block at a time
+        o, n, D = layer.options, layer.neurons, ref.widths.decay_bits
+        size = n // o["gate_groups"]
+        half, top = 2 ** (o["gate_bits"] - 1), 2 ** o["gate_bits"] - 1
+        gates = []
+        for w_gate, bias, table, shift in ((layer.w_a, layer.bias_a, layer.table_a, o["shift_a"]),
+                                           (layer.w_g, layer.bias_g, layer.table_g, o["shift_g"])):
+            z = np.zeros_like(acc)
+            for i in range(n):
+                start = (i // size) * size
+                z[:, i] = q[:, start:start + size] @ w_gate[i] + bias[i]
+            e = ref.floor_shift(z, shift) + half
+            ref.count("gate", int(np.count_nonzero((e < 0) | (e > top))))
+            gates.append(table[np.clip(e, 0, top)])
+        pre = ref.floor_shift(gates[0] * state["v"], D) + ref.floor_shift(gates[1] * acc, D)
+        ref.require_fits(pre, ref.width + 2, "(A*V >> D) + (G*acc >> D)")
+        h = ref.saturate(pre, ref.widths.state_bits, "membrane")
+        spikes = (h >= layer.threshold).astype(np.int64)
+        state["v"] = h - layer.threshold * spikes
+        state["s_prev"] = spikes
+        return spikes
+
     def gate_bound(self, layer) -> int:
         """Largest |z| of either gate pre-activation, bias included."""
         return int(max((np.abs(layer.w_a).sum(axis=1) + np.abs(layer.bias_a)).max(initial=0),

@@ -51,6 +51,12 @@ class ReadoutKind:
     def step(self, acc: np.ndarray, state, params, sat=None):
         raise NotImplementedError
 
+    def reference_step(self, acc: np.ndarray, state: dict, readout, ref) -> np.ndarray:
+        """The readout's CONTRACT.md subsection written out literally for the reference model
+        (``golden/reference.py``): ``state`` maps each state name to its int64 (B, M) array and is
+        updated in place; returns the readout value ``m`` (B, M). Independent of :meth:`step`."""
+        raise NotImplementedError
+
     def value(self, state) -> np.ndarray:
         """The readout value ``m`` (B, M) of a state."""
         return state[0]

@@ -70,6 +70,17 @@ class ALIFReadout(ReadoutKind):
     def step(self, acc, state, p, sat=None):
         return alif_readout_step(acc, state, p, sat)
 
+    def reference_step(self, acc, state, readout, ref):
+        # section 3.4 at the readout width; q is the previous output spike, u the readout value
+        R, D = ref.widths.readout_bits, ref.widths.decay_bits
+        q, one = state["s_prev"], np.int64(2**D)
+        state["b"] = ref.floor_shift(readout.rho * state["b"], D) + q * (one - readout.rho)
+        big_b = ref.saturate(readout.threshold + ref.floor_shift(readout.beta * state["b"], D), R, "readout")
+        pre = ref.decay(state["u"], readout.decay, readout.decay_mode) + acc - q * big_b
+        state["u"] = ref.saturate(pre, R, "readout")
+        state["s_prev"] = (state["u"] > big_b).astype(np.int64)
+        return state["u"]
+
     def random_arrays(self, ctx):
         wmax = 2 ** (ctx.widths.weight_bits - 1) - 1
         rmax = 2 ** (ctx.widths.readout_bits - 1) - 1

@@ -49,6 +49,11 @@ class Leaky(ReadoutKind):
         return LeakyState(saturate(decay(state.m, p.alpha, p.decay_bits, p.decay_mode) + acc, p.readout_bits, sat,
                                    "readout"))
 
+    def reference_step(self, acc, state, readout, ref):
+        decayed = ref.decay(state["m"], readout.decay, readout.decay_mode)
+        state["m"] = ref.saturate(decayed + acc, ref.widths.readout_bits, "readout")
+        return state["m"]
+
     def random_arrays(self, ctx):
         return {"decay": ctx.decays()}
 

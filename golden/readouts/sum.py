@@ -31,5 +31,9 @@ class Sum(ReadoutKind):
     def step(self, acc, state, p, sat=None):
         return SumState(saturate(state.m + acc, p.readout_bits, sat, "readout"))
 
+    def reference_step(self, acc, state, readout, ref):
+        state["m"] = ref.saturate(state["m"] + acc, ref.widths.readout_bits, "readout")
+        return state["m"]
+
 
 register(Sum())

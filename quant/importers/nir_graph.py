@@ -5,8 +5,9 @@ What is accepted (everything else is refused with the node's name and the reason
     Input -> Affine|Linear -> neuron [-> recurrent cycle] -> Affine|Linear -> neuron ... 
           -> Affine|Linear -> LI|I -> Output
 
-- neuron: LIF, IF, or CubaLIF whose synapse passes its input straight through (``tau_syn == dt``);
-  ``v_leak = 0`` and ``v_reset = 0`` (NIR's reset is "to v_reset", i.e. skipcore's hard reset).
+- neuron: LIF, IF (skipcore ``lif``), or CubaLIF: skipcore ``cuba`` (CONTRACT.md 3.7), or ``lif``
+  when its synapse passes its input straight through (``tau_syn == dt``); ``v_leak = 0`` and
+  ``v_reset = 0`` (NIR's reset is "to v_reset", i.e. skipcore's hard reset).
 - recurrent cycle: neuron -> Linear|Affine [-> Delay] -> the same neuron (either order of Linear and
   Delay). ``Delay(k * dt)`` is span k; a cycle without Delay is span 1 (the one-step feedback of
   discrete-time simulators: snnTorch ``RLeaky``, Norse ``LIFRecurrent``). A recurrent Affine's bias
@@ -19,11 +20,16 @@ simulators discretise ``tau dv/dt = (v_leak - v) + R I``)::
 
     v[t] = (1 - dt/tau) v[t-1] + (dt R / tau) I[t]
 
-so ``lam = 1 - dt/tau`` (IF: lam = 1) and the input gain ``g = dt R / tau`` (IF: ``dt R``; CubaLIF:
-times ``w_in``) is folded into the rows of the incoming weights and the bias. Thresholds: one
+so ``lam = 1 - dt/tau`` (IF: lam = 1) and the input gain ``g = dt R / tau`` (IF: ``dt R``) is
+folded into the rows of the incoming weights and the bias. CubaLIF's synapse
+``tau_syn dI/dt = -I + w_in x`` likewise gives ``I[t] = (1 - dt/tau_syn) I[t-1] + (dt w_in / tau_syn) x[t]``:
+``alpha_syn = 1 - dt/tau_syn`` (the ``cuba`` layer option) and the rows take the gain
+``g = (dt R / tau_mem) (dt w_in / tau_syn)``, which scales ``I`` into the membrane's units (the
+membrane then adds ``I`` with weight 1, as ``cuba`` does). snnTorch's ``Synaptic`` export
+(``tau_syn = dt / (1 - alpha)``, ``w_in = tau_syn / dt``, ``R = tau_mem / dt``) gives ``g = 1``. Thresholds: one
 shared threshold stays as is; per-neuron thresholds are divided out (rows / th_i, threshold 1),
-which is exact with a reset to 0. ``lam`` must be the same for the whole layer (skipcore's LIF has
-one decay per layer). For LI: ``alpha = 1 - dt/tau`` per class, the gain ``R`` folds into the
+which is exact with a reset to 0. ``lam`` (and CubaLIF's ``alpha_syn``) must be the same for the
+whole layer (skipcore's float LIF and CUBA layers have one of each per layer). For LI: ``alpha = 1 - dt/tau`` per class, the gain ``R`` folds into the
 readout rows; I: a running sum, gain ``dt R``.
 
 NIR fires on ``v > v_threshold``, skipcore's LIF on ``v >= threshold``: the same except when the
@@ -40,7 +46,7 @@ from . import ImportedModel, ModelImportError
 
 __all__ = ["import_nir", "read_nir", "flatten"]
 
-SUPPORTED = "Input, Output, Affine, Linear, LIF, IF, CubaLIF (tau_syn = dt), LI, I, Delay"
+SUPPORTED = "Input, Output, Affine, Linear, LIF, IF, CubaLIF, LI, I, Delay"
 
 
 def read_nir(path) -> "object":
@@ -114,7 +120,8 @@ def _matrix(node, name):
 
 
 def _neuron(node, name: str, dt: float) -> dict:
-    """lam, gain (N,), threshold (N,) of a spiking node, or a refusal naming it."""
+    """lam, gain (N,), threshold (N,) of a spiking node (and alpha_syn for a CubaLIF with a synapse
+    of its own), or a refusal naming it."""
     import nir
 
     kind = _name(node)
@@ -133,11 +140,20 @@ def _neuron(node, name: str, dt: float) -> dict:
         raise ModelImportError(f"NIR node {name!r} ({kind}) has v_leak != 0; skipcore membranes leak to 0")
     tau = _vec(node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau, n)
     gain = dt * r / tau
+    synapse = {}
     if isinstance(node, nir.CubaLIF):
-        if not np.allclose(_vec(node.tau_syn, n), dt, rtol=1e-9, atol=0):
-            raise ModelImportError(f"NIR node {name!r} (CubaLIF) has tau_syn != dt = {dt}; skipcore neurons "
-                                   f"have no synaptic current state (only tau_syn = dt reduces to LIF)")
+        tau_syn = _vec(node.tau_syn, n)
         gain = gain * _vec(node.w_in, n)
+        if not np.allclose(tau_syn, dt, rtol=1e-9, atol=0):  # tau_syn = dt: I = w_in x, a LIF
+            if np.any(tau_syn < dt):
+                raise ModelImportError(f"NIR node {name!r} (CubaLIF) has tau_syn < dt = {dt}: the synaptic decay "
+                                       f"1 - dt/tau_syn would be negative; pass a smaller --dt")
+            alpha_syn = 1.0 - dt / tau_syn
+            if not _uniform(alpha_syn):
+                raise ModelImportError(f"NIR node {name!r} (CubaLIF) has per-neuron synaptic time constants; a "
+                                       f"skipcore CUBA layer has one (alpha_syn = 1 - dt/tau_syn) for all its neurons")
+            gain = gain * (dt / tau_syn)
+            synapse = {"alpha_syn": float(alpha_syn[0])}
     if np.any(tau < dt):
         raise ModelImportError(f"NIR node {name!r} ({kind}) has tau < dt = {dt}: the decay 1 - dt/tau "
                                f"would be negative; pass a smaller --dt")
@@ -146,11 +162,11 @@ def _neuron(node, name: str, dt: float) -> dict:
         raise ModelImportError(f"NIR node {name!r} ({kind}) has per-neuron time constants; a skipcore LIF "
                                f"layer has one decay (lam = 1 - dt/tau) for all its neurons")
     gain = np.where(np.abs(gain - 1.0) <= 1e-12, 1.0, gain)  # 1 - round-off of r = tau/dt (snnTorch)
-    return {"lam": float(lam[0]), "gain": gain, "threshold": th}
+    return {"lam": float(lam[0]), "gain": gain, "threshold": th, **synapse}
 
 
 def import_nir(graph, *, dt: float | None = None, mode: str | None = None, skip_steps: int | None = None) -> ImportedModel:
-    """A NIR graph (``nir.NIRGraph`` or a path) -> ImportedModel (LIF layers, sum or leaky readout).
+    """A NIR graph (``nir.NIRGraph`` or a path) -> ImportedModel (LIF or CUBA layers, sum or leaky readout).
 
     ``dt``, ``mode`` and ``skip_steps`` default to the graph's metadata (written by
     ``skipcore export --nir``), then to ``sequence`` and 0; a graph without ``dt`` needs it passed.
@@ -261,8 +277,9 @@ def import_nir(graph, *, dt: float | None = None, mode: str | None = None, skip_
         values[f"layers.{i}.fc.bias"] = bias * row
         if w_rec is not None:
             values[f"layers.{i}.rec.weight"] = w_rec * row[:, None]
-        layers.append(LayerConfig(n, kind="lif", recurrence="src" if span else "none", span=max(span, 1),
-                                  lam=p["lam"], threshold=float(th[0]) if shared else 1.0, reset="hard"))
+        synapse = {"kind": "cuba", "options": {"alpha_syn": p["alpha_syn"]}} if "alpha_syn" in p else {"kind": "lif"}
+        layers.append(LayerConfig(n, recurrence="src" if span else "none", span=max(span, 1), lam=p["lam"],
+                                  threshold=float(th[0]) if shared else 1.0, reset="hard", **synapse))
         if width is None:
             channels = w.shape[1]
         width, cur = n, target

@@ -61,7 +61,8 @@ class QuantKind:
         raise NotImplementedError
 
     def fused_run(self, layer, current: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor | None:
-        """A fused time loop for the layer (zero state, no currents returned), or None for the step loop."""
+        """A fused time loop for the layer (zero state, no currents returned): ``quant.fastloop.layer_loop``
+        with the kind's ``quant.fastloop.Cell``; None (the default) runs the generic step loop."""
         return None
 
     def export_params(self, layer) -> dict:

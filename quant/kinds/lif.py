@@ -1,10 +1,55 @@
-"""LIF (ASRC-SNN) on the training side: float step, float-to-integer rule, QAT step."""
+"""LIF (ASRC-SNN) on the training side: float step, its fused training loop, float-to-integer rule,
+QAT step."""
 from __future__ import annotations
 
+import torch
 
-from ..fastloop import LoopSpec, layer_loop
+from ..fastloop import Cell, layer_loop
 from ..neurons import LIFParams, LIFState, lif_step
 from . import QuantKind, register
+
+
+class LIFCell(Cell):
+    """``quant.neurons.lif_step`` in the fused loop (same operation order).
+
+    ``h = lam v + I; x = h - th; s = H(x); v = h - th s`` (soft) or ``h (1 - s)`` (hard)::
+
+        dL/ds_t = out_t + rec_t + dL/dv_t * (-th | -h_t)
+        dL/dh_t = dL/ds_t g(x_t) + dL/dv_t * (1 | 1 - s_t);   dL/dI_t = dL/dh_t;   dL/dv_{t-1} = lam dL/dh_t
+    """
+
+    def __init__(self, lam: float, threshold: float, soft_reset: bool):
+        self.lam, self.th, self.soft = lam, threshold, soft_reset
+
+    def start(self, current, params):
+        batch, steps, n = current.shape
+        self.membrane = None if self.soft else current.new_empty(steps, batch, n)  # h_t (hard reset's backward)
+        self.v = current.new_zeros(batch, n)
+        self.one = current.new_ones(())  # heaviside's value at x = 0: [x >= 0]
+
+    def forward(self, t, i, s, s_prev, pre_row, params):
+        h = torch.add(i, self.v, alpha=self.lam, out=self.membrane[t] if self.membrane is not None else None)
+        torch.heaviside(torch.sub(h, self.th, out=pre_row), self.one, out=s)
+        self.v = h.sub_(s, alpha=self.th) if self.soft else torch.addcmul(h, h, s, value=-1)
+
+    def start_backward(self, spikes, lead, params):
+        super().start_backward(spikes, lead, params)
+        self.g_next = None  # dL/dh_{t+1}
+
+    def backward(self, t, g_s, slope, g_cur, params):
+        g_next, lam = self.g_next, self.lam
+        if g_next is None:
+            g_i = torch.mul(g_s, slope, out=g_cur)
+        elif self.soft:
+            # dL/dv_t = lam dL/dh_{t+1}; dL/ds_t -= th dL/dv_t; dL/dh_t += dL/dv_t
+            g_s = torch.add(g_s, g_next, alpha=-self.th * lam)
+            g_i = torch.mul(g_s, slope, out=g_cur).add_(g_next, alpha=lam)
+        else:
+            g_v = lam * g_next
+            g_s = torch.addcmul(g_s, g_v, self.membrane[t], value=-1)
+            g_i = torch.mul(g_s, slope, out=g_cur).addcmul_(g_v, 1.0 - self.spikes[self.lead + t])
+        self.g_next = g_i
+        return g_i
 
 
 class LIF(QuantKind):
@@ -20,9 +65,9 @@ class LIF(QuantKind):
 
     def fused_run(self, layer, current, mixture):
         c = layer.cfg
-        spec = LoopSpec(kind="lif", span=layer.span if mixture is None else 0, surrogate=layer.surrogate,
-                        lam=float(c.lam), threshold=float(c.threshold), soft_reset=c.reset == "soft")
-        return layer_loop(current, spec, layer.rec.weight if layer.rec is not None else None, mixture)
+        cell = LIFCell(float(c.lam), float(c.threshold), c.reset == "soft")
+        return layer_loop(current, cell, layer.span, layer.surrogate,
+                          layer.rec.weight if layer.rec is not None else None, mixture)
 
     def export_params(self, layer):
         c = layer.cfg

@@ -24,6 +24,7 @@ from skipcore.errors import ConfigError
 from skipcore.golden.kinds.stc import gate_bias_limit, gate_shift, gate_table
 
 from .. import surrogate as _surrogates
+from ..fastloop import Cell, layer_loop
 from . import QuantKind, register
 
 __all__ = ["Sigmoid", "STCState", "STCParams", "stc_step", "block_gate"]
@@ -82,6 +83,75 @@ def stc_step(current: torch.Tensor, state: STCState, params: STCParams):
     x = h - params.threshold
     s = params.spike_fn(x, strict=False) if params.spike_fn is not None else (x >= 0).to(h.dtype)
     return s, STCState(h - params.threshold * s, s)
+
+
+def block_gate_t(g: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    """The transpose of :func:`block_gate`: ``dL/dq_j = sum_{i in block(j)} w[i, j'] g_i`` for (B, N) ``g``."""
+    batch, n = g.shape
+    m = n // groups
+    return torch.einsum("bgi,gij->bgj", g.reshape(batch, groups, m), w.reshape(groups, m, m)).reshape(batch, n)
+
+
+class STCCell(Cell):
+    """:func:`stc_step` in the fused loop (same operation order); tensors: w_a, w_g, c_a, c_g.
+
+    ``z_X = W_X s' + c_X; A = 1 + tanh(z_a); G = 1 + tanh(z_g); h = A v + G I; x = h - th;
+    s = H(x); v = h - th s`` (s' = the previous spike, W_X block-diagonal)::
+
+        dL/ds_t = out_t + rec_t - th dL/dv_t + W_a^T dL/dz_a,t+1 + W_g^T dL/dz_g,t+1
+        dL/dh_t = dL/ds_t g(x_t) + dL/dv_t;   dL/dv_{t-1} = A_t dL/dh_t;   dL/dI_t = G_t dL/dh_t
+        dL/dz_a,t = v_{t-1} dL/dh_t (1 - (A_t - 1)**2);   dL/dz_g,t = I_t dL/dh_t (1 - (G_t - 1)**2)
+    """
+
+    def __init__(self, w_a, w_g, c_a, c_g, groups: int, threshold: float):
+        self.tensors = (w_a, w_g, c_a, c_g)
+        self.groups, self.th = groups, threshold
+
+    def start(self, current, params):
+        batch, steps, n = current.shape
+        self.v_trace = current.new_zeros(steps + 1, batch, n)  # v_trace[t] = v_{t-1}, v_{-1} = 0
+        self.a_trace, self.g_trace = current.new_empty(steps, batch, n), current.new_empty(steps, batch, n)
+        self.i_trace = current.new_empty(steps, batch, n)
+        self.one = current.new_ones(())  # heaviside's value at x = 0: [x >= 0]
+
+    def forward(self, t, i, s, s_prev, pre_row, params):
+        w_a, w_g, c_a, c_g = params
+        a = torch.tanh(block_gate(s_prev, w_a, self.groups) + c_a, out=self.a_trace[t]).add_(1.0)
+        g = torch.tanh(block_gate(s_prev, w_g, self.groups) + c_g, out=self.g_trace[t]).add_(1.0)
+        self.i_trace[t].copy_(i)
+        h = a * self.v_trace[t] + g * i
+        torch.heaviside(torch.sub(h, self.th, out=pre_row), self.one, out=s)
+        torch.sub(h, s, alpha=self.th, out=self.v_trace[t + 1])
+
+    def start_backward(self, spikes, lead, params):
+        super().start_backward(spikes, lead, params)
+        self.g_za, self.g_zg = torch.empty_like(self.a_trace), torch.empty_like(self.a_trace)
+        self.g_h = None  # dL/dh_{t+1}
+
+    def backward(self, t, g_s, slope, g_cur, params):
+        w_a, w_g, _, _ = params
+        if self.g_h is not None:
+            g_v = self.a_trace[t + 1] * self.g_h  # dL/dv_t
+            g_s = (g_s - self.th * g_v + block_gate_t(self.g_za[t + 1], w_a, self.groups)
+                   + block_gate_t(self.g_zg[t + 1], w_g, self.groups))
+            g_h = g_s * slope + g_v
+        else:
+            g_h = g_s * slope
+        a, g = self.a_trace[t], self.g_trace[t]
+        torch.mul(self.v_trace[t] * g_h, 1.0 - (a - 1.0).square(), out=self.g_za[t])
+        torch.mul(self.i_trace[t] * g_h, 1.0 - (g - 1.0).square(), out=self.g_zg[t])
+        self.g_h = g_h
+        return torch.mul(g, g_h, out=g_cur)
+
+    def param_grads(self, needs, total, params):
+        steps, batch, n = self.a_trace.shape
+        groups, m = self.groups, n // self.groups
+        s_prev = self.spikes[self.lead - 1:self.lead - 1 + steps].reshape(steps * batch, groups, m)
+        out = []
+        for g_z in (self.g_za, self.g_zg):  # dL/dW_X[i, j'] = sum dL/dz_X,i s'_{block(i) j'}
+            out.append(torch.einsum("kgi,kgj->gij", g_z.reshape(steps * batch, groups, m), s_prev).reshape(n, m))
+        out += [self.g_za.sum((0, 1)), self.g_zg.sum((0, 1))]
+        return tuple(g if need else None for g, need in zip(out, needs))
 
 
 class _GateLookup(torch.autograd.Function):
@@ -152,6 +222,11 @@ class STC(QuantKind):
     def float_params(self, layer):
         return STCParams(layer.w_a, layer.w_g, _groups(layer.cfg), layer.cfg.threshold, layer.surrogate,
                          layer.c_a, layer.c_g)
+
+    def fused_run(self, layer, current, mixture):
+        cell = STCCell(layer.w_a, layer.w_g, layer.c_a, layer.c_g, _groups(layer.cfg), float(layer.cfg.threshold))
+        return layer_loop(current, cell, layer.span, layer.surrogate,
+                          layer.rec.weight if layer.rec is not None else None, mixture)
 
     def export_params(self, layer):
         c = layer.cfg

@@ -11,11 +11,44 @@ from torch import nn
 
 from skipcore.errors import ConfigError
 
+from ..kinds.alif import ALIFCell
 from ..neurons import ALIFParams, ALIFState, alif_step
 from ..surrogate import get_surrogate
 from . import QuantReadoutKind, register
 
 DEFAULTS = {"b0": 0.01, "beta": 1.8, "tau_adp": (100.0, 0.0)}
+
+
+class _MembraneLoop(torch.autograd.Function):
+    """The membrane trace ``u`` (B, T, M) of :class:`quant.kinds.alif.ALIFCell` driven by ``z``
+    (B, T, M), zero state, no recurrence; backward: the cell's BPTT with ``dL/du_t`` fed in."""
+
+    @staticmethod
+    def forward(ctx, z, cell, surrogate, *params):
+        batch, steps, m = z.shape
+        spikes = z.new_zeros(steps + 1, batch, m)  # spikes[1 + t] = S[t]
+        pre = z.new_empty(steps, batch, m)
+        cell.start(z, params)
+        for t, z_t in enumerate(z.unbind(1)):
+            cell.forward(t, z_t, spikes[1 + t], spikes[t], pre[t], params)
+        ctx.cell, ctx.surrogate = cell, surrogate
+        ctx.save_for_backward(z, spikes, pre, *params)
+        return cell.u_trace.transpose(0, 1).clone()
+
+    @staticmethod
+    def backward(ctx, grad_u):
+        z, spikes, pre, *params = ctx.saved_tensors
+        params, cell = tuple(params), ctx.cell
+        cell.g_membrane = grad_u.transpose(0, 1)
+        cell.start_backward(spikes, 1, params)
+        slope = ctx.surrogate.derivative(pre)
+        g_z = torch.empty_like(pre)
+        no_output = pre.new_zeros(pre.shape[1:])  # the output spikes reach the loss only through u
+        for t in range(pre.shape[0] - 1, -1, -1):
+            cell.backward(t, no_output, slope[t], g_z[t], params)
+        needs = tuple(ctx.needs_input_grad[3:])
+        g_params = cell.param_grads(needs, z.transpose(0, 1), params) if any(needs) else (None,) * len(needs)
+        return (g_z.transpose(0, 1) if ctx.needs_input_grad[0] else None, None, None, *g_params)
 
 
 def _opt(cfg, name):
@@ -49,6 +82,9 @@ class ALIFReadout(QuantReadoutKind):
 
     def forward(self, readout, z):
         p = self.params(readout)
+        if p.spike_fn is not None and torch.is_grad_enabled():
+            # one autograd node for the sequence: the ALIF layer's fused cell, read through u
+            return _MembraneLoop.apply(z, ALIFCell(p.alpha, p.rho, p.b0, p.beta), p.spike_fn, p.alpha, p.rho)
         state = ALIFState.zeros(z.shape[0], z.shape[2], device=z.device, dtype=z.dtype)
         out = []
         for z_t in z.unbind(1):

@@ -4,8 +4,41 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..fastloop import leaky_readout
 from . import QuantReadoutKind, register
+
+
+def leaky_readout(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``m[t] = alpha m[t-1] + (1 - alpha) z[t]``, m[-1] = 0, for z (B, T, M); alpha (M,): the whole
+    sequence as one autograd node (a hand-written BPTT, as ``quant.fastloop`` does for layers)."""
+    return _LeakyReadout.apply(z, alpha)
+
+
+class _LeakyReadout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, alpha):
+        out = torch.empty_like(z.transpose(0, 1))  # (T, B, M)
+        one_minus_alpha = 1.0 - alpha
+        m = z.new_zeros(z.shape[0], z.shape[2])
+        for t, z_t in enumerate(z.unbind(1)):
+            m = torch.add(alpha * m, one_minus_alpha * z_t, out=out[t])
+        ctx.save_for_backward(z, alpha, out)
+        return out.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, alpha, out = ctx.saved_tensors
+        g = grad.transpose(0, 1)
+        g_m_trace = torch.empty_like(out)
+        g_m = None
+        for t in range(out.shape[0] - 1, -1, -1):
+            g_m = g[t] if g_m is None else g[t] + alpha * g_m
+            g_m_trace[t] = g_m
+        g_z = ((1.0 - alpha) * g_m_trace).transpose(0, 1) if ctx.needs_input_grad[0] else None
+        g_alpha = None
+        if ctx.needs_input_grad[1]:
+            m_prev = torch.cat([out.new_zeros(1, *out.shape[1:]), out[:-1]])
+            g_alpha = (g_m_trace * (m_prev - z.transpose(0, 1))).sum((0, 1))
+        return g_z, g_alpha
 
 
 class Sum(QuantReadoutKind):
