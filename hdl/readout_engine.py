@@ -1,7 +1,7 @@
 """The readout (contract section 4): any readout kind with hardware (hdl.readouts), argmax."""
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -88,12 +88,17 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
-        def prepare_at(pos):
-            """The kind's prepare() of the class at chain position ``pos``."""
-            return kind.prepare(m, mem[pos], {k: v[pos] for k, v in extra.items()},
-                                {k: v[pos] if len(v) > 1 else v[0] for k, v in chains.items()}, pl)
+        # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
+        # UPDATE for the next class (position 1)
+        at_head = Signal()
+        nxt = 1 % M
 
-        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prepare_at(0).items()}
+        def pick(chain):
+            return chain[0] if len(chain) == 1 else Mux(at_head, chain[0], chain[nxt])
+
+        prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
+                                {k: pick(v) for k, v in chains.items()}, pl)
+        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))
@@ -130,12 +135,13 @@ class ReadoutEngine(wiring.Component):
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
-                m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prepare_at(0).values())]
+                m.d.comb += at_head.eq(1)
+                m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
                 value = Signal(signed(R))
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
-                    m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prepare_at(1 % M).values())]
+                    m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
                     new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
                                                        {k: v[0] for k, v in chains.items()}, pl, prepared=prepared)
                 else:
