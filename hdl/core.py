@@ -128,10 +128,11 @@ class SkipCore(wiring.Component):
                 wiring.connect(m, ring.o, rec_dec.i)
                 wiring.connect(m, rec_dec.o, engine.i_rec)
                 m.d.comb += engine.i_rec_ready.eq((ring.o_steps != 0) | rec_dec.marker_held)
-            out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth)
+            out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth,
+                                room=layer.groups + 1)
             m.submodules[f"layer{l}_fifo"] = out_fifo
             wiring.connect(m, engine.o_words, out_fifo.w)
-            m.d.comb += engine.o_space_ok.eq(out_fifo.space >= layer.groups + 1)
+            m.d.comb += engine.o_space_ok.eq(out_fifo.has_room)
             index_bits = (plan.layers[l + 1].input_index_bits if l + 1 < len(plan.layers)
                           else plan.readout.index_bits)
             dec = SpikeDecoder(groups=layer.groups, lanes=layer.lanes, index_bits=index_bits)

@@ -209,3 +209,27 @@ def test_skid_buffer_keeps_order_and_full_throughput():
         assert got == words and any(held)
     with pytest.raises(TypeError, match=r"^SkidBuffer layout must be a StructLayout, not unsigned\(4\)$"):
         SkidBuffer(layout=unsigned(4))
+
+
+def test_step_fifo_has_room_is_exact_in_every_cycle():
+    """StepFIFO(room=n).has_room is a register, yet equals ``space >= n`` in every cycle."""
+    dut = StepFIFO(layout=word_layout(2, 2), depth=5, room=3)
+    rng = random.Random(5)
+    seen = set()
+
+    async def bench(ctx):
+        for _ in range(400):
+            ctx.set(dut.w.valid, rng.random() < 0.5)
+            ctx.set(dut.r.ready, rng.random() < 0.4)
+            space, room = ctx.get(dut.space), ctx.get(dut.has_room)
+            assert room == int(space >= 3), (space, room)
+            seen.add(space)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == set(range(6))     # every fill level was visited
+    with pytest.raises(TypeError, match=r"^StepFIFO room must be a positive integer, not 0$"):
+        StepFIFO(layout=word_layout(2, 2), depth=4, room=0)
