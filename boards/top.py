@@ -245,6 +245,9 @@ class UARTBridge(wiring.Component):
         ev = Signal(8 * eb)
         reset_req = Signal()
         timer = Signal(range(prm.resolved_timeout + 1))
+        # timer == timeout, kept in a register (set with every timer update): the wide comparison
+        # does not sit in front of the parser's decisions (timing closure, issue 12)
+        expired = Signal(init=int(prm.resolved_timeout == 0))
 
         is_step = (cmd & 0xFC) == P.CMD_STEP
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
@@ -262,18 +265,18 @@ class UARTBridge(wiring.Component):
             with m.If(rx.error):
                 m.d.comb += set_err.eq(_E.FRAMING)
             with m.If(rx.valid | rx.error):
-                m.d.sync += timer.eq(0)
-            with m.Elif(timer == prm.resolved_timeout):
+                m.d.sync += [timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
+            with m.Elif(expired):
                 # a framing error found earlier is the likelier cause of the stall: report it
                 m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                              ctl_code.eq(Mux(err == _E.FRAMING, _E.FRAMING, _E.TIMEOUT)), ctl_cmd.eq(cmd)]
                 m.next = "SYNC"
             with m.Else():
-                m.d.sync += timer.eq(timer + 1)
+                m.d.sync += [timer.eq(timer + 1), expired.eq(timer == prm.resolved_timeout - 1)]
 
         with m.FSM(name="parser") as parser_fsm:
             with m.State("SYNC"):
-                m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0)]
+                m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
                 with m.If(rx.valid & (byte == P.CMD_SYNC)):
                     m.next = "CMD"
             with m.State("CMD"):
