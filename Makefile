@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench venv clean icarus
+.PHONY: demo test test-all bench bench-data venv clean icarus
 
 # Icarus Verilog is the optional second simulator: installed from Debian when we can (root + apt),
 # otherwise its tests skip and say why.
@@ -36,6 +36,16 @@ test-all: $(STAMP) icarus
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Datasets of benchmarks/bench_qat_npz.py. UEA sets: the aeon wheel ships their .ts files; only those
+# are read (by the benchmark's own parser), so none of aeon's dependencies are needed. Fashion-MNIST:
+# Debian's IDX files (/usr/share/datasets/fashion-mnist), installed when we can (root + apt).
+bench-data: $(STAMP)
+	$(BIN)/pip install -q --no-deps aeon==1.6.0
+	@[ -d /usr/share/datasets/fashion-mnist ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) \
+		|| echo "note: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); its benchmark rows need it"; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -430,10 +430,11 @@ def _policy_scale(opts: "ExportOptions", wmax: int, state_max: int, matrices: li
 
     ``max``: ``wmax / max|w|``, exponents 0. ``percentile``: ``wmax / P``, P the
     ``opts.percentile``-th percentile of every |w| of the matrices (the larger ones clip), exponents 0.
-    ``threshold``: the larger of the ``max`` scale and ``2**k / t_min`` (``t_min`` the smallest
-    positive threshold, k = ``opts.threshold_steps``), but at most ``state_max / (8 * t_top)``
-    (``t_top`` the largest threshold value: the state keeps 8x headroom above it); each matrix's
-    exponent is the smallest e >= 0 with ``max|w| * scale / 2**e <= wmax``.
+    ``threshold``: ``scale_max * 2**s``, s >= 0 the smallest that gives ``t_min`` (the smallest
+    positive threshold) at least ``2**k`` steps (k = ``opts.threshold_steps``), but lowered while
+    the scale exceeds ``state_max / (8 * t_top)`` (``t_top`` the largest threshold value: the state
+    keeps 8x headroom above it); each matrix's exponent is the smallest e >= 0 with
+    ``max|w| * scale / 2**e <= wmax``.
     """
     base = _scale(*matrices, wmax=wmax)
     zeros = [0] * len(matrices)
@@ -453,8 +454,15 @@ def _policy_scale(opts: "ExportOptions", wmax: int, state_max: int, matrices: li
     positive = values[values > 0]
     if not positive.numel():
         return base, zeros
-    scale = max(base, 2.0 ** opts.threshold_steps / float(positive.min()))
-    scale = max(base, min(scale, state_max / (8.0 * float(values.max()))))
+    target = min(2.0 ** opts.threshold_steps / float(positive.min()), state_max / (8.0 * float(values.max())))
+    # a power-of-two multiple of the max scale: the largest weight then still uses the full W-bit
+    # range at its exponent (any other scale wastes up to one bit of every weight to the exponent's
+    # power-of-two steps); rounded up to reach 2**k steps, down where the headroom cap forbids more
+    cap = state_max / (8.0 * float(values.max()))
+    steps = max(0, math.ceil(math.log2(target / base) - 1e-9)) if target > base else 0
+    while steps > 0 and base * 2.0**steps > cap * (1 + 1e-9):
+        steps -= 1
+    scale = base * 2.0**steps
     exps = []
     for m in matrices:
         largest, e = _largest(m), 0

@@ -6,7 +6,8 @@
 The float network is trained through the integer-exact forward pass of ``quant/qat.py`` (the
 contract, bit for bit), so the validation accuracy measured during fine-tuning *is* the accuracy
 of the artifact. Epoch 0 is plain PTQ; the artifact written is the epoch with the best validation
-accuracy (PTQ itself when fine-tuning does not help), so QAT never ends worse than PTQ on val.
+accuracy, ties broken by the lower validation loss of the integer model (PTQ itself when
+fine-tuning does not help), so QAT never ends worse than PTQ on val.
 
 Output folder:
 
@@ -32,6 +33,7 @@ from skipcore.outputs import atomic_write_text
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, input_spec_for
+from .ptq import choose_policy, policy_label
 from .qat import QATNetwork, run_qat
 
 __all__ = ["qat_finetune", "evaluate_integer", "load_checkpoint_data"]
@@ -118,7 +120,9 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
         ``tau_lr_scale`` times it; ASRC span logits are frozen (the deployed span is fixed).
     export_options:
         :class:`ExportOptions` or a dict (weight_bits, state_bits, readout_bits, decay_bits,
-        input_bits, input_frac_bits, decay_mode).
+        input_bits, input_frac_bits, decay_mode, scale_policy, threshold_steps, percentile). QAT
+        starts from the scale policy's integers and keeps the policy while it trains; ``auto``
+        first picks the policy whose PTQ is best on the validation split (golden model).
     data_path, batch, limit, seed:
         Dataset location, batch size (default: the checkpoint's), samples per split, shuffle seed.
     force:
@@ -158,6 +162,15 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
     batch = int(batch or train_cfg.get("batch", 64))
     info = data.info
     input_spec = input_spec_for(info.input_kind, info.channels, opts, x=data.train.x)
+    has_val = len(data.val) > 0
+    select = data.val if has_val else data.train
+    policy_choices = None
+    if opts.scale_policy == "auto":
+        # QAT starts from the integers of the policy that PTQ finds best on the validation split
+        network.eval()
+        opts, _, policy_choices = choose_policy(network, input_spec, opts, select, info, batch_size=eval_batch)
+        log("scale policy auto: " + ", ".join(f"{r['policy']} {r['accuracy']:.4f}" for r in policy_choices)
+            + f" -> {policy_label(opts)}")
     qat = QATNetwork(network, opts, input_spec=input_spec)
     log(f"QAT: {qat.to_artifact().summary()}  input {input_spec.kind} {input_spec.bits}b "
         f"frac {input_spec.frac_bits}; {epochs} epochs, lr {lr:g}, batch {batch}")
@@ -172,16 +185,14 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
     optimizer = torch.optim.Adam(param_groups, lr=lr)
     n_batches = max(1, math.ceil(len(data.train) / batch))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * n_batches))
-    has_val = len(data.val) > 0
-    select = data.val if has_val else data.train
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
 
     t_start = time.perf_counter()
     float_val = _float_accuracy(network, select, eval_batch)
     base = evaluate_integer(qat, select, batch=eval_batch)
-    log(f"epoch   0 (PTQ)  val acc {base['acc']:.4f} (float {float_val:.4f})")
-    best = {"epoch": 0, "acc": base["acc"], "state": copy.deepcopy(network.state_dict())}
+    log(f"epoch   0 (PTQ)  val acc {base['acc']:.4f} loss {base['loss']:.4f} (float {float_val:.4f})")
+    best = {"epoch": 0, "acc": base["acc"], "loss": base["loss"], "state": copy.deepcopy(network.state_dict())}
     history = [{"epoch": 0, "train_loss": None, "train_acc": None, "val_loss": base["loss"], "val_acc": base["acc"],
                 "seconds": time.perf_counter() - t_start}]
     for epoch in range(1, epochs + 1):
@@ -212,13 +223,15 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
         network.eval()
         val = evaluate_integer(qat, select, batch=eval_batch)
         seconds = time.perf_counter() - t0
-        improved = val["acc"] > best["acc"]
+        # equal accuracy (common on a small validation split): the lower integer-model loss, i.e. the
+        # larger margins, wins, so a tie never pins the result to the PTQ start
+        improved = val["acc"] > best["acc"] or (val["acc"] == best["acc"] and val["loss"] < best["loss"])
         if improved:
-            best = {"epoch": epoch, "acc": val["acc"], "state": copy.deepcopy(network.state_dict())}
+            best = {"epoch": epoch, "acc": val["acc"], "loss": val["loss"], "state": copy.deepcopy(network.state_dict())}
         history.append({"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(counted, 1),
                         "val_loss": val["loss"], "val_acc": val["acc"], "seconds": seconds})
         log(f"epoch {epoch:3d}/{epochs}  train loss {loss_sum / max(seen, 1):.4f} acc {correct / max(counted, 1):.4f}"
-            f"  val acc {val['acc']:.4f}  {seconds:.1f}s" + ("  *" if improved else ""))
+            f"  val acc {val['acc']:.4f} loss {val['loss']:.4f}  {seconds:.1f}s" + ("  *" if improved else ""))
 
     network.load_state_dict(best["state"])
     network.eval()
@@ -228,6 +241,9 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
     provenance = checkpoint_provenance(ckpt, checkpoint_path, opts, method="qat", qat_epochs=epochs,
                                        qat_best_epoch=best["epoch"], qat_val_accuracy=best["acc"],
                                        ptq_val_accuracy=base["acc"], float_val_accuracy=float_val)
+    if policy_choices is not None:
+        provenance["scale_policy_auto"] = {"split": "val" if has_val else "train", "chosen": policy_label(opts),
+                                           "candidates": policy_choices}
     art = qat.to_artifact(provenance)
     if check_golden:
         xs = select.x[:check_golden]
@@ -251,6 +267,8 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
         "artifact": str(art_path),
         "summary": art.summary(),
         "export_options": opts.to_dict(),
+        "scale_policy": policy_label(opts),
+        "policy_choices": policy_choices,
         "input": {"kind": art.input.kind, "bits": art.input.bits, "frac_bits": art.input.frac_bits},
         "epochs": epochs,
         "best_epoch": best["epoch"],

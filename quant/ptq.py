@@ -20,16 +20,13 @@ from skipcore.outputs import atomic_path, atomic_write_text
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
-__all__ = ["quantize_checkpoint", "sweep_bits", "checkpoint_dataset", "golden_accuracy", "float_accuracy",
-           "policy_candidates", "policy_label", "choose_policy"]
+__all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy",
+           "float_accuracy", "policy_candidates", "policy_label", "choose_policy"]
 
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
 AUTO_CANDIDATES = (
     ("max", {}),
-    ("threshold", {"threshold_steps": 2}),
-    ("threshold", {"threshold_steps": 4}),
-    ("threshold", {"threshold_steps": 6}),
-    ("threshold", {"threshold_steps": 8}),
+    *(("threshold", {"threshold_steps": k}) for k in range(2, 9)),
     ("percentile", {"percentile": 99.9}),
     ("percentile", {"percentile": 99.0}),
 )
@@ -62,18 +59,28 @@ def choose_policy(network, input_spec, opts: ExportOptions, split, info, *, batc
     ``split`` with the golden model, keep the most accurate (ties: the earlier).
 
     Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``accuracy``,
-    ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``.
+    ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``, and ``same_as`` (the earlier
+    candidate) when a candidate gives the very integers of an earlier one (it is not run again).
     """
-    rows, best = [], None
+    rows, best, seen = [], None, []
     for cand in policy_candidates(opts):
         art = export_artifact(network, cand, input_spec=input_spec, provenance=provenance)
-        acc, res = golden_accuracy(art, split, info, batch_size=batch_size)
-        row = {"policy": policy_label(cand), "accuracy": acc, "saturation": int(sum(res.saturation.values())),
-               "clipped": clipped_total(art),
+        twin = next((i for i, (layers, readout) in enumerate(seen)
+                     if layers == art.layers and readout == art.readout), None)
+        seen.append((art.layers, art.readout))
+        row = {"policy": policy_label(cand), "clipped": clipped_total(art),
                "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]]}
+        if twin is not None:
+            row.update(accuracy=rows[twin]["accuracy"], saturation=rows[twin]["saturation"],
+                       same_as=rows[twin].get("same_as", rows[twin]["policy"]))
+        else:
+            acc, res = golden_accuracy(art, split, info, batch_size=batch_size)
+            row.update(accuracy=acc, saturation=int(sum(res.saturation.values())))
         rows.append(row)
+        acc = row["accuracy"]
         if log:
-            log(f"{row['policy']:<16s} acc {acc:.4f}  saturation {row['saturation']}  clipped {row['clipped']}")
+            log(f"{row['policy']:<16s} acc {acc:.4f}  saturation {row['saturation']}  clipped {row['clipped']}"
+                + (f"  (= {row['same_as']})" if "same_as" in row else ""))
         if best is None or acc > best[2]:
             best = (cand, art, acc)
     return best[0], best[1], rows
@@ -151,33 +158,67 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
     the dataset is available and ``evaluate``: ``split``, ``float_acc``, ``golden_acc``,
     ``saturation``, ``spike_rates`` and ``samples``.
     """
-    from skipcore.golden.artifact import save
-
     opts = _as_options(options)
     if out is not None and Path(out).exists() and not force:
         raise ConfigError(f"{str(out)!r} exists; pass --force to replace it")
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, not {split!r}")
     network, ckpt = load_checkpoint(checkpoint)
+    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or opts.scale_policy == "auto")
+    recorded_kind = (ckpt.get("dataset") or {}).get("input_kind") if dataset is None else None
+    report = quantize_float_network(network, opts, dataset=dataset, input_kind=recorded_kind,
+                                    provenance=lambda o: checkpoint_provenance(ckpt, checkpoint, o, method="ptq"),
+                                    evaluate=evaluate, split=split, batch_size=batch_size, progress=progress)
+    report["checkpoint"] = str(checkpoint)
+    report["float_accuracy_recorded"] = report["artifact"].provenance.get("float_accuracy")
+    if out is not None:
+        from skipcore.golden.artifact import save
+
+        report["path"] = save(report["artifact"], out, overwrite=force)
+    return report
+
+
+def quantize_float_network(network, options: ExportOptions | dict | None = None, *, dataset=None,
+                           input_kind: str | None = None, provenance=None, evaluate: bool = True,
+                           split: str = "val", batch_size: int = 256, progress=None) -> dict:
+    """PTQ of a float network (``quant.network.SpikingNetwork``) into an artifact (not written).
+
+    ``dataset`` (a loaded ``skipcore.datasets.Dataset`` or None) sets the input quantisation,
+    lets ``auto`` choose its policy on the validation split (the training split when there is
+    none; never the test split) and, with ``evaluate``, compares float and golden on ``split``.
+    ``auto`` needs it. ``input_kind`` is used without a dataset (and must agree with one).
+    ``provenance``: a dict, or a function of the chosen ExportOptions giving one.
+
+    Returns the report of :func:`quantize_checkpoint` (``path`` None).
+    """
+    opts = _as_options(options)
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, not {split!r}")
     auto = opts.scale_policy == "auto"
-    dataset = checkpoint_dataset(ckpt, data, limit=limit, required=data is not None or auto)
+    if auto and dataset is None:
+        raise ConfigError("--scale-policy auto picks by validation accuracy and needs the dataset: pass --data "
+                          "NAME_OR_PATH, or choose max, threshold or percentile")
     if dataset is not None:
         from .finetune import check_compatible
 
         check_compatible(network, dataset.info)
-    input_spec = _input_spec(ckpt, network, dataset, opts)
-    choices = None
+        if input_kind is not None and input_kind != dataset.info.input_kind:
+            raise ConfigError(f"the input kind {input_kind!r} does not match the dataset's "
+                              f"({dataset.info.input_kind!r}); drop --input-kind or pass the right one")
+    input_spec = _input_spec({"dataset": {"input_kind": input_kind}}, network, dataset, opts)
+    choices = chooser_name = None
     if auto:
         # chosen on the validation split (the training split when there is none), never on the test split
         chooser, chooser_name = (dataset.val, "val") if len(dataset.val) else (dataset.train, "train")
         opts, _, choices = choose_policy(network, input_spec, opts, chooser, dataset.info, batch_size=batch_size)
-    prov = checkpoint_provenance(ckpt, checkpoint, opts, method="ptq")
+    prov = dict((provenance(opts) if callable(provenance) else provenance) or {})
+    prov["export_options"] = opts.to_dict()
     if choices is not None:
         prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
-    report: dict = {"artifact": art, "path": None, "input": input_spec, "checkpoint": str(checkpoint),
-                    "float_accuracy_recorded": prov.get("float_accuracy"), "scale_policy": policy_label(opts),
-                    "policy_choices": choices, "clipped_weights": art.provenance.get("clipped_weights")}
+    report: dict = {"artifact": art, "path": None, "input": input_spec, "options": opts,
+                    "scale_policy": policy_label(opts), "policy_choices": choices,
+                    "clipped_weights": art.provenance.get("clipped_weights")}
     if choices is not None:
         report["policy_split"] = chooser_name
     if dataset is not None and evaluate:
@@ -193,8 +234,6 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike | 
             saturation=res.saturation, golden_seconds=seconds,
             spike_rates=[float(c.sum()) / (len(part) * steps * l.neurons) for c, l in zip(res.spike_counts, art.layers)],
         )
-    if out is not None:
-        report["path"] = save(art, out, overwrite=force)
     return report
 
 

@@ -85,13 +85,14 @@ def build_optimizer(network: SpikingNetwork, cfg: TrainConfig):
 def evaluate(network: SpikingNetwork, split, *, batch: int = 256, device=None, rates: bool = False) -> dict:
     """Loss, accuracy (the deployed prediction rule, eval mode) and optionally firing rates."""
     device = device or next(network.parameters()).device
+    dtype = next(network.parameters()).dtype  # an imported state dict may be float64
     was_training = network.training
     network.eval()
     loss_sum, correct, counted, n = 0.0, 0, 0, 0
     spike_sums = None
     steps = 0
     for xb, yb in split.batches(batch):
-        x = torch.from_numpy(np.ascontiguousarray(xb)).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(xb)).to(device=device, dtype=dtype)
         y = torch.from_numpy(np.ascontiguousarray(yb)).to(device)
         res = network(x, record=rates)
         out = res.readout if rates else res

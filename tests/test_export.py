@@ -243,7 +243,9 @@ def test_quantize_auto_policy_and_the_policy_axis_of_sweep(run_dir, tmp_path, ca
     text = capsys.readouterr().out
     assert "scale policy auto" in text and "(chosen)" in text and "clipped weights" in text
     auto = load(out).provenance["scale_policy_auto"]
-    assert auto["split"] == "val" and len(auto["candidates"]) == 7
+    from skipcore.quant.ptq import AUTO_CANDIDATES
+
+    assert auto["split"] == "val" and len(auto["candidates"]) == len(AUTO_CANDIDATES)
     best = max(auto["candidates"], key=lambda r: r["accuracy"])
     assert auto["chosen"] == next(r["policy"] for r in auto["candidates"] if r["accuracy"] == best["accuracy"])
 

@@ -53,3 +53,49 @@ def test_export_import_round_trip_through_files(tmp_path, capsys):
     back, direct = load(tmp_path / "back.skc"), load(tmp_path / "direct.skc")
     assert [l.span for l in direct.layers] == [3, 2]
     assert back.layers == direct.layers and back.readout == direct.readout and back.input == direct.input
+
+
+def test_import_scale_policy_and_auto_with_data(tmp_path, capsys):
+    """``import --scale-policy``: a named policy needs no data; auto needs --data (one clear line, nothing
+    written) and then chooses on the validation split, recorded in the artifact."""
+    import numpy as np
+
+    torch.manual_seed(2)
+    official = OfficialSRNN(3, 10, 4, b_j0=0.1, beta_h=1.8, beta_o=1.8)
+    with torch.no_grad():
+        official.i2h.weight.mul_(20.0)  # large weights next to b_j0 = 0.1: max and threshold policies differ
+    sd = tmp_path / "srnn.pth"
+    torch.save(official.state_dict(), sd)
+    common = ["--b-j0", "0.1", "--beta", "1.8"]
+    out = tmp_path / "m.skc"
+    assert _cli("import", sd, "-o", out, "--input-kind", "spike", "--scale-policy", "auto", *common) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "auto" in err and "Traceback" not in err and not out.exists()
+    assert _cli("import", sd, "-o", tmp_path / "c.pt", "--scale-policy", "threshold", *common) == 2
+    assert "model.skc" in capsys.readouterr().err and not (tmp_path / "c.pt").exists()
+
+    for policy in ("max", "threshold"):
+        path = tmp_path / f"{policy}.skc"
+        assert _cli("import", sd, "-o", path, "--input-kind", "spike", "--scale-policy", policy, *common) == 0
+        art = load(path)
+        assert art.provenance["export_options"]["scale_policy"] == policy
+        exps = [art.layers[0].input_exp, art.layers[0].recurrent_exp, art.readout.weight_exp]
+        assert (max(exps) > 0) == (policy == "threshold"), exps
+    # the threshold policy keeps b_j0 at >= 2**6 steps; max floors it to a few LSB
+    assert int(load(tmp_path / "threshold.skc").layers[0].threshold.min()) >= 64
+    assert int(load(tmp_path / "max.skc").layers[0].threshold.min()) < 64
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 30, 3)) < 0.3).astype(np.float32)
+    data = tmp_path / "spikes.npz"
+    np.savez(data, x=x, y=rng.integers(0, 4, 60), x_test=x[:20], y_test=rng.integers(0, 4, 20))
+    capsys.readouterr()
+    assert _cli("import", sd, "-o", out, "--scale-policy", "auto", "--data", data, *common) == 0
+    shown = capsys.readouterr().out
+    art = load(out)
+    auto = art.provenance["scale_policy_auto"]
+    assert auto["split"] == "val" and len(auto["candidates"]) >= 3
+    assert auto["chosen"] in shown and "golden (PTQ)" in shown
+    best = max(c["accuracy"] for c in auto["candidates"])
+    assert [c["accuracy"] for c in auto["candidates"] if c["policy"] == auto["chosen"]][0] == best
+    assert art.provenance["export_options"]["scale_policy"] in ("max", "threshold", "percentile")

@@ -48,6 +48,7 @@ SKIPCORE_MODULES = {
     "evaluate": {"golden", "datasets"},
     "cores": {"hdl", "sim"},
     "report": set(),
+    "shd_like": {"golden"},  # the SHD-like stream and its golden-calibrated network (benchmarks/bench_shd.py)
     "flow": {"golden", "hdl", "sim", "boards", "datasets", "evaluate", "cores", "report"},
 }
 

@@ -211,10 +211,12 @@ def test_qat_finetune_writes_golden_exact_artifact(trained, tmp_path):
     network, _ = load_checkpoint(ckpts["mnist1d-lif-asrc"])  # the untouched float weights: PTQ
     ptq = QATNetwork(network, ExportOptions(weight_bits=6, state_bits=14), input_spec=art.input).to_artifact()
     assert summary["ptq_val_acc"] == val_accuracy(ptq)
-    # epoch 0 is PTQ; the artifact written is the first epoch with the best val accuracy
+    # epoch 0 is PTQ; the artifact written is the epoch with the best val accuracy, ties broken by the
+    # lower val loss (then the earlier epoch)
     accs = [h["val_acc"] for h in history]
     assert [h["epoch"] for h in history] == [0, 1] and accs[0] == summary["ptq_val_acc"]
-    assert summary["best_epoch"] == accs.index(max(accs)) and summary["qat_val_acc"] == max(accs)
+    best = min(range(len(history)), key=lambda i: (-accs[i], history[i]["val_loss"], i))
+    assert summary["best_epoch"] == best and summary["qat_val_acc"] == max(accs)
     assert art.provenance["qat_best_epoch"] == summary["best_epoch"]
     with pytest.raises(Exception, match="exists"):
         qat_finetune(ckpts["mnist1d-lif-asrc"], data, tmp_path / "qat", epochs=0, progress=False, log=lambda m: None)

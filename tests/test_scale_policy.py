@@ -131,3 +131,27 @@ def test_auto_on_an_srnn_style_network_with_large_weights():
     auto_test, plain_test = _agreement(art, test), _agreement(plain, test)
     # auto never loses more than 1 pp against today's max policy on unseen inputs
     assert auto_test >= plain_test - 0.01, (chosen, auto_test, plain_test)
+
+
+@pytest.mark.parametrize("steps", [5, 6, 7, 9])
+def test_threshold_scale_is_a_power_of_two_multiple_of_the_max_scale(steps):
+    """The threshold policy's state scale is scale_max * 2**s: the largest weight keeps the full
+    8-bit range at its exponent (no bit lost to the exponent's power-of-two steps)."""
+    net = srnn_network(seed=1)
+    opts = dict(weight_bits=8, state_bits=16)
+    plain = export_artifact(net, ExportOptions(**opts), input_kind="spike")
+    kept = export_artifact(net, ExportOptions(**opts, scale_policy="threshold", threshold_steps=steps),
+                           input_kind="spike")
+    ratio = kept.provenance["scales"]["layers"][0] / plain.provenance["scales"]["layers"][0]
+    s = round(math.log2(ratio))
+    assert s >= 1 and ratio == pytest.approx(2.0**s, rel=1e-12)
+    layer = kept.layers[0]
+    peaks = [(int(np.abs(layer.w_in).max()), layer.input_exp), (int(np.abs(layer.w_rec).max()), layer.recurrent_exp)]
+    assert (127, s) in peaks  # the matrix with the largest weight: full range at exponent s
+    assert all(64 <= peak <= 127 and e <= s for peak, e in peaks)  # the other one: its smallest exponent
+    # the smallest such multiple that gives b0 2**steps steps, unless the state's 8x headroom caps it
+    b0 = int(layer.threshold.min())
+    if steps < 9:
+        assert 2**steps <= b0 <= 2 ** (steps + 1)
+    else:
+        assert b0 < 2**steps and 8 * int(layer.threshold.max()) <= 2**15  # capped, headroom kept

@@ -120,27 +120,45 @@ def import_file(path: str | os.PathLike, source: str = "auto", options: dict | N
 
 
 def write_imported(model: ImportedModel, out: str | os.PathLike, *, input_kind: str | None = None,
-                   export_options=None, force: bool = False, source_path: str | os.PathLike | None = None):
-    """Write ``model`` to ``out``: a ``.skc`` artifact (PTQ with ``export_options``; needs
-    ``input_kind``) or else a skipcore checkpoint. Returns the Artifact or None."""
+                   export_options=None, force: bool = False, source_path: str | os.PathLike | None = None,
+                   data=None, limit: int | None = None, evaluate: bool = True) -> dict | None:
+    """Write ``model`` to ``out``: a ``.skc`` artifact (PTQ with ``export_options``) or else a
+    skipcore checkpoint (returns None).
+
+    ``data`` (a dataset name, a path or a loaded ``skipcore.datasets.Dataset``; ``limit`` samples
+    per split) gives the input kind and quantisation, lets ``scale_policy="auto"`` choose on its
+    validation split (``auto`` needs it), and, with ``evaluate``, the float vs golden comparison
+    on that split. Without it, ``input_kind`` is needed (and a real input's frac bits, a count
+    input's bits). Returns the report of :func:`quant.ptq.quantize_float_network`.
+    """
     from skipcore.golden.artifact import save
 
-    from ..export import _as_options, export_artifact, input_spec_for, make_provenance
+    from ..export import _as_options, make_provenance
+    from ..ptq import checkpoint_dataset, quantize_float_network
 
     out = Path(out)
+    opts = _as_options(export_options)
     if out.suffix.lower() != ".skc":
         save_imported(model, out, input_kind=input_kind)
         return None
-    if input_kind is None:
-        raise ModelImportError("writing model.skc needs the input kind: pass --input-kind spike, count or real")
-    opts = _as_options(export_options)
-    if input_kind == "real" and opts.input_frac_bits is None:
-        raise ModelImportError("a real input needs --input-frac-bits (no dataset is read to choose it)")
-    if input_kind == "count" and opts.input_bits is None:
-        raise ModelImportError("a count input needs --input-bits (no dataset is read to size it)")
-    spec = input_spec_for(input_kind, model.network.config.input_channels, opts)
-    prov = make_provenance(options=opts, method="import", imported_from=model.source,
-                           source=str(source_path) if source_path else None, import_notes=model.notes)
-    art = export_artifact(model.network, opts, input_spec=spec, provenance=prov)
-    save(art, out, overwrite=force)
-    return art
+    if opts.scale_policy == "auto" and data is None:
+        raise ModelImportError("--scale-policy auto picks by validation accuracy and needs data: pass --data "
+                               "NAME_OR_PATH, or choose max, threshold or percentile")
+    if data is None:
+        if input_kind is None:
+            raise ModelImportError("writing model.skc needs the input kind: pass --input-kind spike, count or real "
+                                   "(or --data)")
+        if input_kind == "real" and opts.input_frac_bits is None:
+            raise ModelImportError("a real input needs --input-frac-bits (or --data to choose it)")
+        if input_kind == "count" and opts.input_bits is None:
+            raise ModelImportError("a count input needs --input-bits (or --data to size it)")
+    dataset = None
+    if data is not None:
+        dataset = checkpoint_dataset({}, data, limit=limit)
+    report = quantize_float_network(
+        model.network, opts, dataset=dataset, input_kind=input_kind, evaluate=evaluate,
+        provenance=lambda o: make_provenance(
+            options=o, method="import", imported_from=model.source, source=str(source_path) if source_path else None,
+            import_notes=model.notes, dataset=dataset.info.name if dataset is not None else None))
+    report["path"] = save(report["artifact"], out, overwrite=force)
+    return report

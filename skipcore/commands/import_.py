@@ -25,7 +25,7 @@ FLAGS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from skipcore.commands.quantize import add_width_arguments
+    from skipcore.commands.quantize import add_policy_arguments, add_width_arguments
 
     parser.add_argument("model", help="a NIR graph (.nir) or an official state dict (.pt/.pth, loaded weights-only)")
     parser.add_argument("-o", "--out", default="model.skc",
@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", choices=("auto", "nir", "srnn", "asrc"), default="auto",
                         help="model source (default: from the suffix and the state dict's names)")
     parser.add_argument("--input-kind", choices=("spike", "count", "real"), default=None,
-                        help="what the network reads per step (needed for .skc)")
+                        help="what the network reads per step (needed for .skc without --data)")
+    parser.add_argument("--data", default=None, metavar="NAME_OR_PATH",
+                        help="dataset name or path (.skc): sets the input quantisation, lets --scale-policy auto "
+                             "choose on its validation split, and compares float and golden on it")
+    parser.add_argument("--limit", type=int, default=None, help="with --data: at most this many samples per split")
     g = parser.add_argument_group("NIR")
     g.add_argument("--dt", type=float, default=None, help="simulation step of the graph (default: its metadata)")
     g.add_argument("--mode", choices=("sequence", "per_step"), default=None,
@@ -53,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hard-reset", action="store_const", const="hard", default=None, help="the --hard-reset variant")
     g.add_argument("--span", type=int, nargs="+", default=None, help="span k of each SRC layer (one, or one per layer)")
     add_width_arguments(parser)
+    add_policy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
     from skipcore.errors import ConfigError
     from skipcore.outputs import OutputPlan
 
-    from .quantize import artifact_table, options_from_args
+    from .quantize import options_from_args, print_report
 
     console = Console()
     opts = options_from_args(args)
-    plan = OutputPlan("import", inputs=[args.model], force=args.force)
+    plan = OutputPlan("import", inputs=[args.model, args.data], force=args.force)
     plan.file(args.out, "-o")
     source = args.source
     if source == "auto":
@@ -81,22 +86,35 @@ def run(args: argparse.Namespace) -> int:
             shown = "--" + flag.replace("_", "-")
             raise ConfigError(f"{shown} does not apply to a {source} model (it is for {', '.join(sorted(sources))})")
         options[name] = value[0] if flag == "span" and len(value) == 1 else value
-    if args.out.lower().endswith(".skc") and args.input_kind is None:
-        raise ConfigError("writing model.skc needs the input kind: pass --input-kind spike, count or real "
+    to_artifact = args.out.lower().endswith(".skc")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if not to_artifact:
+        given = [flag for flag, used in (("--data", args.data is not None), ("--limit", args.limit is not None),
+                                         ("--scale-policy", opts.scale_policy != "max")) if used]
+        if given:
+            raise ConfigError(f"{', '.join(given)} apply to PTQ into model.skc, not to a checkpoint ({args.out}); "
+                              "pass them to `skipcore quantize` or `skipcore train --qat` later, or use -o model.skc")
+    elif args.data is None and opts.scale_policy == "auto":
+        raise ConfigError("--scale-policy auto picks by validation accuracy and needs data: pass --data NAME_OR_PATH, "
+                          "or choose max, threshold or percentile")
+    elif args.data is None and args.input_kind is None:
+        raise ConfigError("writing model.skc needs the input kind: pass --input-kind spike, count or real, or --data "
                           "(or -o model.pt for a checkpoint)")
     plan.prepare()
     from skipcore.quant.importers import import_file, write_imported
 
     with console.status("importing..."):
         model = import_file(args.model, args.source, options)
-        art = write_imported(model, args.out, input_kind=args.input_kind, export_options=opts, force=args.force,
-                             source_path=args.model)
+    with console.status("quantizing" + (" and running the golden model..." if args.data else "...")):
+        report = write_imported(model, args.out, input_kind=args.input_kind, export_options=opts, force=args.force,
+                                source_path=args.model, data=args.data, limit=args.limit)
     cfg = model.network.config
     console.print(f"imported {model.source}: {cfg.input_channels} inputs, "
                   + ", ".join(f"{l.neurons} {l.kind} ({l.recurrence}{' k=' + str(l.span) if l.recurrence == 'src' else ''})"
                               for l in cfg.layers)
                   + f", {cfg.readout.kind} readout of {cfg.classes}")
-    if art is not None:
-        console.print(artifact_table(art))
+    if report is not None:
+        print_report(console, report)
     console.print(f"wrote [bold]{args.out}[/bold]")
     return 0

@@ -154,7 +154,8 @@ def print_report(console, report: dict) -> None:
         for col in ("policy", "accuracy", "saturation events", "clipped weights", "weight exponents"):
             t.add_column(col, justify="right")
         for row in report["policy_choices"]:
-            mark = " (chosen)" if row["policy"] == report["scale_policy"] else ""
+            mark = (f" (= {row['same_as']})" if "same_as" in row else "") \
+                + (" (chosen)" if row["policy"] == report["scale_policy"] else "")
             t.add_row(row["policy"] + mark, f"{100 * row['accuracy']:.2f} %", str(row["saturation"]),
                       str(row["clipped"]), " ".join("/".join(map(str, e)) for e in row["weight_exps"]))
         console.print(t)

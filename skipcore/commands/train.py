@@ -48,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "OUT/model.skc (golden/CONTRACT.md)")
     parser.add_argument("--qat-epochs", type=int, default=5, help="QAT fine-tuning epochs (default %(default)s)")
     parser.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default: a tenth of --lr)")
-    from skipcore.commands.quantize import add_width_arguments
+    from skipcore.commands.quantize import add_policy_arguments, add_width_arguments
 
     add_width_arguments(parser)
+    add_policy_arguments(parser)  # the PTQ integers QAT starts from (auto: the best on the validation split)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
                  if value is not None]
         if fixed:
             raise ConfigError(f"--resume continues the stored run configuration; drop {', '.join(fixed)}")
-    export_options = None
-    if args.qat:  # check the bit widths before spending minutes on training
-        from skipcore.commands.quantize import options_from_args
+    from skipcore.commands.quantize import options_from_args
+    from skipcore.quant.export import ExportOptions
 
-        export_options = options_from_args(args)
+    export_options = options_from_args(args)  # checked before spending minutes on training
+    if not args.qat and export_options != ExportOptions():
+        raise ConfigError("bit-width and scale-policy options apply to --qat; add --qat, or quantize the checkpoint "
+                          "later with `skipcore quantize`")
     outputs = TRAIN_FILES + (QAT_FILES if args.qat else ())
     if not args.resume:  # the run folder, before any work (train() checks it again and prepares it)
         from skipcore.outputs import OutputPlan
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                                 force=True, progress=not args.no_progress)
         qat = json.loads((Path(out) / "qat_summary.json").read_text())
         print(json.dumps({"artifact": str(artifact), **{k: qat.get(k) for k in (
-            "float_test_acc", "golden_test_acc", "ptq_val_acc", "qat_val_acc")}}, indent=2))
+            "scale_policy", "float_test_acc", "golden_test_acc", "ptq_val_acc", "qat_val_acc")}}, indent=2))
     return 0
 
 
