@@ -94,7 +94,7 @@ class RingBuffer(wiring.Component):
         m = Module()
         inner = Module()
         G, P, k, D = self._groups, self._lanes, self._span, self._depth
-        inner.submodules.queue = queue = StepFIFO(layout=word_layout(G, P), depth=self._queue_depth)
+        inner.submodules.queue = queue = StepFIFO(layout=word_layout(G, P), depth=self._queue_depth, room=G + 1)
         m.submodules.inner = ResetInserter(self.w.clear)(inner)
         m.d.comb += [
             self.o.valid.eq(queue.r.valid),
@@ -150,7 +150,7 @@ class RingBuffer(wiring.Component):
         got2_g = Signal(range(G))
         got2_last = Signal()
         got2_mask = Signal(P)
-        can_start = ~scanning & ~got & ~got2 & ~pending_marker & (ahead < k) & (queue.space >= G + 1)
+        can_start = ~scanning & ~got & ~got2 & ~pending_marker & (ahead < k) & queue.has_room
         with inner.If(can_start):
             with inner.If(started < k):
                 inner.d.comb += marker.eq(1)      # replay of a step before the span: empty
