@@ -219,7 +219,12 @@ _MAPPED_SUFFIX = re.compile(r"(_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|DPRAM|SB_|ICES
 
 def _signal_name(cell: str) -> str:
     match = _MAPPED_SUFFIX.search(cell)
-    return cell[: match.start()] if match and match.start() > 0 else cell
+    name = cell[: match.start()] if match and match.start() > 0 else cell
+    if name.endswith("."):  # a yosys-named net ($signal$93): keep its name up to the mapping suffix
+        rest = cell[len(name):]
+        mapped = re.search(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|SB_|MULT18X18D)", rest)
+        name += rest[: mapped.start()] if mapped else rest
+    return name
 
 
 def critical_path(report: dict) -> dict[str, Any] | None:
