@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -205,8 +206,61 @@ def summarise(target: Target, report: dict, cells: dict[str, int], target_mhz: f
         "fmax_mhz": round(achieved, 2) if achieved is not None else None,
         "target_mhz": target_mhz,
         "timing_met": achieved is not None and achieved >= target_mhz,
+        "critical_path": critical_path(report),
         "utilization": util,
     }
+
+
+# yosys/nextpnr name a cell after the net it drives plus the primitives it was mapped through;
+# the part before the first such suffix is the design's own signal name
+_MAPPED_SUFFIX = re.compile(r"(_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|DPRAM|SB_|ICESTORM|MULT18X18D|DP16KD|PDPW16KD)"
+                            r"|\$|\.\d+(\.\d+)*$)")
+
+
+def _signal_name(cell: str) -> str:
+    match = _MAPPED_SUFFIX.search(cell)
+    name = cell[: match.start()] if match and match.start() > 0 else cell
+    if name.endswith("."):  # a yosys-named net ($signal$93): keep its name up to the mapping suffix
+        rest = cell[len(name):]
+        mapped = re.search(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|SB_|MULT18X18D)", rest)
+        name += rest[: mapped.start()] if mapped else rest
+    return name
+
+
+def critical_path(report: dict) -> dict[str, Any] | None:
+    """The slowest register-to-register path of nextpnr's ``--report`` JSON, or None.
+
+    ``{clock, from, to, from_signal, to_signal, total_ns, logic_ns, routing_ns, logic_levels}``:
+    ``from``/``to`` are ``cell.port`` of the path's first and last segment, ``*_signal`` the
+    design's names of those cells (nextpnr's mapping suffixes stripped); ``logic_ns`` adds up the
+    clock-to-out, cell and setup delays, ``routing_ns`` the nets; ``logic_levels`` counts the
+    cells (LUT, carry, multiplexer, RAM) between the two registers. Paths that start or end at a
+    pin (nextpnr's ``<async>`` domain) are not register-to-register and are left out.
+    """
+    best = None
+    for entry in report.get("critical_paths", []) or []:
+        start, end = str(entry.get("from", "")), str(entry.get("to", ""))
+        segments = entry.get("path") or []
+        if "<async>" in (start, end) or not segments:
+            continue
+        total = sum(float(seg.get("delay", 0.0)) for seg in segments)
+        if best is not None and total <= best[0]:
+            continue
+        routing = sum(float(seg.get("delay", 0.0)) for seg in segments if seg.get("type") == "routing")
+        first, last = segments[0].get("from", {}), segments[-1].get("to", {})
+        from_cell, to_cell = str(first.get("cell", "?")), str(last.get("cell", "?"))
+        best = (total, {
+            "clock": start if start == end else f"{start} -> {end}",
+            "from": f"{from_cell}.{first.get('port', '?')}",
+            "to": f"{to_cell}.{last.get('port', '?')}",
+            "from_signal": _signal_name(from_cell),
+            "to_signal": _signal_name(to_cell),
+            "total_ns": round(total, 2),
+            "logic_ns": round(total - routing, 2),
+            "routing_ns": round(routing, 2),
+            "logic_levels": sum(1 for seg in segments if seg.get("type") == "logic"),
+        })
+    return best[1] if best else None
 
 
 def print_summary(console, summary: dict[str, Any]) -> None:
@@ -228,6 +282,11 @@ def print_summary(console, summary: dict[str, Any]) -> None:
               if pll else "board oscillator")
     console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz, {source}); LUT4 {summary.get('luts')}, "
                   f"FF {summary.get('ffs')}, BRAM {summary.get('brams')}, DSP {summary.get('dsps')}")
+    path = summary.get("critical_path")
+    if path:
+        console.print(f"critical path {path['total_ns']} ns ({path['logic_ns']} logic, {path['routing_ns']} routing, "
+                      f"{path['logic_levels']} cells): {path['from_signal']} -> {path['to_signal']}",
+                      markup=False, highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------

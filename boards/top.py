@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
-from amaranth.hdl import Elaboratable
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Elaboratable, ResetInserter, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
+from skipcore.hdl.skid_buffer import SkidBuffer
 
 from . import protocol as P
 from .uart import UARTRx, UARTTx
@@ -93,8 +95,9 @@ class EventQueue(wiring.Component):
         rport = mem.read_port(transparent_for=(wport,))
 
         w_ptr, c_ptr, r_ptr = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
+        # used = w_ptr - r_ptr, kept in a register of its own so that w_rdy (which the frame
+        # parser's decisions depend on) comes without a subtractor (timing closure, issue 12)
         used = Signal(aw + 1)
-        m.d.comb += used.eq(w_ptr - r_ptr)
         m.d.comb += self.w_rdy.eq(used != self._depth)
         write = Signal()
         m.d.comb += [
@@ -111,9 +114,10 @@ class EventQueue(wiring.Component):
             self.r.payload.eq(rport.data),
         ]
         with m.If(self.clear):
-            m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0)]
+            m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
+            m.d.sync += used.eq(Mux(self.discard, c_ptr - r_ptr, used + write) - load)
             with m.If(self.commit):
                 m.d.sync += c_ptr.eq(w_next)
             with m.If(load):
@@ -241,6 +245,9 @@ class UARTBridge(wiring.Component):
         ev = Signal(8 * eb)
         reset_req = Signal()
         timer = Signal(range(prm.resolved_timeout + 1))
+        # timer == timeout, kept in a register (set with every timer update): the wide comparison
+        # does not sit in front of the parser's decisions (timing closure, issue 12)
+        expired = Signal(init=int(prm.resolved_timeout == 0))
 
         is_step = (cmd & 0xFC) == P.CMD_STEP
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
@@ -258,18 +265,18 @@ class UARTBridge(wiring.Component):
             with m.If(rx.error):
                 m.d.comb += set_err.eq(_E.FRAMING)
             with m.If(rx.valid | rx.error):
-                m.d.sync += timer.eq(0)
-            with m.Elif(timer == prm.resolved_timeout):
+                m.d.sync += [timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
+            with m.Elif(expired):
                 # a framing error found earlier is the likelier cause of the stall: report it
                 m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                              ctl_code.eq(Mux(err == _E.FRAMING, _E.FRAMING, _E.TIMEOUT)), ctl_cmd.eq(cmd)]
                 m.next = "SYNC"
             with m.Else():
-                m.d.sync += timer.eq(timer + 1)
+                m.d.sync += [timer.eq(timer + 1), expired.eq(timer == prm.resolved_timeout - 1)]
 
         with m.FSM(name="parser") as parser_fsm:
             with m.State("SYNC"):
-                m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0)]
+                m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
                 with m.If(rx.valid & (byte == P.CMD_SYNC)):
                     m.next = "CMD"
             with m.State("CMD"):
@@ -346,8 +353,16 @@ class UARTBridge(wiring.Component):
                 watch()
 
         # ---------------------------------------------------------------------------------------
-        # queue -> core, with the RESET flush
-        entry = queue.r.payload
+        # queue -> core, with the RESET flush. The queue's read data (block RAM when it is large)
+        # pass a register stage first (SkidBuffer), so that no path runs from the block RAM
+        # through the flow control below into its own read enable (timing closure, issue 12); the
+        # stage belongs to the queue: clear empties both.
+        staged = SkidBuffer(layout=data.StructLayout({"entry": unsigned(entry_width)}))
+        m.submodules.queue_stage = ResetInserter(queue.clear)(staged)
+        m.d.comb += [staged.i.valid.eq(queue.r.valid), staged.i.payload.entry.eq(queue.r.payload),
+                     queue.r.ready.eq(staged.i.ready)]
+        queue_out = staged.o
+        entry = queue_out.payload.entry
         e_index, e_value = entry[:ib], entry[ib : ib + vb]
         e_end_step, e_end_seq, e_report = entry[ib + vb], entry[ib + vb + 1], entry[ib + vb + 2]
         in_seq = Signal()  # the core is inside a sequence (some word of it was sent, not its last marker)
@@ -370,9 +385,9 @@ class UARTBridge(wiring.Component):
         with m.Else():
             allow = ~reset_pending | presenting
             m.d.comb += [
-                core.in_valid.eq(queue.r.valid & (~e_end_step | flags.w_rdy) & allow),
+                core.in_valid.eq(queue_out.valid & (~e_end_step | flags.w_rdy) & allow),
                 core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
-                queue.r.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
+                queue_out.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
                 flags.w_data.eq(e_report),
             ]
         transfer = core.in_valid & core.in_ready
@@ -419,8 +434,10 @@ class UARTBridge(wiring.Component):
         rsp_code, rsp_cmd = Signal(8), Signal(8)  # latched when an ERROR answer starts
         err_bytes = [rsp_code, rsp_cmd]
 
+        # the payload index (idx - 4) is a register of its own, and each byte is chosen one cycle
+        # before it goes out (LOAD, then SEND): no path from idx through the byte multiplexers
+        # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
-        m.d.comb += pidx.eq(idx - 4)
         payload_byte = Signal(8)
         with m.Switch(rsp_kind):
             with m.Case(0):
@@ -439,6 +456,7 @@ class UARTBridge(wiring.Component):
                 m.d.comb += kind_byte.eq(P.RSP_ERROR)
         cur = Signal(8)
         is_crc = Signal()
+        cur_q, is_crc_q, crc_byte_q = Signal(8), Signal(), Signal()
         m.d.comb += is_crc.eq(idx == rsp_len + 4)
         with m.Switch(idx):
             with m.Case(0):
@@ -460,7 +478,7 @@ class UARTBridge(wiring.Component):
         with m.FSM(name="responder"):
             with m.State("IDLE"):
                 m.d.comb += responder_idle.eq(1)
-                m.d.sync += [idx.eq(0), rsp_crc.eq(0)]
+                m.d.sync += [idx.eq(0), pidx.eq(0), rsp_crc.eq(0)]
                 with m.If(ctl_pending & ~ctl_post):
                     m.d.comb += ctl_take.eq(1)
                     m.d.sync += [
@@ -468,7 +486,7 @@ class UARTBridge(wiring.Component):
                         rsp_len.eq(Mux(ctl_pending_info, P.INFO_BYTES, 2)),
                         rsp_code.eq(err_code), rsp_cmd.eq(err_cmd),
                     ]
-                    m.next = "SEND"
+                    m.next = "LOAD"
                 with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
                     with m.If(flushing | reset_pending):
                         m.d.comb += pop_output.eq(1)  # abandoned by RESET: drop silently
@@ -477,17 +495,22 @@ class UARTBridge(wiring.Component):
                             rsp_kind.eq(0), rsp_report.eq(flags.r_data), rsp_end_seq.eq(core.out_end_seq),
                             rsp_len.eq(Mux(flags.r_data, link.report_bytes, P.STEP_HEADER_BYTES)),
                         ]
-                        m.next = "SEND"
+                        m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.sync += [cur_q.eq(cur), is_crc_q.eq(is_crc), crc_byte_q.eq((idx != 0) & ~is_crc)]
+                m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur)]
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur_q)]
                 with m.If(tx.i.ready):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If((idx != 0) & ~is_crc):
-                        m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur))
-                    with m.If(is_crc):
+                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3)]
+                    with m.If(crc_byte_q):
+                        m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur_q))
+                    with m.If(is_crc_q):
                         with m.If(rsp_kind == 0):
                             m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
+                    with m.Else():
+                        m.next = "LOAD"
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 

@@ -6,7 +6,10 @@ the same step, ``recurrent_events`` the spikes replayed from slot ``t - span``, 
 the layer's own spikes of step ``t - 1`` for kinds whose unit takes them as events (STC's gates;
 ``own_spans[l] = 1``). For such a layer the constant also holds ``groups`` more cycles: the engine
 spends exactly one cycle per group word of S[t-1] when it moves to the next one
-(``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit latency + 1 + groups). The generator
+(``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit input register + unit latency
++ 1 + groups; issue 12 added the issue register and the unit input register and a stage to the
+LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit inputs, one more
+for a weight ROM in banks). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 """

@@ -2,7 +2,7 @@
 
 Public API: :func:`generate` (Verilog and core.json), :func:`plan_core` (options -> hardware
 parameters, raises ConfigError), :class:`SkipCore` (the top component). The components, one per
-module: ``step_fifo.StepFIFO``, ``spike_decoder.SpikeDecoder``, ``ring_buffer.RingBuffer``,
+module: ``step_fifo.StepFIFO``, ``skid_buffer.SkidBuffer``, ``spike_decoder.SpikeDecoder``, ``ring_buffer.RingBuffer``,
 the neuron update units (one per kind, ``kinds.<kind>``: ``LIFUnit``, ``ALIFUnit``), ``layer_engine.LayerEngine``,
 ``readout_engine.ReadoutEngine``, ``core.SkipCore``. Ports and protocol of the top: INTERFACE.md.
 """

@@ -1,7 +1,7 @@
 """The top of a generated core: ``skipcore_core`` (ports and protocol in ``hdl/INTERFACE.md``)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,7 @@ from .layer_engine import LayerEngine
 from .plan import CorePlan
 from .readout_engine import ReadoutEngine
 from .ring_buffer import RingBuffer
+from .skid_buffer import SkidBuffer
 from .spike_decoder import SpikeDecoder
 from .step_fifo import StepFIFO
 from .stream import event_layout, word_layout
@@ -22,9 +23,15 @@ class SkipCore(wiring.Component):
 
     Dataflow (every arrow a ready/valid stream with step markers)::
 
-        in_* -> in FIFO (2 (C+1) words) -> LayerEngine 0 -> FIFO 2 (G0+1) -> SpikeDecoder
+        in_* -> in FIFO (2 (C+1) words) -> SkidBuffer -> LayerEngine 0 -> FIFO 2 (G0+1) -> SpikeDecoder
              -> LayerEngine 1 -> ... -> FIFO -> SpikeDecoder -> ReadoutEngine -> out_*
         each LayerEngine with span > 0:  RingBuffer -> SpikeDecoder -> i_rec
+
+    Every queue's words reach the engine behind it through registers (the SkidBuffer, the
+    SpikeDecoder's word and output registers), and a step counts as queued while its marker is
+    in the queue or in those registers (``marker_held``); a layer's room test is a register of
+    its output FIFO (``has_room``). No path runs from a memory's read data through flow-control
+    logic into another memory's address.
 
     Each engine starts a step only when its whole input step is queued (and, for a layer, there
     is room for its whole output step), so layer l + 1 works on step t while layer l works on
@@ -32,9 +39,9 @@ class SkipCore(wiring.Component):
     so the host can push the next step while layer 0 computes.
 
     Latency: a step's output word appears after the step went through every layer (each layer's
-    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus 2 cycles of FIFO and idle per layer)
-    and the readout (spikes + M + 3 cycles). Throughput: one step per slowest-stage time (the
-    slowest layer's bound + 1, or the readout's).
+    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 4 cycles of queues and idle per layer)
+    and the readout (spikes + M + 4 cycles). Throughput: one step per slowest-stage time (the
+    slowest layer's bound + 2, or the readout's).
 
     Sequences follow each other back-to-back: each engine resets its own state after the last
     step of a sequence (see :class:`~hdl.layer_engine.LayerEngine`); this costs no cycles, so
@@ -104,8 +111,12 @@ class SkipCore(wiring.Component):
         if value_shape is not None:
             m.d.comb += in_fifo.w.payload.value.eq(self.in_value)
 
-        source = in_fifo.r
-        source_ready = in_fifo.steps != 0
+        # a register stage between every queue's block RAM and the engine behind it
+        in_reg = SkidBuffer(layout=event_layout(plan.index_bits, value_shape))
+        m.submodules.in_reg = in_reg
+        wiring.connect(m, in_fifo.r, in_reg.i)
+        source = in_reg.o
+        source_ready = (in_fifo.steps != 0) | in_reg.marker_held
         for layer in plan.layers:
             l = layer.index
             engine = LayerEngine(layer)
@@ -117,22 +128,24 @@ class SkipCore(wiring.Component):
                                   groups=layer.groups, lanes=layer.lanes)
                 rec_dec = SpikeDecoder(groups=layer.groups, lanes=layer.lanes, index_bits=layer.rec_index_bits)
                 m.submodules[f"ring{l}"] = ring
-                m.submodules[f"ring{l}_decoder"] = rec_dec
+                # the decoder's registers belong to the ring: the end of a sequence clears both
+                m.submodules[f"ring{l}_decoder"] = ResetInserter(engine.ring.clear)(rec_dec)
                 wiring.connect(m, engine.ring, ring.w)
                 wiring.connect(m, ring.o, rec_dec.i)
                 wiring.connect(m, rec_dec.o, engine.i_rec)
-                m.d.comb += engine.i_rec_ready.eq(ring.o_steps != 0)
-            out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth)
+                m.d.comb += engine.i_rec_ready.eq((ring.o_steps != 0) | rec_dec.marker_held)
+            out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth,
+                                room=layer.groups + 1)
             m.submodules[f"layer{l}_fifo"] = out_fifo
             wiring.connect(m, engine.o_words, out_fifo.w)
-            m.d.comb += engine.o_space_ok.eq(out_fifo.space >= layer.groups + 1)
+            m.d.comb += engine.o_space_ok.eq(out_fifo.has_room)
             index_bits = (plan.layers[l + 1].input_index_bits if l + 1 < len(plan.layers)
                           else plan.readout.index_bits)
             dec = SpikeDecoder(groups=layer.groups, lanes=layer.lanes, index_bits=index_bits)
             m.submodules[f"layer{l}_decoder"] = dec
             wiring.connect(m, out_fifo.r, dec.i)
             source = dec.o
-            source_ready = out_fifo.steps != 0
+            source_ready = (out_fifo.steps != 0) | dec.marker_held
             if plan.debug:
                 m.d.comb += [
                     getattr(self, f"dbg_l{l}_valid").eq(engine.dbg_valid),

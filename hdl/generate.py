@@ -29,8 +29,9 @@ Without ``-Wall`` (Verilator's default lint level) only WIDTHEXPAND, WIDTHTRUNC,
 ALWNEVER remain, so Verilator builds of ``core.v`` need ``-Wno-fatal`` (``sim/`` passes it).
 
 Cycle bound per layer per step (INTERFACE.md): ``ceil(N/P) * (input_events + recurrent_events + own_events) +
-ceil(N/P) + c`` with ``c = 5`` for LIF and ``c = 6`` for ALIF layers, one more for a first layer
-with count or real inputs (the product ``w * x`` takes a pipeline stage); see
+ceil(N/P) + c`` with ``c = 8`` for LIF and ``c = 9`` for ALIF layers, one more for a first layer
+with count or real inputs (the product ``w * x`` takes a pipeline stage) and one more for a layer
+whose weight ROM is split into banks (more than ``hdl.plan.WEIGHT_BANK_WORDS`` words); see
 :class:`hdl.layer_engine.LayerEngine`. The engines meet the bound with equality (they start a step
 only when nothing can make them wait inside it).
 """

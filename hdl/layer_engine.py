@@ -4,6 +4,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ._checks import reject
 from .plan import LayerPlan
@@ -21,16 +22,21 @@ class LayerEngine(wiring.Component):
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
        ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
-       multi-bit inputs (``acc += w * x``). Pipeline: issue (weight RAM address) -> stage 1
-       (weight word) -> [stage 2: product w * x, only for count/real inputs] -> stage RD
+       multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
+       row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
+       register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
+       banks whose words are registered before the bank multiplexer] -> [product w * x, only for
+       count/real inputs] -> stage RD
        (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
        fields of the accumulator word, since only the feed-forward sum is shifted.
     2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
-       at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` goes
-       with the state into the P neuron units (:mod:`hdl.neuron_units`); their outputs write the
+       at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
+       the state (zero on a first step) are registered (stage UI, so that no unit's multiplier
+       or adder starts at a RAM output) and go into the P neuron units
+       (:mod:`hdl.neuron_units`); their outputs write the
        new state and emit the group's spike word to ``o_words`` (if non-zero), the ring (always)
        and the debug shift register.
     3. ``DONE``: marker to ``o_words``, ``step_done`` (and ``clear`` at the end of a sequence) to
@@ -41,13 +47,19 @@ class LayerEngine(wiring.Component):
     output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
     ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
 
-        G * (input_events + recurrent_events + own_events) + G + c,    c = WR + unit latency + 1 (+ G)
+        G * (input_events + recurrent_events + own_events) + G + c,
+        c = (WR + 1) + 1 + unit latency + 1 (+ G)
 
-    i.e. c = 3 + unit latency for spike inputs and 4 + unit latency for the first layer's count or
-    real inputs (the unit latency is the kind's: LIF 2, ALIF 3, STC 3; a layer with own events adds
-    G, one cycle per scanned word of S[t-1]). Throughput: one weight word per cycle; one group
-    update per cycle. Between steps the engine spends one ``IDLE`` cycle (not counted). After reset
-    it clears the accumulators (G cycles, ``INIT``).
+    (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
+    for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
+    with weight banks (``LayerPlan.constant_cycles`` says; the unit
+    latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
+    scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
+    Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
+    streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
+    :class:`~hdl.spike_decoder.SpikeDecoder`, two cycles after their queue), and ``START`` lets a
+    step that ``IDLE`` saw completed in its queue arrive there. After reset the engine clears the
+    accumulators (G cycles, ``INIT``).
 
     Own events (kinds whose unit takes the layer's own spikes of step t - 1 as events, e.g. STC's
     gates): S[t-1] is kept in G registers of P bits (written by the output stage, read as zero on
@@ -142,8 +154,16 @@ class LayerEngine(wiring.Component):
         multibit = pl.input_kind != "spike"
 
         # ---- memories ----------------------------------------------------------------------
-        m.submodules.weights = wmem = memory.Memory(shape=P * W, depth=pl.rows * G, init=pl.weight_words)
-        w_rp = wmem.read_port()
+        # the weight ROM: one memory, or banks of weight_bank_words words whose read data are
+        # registered before the bank multiplexer (one more stage: no block-RAM output goes
+        # through a wide multiplexer)
+        banks, bank_words = pl.weight_banks, pl.weight_bank_words
+        bank_ports = []
+        for b in range(banks):
+            words = pl.weight_words[b * bank_words:(b + 1) * bank_words] if banks > 1 else pl.weight_words
+            bank = memory.Memory(shape=P * W, depth=len(words), init=words)
+            m.submodules["weights" if banks == 1 else f"weights{b}"] = bank
+            bank_ports.append(bank.read_port())
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
         acc_rp = amem.read_port(transparent_for=(acc_wp,))
@@ -189,16 +209,38 @@ class LayerEngine(wiring.Component):
         iss_val = Signal(val_shape)
         iss_rec = Signal()
         iss_own = Signal()
-        m.d.comb += w_rp.addr.eq(iss_addr)
+        # stage 0 registers the issue, so that the weight RAM address comes from a register (the
+        # issue logic reads the input streams and the scan state); stage k > 0 holds what was
+        # issued k cycles before stage 0 (registers); stage RD reads the accumulator, state and
+        # parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds the neuron units.
+        # Multi-bit inputs take one extra stage for the product w * x.
+        s0_addr = Signal.like(iss_addr, name="s0_addr")
+        m.d.sync += s0_addr.eq(iss_addr)
+        if banks == 1:
+            m.d.comb += bank_ports[0].addr.eq(s0_addr)
+            w_word = bank_ports[0].data                       # stage 1
+        else:
+            bank_bits = ceil_log2(bank_words)
+            sel1, sel2 = Signal(range(banks), name="bank_sel1"), Signal(range(banks), name="bank_sel2")
+            m.d.sync += [sel1.eq(s0_addr >> bank_bits), sel2.eq(sel1)]
+            held = []
+            for b, rp in enumerate(bank_ports):
+                m.d.comb += rp.addr.eq(s0_addr[:len(rp.addr)])
+                reg = Signal(P * W, name=f"bank{b}_word")
+                m.d.sync += reg.eq(rp.data)
+                held.append(reg)
+            w_word = Array(held)[sel2]                        # stage 2
+        WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
-            m.d.comb += e_rp.addr.eq(iss_addr)
-
-        # stage k > 0 holds what was issued k cycles ago (registers); stage RD reads the
-        # accumulator, state and parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds
-        # the neuron units. Multi-bit inputs take one extra stage for the product w * x.
-        RD = 2 if multibit else 1
+            m.d.comb += e_rp.addr.eq(s0_addr)
+        RD = WB + 1 if multibit else WB
         WR = RD + 1
-        stages = [dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)]
+        issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)
+        stages = [{}]
+        for name, sig in issued.items():
+            reg = Signal.like(sig, name=f"s0_{name}")
+            m.d.sync += reg.eq(sig)
+            stages[0][name] = reg
         for k in range(1, WR + 1):
             prev = stages[-1]
             cur = {}
@@ -211,10 +253,10 @@ class LayerEngine(wiring.Component):
         prod_shape = signed(W + pl.input_bits + 1) if multibit else signed(W)
         prod = [Signal(prod_shape, name=f"prod{p}") for p in range(P)]
         for p in range(P):
-            w = w_rp.data[p * W:(p + 1) * W].as_signed()
+            w = w_word[p * W:(p + 1) * W].as_signed()
             if multibit:
                 w_reg = Signal(signed(W), name=f"w{p}")
-                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[2]["val"])]
+                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[WB + 1]["val"])]
             else:
                 m.d.sync += prod[p].eq(w)
 
@@ -276,10 +318,14 @@ class LayerEngine(wiring.Component):
                     m.next = "IDLE"
             with m.State("IDLE"):
                 with m.If(start_ok):
-                    m.d.sync += cycles.eq(1)
-                    if own:
-                        m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
-                    m.next = "ACC"
+                    m.next = "START"
+            with m.State("START"):
+                # the input streams leave their queues through registers (SkidBuffer, SpikeDecoder,
+                # up to two cycles): this cycle lets a step that was just completed reach them
+                m.d.sync += cycles.eq(1)
+                if own:
+                    m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
+                m.next = "ACC"
             with m.State("ACC"):
                 m.d.sync += cycles.eq(cycles + 1)
 
@@ -406,22 +452,29 @@ class LayerEngine(wiring.Component):
                         m.d.comb += acc_wp.data[p][name].eq(value)
             # an update clears the group's accumulators (data stays 0)
 
+        # stage UI = WR + 1 registers the unit inputs (the RAM read data after the sum and the
+        # first-step zeroing), so that no multiplier or adder of a unit starts at a RAM output
         kind = pl.unit_kind
         units = []
         for p in range(P):
             # section 3.5: the first step of a sequence reads an all-zero state
-            state = data.View(state_layout, Mux(first, 0, st_rp.data[p].as_value()))
+            state = Signal(state_layout, name=f"ui{p}_state")
+            m.d.sync += state.eq(Mux(first, 0, st_rp.data[p].as_value()))
             unit = kind.unit(pl)
-            kind.connect(m, unit, state, lambda name, p=p: self._param_value(pl, p_rp, p, name), pl)
-            m.d.comb += unit.acc.eq(unit_acc[p])
+            total = Signal(unit.acc.shape(), name=f"ui{p}_acc")
+            m.d.sync += total.eq(unit_acc[p])
+            kind.connect(m, unit, state, lambda name, p=p: self._unit_param(m, pl, p_rp, p, name), pl)
+            m.d.comb += unit.acc.eq(total)
             for name in event_names:
-                m.d.comb += getattr(unit, name).eq(acc_rp.data[p][name])
+                ev = Signal.like(acc_rp.data[p][name], name=f"ui{p}_{name}")
+                m.d.sync += ev.eq(acc_rp.data[p][name])
+                m.d.comb += getattr(unit, name).eq(ev)
             m.submodules[f"unit{p}"] = unit
             units.append(unit)
 
-        # delay line from stage WR to the unit outputs
+        # delay line from stage WR to the unit outputs (the UI register, then the unit)
         dl_valid, dl_last, dl_g = wr_valid & wr_upd, wr_last, wr_g
-        for i in range(unit_latency):
+        for i in range(1 + unit_latency):
             v, l, g = Signal(name=f"dl{i}_valid"), Signal(name=f"dl{i}_last"), Signal(range(G), name=f"dl{i}_g")
             m.d.sync += [v.eq(dl_valid), l.eq(dl_last), g.eq(dl_g)]
             dl_valid, dl_last, dl_g = v, l, g
@@ -459,6 +512,16 @@ class LayerEngine(wiring.Component):
             m.d.sync += shift.eq(Cat(shift[P:], spikes) if G > 1 else spikes)
         m.d.comb += self.dbg_spikes.eq(shift[:N])
         return m
+
+    @classmethod
+    def _unit_param(cls, m, pl: LayerPlan, p_rp, lane: int, name: str):
+        """A neuron constant of ``lane`` at stage UI: registered when it comes from the RAM."""
+        value = cls._param_value(pl, p_rp, lane, name)
+        if not pl.param(name).in_memory:
+            return value
+        reg = Signal.like(value, name=f"ui{lane}_{name}")
+        m.d.sync += reg.eq(value)
+        return reg
 
     @staticmethod
     def _param_value(pl: LayerPlan, p_rp, lane: int, name: str):

@@ -13,7 +13,7 @@ constants, its unit's latency) comes from its hardware definition (:mod:`hdl.kin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from amaranth.hdl import signed as signed_shape, unsigned as unsigned_shape
@@ -29,6 +29,7 @@ from . import kinds as unit_kinds
 __all__ = [
     "MAX_DATAPATH_BITS",
     "MAX_LANES",
+    "WEIGHT_BANK_WORDS",
     "LayerPlan",
     "ReadoutPlan",
     "CorePlan",
@@ -42,6 +43,10 @@ __all__ = [
 MAX_DATAPATH_BITS = 62
 #: Upper limit of the lanes option (the widest memory word is lanes x weight_bits).
 MAX_LANES = 4096
+#: Words per bank of a layer's weight ROM: 512 is one ECP5 DP16KD (512 x 36) deep, two iCE40
+#: SB_RAM40_4K (256 x 16). A bank's read data is registered before the bank multiplexer, so no
+#: block-RAM output drives a wide multiplexer (issue 12, timing closure).
+WEIGHT_BANK_WORDS = 512
 
 
 def _bits_signed(bound: int) -> int:
@@ -117,6 +122,7 @@ class LayerPlan:
     unit_constants: tuple[tuple[str, object], ...] = field(default=(), repr=False)
     input_exp: int = 0         # e_in: an input weight enters the accumulator as w << e_in (wiring)
     recurrent_exp: int = 0     # e_rec: likewise for the recurrent weights
+    weight_bank_words: int = WEIGHT_BANK_WORDS   # words per bank of the weight ROM
 
     @property
     def own_events(self) -> bool:
@@ -158,14 +164,21 @@ class LayerPlan:
 
     @property
     def accumulate_stages(self) -> int:
-        """Register stages from issue to the accumulator write: 2, or 3 with a multi-bit product."""
-        return 3 if self.input_kind != "spike" else 2
+        """Register stages from issue to the accumulator write: 3 (issue register, weight word,
+        accumulator read), one more with a multi-bit product, one more with weight banks."""
+        return 3 + (self.input_kind != "spike") + (self.weight_banks > 1)
+
+    @property
+    def weight_banks(self) -> int:
+        """Banks of the weight ROM (``weight_bank_words`` words each; 1: a single memory)."""
+        return max(1, -(-len(self.weight_words) // self.weight_bank_words))
 
     @property
     def constant_cycles(self) -> int:
-        """c of the cycle bound: the issue-to-write stages, the unit latency and the DONE cycle,
-        plus G with own events (scanning the G words of S[t-1] costs exactly one cycle each)."""
-        return self.accumulate_stages + self.unit_latency + 1 + (self.groups if self.own_events else 0)
+        """c of the cycle bound: the issue-to-write stages, the unit input register, the unit
+        latency and the DONE cycle, plus G with own events (scanning the G words of S[t-1] costs
+        exactly one cycle each)."""
+        return self.accumulate_stages + 1 + self.unit_latency + 1 + (self.groups if self.own_events else 0)
 
     @property
     def acc_fields(self) -> tuple[tuple[str, int], ...]:
@@ -469,7 +482,8 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
     )
 
 
-def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug: bool = True) -> CorePlan:
+def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
+              weight_bank_words: int = WEIGHT_BANK_WORDS) -> CorePlan:
     """Check the generator options against the artifact and derive every hardware parameter.
 
     Parameters
@@ -482,6 +496,9 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
         Slots of every ring buffer; default: each layer's span. Must be >= every span.
     debug : bool
         Add the ``dbg_l*`` ports (INTERFACE.md).
+    weight_bank_words : int
+        Words per bank of each weight ROM (a power of two; :data:`WEIGHT_BANK_WORDS` for the
+        boards; the tests use small banks to simulate the banked read path).
 
     Raises
     ------
@@ -495,7 +512,11 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
     lanes = _check_int("lanes", lanes, 1, MAX_LANES)
     if ring_depth is not None:
         ring_depth = _check_int("ring depth", ring_depth, 1, 1 << 16)
-    layers = tuple(_layer_plan(art, i, layer, lanes, ring_depth) for i, layer in enumerate(art.layers))
+    bank = _check_int("weight bank words", weight_bank_words, 1, 1 << 20)
+    if bank & (bank - 1):
+        raise ConfigError(f"weight bank words must be a power of two, got {bank}")
+    layers = tuple(replace(_layer_plan(art, i, layer, lanes, ring_depth), weight_bank_words=bank)
+                   for i, layer in enumerate(art.layers))
     inp = art.input
     return CorePlan(
         channels=inp.channels, input_kind=inp.kind, input_bits=inp.bits, frac_bits=inp.frac_bits,

@@ -1,7 +1,7 @@
 """The readout (contract section 4): any readout kind with hardware (hdl.readouts), argmax."""
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,19 +19,24 @@ class ReadoutEngine(wiring.Component):
 
     1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
        M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
-       is the only pipeline stage). The accumulators start each step at ``bias_c`` (their reset
-       value, reloaded in ``UPDATE``), so the update adds no bias.
+       and a register after it are the pipeline stages). The accumulators start each step at
+       ``bias_c`` (their reset value, reloaded in ``UPDATE``), so the update adds no bias.
+       ``SETTLE``: one cycle after the marker, for the last event's word to reach them.
     2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
        ``acc``, the kind's per-class state and its per-class constants are rotating register
-       chains: one update unit serves all classes, without wide multiplexers.
+       chains: one update unit serves all classes, without wide multiplexers. The part of a
+       kind's update that does not need the sum (its ``prepare``, e.g. ``leaky``'s
+       ``decay(m_c, alpha_c)``) is computed a cycle ahead from the chains' next position (in
+       ``SETTLE`` for class 0) and registered, so no path holds the multiplier and the adders.
     3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
        replaces, so ties go to the lowest class); this cycle lets it finish.
-    4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) as soon as
-       the previous one was taken; at the end of a sequence ``m`` is cleared.
+    4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) once the
+       previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
+       n + 1); at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + M + 2, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 2, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -83,6 +88,17 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
+        # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
+        # UPDATE for the next class (position 1)
+        at_head = Signal()
+        nxt = 1 % M
+
+        def pick(chain):
+            return chain[0] if len(chain) == 1 else Mux(at_head, chain[0], chain[nxt])
+
+        prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
+                                {k: pick(v) for k, v in chains.items()}, pl)
+        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))
@@ -92,10 +108,13 @@ class ReadoutEngine(wiring.Component):
         best_idx = Signal(range(M))
         end_seq = Signal()
 
-        m.d.sync += s1_valid.eq(0)
-        with m.If(s1_valid):
+        # the ROM word is registered before the adders (s2): no adder starts at a block-RAM output
+        s2_valid = Signal()
+        s2_word = Signal(M * W)
+        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s2_word.eq(rp.data)]
+        with m.If(s2_valid):
             for c in range(M):
-                m.d.sync += acc[c].eq(acc[c] + (rp.data[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
+                m.d.sync += acc[c].eq(acc[c] + (s2_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -111,13 +130,23 @@ class ReadoutEngine(wiring.Component):
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "UPDATE"
+                        m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
+            with m.State("SETTLE"):
+                m.next = "UPDATE"           # the last event's word reaches the accumulators
+                m.d.comb += at_head.eq(1)
+                m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
                 value = Signal(signed(R))
-                new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
-                                                   {k: v[0] for k, v in chains.items()}, pl)
+                if prepared:
+                    # the next class's part without the sum, registered for the next cycle
+                    m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
+                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                                       {k: v[0] for k, v in chains.items()}, pl, prepared=prepared)
+                else:
+                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                                       {k: v[0] for k, v in chains.items()}, pl)
                 m.d.comb += value.eq(new_value)
                 m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
                 m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
@@ -136,7 +165,9 @@ class ReadoutEngine(wiring.Component):
             with m.State("ARGMAX"):
                 m.next = "OUT"
             with m.State("OUT"):
-                with m.If(~self.o.valid | self.o.ready):
+                # only a register decides (the consumer's ready reaches no wide register enable):
+                # the previous word left at the latest in the cycle before
+                with m.If(~self.o.valid):
                     m.d.sync += [
                         self.o.valid.eq(1),
                         self.o.payload.readout.eq(Cat(*mem)),

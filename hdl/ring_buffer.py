@@ -68,10 +68,10 @@ class RingBuffer(wiring.Component):
     o_steps : ``Out(range(queue depth + 1))``
         Complete replays queued on ``o`` (the engine starts a step only when this is non-zero).
 
-    Latency and throughput: the replay of step s is complete G + 3 cycles after the scanner starts
-    it (one word read per cycle); with span == 1 it is complete one cycle after ``step_done``.
-    A layer step lasts at least G + 5 cycles plus one idle cycle, so a replay is always ready when
-    the engine needs it.
+    Latency and throughput: the replay of step s is complete G + 4 cycles after the scanner starts
+    it (one word read per cycle, the read word registered before it is queued); with span == 1 it
+    is complete one cycle after ``step_done``. A layer step lasts at least G + 7 cycles plus two
+    idle cycles, so a replay is always ready when the engine needs it.
     """
 
     def __init__(self, *, span: int, depth: int, groups: int, lanes: int):
@@ -94,7 +94,7 @@ class RingBuffer(wiring.Component):
         m = Module()
         inner = Module()
         G, P, k, D = self._groups, self._lanes, self._span, self._depth
-        inner.submodules.queue = queue = StepFIFO(layout=word_layout(G, P), depth=self._queue_depth)
+        inner.submodules.queue = queue = StepFIFO(layout=word_layout(G, P), depth=self._queue_depth, room=G + 1)
         m.submodules.inner = ResetInserter(self.w.clear)(inner)
         m.d.comb += [
             self.o.valid.eq(queue.r.valid),
@@ -144,7 +144,13 @@ class RingBuffer(wiring.Component):
         produced = Signal()
         inner.d.sync += ahead.eq(ahead + produced - self.w.step_done)
 
-        can_start = ~scanning & ~got & ~pending_marker & (ahead < k) & (queue.space >= G + 1)
+        # the slot word is registered (got2) before it goes into the queue: no path from the slot
+        # RAM's read data into the queue's memory and counters
+        got2 = Signal()
+        got2_g = Signal(range(G))
+        got2_last = Signal()
+        got2_mask = Signal(P)
+        can_start = ~scanning & ~got & ~got2 & ~pending_marker & (ahead < k) & queue.has_room
         with inner.If(can_start):
             with inner.If(started < k):
                 inner.d.comb += marker.eq(1)      # replay of a step before the span: empty
@@ -163,12 +169,13 @@ class RingBuffer(wiring.Component):
             with inner.Else():
                 inner.d.sync += scan_g.eq(scan_g + 1)
 
-        inner.d.sync += pending_marker.eq(got & got_last)
-        with inner.If(got):
+        inner.d.sync += [got2.eq(got), got2_g.eq(got_g), got2_last.eq(got & got_last), got2_mask.eq(rp.data)]
+        inner.d.sync += pending_marker.eq(got2 & got2_last)
+        with inner.If(got2):
             inner.d.comb += [
-                qw.valid.eq(rp.data.any()),
-                qw.payload.group.eq(got_g),
-                qw.payload.mask.eq(rp.data),
+                qw.valid.eq(got2_mask.any()),
+                qw.payload.group.eq(got2_g),
+                qw.payload.mask.eq(got2_mask),
             ]
         with inner.Elif(marker | pending_marker):
             inner.d.comb += [qw.valid.eq(1), qw.payload.end_step.eq(1)]

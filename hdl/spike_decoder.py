@@ -6,7 +6,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_positive
-from .stream import event_signature, word_signature
+from .skid_buffer import SkidBuffer
+from .stream import event_layout, event_signature, word_layout, word_signature
 
 __all__ = ["SpikeDecoder", "lowest_set_bit"]
 
@@ -32,6 +33,15 @@ class SpikeDecoder(wiring.Component):
     (``end_step``, ``end_seq`` kept). A data word with an empty mask is dropped (the engines never
     send one).
 
+    Every path through the decoder starts and ends at a register, so that no path runs from the
+    block RAM of the queue in front of it (its read data, its read address) through the decoding
+    into the engine behind it (a weight RAM address):
+
+    * ``i`` is loaded into a word register (``head`` with the bits still to send) when it is empty
+      or sends its last event in this cycle; ``i.ready`` depends on registers only.
+    * the events leave through a two-entry skid buffer: ``o.valid``/``o.payload`` are registers,
+      and ``o.ready`` only steers which register is loaded.
+
     Parameters
     ----------
     groups, lanes : int
@@ -43,10 +53,15 @@ class SpikeDecoder(wiring.Component):
     -------
     i : ``In(word_signature(groups, lanes))``
     o : ``Out(event_signature(index_bits))``
+    marker_held : ``Out(1)``
+        A marker word is inside the decoder (taken from ``i``, not yet sent on ``o``): with the
+        step count of the queue in front, it tells whether a whole step is waiting.
 
-    Latency and throughput: combinational (zero cycles) from ``i`` to ``o``; one event per cycle,
-    including across word boundaries (the last bit of a word and the next word are consumed in
-    consecutive cycles). One register of ``lanes`` bits records the bits already sent.
+    Latency and throughput: two cycles from ``i`` to ``o`` (a word taken in cycle n gives its
+    first event on ``o`` in cycle n + 2); then one event per cycle, including across word
+    boundaries (the last event of a word and the first of the next one leave in consecutive
+    cycles). An empty word costs one cycle. The skid buffer holds up to two events, so while
+    ``o.ready`` is low the decoder runs up to two events ahead.
     """
 
     def __init__(self, *, groups: int, lanes: int, index_bits: int):
@@ -55,39 +70,57 @@ class SpikeDecoder(wiring.Component):
         super().__init__({
             "i": In(word_signature(groups, lanes)),
             "o": Out(event_signature(index_bits)),
+            "marker_held": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        P = self._lanes
-        head = self.i.payload
-        sent = Signal(P)
-        rem = Signal(P)
+        P, G = self._lanes, self._groups
+
+        # ---- word register -----------------------------------------------------------------
+        head_valid = Signal()
+        head = Signal(word_layout(G, P))
+        rem = Signal(P)                     # bits of head.mask not sent yet
         low = Signal(P)
-        m.d.comb += [
-            rem.eq(head.mask & ~sent),
-            low.eq(rem & (~rem + 1)),
-        ]
+        m.d.comb += low.eq(rem & (~rem + 1))
         lane = lowest_set_bit(rem, P)
         if P & (P - 1) == 0:
             index = Cat(lane[: max(0, (P - 1).bit_length())], head.group) if P > 1 else head.group
         else:
             index = head.group * P + lane
         is_marker = head.end_step
+        # whether rem has any / exactly one bit left are registers too, computed one step ahead, so
+        # that i.ready (the queue's read address) depends on a few registers only
+        rem_any = Signal()
+        rem_one = Signal()
+        has_event = head_valid & (is_marker | rem_any)
+        last_bit = rem_one
+
+        # ---- two-entry skid buffer ---------------------------------------------------------
+        m.submodules.out = out = SkidBuffer(layout=event_layout(self._index_bits))
+        wiring.connect(m, out.o, wiring.flipped(self.o))
         m.d.comb += [
-            self.o.valid.eq(self.i.valid & (is_marker | rem.any())),
-            self.o.payload.index.eq(Mux(is_marker, 0, index)),
-            self.o.payload.end_step.eq(is_marker),
-            self.o.payload.end_seq.eq(is_marker & head.end_seq),
+            out.i.payload.index.eq(Mux(is_marker, 0, index)),
+            out.i.payload.end_step.eq(is_marker),
+            out.i.payload.end_seq.eq(is_marker & head.end_seq),
+            out.i.valid.eq(has_event),
         ]
-        last_bit = (rem & ~low) == 0
-        with m.If(self.i.valid & ~is_marker & ~rem.any()):
-            m.d.comb += self.i.ready.eq(1)               # empty word: drop
-            m.d.sync += sent.eq(0)
-        with m.Elif(self.o.valid & self.o.ready):
-            with m.If(is_marker | last_bit):
-                m.d.comb += self.i.ready.eq(1)
-                m.d.sync += sent.eq(0)
-            with m.Else():
-                m.d.sync += sent.eq(sent | low)
+        push = has_event & out.i.ready
+
+        # ---- loading the word register -----------------------------------------------------
+        drop = head_valid & ~is_marker & ~rem_any           # empty word
+        head_done = drop | (push & (is_marker | last_bit))
+        m.d.comb += self.i.ready.eq(~head_valid | head_done)
+        mask = self.i.payload.mask
+        rest = Signal(P)                                     # rem after this cycle's event
+        m.d.comb += rest.eq(rem & ~low)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
+                         rem_any.eq(mask.any()), rem_one.eq((mask & (mask - 1))[:P] == 0)]
+        with m.Elif(head_done):
+            m.d.sync += head_valid.eq(0)
+        with m.Elif(push):
+            m.d.sync += [rem.eq(rest), rem_any.eq(~rem_one), rem_one.eq((rest & (rest - 1))[:P] == 0)]
+
+        m.d.comb += self.marker_held.eq((head_valid & is_marker) | out.marker_held)
         return m

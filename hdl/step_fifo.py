@@ -22,6 +22,10 @@ class StepFIFO(wiring.Component):
         Payload layout; must have a one-bit ``end_step`` field (the step marker).
     depth : int
         Number of words (>= 1).
+    room : int, optional
+        Adds ``has_room``: a register that says whether ``space >= room`` (kept from the next fill
+        level, so it is exact in every cycle), for a writer that needs room for ``room`` words
+        before it starts: its start condition then needs no subtractor and comparator.
 
     Members
     -------
@@ -33,6 +37,8 @@ class StepFIFO(wiring.Component):
         Marker words queued (= complete steps available at ``r``).
     space : ``Out(range(depth + 1))``
         Free words.
+    has_room : ``Out(1)`` (only with ``room``)
+        ``space >= room``, a register.
 
     Latency and throughput: a word written in cycle n is readable in cycle n + 1; one write and one
     read per cycle. The memory has one write port and one synchronous read port that is
@@ -40,20 +46,26 @@ class StepFIFO(wiring.Component):
     empty queue is read through the bypass).
     """
 
-    def __init__(self, *, layout: data.StructLayout, depth: int):
+    def __init__(self, *, layout: data.StructLayout, depth: int, room: int | None = None):
         if not isinstance(layout, data.StructLayout) or "end_step" not in layout.members:
             raise reject(self, TypeError(
                 f"StepFIFO layout must be a StructLayout with an 'end_step' field, not {layout!r}"))
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise reject(self, TypeError(f"StepFIFO depth must be a positive integer, not {depth!r}"))
+        if room is not None and (isinstance(room, bool) or not isinstance(room, int) or room < 1):
+            raise reject(self, TypeError(f"StepFIFO room must be a positive integer, not {room!r}"))
         self._layout = layout
         self._depth = depth
-        super().__init__({
+        self._room = room
+        members = {
             "w": In(stream.Signature(layout)),
             "r": Out(stream.Signature(layout)),
             "steps": Out(range(depth + 1)),
             "space": Out(range(depth + 1)),
-        })
+        }
+        if room is not None:
+            members["has_room"] = Out(1, init=int(depth >= room))
+        super().__init__(members)
 
     @property
     def depth(self) -> int:
@@ -89,7 +101,11 @@ class StepFIFO(wiring.Component):
             m.d.sync += produce.eq(incr(produce))
         with m.If(do_r):
             m.d.sync += consume.eq(incr(consume))
-        m.d.sync += level.eq(level + do_w - do_r)
+        level_next = Signal(range(depth + 1))
+        m.d.comb += level_next.eq(level + do_w - do_r)
+        m.d.sync += level.eq(level_next)
+        if self._room is not None:
+            m.d.sync += self.has_room.eq(level_next <= depth - self._room)
 
         inc = do_w & self.w.payload.end_step
         dec = do_r & self.r.payload.end_step

@@ -666,3 +666,82 @@ def test_generic_export(tmp_path):
     assert "| `in_valid` | in | 1 |" in readme and "| `out_readout` | out |" in readme
     assert "create_clock -name clk -period 20.000 [get_ports clk]" in readme
     assert res.summary["board"] == "generic" and res.summary["memory_bits"] > 0
+
+
+def test_critical_path_from_a_real_nextpnr_report():
+    """The build report names the slowest register-to-register path of nextpnr's --report JSON
+    (tests/data: the report of the demo core, 8 lanes, on the ULX3S-85F before the issue-12
+    pipelining: ring 0's replay queue through the decoding into layer 0's weight RAM address)."""
+    from pathlib import Path
+    import json
+
+    from skipcore.boards.flow import critical_path, summarise
+    from skipcore.boards.targets import get_target
+
+    report = json.loads((Path(__file__).parent / "data" / "nextpnr_report_ulx3s_demo.json").read_text())
+    path = critical_path(report)
+    assert path == {
+        "clock": "posedge $glbnet$bridge.clk",
+        "from": "bridge.core.ring0.inner.queue.consume_TRELLIS_FF_Q_3_DI_LUT4_C_Z_TRELLIS_FF_DI.Q",
+        "to": "bridge.core.layer0.weights.0.8.ADB11",
+        "from_signal": "bridge.core.ring0.inner.queue.consume",
+        "to_signal": "bridge.core.layer0.weights",
+        "total_ns": 12.86, "logic_ns": 3.46, "routing_ns": 9.4, "logic_levels": 9,
+    }
+    # the same figure nextpnr gives as Fmax (1000 / 12.86 ns = 77.7 MHz)
+    assert abs(1000 / path["total_ns"] - report["fmax"]["$glbnet$bridge.clk"]["achieved"]) < 0.1
+    assert summarise(get_target("ulx3s-85f"), report, {}, 25.0)["critical_path"] == path
+    # pin-to-register paths (<async>) alone are not a critical path; an empty report has none
+    only_async = {"critical_paths": [p for p in report["critical_paths"] if "<async>" in (p["from"], p["to"])]}
+    assert critical_path(only_async) is None and critical_path({}) is None
+
+
+def test_event_queue_against_a_model():
+    """boards.top.EventQueue (its fill level kept in a register of its own) under random writes,
+    commits, discards, clears and reads: w_rdy, r.valid and the entries read equal a list model."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    from skipcore.boards.top import EventQueue
+
+    depth = 8
+    dut = EventQueue(6, depth)
+    rng = random.Random(3)
+    mismatches = []
+
+    async def bench(ctx):
+        committed, pending, out = [], [], None     # memory: committed / uncommitted; out: entry on r
+        value = 0
+        for cycle in range(3000):
+            w_en, commit = rng.random() < 0.6, rng.random() < 0.2
+            discard = not commit and rng.random() < 0.05
+            clear, ready = rng.random() < 0.01, rng.random() < 0.5
+            for port, v in ((dut.w_data, value % 64), (dut.w_en, w_en), (dut.commit, commit),
+                            (dut.discard, discard), (dut.clear, clear), (dut.r.ready, ready)):
+                ctx.set(port, v)
+            used = len(committed) + len(pending)
+            got = (ctx.get(dut.w_rdy), ctx.get(dut.r.valid), ctx.get(dut.r.payload) if out is not None else None)
+            if got != (int(used != depth), int(out is not None), out):
+                mismatches.append((cycle, got, used, out))
+            await ctx.tick()
+            if clear:
+                committed, pending, out = [], [], None
+                continue
+            if committed and (out is None or ready):
+                out = committed.pop(0)
+            elif ready:
+                out = None
+            if w_en and used != depth:
+                pending.append(value % 64)
+                value += 1
+            if discard:
+                pending = []
+            if commit:
+                committed, pending = committed + pending, []
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:5]

@@ -51,6 +51,11 @@ def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mh
     assert report["luts"] > 100 and report["ffs"] > 50
     assert report["brams"] >= 0 and report["dsps"] >= 1  # the real-valued input uses a multiplier
     assert report["fmax_mhz"] > clock_mhz and report["timing_met"]
+    path = report["critical_path"]  # the slowest register-to-register path sets Fmax
+    assert path["logic_ns"] > 0 and path["routing_ns"] > 0 and path["logic_levels"] >= 1
+    assert abs(path["logic_ns"] + path["routing_ns"] - path["total_ns"]) < 0.02
+    assert abs(1000 / path["total_ns"] - report["fmax_mhz"]) < 0.02 * report["fmax_mhz"]
+    assert path["from_signal"] and path["to_signal"] and "critical path" in proc.stderr
     assert report["target_mhz"] == clock_mhz and report["clock_mhz"] == clock_mhz
     assert report["uart_divisor"] == round(clock_mhz * 1e6 / 115200)
     pll_cells = report["utilization"].get("ICESTORM_PLL", report["utilization"].get("EHXPLLL", {})).get("used", 0)

@@ -130,3 +130,29 @@ def test_stc_unit_checks_its_tables():
         STCUnit(**kw, table_a=(1, 2, 3), table_g=(0, 0, 0, 0))
     with pytest.raises(ValueError, match=r"^STCUnit table_g needs 4 entries in \[0, 32\], got 4 in \[0, 33\]"):
         STCUnit(**kw, table_a=(1, 2, 3, 4), table_g=(0, 0, 0, 33))
+
+
+@pytest.mark.parametrize("width,bits", [(6, 4), (4, 4), (3, 5), (9, 8), (5, 2), (7, 1)])
+def test_saturate_and_above_max_exhaustive(width, bits):
+    """hdl.arith.saturate / above_max (tests of the high bits, no comparators) equal sat_B and
+    ``> 2**(B-1) - 1`` for every value of a ``width``-bit signed input, and keep the shape."""
+    from amaranth.hdl import Module, Signal, signed
+
+    from skipcore.hdl.arith import above_max, saturate
+
+    m = Module()
+    v, o, a = Signal(signed(width)), Signal(signed(bits)), Signal()
+    assert saturate(v, bits).shape() == signed(bits)
+    m.d.comb += [o.eq(saturate(v, bits)), a.eq(above_max(v, bits))]
+    hi, lo = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
+    got = []
+
+    async def bench(ctx):
+        for x in range(-(1 << (width - 1)), 1 << (width - 1)):
+            ctx.set(v, x)
+            got.append((x, ctx.get(o), ctx.get(a)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [(x, min(hi, max(lo, x)), int(x > hi)) for x, _, _ in got] and len(got) == 1 << width

@@ -136,7 +136,7 @@ def test_layer_engine(tmp_path, seed, kind, span, lanes, input_kind, ring, stall
 
 
 @pytest.mark.parametrize("seed,kind,mode,classes", [(5, "sum", "mult", 4), (10, "leaky", "shift", 3),
-                                                    (7, "leaky", "mult", 1), (8, "alif", "mult", 4),
+                                                    (11, "leaky", "mult", 1), (8, "alif", "mult", 4),
                                                     (9, "alif", "shift", 1)])
 def test_readout_engine(tmp_path, seed, kind, mode, classes):
     from skipcore.golden.artifact import save
@@ -144,9 +144,9 @@ def test_readout_engine(tmp_path, seed, kind, mode, classes):
     from skipcore.hdl.readout_engine import ReadoutEngine
 
     art, _ = _one_layer(seed, layer_sizes=[6], readout_kind=kind, classes=classes, decay_mode=mode,
-                        saturating=seed % 2 == 1, weight_exps=seed in (7, 8, 10))
+                        saturating=seed % 2 == 1, weight_exps=seed in (11, 8, 10))
     # the seeds are picked so that these three draw a non-zero readout exponent (0..3 are drawn)
-    assert art.readout.weight_exp > 0 or seed not in (7, 8, 10)
+    assert art.readout.weight_exp > 0 or seed not in (11, 8, 10)
     plan = plan_core(art, lanes=2).readout
     save(art, tmp_path / "readout.skc")
     job = dict(artifact=str(tmp_path / "readout.skc"), index_bits=plan.index_bits, class_bits=plan.class_bits,

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
 
 from .._checks import check_positive, reject
-from ..arith import decay, saturate
+from ..arith import above_max, decay, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -29,8 +29,13 @@ class ALIFUnit(wiring.Component):
     is known. The threshold B then needs no multiplier chain, and every product is registered:
 
     * stage 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``;
-    * stage 2: ``B``, ``x = decay(u) + acc``, ``(rho * b_t) >> D``;
-    * stage 3: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B``, ``b_next``.
+    * stage 2: ``b0 + ((beta * b_t) >> D)``, ``x = decay(u) + acc``, ``(rho * b_t) >> D`` and
+      that plus ``2**D - rho``;
+    * stage 3: ``B`` (the saturation: a test of the high bits and a multiplexer);
+    * stage 4: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B``, ``b_next``.
+
+    No stage holds a multiplier and an adder, or two carry chains in series except stage 4's
+    ``y`` and the comparison beside it.
 
     On the first step of a sequence the engine feeds ``b = q = u = 0`` (= ``b_0``).
 
@@ -61,10 +66,10 @@ class ALIFUnit(wiring.Component):
     b_next : ``Out(unsigned(decay_bits + 1))``
         ``b_{t+1}``.
 
-    Latency 3 cycles, one neuron per cycle.
+    Latency 4 cycles, one neuron per cycle.
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str):
         check_positive(self, "ALIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
@@ -106,34 +111,41 @@ class ALIFUnit(wiring.Component):
             acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
             inc1.eq((1 << D) - self.rho),
         ]
-        # stage 2: threshold, decayed membrane plus input, decayed trace
-        big_b = Signal(signed(S))
+        # stage 2: threshold before saturation, decayed membrane plus input, decayed trace (+ inc)
+        b_sum = Signal(signed(S + 3))
         x2 = Signal(signed(width))
         q2 = Signal()
         r2 = Signal(unsigned(D + 1))
-        inc2 = Signal(unsigned(D + 1))
+        r_inc2 = Signal(unsigned(D + 2))
         du = (du1 >> D) if self._mode == "mult" else du1
         m.d.sync += [
-            big_b.eq(saturate(b0_1 + (p_beta >> D), S)),
+            b_sum.eq(b0_1 + (p_beta >> D)),
             x2.eq(du + acc1),
             q2.eq(q1),
             r2.eq(p_rho >> D),
-            inc2.eq(inc1),
+            r_inc2.eq((p_rho >> D) + inc1),
         ]
-        # stage 3: u' = sat_S(y), y = x - q*B. [u' > B] equals [y > B] except when y saturates
+        # stage 3: the threshold B
+        big_b = Signal(signed(S))
+        x3 = Signal(signed(width))
+        q3 = Signal()
+        r3 = Signal(unsigned(D + 1))
+        r_inc3 = Signal(unsigned(D + 1))
+        m.d.sync += [big_b.eq(saturate(b_sum, S)), x3.eq(x2), q3.eq(q2), r3.eq(r2), r_inc3.eq(r_inc2)]
+        # stage 4: u' = sat_S(y), y = x - q*B. [u' > B] equals [y > B] except when y saturates
         # high and B = 2**(S-1) - 1 (then u' = B); y > B <=> x > (1 + q) * B, in parallel.
         y = Signal(signed(width + 1))
         above = Signal()
         m.d.comb += [
-            y.eq(x2 - Mux(q2, big_b, 0)),
-            above.eq(x2 > Mux(q2, big_b << 1, big_b)),
+            y.eq(x3 - Mux(q3, big_b, 0)),
+            above.eq(x3 > Mux(q3, big_b << 1, big_b)),
         ]
         fire = Signal()
-        m.d.comb += fire.eq(Mux(y > smax, big_b != smax, above))
+        m.d.comb += fire.eq(Mux(above_max(y, S), big_b != smax, above))
         m.d.sync += [
             self.u_next.eq(saturate(y, S)),
             self.spike.eq(fire),
-            self.b_next.eq(Mux(fire, r2 + inc2, r2)),
+            self.b_next.eq(Mux(fire, r_inc3, r3)),
         ]
         return m
 

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.lif import LIFParams, LIFState, lif_step
 
 from .._checks import check_positive, reject
-from ..arith import decay, saturate
+from ..arith import above_max, decay, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -42,11 +42,13 @@ class LIFUnit(wiring.Component):
     spike : ``Out(1)``
     v_next : ``Out(signed(state_bits))``
 
-    Latency 2 cycles (registers after the decay and after the update), throughput one neuron per
-    cycle.
+    Latency 3 cycles, throughput one neuron per cycle: (1) the decay, ``acc - theta`` and
+    ``smax - theta``; (2) ``x = decay + acc`` and ``x - theta`` side by side (the comparison
+    ``x >= theta`` is the sign of the second sum); (3) the spike and the saturated, reset membrane
+    (comparisons with constants and multiplexers only). No stage holds two carry chains in series.
     """
 
-    latency = 2
+    latency = 3
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str, reset: str):
         check_positive(self, "LIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
@@ -67,25 +69,34 @@ class LIFUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        S = self._s
+        S, A = self._s, self._a
+        smax = (1 << (S - 1)) - 1
+        # H = sat_S(x) with x = decay(V) + acc. Since 1 <= theta <= 2**(S-1) - 1, [H >= theta] equals
+        # [x >= theta], and H - theta equals x - theta unless x saturates high. x - theta is summed
+        # beside x (from acc - theta of stage 1), so [x >= theta] is its sign: no stage holds two
+        # carry chains in series.
+        # stage 1
         dv = Signal(signed(S + 1))
-        acc = Signal(signed(self._a))
-        theta = Signal(signed(S))
+        acc = Signal(signed(A))
+        acc_m = Signal(signed(max(A, S) + 1))       # acc - theta
+        top = Signal(signed(S + 1))                  # smax - theta
         m.d.sync += [
             dv.eq(decay(self.v, self.decay, self._d, self._mode)),
             acc.eq(self.acc),
-            theta.eq(self.threshold),
+            acc_m.eq(self.acc - self.threshold),
+            top.eq(smax - self.threshold),
         ]
-        # H = sat_S(x) with x = decay(V) + acc. Since 1 <= theta <= 2**(S-1) - 1, [H >= theta] equals
-        # [x >= theta], and H - theta equals x - theta unless x saturates high: compare and subtract
-        # on x in parallel with the saturation (two carry chains in series instead of four).
-        smax = (1 << (S - 1)) - 1
-        x = Signal(signed(max(S + 1, self._a) + 1))
+        # stage 2
+        x = Signal(signed(max(S + 1, A) + 1))
+        x_m = Signal(signed(max(S + 1, A) + 2))     # x - theta
+        top2 = Signal(signed(S + 1))
+        m.d.sync += [x.eq(dv + acc), x_m.eq(dv + acc_m), top2.eq(top)]
+        # stage 3: comparisons with constants and multiplexers
         fire = Signal()
-        m.d.comb += [x.eq(dv + acc), fire.eq(x >= theta)]
+        m.d.comb += fire.eq(x_m >= 0)
         h = saturate(x, S)
         if self._reset == "soft":
-            nxt = Mux(fire, Mux(x > smax, smax - theta, x - theta), h)
+            nxt = Mux(fire, Mux(above_max(x, S), top2, x_m), h)
         else:
             nxt = Mux(fire, 0, h)
         m.d.sync += [self.spike.eq(fire), self.v_next.eq(nxt)]

@@ -7,6 +7,9 @@ rotating register chains; a readout kind says what the chains hold and what one 
 * :meth:`ReadoutUnitKind.state_shapes`: its per-class state besides the readout value ``m``;
 * :meth:`ReadoutUnitKind.update`: the combinational update of one class, returning the new ``m``
   (the streamed readout value) and the new state;
+* :meth:`ReadoutUnitKind.prepare` (optional): the part of the update that does not need the class
+  sum (e.g. the decay's multiplication). The engine computes it one cycle ahead and registers it,
+  so no path holds a multiplier and the adders after it; ``update`` then gets ``prepared``;
 * :meth:`ReadoutUnitKind.multipliers`: multipliers of the update.
 """
 from __future__ import annotations
@@ -30,9 +33,15 @@ class ReadoutUnitKind:
     def state_shapes(self, plan) -> dict[str, Any]:
         return {}
 
-    def update(self, m, value, state: dict, acc, params: dict, plan):
-        """``(new_value, new_state)`` of one class (``value`` signed R bits, ``acc`` the class sum)."""
+    def update(self, m, value, state: dict, acc, params: dict, plan, prepared: dict | None = None):
+        """``(new_value, new_state)`` of one class (``value`` signed R bits, ``acc`` the class sum;
+        ``prepared``: the registered results of :meth:`prepare` for this class, if it has any)."""
         raise NotImplementedError
+
+    def prepare(self, m, value, state: dict, params: dict, plan) -> dict:
+        """Values of one class computed a cycle before its update, from everything but the class
+        sum (``{name: Value}``; empty: nothing to prepare)."""
+        return {}
 
     def multipliers(self, plan) -> int:
         return 0

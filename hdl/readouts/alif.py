@@ -21,13 +21,20 @@ class ALIFReadout(ReadoutUnitKind):
     def state_shapes(self, plan):
         return {"b": unsigned(plan.decay_bits + 1), "q": unsigned(1)}
 
-    def update(self, m, value, state, acc, params, plan):
+    def prepare(self, m, value, state, params, plan):
+        # the trace, the threshold and the decayed value need no class sum: a cycle ahead
         D, R = plan.decay_bits, plan.readout_bits
         q, rho = state["q"], params["rho"]
         b = ((rho * state["b"]) >> D) + Mux(q, (1 << D) - rho, 0)
         big_b = saturate(params["threshold"] + ((params["beta"] * b) >> D), R)
-        u = saturate(decay(value, params["decay"], D, plan.decay_mode) + acc - Mux(q, big_b, 0), R)
-        return u, {"b": b, "q": u > big_b}
+        return {"b": b[:D + 1], "big_b": big_b, "q_big_b": Mux(q, big_b, 0),
+                "base": decay(value, params["decay"], D, plan.decay_mode)}
+
+    def update(self, m, value, state, acc, params, plan, prepared=None):
+        prepared = prepared or self.prepare(m, value, state, params, plan)
+        big_b = prepared["big_b"]
+        u = saturate(prepared["base"] + acc - prepared["q_big_b"], plan.readout_bits)
+        return u, {"b": prepared["b"], "q": u > big_b}
 
     def multipliers(self, plan):
         return 2 + (1 if plan.decay_mode == "mult" else 0)

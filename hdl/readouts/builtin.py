@@ -8,7 +8,7 @@ from . import ReadoutUnitKind, decay_source, register
 class Sum(ReadoutUnitKind):
     name = "sum"
 
-    def update(self, m, value, state, acc, params, plan):
+    def update(self, m, value, state, acc, params, plan, prepared=None):
         return saturate(value + acc, plan.readout_bits), {}
 
 
@@ -18,8 +18,11 @@ class Leaky(ReadoutUnitKind):
     def params(self, art, readout):
         return [decay_source("decay", readout.decay, art, readout.decay_mode)]
 
-    def update(self, m, value, state, acc, params, plan):
-        base = decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
+    def prepare(self, m, value, state, params, plan):
+        return {"base": decay(value, params["decay"], plan.decay_bits, plan.decay_mode)}
+
+    def update(self, m, value, state, acc, params, plan, prepared=None):
+        base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
         return saturate(base + acc, plan.readout_bits), {}
 
     def multipliers(self, plan):
