@@ -15,7 +15,7 @@ import numpy as np
 
 from ..arith import decay, saturate
 from . import NeuronKind, RandomContext, StateSpec, register
-from .lif import decay_spec, threshold_spec
+from .lif import decay_spec, fire_and_reset, threshold_spec
 
 __all__ = ["CubaState", "CubaParams", "cuba_step", "Cuba"]
 
@@ -39,11 +39,7 @@ def cuba_step(acc: np.ndarray, state: CubaState, p: CubaParams, sat=None):
     """Section 3.7. Returns (spikes {0,1} in the state's dtype, new state)."""
     i = saturate(decay(state.i, p.syn_decay, p.decay_bits, p.decay_mode) + acc, p.state_bits, sat, "synapse")
     h = saturate(decay(state.v, p.lam, p.decay_bits, p.decay_mode) + i, p.state_bits, sat, "membrane")
-    spikes = (h >= p.theta).astype(h.dtype)
-    if p.reset == "soft":
-        v = h - p.theta * spikes
-    else:
-        v = h * (1 - spikes)
+    spikes, v = fire_and_reset(h, p.theta, p.reset)
     return spikes, CubaState(i, v)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from ..arith import decay, saturate
 from . import ArraySpec, NeuronKind, RandomContext, StateSpec, register
 
-__all__ = ["LIFState", "LIFParams", "lif_step", "LIF"]
+__all__ = ["LIFState", "LIFParams", "lif_step", "fire_and_reset", "LIF"]
 
 
 class LIFState(NamedTuple):
@@ -27,12 +27,16 @@ class LIFParams(NamedTuple):
 def lif_step(acc: np.ndarray, state: LIFState, p: LIFParams, sat=None):
     """Section 3.3. Returns (spikes {0,1} in the state's dtype, new state)."""
     h = saturate(decay(state.v, p.lam, p.decay_bits, p.decay_mode) + acc, p.state_bits, sat, "membrane")
-    spikes = (h >= p.theta).astype(h.dtype)
-    if p.reset == "soft":
-        v = h - p.theta * spikes
-    else:
-        v = h * (1 - spikes)
+    spikes, v = fire_and_reset(h, p.theta, p.reset)
     return spikes, LIFState(v)
+
+
+def fire_and_reset(h: np.ndarray, theta: np.ndarray, reset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Spike where ``h >= theta``; the membrane after it: ``h - theta`` (soft) or 0 (hard)."""
+    spikes = (h >= theta).astype(h.dtype)
+    if reset == "soft":
+        return spikes, h - theta * spikes
+    return spikes, h * (1 - spikes)
 
 
 def decay_spec(name: str, widths, layer, mode: str | None = None) -> ArraySpec:
