@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import command_line, pin_threads, save_result
+from common import command_line, pin_threads, policy_cells, save_result
 
 POLICIES = ("max", "threshold", "percentile", "auto")
 SKIP_STEPS = 10  # the ECG script's loss and accuracy leave out the first 10 steps
@@ -308,8 +308,7 @@ def main(argv=None) -> int:
     for col in ("float", *(f"PTQ {p}" for p in POLICIES), "QAT"):
         table.add_column(col, justify="right")
     table.add_row(f"{100 * result['float_test_acc']:.2f}",
-                  *(f"{100 * result['ptq'][p]['accuracy']:.2f}" + (f" ({result['ptq'][p]['chosen']})"
-                                                                     if p == "auto" else "") for p in POLICIES),
+                  *policy_cells(result["ptq"], POLICIES),
                   f"{100 * result['qat']['accuracy']:.2f}" if "qat" in result else "-")
     Console().print(table)
     print(f"wrote {path}")

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import command_line, pin_threads, save_result
+from common import command_line, pin_threads, policy_cells, save_result
 
 DEFAULT_PRESETS = ("srnn-ecg", "mnist1d-lif-src", "mnist1d-lif-asrc", "mnist1d-alif")
 POLICIES = ("max", "threshold", "percentile", "auto")
@@ -112,11 +112,7 @@ def main(argv=None) -> int:
         if "skipped" in r:
             table.add_row(r["preset"], *(["-"] * (len(POLICIES) + 1)), r["skipped"])
             continue
-        cells = []
-        for p in POLICIES:
-            q = r["ptq"][p]
-            cells.append(f"{100 * q['accuracy']:.2f}" + (f" ({q['chosen']})" if p == "auto" else ""))
-        table.add_row(r["preset"], f"{100 * r['float_acc']:.2f}", *cells,
+        table.add_row(r["preset"], f"{100 * r['float_acc']:.2f}", *policy_cells(r["ptq"], POLICIES),
                       f"{100 * r['qat_acc']:.2f}" if "qat_acc" in r else "-")
     Console().print(table)
     print(f"wrote {path}")

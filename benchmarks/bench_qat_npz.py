@@ -33,7 +33,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import command_line, pin_threads, save_result
+from common import command_line, pin_threads, policy_cells, save_result
 
 DEFAULT_RUNS = ("mnist1d:mnist1d-lif-src", "mnist1d:mnist1d-lif-asrc", "mnist1d:mnist1d-alif",
                 "JapaneseVowels:mnist1d-lif-src", "BasicMotions:mnist1d-lif-src", "FashionMNIST:mnist1d-lif-src")
@@ -221,10 +221,8 @@ def main(argv=None) -> int:
     for col in ("dataset", "preset", "T x C", "float", *(f"PTQ {p}" for p in POLICIES), "QAT", "QAT - float"):
         table.add_column(col, justify="left" if col in ("dataset", "preset") else "right")
     for r in rows:
-        cells = [f"{100 * r['ptq'][p]['accuracy']:.2f}" + (f" ({r['ptq'][p]['chosen']})" if p == "auto" else "")
-                 for p in POLICIES]
         table.add_row(r["dataset"], r["preset"], "x".join(map(str, r["shape"])), f"{100 * r['float_acc']:.2f}",
-                      *cells, f"{100 * r['qat']['accuracy']:.2f}",
+                      *policy_cells(r["ptq"], POLICIES), f"{100 * r['qat']['accuracy']:.2f}",
                       f"{100 * (r['qat']['accuracy'] - r['float_acc']):+.2f}")
     Console(width=160).print(table)
     print(f"wrote {path}")

@@ -27,3 +27,8 @@ def command_line(argv) -> str:
 def save_result(path, result) -> Path:
     """``result`` as JSON at ``path`` (folders created), written atomically."""
     return atomic_write_json(path, result, parents=True, default=str)
+
+
+def policy_cells(ptq: dict, policies) -> list[str]:
+    """Table cells of per-policy PTQ accuracies (%), ``auto`` followed by the policy it chose."""
+    return [f"{100 * ptq[p]['accuracy']:.2f}" + (f" ({ptq[p]['chosen']})" if p == "auto" else "") for p in policies]
