@@ -47,6 +47,8 @@ TRACE_PRODUCT_BITS = 62
 def max_trace_bits(state_bits: int, readout_bits: int, decay_bits: int) -> int:
     """The most fraction bits T an ALIF trace may have (CONTRACT.md section 1): a new export's T."""
     return min(decay_bits + TRACE_EXTRA_BITS, TRACE_PRODUCT_BITS - 2 - max(state_bits, readout_bits))
+
+
 #: a weight exponent e (CONTRACT.md section 3.1) is an integer in [0, MAX_WEIGHT_EXP].
 MAX_WEIGHT_EXP = 24
 
@@ -81,8 +83,10 @@ class Widths:
     trace_bits: int | None = None
 
     def __post_init__(self) -> None:
-        if self.trace_bits is None and all(isinstance(getattr(self, k), int) for k in WIDTH_LIMITS):
-            object.__setattr__(self, "trace_bits", max_trace_bits(self.state_bits, self.readout_bits, self.decay_bits))
+        given = [getattr(self, k) for k in WIDTH_LIMITS]
+        if self.trace_bits is None and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in given):
+            object.__setattr__(self, "trace_bits",
+                               int(max_trace_bits(self.state_bits, self.readout_bits, self.decay_bits)))
 
 
 @dataclass(frozen=True)
