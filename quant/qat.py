@@ -425,7 +425,7 @@ class QATNetwork(nn.Module):
         self._fixed = QuantModel.from_artifact(art)
         self.input_spec = art.input
         self.options = ExportOptions(art.widths.weight_bits, art.widths.state_bits, art.widths.readout_bits,
-                                     art.widths.decay_bits)
+                                     art.widths.decay_bits, trace_bits=art.widths.trace_bits)
         if surrogates:
             self.surrogates = [get_surrogate(quant_kinds.get(l.kind).surrogate) for l in art.layers]
         else:
