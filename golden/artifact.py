@@ -294,6 +294,12 @@ class Artifact:
     def classes(self) -> int:
         return self.readout.classes
 
+    @property
+    def uses_trace_bits(self) -> bool:
+        """Whether any layer or the readout computes with ``widths.trace_bits`` (its kinds say)."""
+        return (any(_kinds.get(l.kind).uses_trace_bits for l in self.layers)
+                or _readouts.get(self.readout.kind).uses_trace_bits)
+
     def summary(self) -> str:
         parts = [f"{self.input.channels}({self.input.kind})"]
         for layer in self.layers:
@@ -304,7 +310,7 @@ class Artifact:
         return (
             " -> ".join(parts)
             + f"  W{w.weight_bits} S{w.state_bits} R{w.readout_bits} D{w.decay_bits}"
-            + (f" T{w.trace_bits}" if any(l.kind == "alif" for l in self.layers) or self.readout.kind == "alif" else "")
+            + (f" T{w.trace_bits}" if self.uses_trace_bits else "")
         )
 
     def validate(self) -> "Artifact":

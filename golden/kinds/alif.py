@@ -47,6 +47,7 @@ def alif_step(acc: np.ndarray, state: ALIFState, p: ALIFParams, sat=None,
 
 class ALIF(NeuronKind):
     name = "alif"
+    uses_trace_bits = True  # the adaptation trace b keeps T fraction bits
     title = "ALIF (SRNN)"
     section = "3.4"
     parameters = ("threshold", "decay", "rho", "beta")

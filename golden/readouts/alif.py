@@ -45,6 +45,7 @@ def alif_readout_step(acc, state: ALIFReadoutState, p: ALIFReadoutParams, sat=No
 
 class ALIFReadout(ReadoutKind):
     name = "alif"
+    uses_trace_bits = True  # the adaptation trace b keeps T fraction bits
     section = "4.3"
     parameters = ("decay", "rho", "threshold", "beta")
     State = ALIFReadoutState
