@@ -41,7 +41,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False
         g.add_argument("--scale-policy", choices=SCALE_POLICIES, default=d.scale_policy,
                        help="max: the largest weight uses the full range; threshold: thresholds keep at least 2**k "
                             "steps, weight exponents absorb the rest; percentile: the P-th percentile |w| uses the "
-                            "full range, larger weights clip; auto: try them and keep the best on the validation "
+                            "full range, larger weights clip; auto: try them (with ALIF neurons and no --trace-bits, "
+                            "each at the default trace bits and at --decay-bits) and keep the best on the validation "
                             "split (default %(default)s)")
     g.add_argument("--threshold-steps", type=int, default=d.threshold_steps, metavar="K",
                    help="threshold policy: the smallest threshold keeps at least 2**K steps, 0..16 (default %(default)s)")
