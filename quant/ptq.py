@@ -15,11 +15,10 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError, DatasetError
+from skipcore.golden.artifact import max_trace_bits
 from skipcore.outputs import atomic_path, atomic_write_text
 
 from .checkpoint import load_checkpoint
-from skipcore.golden.artifact import max_trace_bits
-
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
 __all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy",
@@ -247,7 +246,7 @@ def quantize_float_network(network, options: ExportOptions | dict | None = None,
     prov = dict((provenance(opts) if callable(provenance) else provenance) or {})
     prov["export_options"] = opts.to_dict()
     if choices is not None:
-        # trace_bits: the chosen fraction bits where auto tried several (None: it did not)
+        # trace_bits: the chosen options' (auto sets it where it tried several; None: the top of the range)
         prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "trace_bits": opts.trace_bits,
                                      "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
