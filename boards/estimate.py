@@ -125,6 +125,10 @@ RAM_LIBRARY: dict[str, tuple[RamCell, ...]] = {
 }
 #: memory_libmap's defaults: the cost of one bit of a memory left to logic
 LOGIC_COST_ROM, LOGIC_COST_RAM = 1 / 16, 1.0
+#: libmap's emulation points for a transparent read port on a block RAM (3 when it has to build
+#: the bypass): 0 matches every build here, e.g. the W4 P2 demo's 24 x 64 state RAM goes to a
+#: PDPW16KD (cost 128 + 2) rather than to 24 TRELLIS_DPR16X4 (136), which 3 points would reverse
+TRANSPARENCY_POINTS = 0
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ def _cell_cost(cell: RamCell, mem: NetlistMemory) -> tuple[float, int, int] | No
     for each base width the word is padded to the write-enable granularity, the address range
     is cut into chunks of the cell's depth, and the chunks' bits are packed into as few cells as
     hold them; the cost adds read multiplexers and write decoders at half a unit per bit, and the
-    emulation score (a separate read port, transparency on a block RAM) at two units per point.
+    emulation score (a separate read port; :data:`TRANSPARENCY_POINTS`) at two units per point.
     """
     if mem.rom and not cell.rom:
         return None
@@ -192,7 +196,7 @@ def _cell_cost(cell: RamCell, mem: NetlistMemory) -> tuple[float, int, int] | No
         cost = cell.cost * cells * copies + 0.5 * (chunks - 1) * mem.width * mem.read_ports
         if not mem.rom and chunks != 1:
             cost += 0.5 * chunks
-        cost += 2 * mem.read_ports * (1 + (3 if mem.transparent and cell.kind == "block" else 0))
+        cost += 2 * mem.read_ports * (1 + (TRANSPARENCY_POINTS if mem.transparent and cell.kind == "block" else 0))
         if best is None or cost < best[0]:
             best = (cost, cells * copies, chunks)
     return best
@@ -329,9 +333,9 @@ def component_features(plan, mappings: dict[str, MemoryMapping], *, bridge_memor
       of a lane), ``lane_products`` = lanes x multiplier operand bits the kind needs;
     * engine: ``one``, ``acc_bits`` = lanes x accumulator lane bits (the adders),
       ``state_bits`` = lanes x state lane bits (registers and muxes in front of the units),
-      ``bank_bits`` = lanes x weight bits x banks when the weight ROM is banked (the bank
-      registers and their multiplexer), ``input_product_bits`` (the first layer's multi-bit
-      input times a weight, per lane), ``group_bits``;
+      ``bank_bits`` = lanes x weight bits x banks and ``banks`` when the weight ROM is banked
+      (the bank registers and their multiplexer), ``input_product_bits`` (the first layer's
+      multi-bit input times a weight, per lane), ``group_bits``;
     * ring, decoders, FIFO: ``one``, ``lanes`` (the spike words), ``lanes_log`` = lanes x
       log2(lanes) (the decoders' priority encoders), ``group_bits``;
     * readout: ``one``, ``class_bits`` = classes x readout bits;
@@ -341,7 +345,7 @@ def component_features(plan, mappings: dict[str, MemoryMapping], *, bridge_memor
 
     **Events (E):** when the generator takes E events per cycle, the engine and decoder terms
     that scale with it (E weight-word reads, E x lanes adders, E decoders) are multiplied here,
-    in this one function (see the report of issue 12).
+    in this one function (boards/README.md, "Adding an axis").
     """
     from math import ceil, log2
 
@@ -402,21 +406,21 @@ def component_kind(component: str) -> str:
 
 
 #: Per-component coefficients of the LUT and flip-flop estimate: Yosys cells of a component =
-#: sum(coefficient x feature) (:func:`component_features`); the design's LUTs = ``flatten`` x the
-#: components' sum + ``lutram_luts`` x distributed-RAM cells (nextpnr's LUT count of one
-#: TRELLIS_DPR16X4). Filled from real builds by benchmarks/calibrate_estimate.py --fit (see there
-#: for the builds and the command); a family without an entry has no LUT estimate.
+#: sum(coefficient x feature) (:func:`component_features`); the design's LUTs =
+#: ``flatten.luts.components`` x the components' sum + ``flatten.luts.weight_banks`` x weight
+#: banks + ``flatten.luts.one`` (what flattening merges) + ``lutram_luts`` x distributed-RAM
+#: cells (nextpnr's LUTs per TRELLIS_DPR16X4); FFs = ``flatten.ffs`` x the components' sum.
+#: Written by benchmarks/calibrate_estimate.py --fit from the builds its ``source`` names; a
+#: family without an entry has no LUT estimate.
 LUT_MODEL: dict[str, dict] = {
     "ecp5": {
         "components": {
             "bridge": {
                 "luts": {
-                    "lutram_mux_bits": 72.3091,
-                    "one": 468.8364
+                    "one": 1259.0714
                 },
                 "ffs": {
-                    "lutram_mux_bits": 3.4,
-                    "one": 268.2
+                    "one": 305.3571
                 }
             },
             "core": {
@@ -442,12 +446,12 @@ LUT_MODEL: dict[str, dict] = {
             },
             "engine": {
                 "luts": {
-                    "bank_bits": 1.5919,
-                    "banks": 4.3597,
-                    "group_bits": 29.3685,
-                    "input_product_bits": 2.8657,
-                    "logic_rom_luts": 1.4463,
-                    "lutram_mux_bits": 0.3587
+                    "bank_bits": 1.5792,
+                    "banks": 4.5404,
+                    "group_bits": 29.5068,
+                    "input_product_bits": 2.8634,
+                    "logic_rom_luts": 1.4549,
+                    "lutram_mux_bits": 0.4019
                 },
                 "ffs": {
                     "acc_bits": 0.6353,
@@ -642,6 +646,12 @@ def design_multipliers(plan, family: str = "ecp5") -> int:
     return total
 
 
+#: Features a component's fit may use when not all: the bridge and the core glue barely change
+#: between designs (their spread is constants such as the artifact id), so a fit on their other
+#: features would extrapolate noise (the bridge's event queue grows with the input channels).
+FIT_FEATURES = {"bridge": ("one",), "core": ("one",)}
+
+
 def fit_components(rows: list[dict], family: str) -> dict:
     """Coefficients of :data:`LUT_MODEL` for ``family`` from calibration rows.
 
@@ -664,6 +674,7 @@ def fit_components(rows: list[dict], family: str) -> dict:
     components = {}
     for kind, pairs in sorted(samples.items()):
         names = sorted({f for feats, _ in pairs for f in feats if f != "lutram"})
+        names = [f for f in names if f in FIT_FEATURES.get(kind, names)]
         x = np.array([[feats.get(f, 0.0) for f in names] for feats, _ in pairs])
         coeffs = {}
         for res in ("luts", "ffs"):

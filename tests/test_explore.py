@@ -89,6 +89,10 @@ def test_misfits_are_kept_and_marked():
     ("ecp5", 432, 8, False, True, "distributed", "TRELLIS_DPR16X4", 108),  # demo P16 accumulators
     ("ecp5", 16, 32, False, True, "distributed", "TRELLIS_DPR16X4", 8),    # demo P16 ring of layer 1
     ("ecp5", 1, 16, False, True, "distributed", "TRELLIS_DPR16X4", 1),     # the bridge's flag FIFO
+    ("ecp5", 24, 64, False, True, "block", "PDPW16KD", 1),         # W4 demo P2 state: 130 < 136 distributed
+    ("ecp5", 16, 512, True, False, "block", "DP16KD", 1),          # demo P2 weight bank (1024 x 18, half used)
+    ("ice40", 8, 512, True, False, "block", "SB_RAM40_4K", 1),     # ice_small P1 weight bank
+    ("ice40", 8, 128, True, False, "logic", "", 0),                # ice_small P1 last bank: 64 in logic, 64 + 2 in a block
 ])
 def test_memory_mapping_follows_yosys(family, width, depth, rom, transparent, kind, cell, cells):
     m = E.map_memory(E.NetlistMemory("m", width, depth, rom=rom, transparent=transparent), family)
