@@ -5,6 +5,9 @@ For each ``MODEL.skc:LANES`` it builds the board design (``skipcore build``; a b
 kept (``synth_ecp5 -noflatten`` / ``synth_ice40 -noflatten``, cached as ``hier.stat.json``) to
 count each component's cells on its own, and prints per point the estimate against nextpnr's
 counts (LUT, FF, BRAM, DSP) side by side, and per component the estimate against Yosys' count.
+Points given with ``--synth`` are only elaborated and synthesised (hierarchical, and flat like the
+build, cached as ``flat.stat.json``): they calibrate the components and the flattening, not the
+place-and-route counts.
 
 ``--fit`` refits the per-component coefficients of :mod:`skipcore.boards.estimate` (non-negative
 least squares of each component's Yosys cells on its structural features, then the factor from
@@ -12,18 +15,18 @@ Yosys' cells to nextpnr's LUT count) and prints them, to be written into ``LUT_M
 note of the builds they came from.
 
     nice -n 10 python benchmarks/calibrate_estimate.py --board ulx3s-85f --work /tmp/cal \\
-        runs/demo/qat/model.skc:2,4,8,16 w4.skc:4 [--fit]
+        runs/demo/qat/model.skc:2,4,8,16 --synth w4.skc:2,8,16 w6.skc:4,16 [--fit]
+
+The coefficients in boards/estimate.py (``LUT_MODEL[family]["source"]`` names the designs) came
+from exactly such runs; ``--fit`` prints the JSON that goes there.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def _specs(texts):

@@ -522,7 +522,121 @@ LUT_MODEL: dict[str, dict] = {
             "ffs": 0.9948
         },
         "lutram_luts": 8.7177,
-        "source": "fitted by benchmarks/calibrate_estimate.py --fit on ECP5 (ulx3s-85f) designs of 2026-12-01: full builds (nextpnr) of the demo artifact (runs/demo/qat/model.skc, 1(real) -> LIF128[k=2] -> LIF128[k=4] -> sum:10, W8 S16) at 2, 4, 8, 16 lanes; hierarchical and flat Yosys synthesis of the demo at 1 and 32 lanes, of its W4 S12 (2, 8, 16 lanes) and W6 S14 (4, 16 lanes) PTQ, and of a random 4(real) -> LIF32[k=2] -> LIF16[k=3] -> sum:4 artifact at 1, 2, 4 lanes"
+        "source": (
+            "fitted by benchmarks/calibrate_estimate.py --fit on ECP5 (ulx3s-85f) designs of 2026-12-01: "
+            "full builds (nextpnr) of the demo artifact (runs/demo/qat/model.skc, 1(real) -> LIF128[k=2] "
+            "-> LIF128[k=4] -> sum:10, W8 S16) at 2, 4, 8, 16 lanes; hierarchical and flat Yosys "
+            "synthesis of the demo at 1 and 32 lanes, of its W4 S12 (2, 8, 16 lanes) and W6 S14 (4, 16 "
+            "lanes) PTQ, and of a random 4(real) -> LIF32[k=2] -> LIF16[k=3] -> sum:4 artifact at 1, 2, 4"
+            " lanes"
+        )
+    },
+    "ice40": {
+        "components": {
+            "bridge": {
+                "luts": {
+                    "one": 721.75
+                },
+                "ffs": {
+                    "one": 310.0
+                }
+            },
+            "core": {
+                "luts": {
+                    "one": 117.25
+                },
+                "ffs": {
+                    "one": 80.0
+                }
+            },
+            "decoders": {
+                "luts": {
+                    "group_bits": 2.6429,
+                    "lanes": 3.4911,
+                    "lanes_log": 2.1161,
+                    "one": 14.0
+                },
+                "ffs": {
+                    "group_bits": 2.9701,
+                    "lanes": 2.6119,
+                    "one": 8.7313
+                }
+            },
+            "engine": {
+                "luts": {
+                    "acc_bits": 4.1057,
+                    "bank_bits": 0.4995,
+                    "banks": 17.2095,
+                    "group_bits": 6.18,
+                    "logic_ram_bits": 0.0762,
+                    "logic_rom_luts": 1.4034,
+                    "state_bits": 1.6658
+                },
+                "ffs": {
+                    "acc_bits": 0.7982,
+                    "bank_bits": 1.4259,
+                    "group_bits": 21.3029,
+                    "logic_ram_bits": 0.4242,
+                    "logic_rom_luts": 0.1401,
+                    "state_bits": 6.3071
+                }
+            },
+            "fifo": {
+                "luts": {
+                    "group_bits": 15.015,
+                    "lanes": 4.8023
+                },
+                "ffs": {
+                    "group_bits": 6.5118,
+                    "lanes": 2.376
+                }
+            },
+            "readout": {
+                "luts": {
+                    "class_bits": 3.9234,
+                    "logic_rom_luts": 2.2609
+                },
+                "ffs": {
+                    "class_bits": 3.6047,
+                    "logic_rom_luts": 1.0922
+                }
+            },
+            "ring": {
+                "luts": {
+                    "group_bits": 20.3419,
+                    "logic_ram_bits": 2.1207
+                },
+                "ffs": {
+                    "group_bits": 3.4255,
+                    "logic_ram_bits": 1.6198,
+                    "one": 16.2074
+                }
+            },
+            "units": {
+                "luts": {
+                    "lanes": 68.48
+                },
+                "ffs": {
+                    "lanes": 81.82
+                }
+            }
+        },
+        "flatten": {
+            "luts": {
+                "components": 0.9472,
+                "weight_banks": -2.2747,
+                "one": 36.39
+            },
+            "ffs": 1.0016
+        },
+        "lutram_luts": 0.0,
+        "source": (
+            "fitted by benchmarks/calibrate_estimate.py --fit on iCE40 (icebreaker) designs of "
+            "2026-12-01: a full build of a random 4(real) -> LIF32[k=2] -> LIF16[k=3] -> sum:4 artifact "
+            "(W8 S16) at 1 lane; hierarchical and flat Yosys synthesis of it at 2 and 4 lanes and of a "
+            "random 8(spike) -> LIF24[k=1] -> LIF24[k=2] -> sum:5 artifact (W6 S12) at 2 lanes. Four "
+            "designs: indicative only (iCE40 LUTs are Yosys' SB_LUT4 count)"
+        )
     }
 }
 

@@ -92,7 +92,7 @@ def test_misfits_are_kept_and_marked():
     ("ecp5", 24, 64, False, True, "block", "PDPW16KD", 1),         # W4 demo P2 state: 130 < 136 distributed
     ("ecp5", 16, 512, True, False, "block", "DP16KD", 1),          # demo P2 weight bank (1024 x 18, half used)
     ("ice40", 8, 512, True, False, "block", "SB_RAM40_4K", 1),     # ice_small P1 weight bank
-    ("ice40", 8, 128, True, False, "logic", "", 0),                # ice_small P1 last bank: 64 in logic, 64 + 2 in a block
+    ("ice40", 8, 128, True, False, "logic", "", 0),                # ice_small P1 last bank: 64 < 64 + 2
 ])
 def test_memory_mapping_follows_yosys(family, width, depth, rom, transparent, kind, cell, cells):
     m = E.map_memory(E.NetlistMemory("m", width, depth, rom=rom, transparent=transparent), family)
