@@ -172,8 +172,9 @@ def estimate_point(art, options: dict[str, int], target: Target, activity, *, cl
     reasons = []
     if point.fits and point.brams > target.bram_blocks:
         reasons.append(f"BRAM {point.brams} > {target.bram_blocks}")
-    if point.luts > target.luts:
-        reasons.append(f"LUT {point.luts} > {target.luts}")
+    if design.logic_cells > target.luts:
+        what = "logic cells" if target.family == "ice40" else "LUT"
+        reasons.append(f"{what} {design.logic_cells} > {target.luts}")
     if point.dsps > target.dsps:
         reasons.append(f"DSP {point.dsps} > {target.dsps}")
     if reasons:

@@ -5,6 +5,7 @@ Estimate-only runs (``--build 0``) are fast; the one real build (iCEBreaker, tin
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -165,6 +166,19 @@ def test_luts_grow_with_lanes_and_widths():
     for p in (2, 4, 16):
         assert E.estimate_design(narrow, target, lanes=p).luts < E.estimate_design(wide, target, lanes=p).luts
     assert one.brams < E.estimate_design(wide, target, lanes=1).brams
+
+
+def test_ice40_fit_counts_logic_cells():
+    """On the iCE40 a logic cell holds one LUT4 and one flip-flop: the fit check counts cells."""
+    art = _art([16, 8])
+    ice = E.estimate_design(art, get_target("icebreaker"), lanes=2)
+    assert ice.logic_cells == ice.luts + round(E.ICE40_CELLS_PER_FF * ice.ffs) > ice.luts
+    ecp = E.estimate_design(art, get_target("ulx3s-85f"), lanes=2)
+    assert ecp.logic_cells == ecp.luts
+    target = get_target("icebreaker")
+    point = ex.estimate_point(art, {"lanes": 2}, dataclasses.replace(target, luts=ice.logic_cells - 1),
+                              ex.measure_spikes(art, _x(art, 4)), clock_mhz=12.0)
+    assert not point.fits and point.why_not == f"logic cells {ice.logic_cells} > {ice.logic_cells - 1}"
 
 
 def test_components_of_the_elaborated_hierarchy():
