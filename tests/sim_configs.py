@@ -7,7 +7,8 @@ divisor and N, and any kind added since), each alone in some cores and mixed in 
 readout kind of ``golden.readouts.random_mix``, spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
 spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
-and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout).
+and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout),
+ALIF traces with T = D and T > D fraction bits.
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ class Config:
             f.add("saturating")
         if self.x.shape[0] > 1:
             f.add("back-to-back")
+        if any(l.kind == "alif" for l in self.art.layers) or self.art.readout.kind == "alif":
+            w = self.art.widths  # the ALIF trace's fraction bits (contract section 1)
+            f.add("trace_bits:D" if w.trace_bits == w.decay_bits else "trace_bits:>D")
         return f
 
 
