@@ -35,6 +35,7 @@ __all__ = [
     "ReadoutPlan",
     "CorePlan",
     "ParamField",
+    "check_events",
     "plan_core",
     "pack_lanes",
 ]
@@ -233,7 +234,7 @@ class LayerPlan:
     @property
     def multipliers(self) -> int:
         """Hardware multipliers of the layer: the units' and the first layer's input MACs."""
-        per_lane = self.unit_kind.multipliers(self) + (1 if self.input_kind != "spike" else 0)
+        per_lane = self.unit_kind.multipliers(self) + (self.events if self.input_kind != "spike" else 0)
         return self.lanes * per_lane
 
     def param(self, name: str) -> ParamField:
@@ -396,6 +397,16 @@ def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     return value
 
 
+def check_events(events, option: str = "--events") -> int:
+    """E as an int, or ConfigError (one line naming ``option``) unless it is an integer in 1 .. MAX_EVENTS."""
+    if isinstance(events, bool) or not isinstance(events, (int, np.integer)):
+        raise ConfigError(f"{option} must be an integer, got {events!r}")
+    if not 1 <= int(events) <= MAX_EVENTS:
+        raise ConfigError(f"{option} must be between 1 and {MAX_EVENTS} (events whose weight rows a layer engine "
+                          f"reads per cycle; each one more costs a read port and an adder per lane), got {events}")
+    return int(events)
+
+
 def _check_width(where: str, what: str, bits: int) -> None:
     if bits > MAX_DATAPATH_BITS:
         raise ConfigError(
@@ -545,7 +556,7 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
         raise ConfigError(f"expected an Artifact, got {type(art).__name__}")
     art.validate()
     lanes = _check_int("lanes", lanes, 1, MAX_LANES)
-    events = _check_int("events", events, 1, MAX_EVENTS)
+    events = check_events(events, "events")
     if ring_depth is not None:
         ring_depth = _check_int("ring depth", ring_depth, 1, 1 << 16)
     bank = _check_int("weight bank words", weight_bank_words, 1, 1 << 20)
