@@ -1,7 +1,7 @@
 """Pack a stream of partly filled event bundles into full bundles of E events (generator option ``events``)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, ShapeLike, Signal
+from amaranth.hdl import Module, ShapeLike, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
