@@ -38,6 +38,22 @@ class LayerEngine(wiring.Component):
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
        fields of the accumulator word, since only the feed-forward sum is shifted.
+
+       **E events per cycle** (``plan.events`` E > 1, the generator option ``events``): ``i_ev``
+       and ``i_rec`` carry bundles of up to E events (:func:`hdl.stream.bundle_layout`; every
+       bundle of a step is full but the stream's last, see :class:`hdl.event_packer.EventPacker`).
+       A bundle is issued like one event: G cycles, but each cycle reads the E rows' words of the
+       same group from E read ports of the weight ROM, at E addresses registered in stage 0. The
+       words of unused slots are masked (value 0), the E words (or E products ``w * x`` for the
+       first layer's count/real inputs: E multipliers per lane) are registered, then summed per
+       lane by an adder tree into one more register (stage TREE, one more stage in the constant)
+       before the accumulator adds it. Recurrent bundles come first; bundles never mix streams.
+       Own events (below) stay one per issue (slot 0). The read ports: a ROM with two read ports
+       is one true-dual-port block RAM (ECP5 DP16KD, both ports reading), so ``ceil(E/2)`` copies
+       of the two-port ROM (of every bank) serve E ports: E = 2 costs no more block RAM than
+       E = 1 where the ROM fills whole blocks, each further pair a copy. Copies rather than banks
+       by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
+       iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
     2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
        at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
@@ -59,7 +75,9 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
-    with weight banks (``LayerPlan.constant_cycles`` says; the unit
+    with weight banks, one more with E > 1, where the events count in bundles:
+    ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
+    (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
@@ -84,6 +102,7 @@ class LayerEngine(wiring.Component):
     name          depth                   width                 contents
     ============  ======================  ====================  ===========================
     weights       (fan_in + N) * G (ROM)  P * W                 row j, group g at j * G + g
+                                                                (E > 1: ceil(E/2) copies)
     acc           G                       P * acc lane bits     ff [| rec] or sum per lane
     state         G                       P * state lane bits   the kind's state layout
     params        G (ROM, if needed)      P * param lane bits   only non-uniform constants
@@ -96,11 +115,11 @@ class LayerEngine(wiring.Component):
     Members
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
-        Input events and the step marker.
+        Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
-        Replayed spikes of step t - span (neuron addresses) and the replay marker.
+        Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
         The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
