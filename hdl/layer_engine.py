@@ -191,7 +191,7 @@ class LayerEngine(wiring.Component):
         # registered before the bank multiplexer (one more stage: no block-RAM output goes
         # through a wide multiplexer)
         # With E events per cycle every bank has E read ports, two per copy of the ROM (a ROM with
-        # two read ports is one true-dual-port block RAM on ECP5 and iCE40 ... see the docstring)
+        # two read ports is one true-dual-port block RAM on ECP5; see the docstring)
         E = pl.events
         banks, bank_words = pl.weight_banks, pl.weight_bank_words
         bank_ports = [[] for _ in range(E)]          # [slot][bank]
