@@ -1,7 +1,7 @@
 """The top of a generated core: ``skipcore_core`` (ports and protocol in ``hdl/INTERFACE.md``)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, ResetInserter
+from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -146,7 +146,10 @@ class SkipCore(wiring.Component):
         m.submodules.in_reg = in_reg
         wiring.connect(m, in_fifo.r, in_reg.i)
         source = in_reg.o
-        source_ready = (in_fifo.steps != 0) | in_reg.marker_held
+        if E == 1:
+            source_ready = (in_fifo.steps != 0) | in_reg.marker_held
+        else:
+            source_ready = self._steps_queued(m, "in", packer.o, in_reg.o, in_fifo.depth)
         for layer in plan.layers:
             l = layer.index
             engine = LayerEngine(layer)
@@ -225,4 +228,19 @@ class SkipCore(wiring.Component):
         wiring.connect(m, dec.o, packer.i)
         wiring.connect(m, packer.o, queue.w)
         wiring.connect(m, queue.r, reg.i)
-        return reg.o, (queue.steps != 0) | reg.marker_held
+        return reg.o, SkipCore._steps_queued(m, name, packer.o, reg.o, depth)
+
+    @staticmethod
+    def _steps_queued(m: Module, name: str, into, out, depth: int):
+        """Whether a whole step sits between the stream ``into`` a bundle queue and the register
+        ``out`` behind it: markers written minus markers taken from ``out``, a counter.
+
+        It replaces the queue's own ``steps | marker_held``, whose decrement comes from the read
+        data of the queue's memory (a block RAM for these queues, whose slow output then ran
+        through the counter's adder: the critical path of an ECP5 build).
+        """
+        count = Signal(range(depth + 3), name=f"{name}_steps_queued")
+        put = into.valid & into.ready & into.payload.end_step
+        take = out.valid & out.ready & out.payload.end_step
+        m.d.sync += count.eq(count + put - take)
+        return count != 0

@@ -51,7 +51,8 @@ class LayerEngine(wiring.Component):
        Own events (below) stay one per issue (slot 0). The read ports: a ROM with two read ports
        is one true-dual-port block RAM (ECP5 DP16KD, both ports reading), so ``ceil(E/2)`` copies
        of the two-port ROM (of every bank) serve E ports: E = 2 costs no more block RAM than
-       E = 1 where the ROM fills whole blocks, each further pair a copy. Copies rather than banks
+       E = 1 (with banks of 1024 words, ``hdl.plan.WEIGHT_BANK_WORDS_DUAL_PORT``: a two-port
+       DP16KD is 1024 x 18), each further pair a copy. Copies rather than banks
        by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
        iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
     2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)

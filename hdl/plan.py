@@ -31,6 +31,7 @@ __all__ = [
     "MAX_LANES",
     "MAX_EVENTS",
     "WEIGHT_BANK_WORDS",
+    "WEIGHT_BANK_WORDS_DUAL_PORT",
     "LayerPlan",
     "ReadoutPlan",
     "CorePlan",
@@ -52,6 +53,10 @@ MAX_EVENTS = 8
 #: SB_RAM40_4K (256 x 16). A bank's read data is registered before the bank multiplexer, so no
 #: block-RAM output drives a wide multiplexer (issue 12, timing closure).
 WEIGHT_BANK_WORDS = 512
+#: Words per bank with E > 1 (two read ports per ROM copy): an ECP5 DP16KD with two read ports is a
+#: true-dual-port RAM of at most 18 bits a port, 1024 deep (its 512 x 36 mode has one read port),
+#: so 1024-word banks fill the blocks: E = 2 then needs no more DP16KD than E = 1.
+WEIGHT_BANK_WORDS_DUAL_PORT = 1024
 
 
 def _bits_signed(bound: int) -> int:
@@ -525,7 +530,7 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
 
 
 def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
-              weight_bank_words: int = WEIGHT_BANK_WORDS, events: int = 1) -> CorePlan:
+              weight_bank_words: int | None = None, events: int = 1) -> CorePlan:
     """Check the generator options against the artifact and derive every hardware parameter.
 
     Parameters
@@ -538,9 +543,10 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
         Slots of every ring buffer; default: each layer's span. Must be >= every span.
     debug : bool
         Add the ``dbg_l*`` ports (INTERFACE.md).
-    weight_bank_words : int
-        Words per bank of each weight ROM (a power of two; :data:`WEIGHT_BANK_WORDS` for the
-        boards; the tests use small banks to simulate the banked read path).
+    weight_bank_words : int, optional
+        Words per bank of each weight ROM (a power of two; default :data:`WEIGHT_BANK_WORDS`, or
+        :data:`WEIGHT_BANK_WORDS_DUAL_PORT` with ``events`` > 1; the tests use small banks to
+        simulate the banked read path).
     events : int
         E, 1 .. :data:`MAX_EVENTS`: every layer engine reads the weight rows of up to E events of
         one stream per cycle (E = 1: one event per cycle).
@@ -559,6 +565,8 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
     events = check_events(events, "events")
     if ring_depth is not None:
         ring_depth = _check_int("ring depth", ring_depth, 1, 1 << 16)
+    if weight_bank_words is None:
+        weight_bank_words = WEIGHT_BANK_WORDS if events == 1 else WEIGHT_BANK_WORDS_DUAL_PORT
     bank = _check_int("weight bank words", weight_bank_words, 1, 1 << 20)
     if bank & (bank - 1):
         raise ConfigError(f"weight bank words must be a power of two, got {bank}")

@@ -210,6 +210,8 @@ def test_events_option_checks_and_constants():
             plan_core(art, lanes=2, events=bad)
     one, two = plan_core(art, lanes=2), plan_core(art, lanes=2, events=2)
     assert [l.events for l in two.layers] == [2, 2] and two.events == 2
+    # two read ports per ROM copy: banks of 1024 words (a two-port ECP5 DP16KD is 1024 x 18)
+    assert [l.weight_bank_words for l in one.layers + two.layers] == [512, 512, 1024, 1024]
     # one more stage (the adder tree) with E > 1; E input products per lane of the first layer
     assert [l.constant_cycles for l in two.layers] == [l.constant_cycles + 1 for l in one.layers]
     assert two.layers[0].multipliers - one.layers[0].multipliers == two.layers[0].lanes
