@@ -119,6 +119,7 @@ class LayerPlan:
     weight_bits: int
     state_bits: int
     decay_bits: int
+    trace_bits: int            # T: fraction bits of an ALIF adaptation trace (contract section 3.4)
     acc_bits: int              # golden.contract.accumulator_bits: (ff >> s) + bias + rec
     ff_bits: int               # raw feed-forward sum (before the shift)
     rec_bits: int              # raw recurrent sum (0 without recurrence)
@@ -321,6 +322,7 @@ class ReadoutPlan:
     weight_bits: int
     readout_bits: int
     decay_bits: int
+    trace_bits: int            # T: fraction bits of the alif readout's adaptation trace (section 4.3)
     sum_bits: int              # raw sum_j (w[c, j] << weight_exp) * S_j
     index_bits: int
     weight_words: tuple[int, ...] = field(repr=False)   # N words of M*W bits (column j of w)
@@ -502,7 +504,7 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
         index=index, neurons=n, fan_in=fan_in, kind=layer.kind, span=layer.span, ring_depth=depth,
         lanes=p, groups=g, input_kind=input_kind, input_bits=input_bits, input_index_bits=index_bits,
         input_shift=layer.input_shift, decay_mode=layer.decay_mode, reset=layer.reset,
-        weight_bits=w.weight_bits, state_bits=S, decay_bits=D, acc_bits=acc_bits,
+        weight_bits=w.weight_bits, state_bits=S, decay_bits=D, trace_bits=w.trace_bits, acc_bits=acc_bits,
         ff_bits=ff_bits, rec_bits=rec_bits, split=split, sum_bits=sum_bits,
         weight_words=tuple(words), params=tuple(params),
         event_fields=event_fields, event_words=tuple(event_words), unit_constants=constants,
@@ -523,7 +525,7 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
     params = tuple(_param(*source) for source in readouts.get(r.kind).params(art, r))
     return ReadoutPlan(
         classes=m, neurons=n, kind=r.kind, mode=r.mode, decay_mode=r.decay_mode,
-        weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits,
+        weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits, trace_bits=w.trace_bits,
         sum_bits=sum_bits, index_bits=index_bits, weight_words=words,
         bias=_param("bias", r.bias, w.readout_bits, True), params=params, weight_exp=int(r.weight_exp),
     )

@@ -8,7 +8,8 @@ readout kind of ``golden.readouts.random_mix``, spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
 E = 1 and E in {2, 3, 4} events per cycle (composed with every lane mode),
 spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
-and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout).
+and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout),
+ALIF traces with T = D and T > D fraction bits.
 """
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class Config:
         if self.x.shape[0] > 1:
             f.add("back-to-back")
         f.add("events:1" if self.events == 1 else "events:>1")
+        if any(l.kind == "alif" for l in self.art.layers) or self.art.readout.kind == "alif":
+            w = self.art.widths  # the ALIF trace's fraction bits (contract section 1)
+            f.add("trace_bits:D" if w.trace_bits == w.decay_bits else "trace_bits:>D")
         return f
 
 

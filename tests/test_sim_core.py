@@ -46,7 +46,7 @@ def test_configs_cover_the_contract():
         "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
         "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "readout_kind:alif", "decay:mult",
-        "decay:shift", "back-to-back", "weight_exp", "events:1", "events:>1",
+        "decay:shift", "back-to-back", "weight_exp", "trace_bits:D", "trace_bits:>D", "events:1", "events:>1",
     }
     # E > 1 composed with every lane mode
     lane_modes = {m for c in CONFIGS if c.events > 1 for m in c.features() if m.startswith("lanes:")}

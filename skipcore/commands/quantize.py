@@ -19,6 +19,10 @@ def add_width_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tru
     g.add_argument("--state-bits", type=int, default=d.state_bits, help="membrane/threshold bits, 8..32 (default %(default)s)")
     g.add_argument("--readout-bits", type=int, default=d.readout_bits, help="readout state bits, 8..40 (default %(default)s)")
     g.add_argument("--decay-bits", type=int, default=d.decay_bits, help="fractional bits of decays, 1..16 (default %(default)s)")
+    g.add_argument("--trace-bits", type=int, default=None,
+                   help="fraction bits of the ALIF adaptation traces, decay-bits..min(decay-bits + 8, "
+                        "60 - max(state-bits, readout-bits)) (default: the most; decay-bits: the arithmetic of "
+                        "artifact versions 1 and 2)")
     g.add_argument("--input-bits", type=int, default=None,
                    help="bits of a real (default 8) or count (default: from the data) input, 1..16")
     g.add_argument("--input-frac-bits", type=int, default=None,
@@ -51,7 +55,8 @@ def options_from_args(args: argparse.Namespace):
 
     d = ExportOptions()
     return ExportOptions(weight_bits=args.weight_bits, state_bits=args.state_bits, readout_bits=args.readout_bits,
-                         decay_bits=args.decay_bits, input_bits=args.input_bits,
+                         decay_bits=args.decay_bits, trace_bits=getattr(args, "trace_bits", None),
+                         input_bits=args.input_bits,
                          input_frac_bits=args.input_frac_bits, decay_mode=args.decay_mode,
                          scale_policy=getattr(args, "scale_policy", d.scale_policy),
                          threshold_steps=getattr(args, "threshold_steps", d.threshold_steps),
