@@ -1,6 +1,6 @@
 """Calibrate and check the resource estimate of ``skipcore explore`` against real builds.
 
-For each ``MODEL.skc:LANES`` it builds the board design (``skipcore build``; a build already in
+For each ``MODEL.skc:LANES`` (or ``LANESeE``, e.g. ``16e4``: lanes and events per cycle) it builds the board design (``skipcore build``; a build already in
 ``WORK/NAME`` with its report.json is reused), synthesises it a second time with the hierarchy
 kept (``synth_ecp5 -noflatten`` / ``synth_ice40 -noflatten``, cached as ``hier.stat.json``) to
 count each component's cells on its own, and prints per point the estimate against nextpnr's
@@ -15,10 +15,13 @@ Yosys' cells to nextpnr's LUT count) and prints them, to be written into ``LUT_M
 note of the builds they came from.
 
     nice -n 10 python benchmarks/calibrate_estimate.py --board ulx3s-85f --work /tmp/cal \\
-        runs/demo/qat/model.skc:2,4,8,16 --synth w4.skc:2,8,16 w6.skc:4,16 [--fit]
+        runs/demo/qat/model.skc:2,4,8,16,16e4,8e4 --synth w4.skc:2,8,16 w6.skc:4,16 [--fit]
 
 The coefficients in boards/estimate.py (``LUT_MODEL[family]["source"]`` names the designs) came
-from exactly such runs; ``--fit`` prints the JSON that goes there.
+from exactly such runs; ``--fit`` prints the JSON that goes there. After a change to hdl/ that
+moves LUTs or FFs, delete the affected folders under WORK (their report.json and *.stat.json) and
+rerun the same command: that rebuilds them and refits. The command behind today's ECP5
+coefficients is ``LUT_MODEL["ecp5"]["command"]``.
 """
 from __future__ import annotations
 
@@ -30,28 +33,38 @@ from pathlib import Path
 
 
 def _specs(texts):
+    """``MODEL.skc:2,4,16e4`` -> [(model, lanes, events)] (``PeE``: P lanes, E events per cycle)."""
     out = []
     for text in texts:
         model, _, lanes = text.rpartition(":")
         if not model:
-            raise SystemExit(f"expected MODEL.skc:LANES, got {text!r}")
+            raise SystemExit(f"expected MODEL.skc:LANES[eEVENTS],..., got {text!r}")
         for p in lanes.split(","):
-            out.append((Path(model), int(p)))
+            try:
+                p_text, _, e_text = p.lower().partition("e")
+                out.append((Path(model), int(p_text), int(e_text or 1)))
+            except ValueError:
+                raise SystemExit(f"expected LANES or LANESeEVENTS like 16e4, got {p!r} in {text!r}") from None
     return out
 
 
-def build_point(model: Path, lanes: int, board: str, work: Path) -> Path:
-    """``WORK/<model stem>_P<lanes>`` with a finished build (built now when missing)."""
+def point_folder(model: Path, lanes: int, events: int, work: Path) -> Path:
+    """``WORK/<model stem>_P<lanes>`` (E = 1) or ``..._P<lanes>_E<events>``."""
+    return work / (f"{model.stem}_P{lanes}" + (f"_E{events}" if events > 1 else ""))
+
+
+def build_point(model: Path, lanes: int, events: int, board: str, work: Path) -> Path:
+    """:func:`point_folder` with a finished build (built now when missing)."""
     from skipcore.boards.flow import build
 
-    folder = work / f"{model.stem}_P{lanes}"
+    folder = point_folder(model, lanes, events, work)
     if not (folder / "report.json").is_file():
         print(f"building {folder.name} ...", flush=True)
-        build(str(model), board, folder, lanes=lanes, force=folder.exists())
+        build(str(model), board, folder, lanes=lanes, events=events, force=folder.exists())
     return folder
 
 
-def elaborate_point(model: Path, lanes: int, board: str, work: Path) -> Path:
+def elaborate_point(model: Path, lanes: int, events: int, board: str, work: Path) -> Path:
     """``WORK/<model stem>_P<lanes>/build/top.il`` only (no place and route), as ``skipcore build``
     elaborates it (boards/flow.py step 2), for points measured by Yosys alone."""
     from skipcore.boards.flow import DEFAULT_BAUD, artifact_id, make_core
@@ -61,7 +74,7 @@ def elaborate_point(model: Path, lanes: int, board: str, work: Path) -> Path:
     from skipcore.boards.uart import uart_divisor
     from skipcore.golden.artifact import load
 
-    folder = work / f"{model.stem}_P{lanes}"
+    folder = point_folder(model, lanes, events, work)
     if (folder / "build" / "top.il").is_file():
         return folder
     target = get_target(board)
@@ -69,7 +82,7 @@ def elaborate_point(model: Path, lanes: int, board: str, work: Path) -> Path:
     params = BridgeParams(link=LinkFormat.from_artifact(art), divisor=uart_divisor(target.clock_hz, DEFAULT_BAUD),
                           clock_hz=target.clock_hz, baud=DEFAULT_BAUD, layers=len(art.layers),
                           artifact_id=artifact_id(art, model))
-    top = BoardTop(UARTBridge(make_core(art, lanes, debug=False), params))
+    top = BoardTop(UARTBridge(make_core(art, lanes, debug=False, events=events), params))
     plan = target.platform().build(top, name="top", build_dir=str(folder / "build"), do_build=False,
                                    do_program=False, synth_opts=target.synth_opts)
     plan.extract(str(folder / "build"))
@@ -134,17 +147,17 @@ def main(argv=None) -> int:
 
     target = get_target(args.board)
     rows = []
-    points = [(m, p, True) for m, p in _specs(args.points)] + [(m, p, False) for m, p in _specs(args.synth)]
-    for model, lanes, full in points:
+    points = [(*s, True) for s in _specs(args.points)] + [(*s, False) for s in _specs(args.synth)]
+    for model, lanes, events, full in points:
         if full:
-            folder = build_point(model, lanes, target.name, args.work)
+            folder = build_point(model, lanes, events, target.name, args.work)
         else:
-            folder = elaborate_point(model, lanes, target.name, args.work)
+            folder = elaborate_point(model, lanes, events, target.name, args.work)
         art = load(model)
         report = json.loads((folder / "report.json").read_text()) if full else None
-        est = E.estimate_design(art, target, lanes=lanes)
+        est = E.estimate_design(art, target, lanes=lanes, events=events)
         modules = hierarchy_cells(folder, target.family)
-        rows.append({"name": folder.name, "model": art.summary(), "lanes": lanes, "est": est, "report": report,
+        rows.append({"name": folder.name, "model": art.summary(), "lanes": lanes, "events": events, "est": est, "report": report,
                      "features": est.features, "components": E.component_cells(modules, target.family),
                      "flat": flat_cells(folder, target.family)})
 

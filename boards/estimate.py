@@ -231,20 +231,29 @@ def netlist_memories(plan, *, board: list[dict] = ()) -> list[NetlistMemory]:
 
     The plan's inventory, with each weight ROM of more than ``weight_bank_words`` words split into
     its banks (``LayerPlan.weight_banks``; the last bank holds the rest), plus the ``board``
-    memories (dicts with name, width, depth; all written, transparent).
+    memories (dicts with name, width, depth; all written, transparent). With ``events`` E > 1 the
+    plan lists ceil(E/2) copies of each weight ROM (``lN.weights_copyC``); every bank of a copy has
+    two read ports (one for an odd E's last copy: slots ``2C`` and ``2C + 1`` below E), as
+    hdl/layer_engine.py elaborates it. The bundle queues (``replay_bundles``, ``in_bundles``) are
+    FIFOs like the others: written, read through a transparent port.
     """
-    layers = {f"l{layer.index}.weights": layer for layer in plan.layers}
+    layers = {f"l{layer.index}": layer for layer in plan.layers}
     out = []
     for mem in plan.memories():
         name, width, depth = str(mem["name"]), int(mem["width"]), int(mem["depth"])
-        rom = name.rsplit(".", 1)[-1] in ROM_NAMES
-        layer = layers.get(name)
-        if layer is not None and layer.weight_banks > 1:
-            step = layer.weight_bank_words
-            for b in range(layer.weight_banks):
-                out.append(NetlistMemory(f"{name}{b}", width, min(step, depth - b * step), rom=True))
+        weights = re.fullmatch(r"(l\d+)\.weights(?:_copy(\d+))?", name)
+        if weights is None:
+            rom = name.rsplit(".", 1)[-1] in ROM_NAMES
+            out.append(NetlistMemory(name, width, depth, rom=rom, transparent=not rom))
             continue
-        out.append(NetlistMemory(name, width, depth, rom=rom, transparent=not rom))
+        layer = layers[weights.group(1)]
+        copy = int(weights.group(2) or 0)
+        read_ports = min(layer.events, 2 * copy + 2) - 2 * copy
+        step, banks = layer.weight_bank_words, layer.weight_banks
+        for b in range(banks):
+            bank = f"{weights.group(1)}.weights{b if banks > 1 else ''}" + (
+                f"_copy{copy}" if weights.group(2) is not None else "")
+            out.append(NetlistMemory(bank, width, min(step, depth - b * step), rom=True, read_ports=read_ports))
     out += [NetlistMemory(str(m["name"]), int(m["width"]), int(m["depth"]), transparent=True) for m in board]
     return out
 
@@ -260,10 +269,10 @@ COMPONENT_PATTERNS = (
     ("l{l}.units", r"layer(\d+)\.unit\d+"),
     ("l{l}.engine", r"layer(\d+)"),
     ("l{l}.ring", r"ring(\d+)(\.inner.*)?"),
-    ("l{l}.decoders", r"(?:ring|layer)(\d+)_decoder(\..*)?"),
+    ("l{l}.decoders", r"(?:ring|layer)(\d+)_(?:decoder|packer|bundles|bundle_reg)(\..*)?"),
     ("l{l}.fifo", r"layer(\d+)_fifo"),
     ("readout", r"readout"),
-    ("core", r"in_fifo|in_reg"),
+    ("core", r"in_fifo|in_reg|in_packer"),
 )
 
 
@@ -343,9 +352,13 @@ def component_features(plan, mappings: dict[str, MemoryMapping], *, bridge_memor
     * every component: the memory terms of :func:`_memory_terms` and ``lutram`` (distributed-RAM
       cells) of its own memories.
 
-    **Events (E):** when the generator takes E events per cycle, the engine and decoder terms
-    that scale with it (E weight-word reads, E x lanes adders, E decoders) are multiplied here,
-    in this one function (boards/README.md, "Adding an axis").
+    **Events (E):** the terms that grow with the generator's ``events`` E are scaled here, in this
+    one function: the engine's ``acc_bits`` (an adder tree of E terms per lane),
+    ``bank_bits`` / ``banks`` (E weight reads) and ``input_product_bits`` (E products) are
+    multiplied by E; the decoders count E priority encoders per E-wide stream (``lanes``,
+    ``lanes_log``) plus ``bundle_bits`` (the packer, queue register and skid buffer of a
+    stream's bundles) and the bundle queues' memories; the core counts the input packer's
+    ``bundle_bits``. E = 1 gives the features of the single-event design.
     """
     from math import ceil, log2
 
@@ -353,6 +366,7 @@ def component_features(plan, mappings: dict[str, MemoryMapping], *, bridge_memor
         return [m for name, m in mappings.items() if name.startswith(prefixes)]
 
     out: dict[str, dict[str, float]] = {}
+    E = plan.events
     for layer in plan.layers:
         P, i = layer.lanes, layer.index
         unit_bits = layer.acc_lane_bits + layer.state_lane_bits + layer.param_lane_bits
@@ -363,31 +377,47 @@ def component_features(plan, mappings: dict[str, MemoryMapping], *, bridge_memor
                               "lane_products": float(P * products)}
         engine_mems = mems((f"l{i}.weights", f"l{i}.acc", f"l{i}.state", f"l{i}.params", f"l{i}.own_event"))
         banks = layer.weight_banks
+        # E events per cycle: E weight reads (bank registers and multiplexers per slot), E input
+        # products and an adder tree of E terms per lane in front of the accumulator
         out[f"l{i}.engine"] = {
-            "one": 1.0, "acc_bits": float(P * layer.acc_lane_bits), "state_bits": float(P * layer.state_lane_bits),
-            "bank_bits": float(P * layer.weight_bits * banks) if banks > 1 else 0.0,
-            "banks": float(banks) if banks > 1 else 0.0,
-            "input_product_bits": float(P * (layer.weight_bits + layer.input_bits)) if layer.input_kind != "spike"
-            else 0.0,
+            "one": 1.0, "acc_bits": float(E * P * layer.acc_lane_bits), "state_bits": float(P * layer.state_lane_bits),
+            "bank_bits": float(E * P * layer.weight_bits * banks) if banks > 1 else 0.0,
+            "banks": float(E * banks) if banks > 1 else 0.0,
+            "input_product_bits": float(E * P * (layer.weight_bits + layer.input_bits))
+            if layer.input_kind != "spike" else 0.0,
             "group_bits": float(layer.group_bits),
         }
         lanes_log = float(P * max(1, ceil(log2(P)))) if P > 1 else 1.0
-        for name, prefixes in ((f"l{i}.ring", (f"l{i}.ring", f"l{i}.replay")), (f"l{i}.decoders", ()),
-                               (f"l{i}.fifo", (f"l{i}.out_fifo",))):
-            if name == f"l{i}.ring" and layer.span == 0:
-                continue
-            if name == f"l{i}.decoders":
-                copies = 2 if layer.span > 0 else 1  # the replay decoder and the output decoder
-                out[name] = {"one": float(copies), "lanes": float(copies * P), "lanes_log": copies * lanes_log,
-                             "group_bits": float(copies * layer.group_bits)}
-                continue
-            out[name] = {"one": 1.0, "lanes": float(P), "lanes_log": 0.0, "group_bits": float(layer.group_bits)}
-            _add_memories(out[name], mems(prefixes))
+        if layer.span > 0:
+            out[f"l{i}.ring"] = {"one": 1.0, "lanes": float(P), "lanes_log": 0.0, "group_bits": float(layer.group_bits)}
+            _add_memories(out[f"l{i}.ring"], mems((f"l{i}.ring", f"l{i}.replay_fifo")))
+        out[f"l{i}.fifo"] = {"one": 1.0, "lanes": float(P), "lanes_log": 0.0, "group_bits": float(layer.group_bits)}
+        _add_memories(out[f"l{i}.fifo"], mems((f"l{i}.out_fifo",)))
+        # the spike-word streams out of the ring (replay) and out of the layer (to the next one, or
+        # the readout): a decoder each; with E > 1 (not towards the readout) an E-wide decoder (E
+        # priority encoders), an event packer, a bundle queue and its register, whose logic grows
+        # with the bundle's bits
+        streams = ([(E, f"l{i}.replay_bundles")] if layer.span > 0 else []) + \
+            [(E if i + 1 < len(plan.layers) else 1, f"l{i + 1}.in_bundles")]
+        dec = {"one": 0.0, "lanes": 0.0, "lanes_log": 0.0, "group_bits": 0.0, "bundle_bits": 0.0}
+        queues = []
+        for slots, queue in streams:
+            dec["one"] += 1.0
+            dec["lanes"] += float(slots * P)
+            dec["lanes_log"] += slots * lanes_log
+            dec["group_bits"] += float(layer.group_bits)
+            if slots > 1 and queue in mappings:
+                dec["bundle_bits"] += float(mappings[queue].memory.width)
+                queues.append(mappings[queue])
+        out[f"l{i}.decoders"] = dec
+        _add_memories(dec, queues)
         _add_memories(out[f"l{i}.engine"], engine_mems)
     r = plan.readout
     out["readout"] = {"one": 1.0, "class_bits": float(r.classes * r.readout_bits)}
     _add_memories(out["readout"], mems(("readout.",)))
-    out["core"] = {"one": 1.0}
+    # the input queue; with E > 1 its bundles and the host events' packer in front of it
+    out["core"] = {"one": 1.0, "bundle_bits": float(mappings["in_fifo"].memory.width) if E > 1 and "in_fifo" in
+                   mappings else 0.0}
     _add_memories(out["core"], mems(("in_fifo",)))
     out["bridge"] = {"one": 1.0}
     _add_memories(out["bridge"], [mappings[n] for n in bridge_memories if n in mappings])
@@ -774,7 +804,7 @@ def design_multipliers(plan, family: str = "ecp5") -> int:
 #: Features a component's fit may use when not all: the bridge and the core glue barely change
 #: between designs (their spread is constants such as the artifact id), so a fit on their other
 #: features would extrapolate noise (the bridge's event queue grows with the input channels).
-FIT_FEATURES = {"bridge": ("one",), "core": ("one",)}
+FIT_FEATURES = {"bridge": ("one",), "core": ("one", "bundle_bits")}
 
 
 def fit_components(rows: list[dict], family: str) -> dict:

@@ -1,16 +1,16 @@
 """``skipcore explore``: a design-space grid, its resource and latency estimates, and the Pareto front.
 
-The grid is the product of a small declared list of axes (:data:`AXES`): today ``lanes`` (P)
-and ``widths`` (one artifact per weight/state width pair). "E", the events a layer engine takes
-per cycle, joins as one more entry of :data:`AXES` when the generator has it; there is no E axis
-yet. Each point gets, without running any tool:
+The grid is the product of a small declared list of axes (:data:`AXES`): ``lanes`` (P),
+``events`` (E, the events a layer engine takes per cycle) and ``widths`` (one artifact per
+weight/state width pair). Each point gets, without running any tool:
 
 * LUT4s, flip-flops, block RAMs and DSPs of the board design (core + UART bridge):
   :func:`.estimate.estimate_design`, from the same ``hdl.plan`` the generator elaborates. Block
   RAMs: every memory (banked weight ROMs included) mapped as Yosys' memory_libmap maps it; LUTs
   and flip-flops: per component (units, engine, ring, decoders, FIFOs, readout, bridge) from
   its structure, with coefficients fitted on real builds (benchmarks/calibrate_estimate.py);
-* latency: the cycle bound per step (``golden.cycles`` through ``hdl.generate.activity_summary``)
+* latency: the cycle bound per step (``golden.cycles`` through ``hdl.generate.activity_summary``,
+  with the point's E)
   at the golden model's measured activity, times the steps of a sequence, at the clock.
 
 A point that does not fit the board (memories, LUTs or DSPs over the device) stays in the table,
@@ -36,14 +36,13 @@ from .estimate import DoesNotFit, check_fit, estimate
 from .targets import Target, get_target
 
 __all__ = ["AXES", "Point", "Variant", "build_points", "estimate_grid", "grid_options", "pareto_front", "plot_points",
-           "plot_series", "points_table", "built_table", "check_lanes"]
+           "plot_series", "points_table", "built_table", "check_lanes", "check_events_axis"]
 
 #: The grid's generator-option axes, in table order: each value is passed by its name to the
 #: plan, the estimate and the build (``plan_core(art, lanes=P)``, ``build(..., lanes=P)``), and
-#: ``OPTION_LABELS`` gives its letter in point names. "E" (events per cycle) joins as
-#: ``"events"`` here and in ``OPTION_LABELS`` once the generator and ``skipcore build`` take it.
-OPTION_AXES = ("lanes",)
-OPTION_LABELS = {"lanes": "P"}
+#: ``OPTION_LABELS`` gives its letter in point names (E: events per cycle per layer engine).
+OPTION_AXES = ("lanes", "events")
+OPTION_LABELS = {"lanes": "P", "events": "E"}
 #: every axis: the option axes, then ``widths`` (one artifact per weight/state width pair)
 AXES = OPTION_AXES + ("widths",)
 
@@ -95,11 +94,20 @@ class Point:
     why_not: str | None = None
     pareto: bool = False
     built: dict[str, Any] | None = None
-    #: the generator options of the point (its option axes: ``{"lanes": P}``)
+    #: the generator options of the point (its option axes: ``{"lanes": P, "events": E}``)
     options: dict[str, int] = field(default_factory=dict)
     #: the estimate's detail: memories and where Yosys puts them, LUTs and FFs per component
     estimate: dict[str, Any] = field(default_factory=dict, repr=False)
     variant: int = field(default=0, repr=False)
+
+    @property
+    def events(self) -> int:
+        return int(self.options.get("events", 1))
+
+    @property
+    def label(self) -> str:
+        """``P16 E4``: the option axes' letters and values."""
+        return " ".join(f"{OPTION_LABELS[k]}{v}" for k, v in (self.options or {"lanes": self.lanes}).items())
 
     @property
     def name(self) -> str:
@@ -111,6 +119,7 @@ class Point:
         d = asdict(self)
         d.pop("variant")
         d["name"] = self.name
+        d["events"] = self.events
         return d
 
 
@@ -131,6 +140,19 @@ def check_lanes(lanes: Sequence[int]) -> list[int]:
         if p > MAX_LANES:
             raise ConfigError(f"--lanes values must be at most {MAX_LANES}, got {p}")
     return sorted(set(int(p) for p in values))
+
+
+def check_events_axis(events: Sequence[int]) -> list[int]:
+    """The events (E) axis, refused in one line when empty or a value is outside the generator's range."""
+    from skipcore.hdl.plan import MAX_EVENTS
+
+    values = list(events)
+    if not values:
+        raise ConfigError("the events axis is empty: give --events a list like 1,2,4")
+    for e in values:
+        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or not 1 <= e <= MAX_EVENTS:
+            raise ConfigError(f"--events values must be integers 1..{MAX_EVENTS}, got {e!r}")
+    return sorted(set(int(e) for e in values))
 
 
 def measure_spikes(art, x: np.ndarray):
@@ -166,7 +188,7 @@ def estimate_point(art, options: dict[str, int], target: Target, activity, *, cl
     est = estimate([{"name": m.memory.name, "width": m.memory.width, "depth": m.memory.depth}
                     for m in design.mappings], target)
     try:
-        check_fit(est, target, what=f"P{lanes} {point.widths}")
+        check_fit(est, target, what=f"{point.label} {point.widths}")
     except DoesNotFit as exc:
         point.fits, point.why_not = False, f"memories {exc.needed / 1024:.0f} kbit > {exc.available / 1024:.0f} kbit"
     reasons = []
@@ -193,6 +215,7 @@ def estimate_grid(variants: Sequence[Variant], axes: Sequence[int] | dict[str, S
         raise ConfigError(f"explore needs a board with a device, not {target.name!r}; choose icebreaker or ulx3s-85f")
     axes = dict(axes) if isinstance(axes, dict) else {"lanes": axes}
     axes["lanes"] = check_lanes(axes.get("lanes", ()))
+    axes["events"] = check_events_axis(axes.get("events", (1,)))
     if not variants:
         raise ConfigError("the widths axis is empty")
     options = grid_options(axes)
@@ -280,10 +303,10 @@ def points_table(points: Sequence[Point], title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("P", "widths", "LUT4", "FF", "BRAM", "DSP", "cyc/step", "lat us", "fits", "front"):
+    for col in ("P", "E", "widths", "LUT4", "FF", "BRAM", "DSP", "cyc/step", "lat us", "fits", "front"):
         table.add_column(col, justify="right", no_wrap=col != "fits")
     for p in points:
-        table.add_row(str(p.lanes), p.widths, str(p.luts), str(p.ffs), str(p.brams), str(p.dsps),
+        table.add_row(str(p.lanes), str(p.events), p.widths, str(p.luts), str(p.ffs), str(p.brams), str(p.dsps),
                       f"{p.cycles_per_step:.0f}", f"{p.latency_us:.0f}",
                       "yes" if p.fits else f"[red]no: {p.why_not}[/]", "*" if p.pareto else "")
     return table
@@ -297,17 +320,17 @@ def built_table(points: Sequence[Point]):
     if not built:
         return None
     table = Table(title="estimate vs real build (error = (estimate - real) / real; FF and DSP for information)")
-    for col in ("P", "widths", "LUT4 est", "real", "err", "BRAM est", "real", "err", "FF est", "real", "err",
+    for col in ("P", "E", "widths", "LUT4 est", "real", "err", "BRAM est", "real", "err", "FF est", "real", "err",
                 "DSP est", "real", "Fmax MHz", "lat us @Fmax"):
         table.add_column(col, justify="right")
     for p in built:
         b = p.built
         if b.get("luts") is None:
-            table.add_row(str(p.lanes), p.widths, str(p.luts), f"[red]{b.get('error', '')[:70]}[/]")
+            table.add_row(str(p.lanes), str(p.events), p.widths, str(p.luts), f"[red]{b.get('error', '')[:70]}[/]")
             continue
         err = b["error_percent"]
         pct = lambda v: "" if v is None else f"{v:+.1f}%"  # noqa: E731
-        table.add_row(str(p.lanes), p.widths, str(p.luts), str(b["luts"]), pct(err["luts"]), str(p.brams),
+        table.add_row(str(p.lanes), str(p.events), p.widths, str(p.luts), str(b["luts"]), pct(err["luts"]), str(p.brams),
                       str(b["brams"]), pct(err["brams"]), str(p.ffs), str(b["ffs"]), pct(err["ffs"]), str(p.dsps),
                       str(b["dsps"]), str(b.get("fmax_mhz")), str(b.get("latency_us_at_fmax")))
     return table
@@ -317,7 +340,7 @@ def plot_series(points: Sequence[Point], key: str) -> dict[str, list[tuple[float
     """What one panel of the plot draws, as (x, latency, label) per series: ``fits``, ``misfit``
     (points that do not fit, never dropped), ``front`` (the Pareto front, fastest first) and
     ``built`` (the real counts of the built points). ``key``: "luts" or "brams"."""
-    label = lambda p: f"P{p.lanes} {p.widths}"  # noqa: E731
+    label = lambda p: f"{p.label} {p.widths}"  # noqa: E731
     at = lambda p: (float(getattr(p, key)), p.latency_us, label(p))  # noqa: E731
     return {
         "fits": [at(p) for p in points if p.fits],

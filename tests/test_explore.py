@@ -59,6 +59,36 @@ def test_grid_estimates_and_pareto_front():
     assert len(ex.pareto_front([*points, beaten])) == len(front)
 
 
+def test_events_axis_in_the_grid():
+    """E is an option axis: every (P, E) pair is a point named by both, E reaches the plan (the
+    cycle bound divides the events by E), the estimate (more E: more LUTs, weight-ROM copies)."""
+    art = _art([16, 8])
+    x = _x(art)
+    points = ex.estimate_grid([ex.Variant(art, "the artifact")], {"lanes": [2, 4], "events": [4, 1, 2]},
+                              "ulx3s-85f", x)
+    assert [(p.lanes, p.events) for p in points] == [(2, 1), (2, 2), (2, 4), (4, 1), (4, 2), (4, 4)]
+    assert [p.name for p in points[:2]] == ["P2_E1_W8S16", "P2_E2_W8S16"]
+    assert points[2].as_dict()["events"] == 4 and points[2].label == "P2 E4"
+    for lanes in (2, 4):
+        row = [p for p in points if p.lanes == lanes]
+        cycles = [p.cycles_per_step for p in row]
+        assert cycles[0] > cycles[1] > cycles[2]
+        assert row[0].luts < row[1].luts < row[2].luts
+    # the latency is golden.cycles' bound with the point's E
+    from skipcore.golden.cycles import cycle_bounds
+    from skipcore.hdl.generate import spike_counts
+    from skipcore.hdl.plan import plan_core
+
+    gold_events, spikes = ex.measure_spikes(art, x)
+    plan = plan_core(art, lanes=4, debug=False, events=4)
+    bound = cycle_bounds([l.groups for l in plan.layers], [l.constant_cycles for l in plan.layers],
+                         [l.span for l in plan.layers], gold_events, spike_counts(spikes),
+                         [l.own_span for l in plan.layers], [4] * len(plan.layers))
+    assert points[-1].cycles_per_step == pytest.approx(float(bound.max(axis=2).mean()), abs=1e-3)
+    with pytest.raises(ex.ConfigError, match="--events"):
+        ex.estimate_grid([ex.Variant(art, "the artifact")], {"lanes": [2], "events": [9]}, "ulx3s-85f", x)
+
+
 def test_misfits_are_kept_and_marked():
     """A model whose memories exceed the iCEBreaker stays in the grid, marked, and off the front."""
     art = _art([200, 200], channels=8)
@@ -70,7 +100,7 @@ def test_misfits_are_kept_and_marked():
     # the plot draws them, as misfits
     for key in ("luts", "brams"):
         series = ex.plot_series(points, key)
-        assert [label for _, _, label in series["misfit"]] == ["P1 W8 S16", "P8 W8 S16"]
+        assert [label for _, _, label in series["misfit"]] == ["P1 E1 W8 S16", "P8 E1 W8 S16"]
         assert series["fits"] == [] and series["front"] == []
     # on the big board the same model fits at 4 lanes; at 1 lane its 512-word weight banks of
     # 8 bits fill a quarter of a DP16KD each: 250 block RAMs, over the 208 of the ECP5-85F
@@ -122,6 +152,46 @@ def _random_art(seed):
     sizes = [int(rng.integers(1, 150)) for _ in range(int(rng.integers(1, 4)))]
     return random_artifact(rng, channels=int(rng.integers(1, 40)), layer_sizes=sizes, kinds=["lif"] * len(sizes),
                            widths=Widths(int(rng.integers(2, 12)), 16, 24, 8), readout_kind="sum")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_rams_with_events_are_the_plans_memories(seed):
+    """On random plans with E > 1: ceil(E/2) copies of each weight ROM, each cut into 1024-word
+    banks with two read ports (the last copy of an odd E one), and the bundle queues; their bits
+    are the plan's, and the block RAM count is their mapping's (a two-port ROM: one DP16KD per
+    18 bits x 1024 words on the ECP5, two single-port copies on the iCE40)."""
+    from skipcore.hdl.plan import WEIGHT_BANK_WORDS_DUAL_PORT, plan_core
+
+    art = _random_art(seed)
+    rng = np.random.default_rng(100 + seed)
+    for lanes, events in ((1, 2), (int(rng.integers(2, 9)), int(rng.integers(2, 9))), (8, 3)):
+        plan = plan_core(art, lanes=lanes, debug=False, events=events)
+        mems = E.netlist_memories(plan)
+        for layer in plan.layers:
+            assert layer.weight_bank_words == WEIGHT_BANK_WORDS_DUAL_PORT
+            copies = -(-events // 2)
+            for c in range(copies):
+                banks = [m for m in mems if m.name.startswith(f"l{layer.index}.weights")
+                         and m.name.endswith(f"_copy{c}")]
+                assert len(banks) == layer.weight_banks
+                assert sum(m.depth for m in banks) == len(layer.weight_words)
+                ports = 1 if (events % 2 and c == copies - 1) else 2
+                assert all(m.rom and m.read_ports == ports and m.depth <= 1024 for m in banks)
+            assert len([m for m in mems if m.name.startswith(f"l{layer.index}.weights")]) == copies * layer.weight_banks
+        queues = [m for m in mems if m.name.endswith("_bundles")]
+        assert {m.name for m in queues} == {m["name"] for m in plan.memories() if m["name"].endswith("_bundles")}
+        assert all(not m.rom and m.transparent and m.read_ports == 1 for m in queues)
+        assert sum(m.bits for m in mems) == sum(m["bits"] for m in plan.memories())
+        for board in ("ulx3s-85f", "icebreaker"):
+            target = get_target(board)
+            est = E.estimate_design(art, target, lanes=lanes, events=events)
+            assert [m.memory for m in est.mappings][:len(mems)] == mems
+            assert est.brams == sum(E.map_memory(m.memory, target.family).blocks for m in est.mappings)
+    # a 2-port ROM of 1024 x 64: 4 DP16KD (1024 x 18, both ports reading) on the ECP5, where a
+    # PDPW16KD (one read port) would take two copies; the iCE40 duplicates it
+    rom = E.NetlistMemory("w", 64, 1024, rom=True, read_ports=2)
+    assert (E.map_memory(rom, "ecp5").cell, E.map_memory(rom, "ecp5").cells) == ("DP16KD", 4)
+    assert E.map_memory(rom, "ice40").cells == 2 * E.map_memory(E.NetlistMemory("w", 64, 1024, rom=True), "ice40").cells
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -190,6 +260,12 @@ def test_components_of_the_elaborated_hierarchy():
     assert E.component_of("top.bridge.core.layer0_fifo") == "l0.fifo"
     assert E.component_of("top.bridge.core.readout") == "readout"
     assert E.component_of("top.bridge.core.in_fifo") == "core"
+    # E > 1: the wide decoders, packers, bundle queues and their registers of a stream
+    assert E.component_of("top.bridge.core.ring1_bundles.ring1_packer") == "l1.decoders"
+    assert E.component_of("top.bridge.core.ring0_bundles") == "l0.decoders"
+    assert E.component_of("top.bridge.core.layer0_bundle_reg") == "l0.decoders"
+    assert E.component_of("top.bridge.core.layer0_bundles.inner") == "l0.decoders"
+    assert E.component_of("top.bridge.core.in_packer") == "core"
     assert E.component_of("top.bridge.uart_rx.sync_rx") == "bridge"
     assert E.component_of("top") == "bridge"
     # every component of a plan's features is one the hierarchy can produce
@@ -219,7 +295,7 @@ def test_cli_writes_table_json_png(small_model, tmp_path, capsys):
                "--build", "0", "--samples", "3", "--steps", "10"])
     assert rc == 0, capsys.readouterr().err
     data = json.loads((out / "explore.json").read_text())
-    assert data["axes"] == ["lanes", "widths"] and "not yet" in data["e_axis"]
+    assert data["axes"] == ["lanes", "events", "widths"] and data["axis_values"] == {"lanes": [1, 2, 8], "events": [1]}
     assert data["widths_axis"] == "the artifact's own widths"
     assert "random inputs" in data["activity"]
     assert [p["lanes"] for p in data["points"]] == [1, 2, 8]
@@ -255,6 +331,10 @@ def test_cli_marks_misfits_in_the_json(tmp_path, capsys):
     (["--board", "icebreaker", "--lanes", "0"], ["--lanes", "at least 1"]),
     (["--board", "icebreaker", "--lanes", ","], ["--lanes", "empty"]),
     (["--board", "icebreaker", "--build", "-1"], ["--build"]),
+    (["--board", "icebreaker", "--events", "0"], ["--events", "1..8"]),
+    (["--board", "icebreaker", "--events", "2,9"], ["--events", "1..8", "9"]),
+    (["--board", "icebreaker", "--events", "two"], ["--events", "two"]),
+    (["--board", "icebreaker", "--events", ","], ["--events", "empty"]),
     (["--board", "icebreaker", "--weights", "4,8"], ["--checkpoint"]),
 ])
 def test_bad_options_are_one_line_before_work(small_model, tmp_path, capsys, argv, words):

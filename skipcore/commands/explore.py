@@ -1,4 +1,4 @@
-"""``skipcore explore model.skc --board B -o DIR``: a grid over lanes and bit widths, estimated,
+"""``skipcore explore model.skc --board B -o DIR``: a grid over lanes, events per cycle and bit widths, estimated,
 with the Pareto front built for real (boards/explore.py holds the work).
 
 Writes ``explore.json``, ``explore.png`` and ``explore.txt`` (the table) into ``DIR``, and each
@@ -11,8 +11,7 @@ import io
 from pathlib import Path
 
 HELP_AXES = (
-    "The grid's axes are lanes and widths. E (events per cycle) is not an axis yet: the generator "
-    "has no such option; it joins the grid as one more axis when it does. Estimates: block RAMs as "
+    "The grid's axes are lanes (P), events per cycle (E) and widths. Estimates: block RAMs as "
     "Yosys maps every memory; LUTs and FFs per component from the generator's plan, calibrated on "
     "real builds; built points show estimate against actual with the error in %."
 )
@@ -29,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder: explore.json, explore.png, explore.txt, builds/")
     parser.add_argument("--lanes", "-P", default="1,2,4,8", metavar="LIST",
                         help="lanes axis, e.g. 1,2,4,8 or 1-4 (default %(default)s)")
+    parser.add_argument("--events", "-E", default="1", metavar="LIST",
+                        help="events-per-cycle axis (E, 1..8), e.g. 1,2,4 (default %(default)s)")
     parser.add_argument("--weights", default=None, metavar="LIST",
                         help="weight-bits axis; needs --checkpoint (each width is a new PTQ of it; state bits "
                              "keep the artifact's headroom over the weights). Without --checkpoint the widths "
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if not target.is_board:
         raise ConfigError(f"explore needs a board with a device, not {target.name!r}; choose icebreaker or ulx3s-85f")
     lanes = ex.check_lanes(_bits_list(args.lanes, "--lanes"))
+    events = ex.check_events_axis(_bits_list(args.events, "--events"))
     if args.build < 0:
         raise ConfigError(f"--build must be 0 or more, got {args.build}")
     if args.freq is not None and not args.freq > 0:
@@ -148,13 +150,13 @@ def run(args: argparse.Namespace) -> int:
             status.update(f"[bold]{text}[/]...")
 
         variants = widths if isinstance(widths[0], ex.Variant) else _ptq_variants(art, args.checkpoint, widths, say)
-        points = ex.estimate_grid(variants, {"lanes": lanes}, target.name, x, clock_mhz=args.freq, progress=say)
+        points = ex.estimate_grid(variants, {"lanes": lanes, "events": events}, target.name, x, clock_mhz=args.freq, progress=say)
     if args.build:
         ex.build_points(points, variants, target.name, Path(args.out) / "builds", args.build, freq_mhz=args.freq,
                         console=console, force=args.force)
     clock = args.freq or target.clock_hz / 1e6
     title = (f"{art.summary()} on {target.name}: latency at {clock:g} MHz, activity from {source.split(':')[0]}; "
-             f"axes {', '.join(ex.AXES)} (no E axis yet)")
+             f"axes {', '.join(ex.AXES)}")
     tables = [t for t in (ex.points_table(points, title), ex.built_table(points)) if t is not None]
     out = Path(args.out)
     text_console = Console(width=160, record=True, file=io.StringIO())
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             "estimate": {"brams": "every memory mapped as Yosys' memory_libmap maps it (boards/estimate.py)",
                          "luts_ffs": "per component from the generator's plan; coefficients "
                                      + LUT_MODEL[target.family]["source"]},
-            "e_axis": "not yet: the generator has no events-per-cycle option; E joins AXES when it has",
+            "axis_values": {"lanes": lanes, "events": events},
             "widths_axis": "PTQ of " + args.checkpoint if args.checkpoint else "the artifact's own widths",
             "built": args.build}
     ex.write_json(points, out / "explore.json", meta)
