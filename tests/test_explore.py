@@ -74,6 +74,9 @@ def test_events_axis_in_the_grid():
         cycles = [p.cycles_per_step for p in row]
         assert cycles[0] > cycles[1] > cycles[2]
         assert row[0].luts < row[1].luts < row[2].luts
+        # the first layer's real-valued input: E products per lane, each a DSP
+        per_lane = E.dsps_for(art.widths.weight_bits, art.input.bits, "ecp5")
+        assert per_lane and [p.dsps - row[0].dsps for p in row] == [0, lanes * per_lane, 3 * lanes * per_lane]
     # the latency is golden.cycles' bound with the point's E
     from skipcore.golden.cycles import cycle_bounds
     from skipcore.hdl.generate import spike_counts
