@@ -19,9 +19,19 @@ note of the builds they came from.
 
 The coefficients in boards/estimate.py (``LUT_MODEL[family]["source"]`` names the designs) came
 from exactly such runs; ``--fit`` prints the JSON that goes there. After a change to hdl/ that
-moves LUTs or FFs, delete the affected folders under WORK (their report.json and *.stat.json) and
-rerun the same command: that rebuilds them and refits. The command behind today's ECP5
-coefficients is ``LUT_MODEL["ecp5"]["command"]``.
+moves LUTs or FFs (e.g. pipeline registers), delete the folders under WORK and rerun the same
+command: that rebuilds and resynthesises every point and refits. The ECP5 recalibration, as one
+command (about an hour on two busy cores; W4 / W6 are ``skipcore quantize`` PTQs of the demo's
+best.pt at 4 and 6 weight bits, ice_small a ``golden.random.random_artifact`` 4(real) -> LIF32 ->
+LIF16 -> sum:4, W8 S16)::
+
+    PATH=/work/main/.venv/bin:$PATH nice -n 10 .venv/bin/python benchmarks/calibrate_estimate.py \\
+        --board ulx3s-85f --work /tmp/est/cal --fit \\
+        runs/demo/qat/model.skc:16,8,4,2,16e4,16e2 \\
+        --synth /tmp/est/demo_w4.skc:2,8,16 /tmp/est/demo_w6.skc:4,16 /tmp/est/ice_small.skc:1,2,4 \\
+        runs/demo/qat/model.skc:1,32
+
+then paste the printed JSON into ``LUT_MODEL["ecp5"]`` (its ``source`` names these designs).
 """
 from __future__ import annotations
 
