@@ -447,125 +447,118 @@ LUT_MODEL: dict[str, dict] = {
         "components": {
             "bridge": {
                 "luts": {
-                    "one": 1268.4375
+                    "one": 1259.0714
                 },
                 "ffs": {
-                    "one": 305.8125
+                    "one": 305.3571
                 }
             },
             "core": {
                 "luts": {
-                    "bundle_bits": 6.6712,
-                    "one": 82.0446
+                    "one": 80.7143
                 },
                 "ffs": {
-                    "bundle_bits": 2.3028,
-                    "one": 35.3076
+                    "one": 35.5714
                 }
             },
             "decoders": {
                 "luts": {
-                    "bundle_bits": 9.3623,
-                    "lanes_log": 1.7569,
-                    "one": 60.9652
+                    "group_bits": 5.1859,
+                    "lanes": 5.3412,
+                    "lanes_log": 0.8838,
+                    "one": 18.8206
                 },
                 "ffs": {
-                    "bundle_bits": 4.6265,
-                    "group_bits": 1.6036,
-                    "lanes": 1.1509,
-                    "one": 20.1734
+                    "group_bits": 2.344,
+                    "lanes": 1.2785,
+                    "one": 15.6481
                 }
             },
             "engine": {
                 "luts": {
-                    "bank_bits": 1.4758,
-                    "banks": 5.4979,
-                    "group_bits": 14.0709,
-                    "input_product_bits": 1.3573,
-                    "logic_rom_luts": 2.2578,
-                    "lutram_mux_bits": 0.6021
+                    "bank_bits": 1.5792,
+                    "banks": 4.5404,
+                    "group_bits": 29.5068,
+                    "input_product_bits": 2.8634,
+                    "logic_rom_luts": 1.4549,
+                    "lutram_mux_bits": 0.4019
                 },
                 "ffs": {
-                    "acc_bits": 1.0641,
-                    "bank_bits": 0.9252,
-                    "group_bits": 19.6317,
-                    "input_product_bits": 0.0231,
-                    "one": 115.7137,
-                    "state_bits": 1.3853
+                    "acc_bits": 0.6353,
+                    "bank_bits": 0.9821,
+                    "group_bits": 15.3057,
+                    "input_product_bits": 0.3828,
+                    "one": 125.8159,
+                    "state_bits": 1.6238
                 }
             },
             "fifo": {
                 "luts": {
-                    "group_bits": 17.2479,
-                    "lanes": 0.2209,
-                    "lutram_mux_bits": 0.2108,
-                    "one": 17.2883
+                    "group_bits": 17.1245,
+                    "lanes": 0.2684,
+                    "lutram_mux_bits": 0.2212,
+                    "one": 17.7967
                 },
                 "ffs": {
-                    "group_bits": 5.4766,
-                    "lanes": 0.0302,
-                    "one": 6.0181
+                    "group_bits": 5.4065,
+                    "lanes": 0.0512,
+                    "one": 6.4132
                 }
             },
             "readout": {
                 "luts": {
-                    "class_bits": 2.2458,
-                    "logic_rom_luts": 0.6653,
-                    "one": 105.1186
+                    "class_bits": 2.2467,
+                    "logic_rom_luts": 0.6683,
+                    "one": 104.9333
                 },
                 "ffs": {
-                    "class_bits": 3.654,
-                    "logic_rom_luts": 0.9444
+                    "class_bits": 3.6488,
+                    "logic_rom_luts": 0.9599
                 }
             },
             "ring": {
                 "luts": {
-                    "group_bits": 24.4732,
-                    "lanes": 1.4749,
-                    "lutram_mux_bits": 0.8542,
-                    "one": 42.9481
+                    "group_bits": 24.783,
+                    "lanes": 1.3961,
+                    "lutram_mux_bits": 0.7991,
+                    "one": 43.0518
                 },
                 "ffs": {
-                    "group_bits": 9.2984,
-                    "lanes": 1.0444,
-                    "lutram_mux_bits": 0.0382,
-                    "one": 25.8902
+                    "group_bits": 9.3057,
+                    "lanes": 1.0437,
+                    "lutram_mux_bits": 0.0321,
+                    "one": 26.0532
                 }
             },
             "units": {
                 "luts": {
-                    "lane_bits": 0.27,
-                    "lane_products": 0.6724,
-                    "lanes": 31.5491
+                    "lane_bits": 0.3235,
+                    "lane_products": 0.6162,
+                    "lanes": 29.8942
                 },
                 "ffs": {
-                    "lane_bits": 0.3338,
-                    "lane_products": 1.7098,
-                    "lanes": 29.7613
+                    "lane_bits": 0.4151,
+                    "lane_products": 1.626,
+                    "lanes": 27.2141
                 }
             }
         },
         "flatten": {
             "luts": {
-                "components": 0.9439,
-                "weight_banks": -16.5601,
-                "one": -377.68
+                "components": 0.9986,
+                "weight_banks": -16.5965,
+                "one": -657.74
             },
-            "ffs": 0.9937
+            "ffs": 0.9948
         },
-        "lutram_luts": 8.9328,
+        "lutram_luts": 8.7177,
         "source": (
             "fitted by benchmarks/calibrate_estimate.py --fit on ECP5 (ulx3s-85f) designs of 2026-12-01: "
             "full builds (nextpnr) of the demo artifact (runs/demo/qat/model.skc, 1(real) -> LIF128[k=2] "
-            "-> LIF128[k=4] -> sum:10, W8 S16) at 2, 4, 8, 16 lanes (E = 1) and at 16 lanes with E = 2 "
-            "and E = 4; hierarchical and flat Yosys synthesis of the demo at 1 and 32 lanes, of its W4 S12 "
-            "(2, 8, 16 lanes) and W6 S14 (4, 16 lanes) PTQ, and of a random 4(real) -> LIF32[k=2] -> "
-            "LIF16[k=3] -> sum:4 artifact at 1, 2, 4 lanes"
-        ),
-        "command": (
-            "benchmarks/calibrate_estimate.py --board ulx3s-85f --work /tmp/est/cal --fit "
-            "runs/demo/qat/model.skc:16,8,4,2,16e4,16e2 --synth /tmp/est/demo_w4.skc:2,8,16 "
-            "/tmp/est/demo_w6.skc:4,16 /tmp/est/ice_small.skc:1,2,4 runs/demo/qat/model.skc:1,32"
+            "-> LIF128[k=4] -> sum:10, W8 S16) at 2, 4, 8, 16 lanes; hierarchical and flat Yosys "
+            "synthesis of the demo at 1 and 32 lanes, of its W4 S12 (2, 8, 16 lanes) and W6 S14 (4, 16 "
+            "lanes) PTQ, and of a random 4(real) -> LIF32[k=2] -> LIF16[k=3] -> sum:4 artifact at 1, 2, 4"
+            " lanes"
         )
     },
     "ice40": {
