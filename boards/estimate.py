@@ -558,7 +558,8 @@ LUT_MODEL: dict[str, dict] = {
             "-> LIF128[k=4] -> sum:10, W8 S16) at 2, 4, 8, 16 lanes; hierarchical and flat Yosys "
             "synthesis of the demo at 1 and 32 lanes, of its W4 S12 (2, 8, 16 lanes) and W6 S14 (4, 16 "
             "lanes) PTQ, and of a random 4(real) -> LIF32[k=2] -> LIF16[k=3] -> sum:4 artifact at 1, 2, 4"
-            " lanes"
+            " lanes. No E > 1 design in the fit: E > 1 points use these coefficients on the E-scaled "
+            "features (checked on the demo at P16 E2 / E4: LUT -1.1 % / +7.8 %, BRAM exact)"
         )
     },
     "ice40": {
