@@ -74,9 +74,10 @@ class QuantKind:
         raise NotImplementedError
 
     # ---- quantization ---------------------------------------------------------------------------
-    def fold(self, lp: dict, n: int, device) -> torch.Tensor | None:
-        """A per-neuron factor folded into rows of ``w_in``, ``w_rec`` and ``bias`` before scaling."""
-        return None
+    #: whether the export folds the complement of the kind's membrane decay (the float-parameter
+    #: dict's ``alpha``) into row i of ``w_in``, ``w_rec`` and ``bias`` before scaling (CONTRACT.md
+    #: section 7; ``ExportOptions.fold`` says which complement: ``quant.export.fold_factor``)
+    folds: bool = False
 
     def thresholds(self, lp: dict, n: int, device) -> list[torch.Tensor]:
         """The layer's float threshold values (the ``threshold`` scale policy keeps them resolved):
