@@ -5,8 +5,8 @@ A kind's quant definition (``quant/kinds/<name>.py``) gives:
 * the **float step** ``step(current, state, params) -> (spikes, state)`` with its state class, the
   learnable parameters it adds to a :class:`quant.layers.SpikingLayer` (:meth:`QuantKind.build`),
   its default surrogate and, optionally, a fused training time loop;
-* the **float-to-integer rule** (CONTRACT.md section 7): the per-neuron row factor folded into the
-  weights before scaling, and the kind's integer arrays and options (:meth:`QuantKind.quantize`);
+* the **float-to-integer rule** (CONTRACT.md section 7): whether the complement of its decay is
+  folded into the weight rows before scaling (:attr:`QuantKind.folds`), and the kind's integer arrays and options (:meth:`QuantKind.quantize`);
 * the **integer-exact QAT step** in torch (float64 tensors holding integers), which mirrors the
   golden kind's step line by line.
 
