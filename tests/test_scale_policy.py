@@ -3,6 +3,7 @@ they produce: an SRNN-style ALIF network with large weights next to a small thre
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -311,3 +312,19 @@ def test_an_alif_readout_alone_makes_the_trace_bits_matter():
     art = export_artifact(net, ExportOptions(), input_kind="spike")
     assert art.uses_trace_bits and art.readout.kind == "alif" and art.layers[0].kind == "lif"
     assert " T16" in art.summary()
+
+
+def test_qat_quantizes_with_the_decay_fold_like_ptq():
+    """QAT runs the same quantizer: with ``fold="decay"`` its integers are PTQ's, and they differ from
+    the float fold's where the time constants are not exact in Q0.8."""
+    from skipcore.quant.qat import QATNetwork
+
+    net = srnn_network(seed=3)
+    with torch.no_grad():
+        net.layers[0].tau_m.mul_(torch.linspace(1.1, 1.9, net.layers[0].tau_m.numel()).view_as(net.layers[0].tau_m))
+    opts = ExportOptions(fold="decay", scale_policy="threshold", threshold_steps=7)
+    ptq = export_artifact(net, opts, input_kind="spike")
+    q = QATNetwork(net, opts, input_kind="spike").to_artifact({})
+    assert q.layers == ptq.layers and q.readout == ptq.readout
+    float_fold = export_artifact(net, replace(opts, fold="float"), input_kind="spike")
+    assert not np.array_equal(float_fold.layers[0].w_in, ptq.layers[0].w_in)
