@@ -224,13 +224,20 @@ class UARTBridge(wiring.Component):
         err_code = Signal(8)
         err_cmd = Signal(8)
         ctl_take = Signal()  # the responder starts the pending answer
+        # a post is registered (post_q) before it becomes the pending answer, so that the
+        # responder's decisions do not depend on the parser's (timing closure, issue 12)
+        post_q, post_info_q = Signal(), Signal()
+        post_code_q, post_cmd_q = Signal(8), Signal(8)
+        m.d.sync += post_q.eq(ctl_post)
         with m.If(ctl_post):
-            m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(ctl_is_info)]
-            with m.If(~ctl_is_info):
-                m.d.sync += [err_code.eq(ctl_code), err_cmd.eq(ctl_cmd)]
+            m.d.sync += [post_info_q.eq(ctl_is_info), post_code_q.eq(ctl_code), post_cmd_q.eq(ctl_cmd)]
+        with m.If(post_q):
+            m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(post_info_q)]
+            with m.If(~post_info_q):
+                m.d.sync += [err_code.eq(post_code_q), err_cmd.eq(post_cmd_q)]
         with m.Elif(ctl_take):
             m.d.sync += ctl_pending.eq(0)
-        m.d.comb += [ctl_post.eq(parser_post | flush_post), self.error.eq(ctl_post & ~ctl_is_info)]
+        m.d.comb += [ctl_post.eq(parser_post | flush_post), self.error.eq(post_q & ~post_info_q)]
 
         # ---------------------------------------------------------------------------------------
         # frame parser
@@ -249,11 +256,22 @@ class UARTBridge(wiring.Component):
         # does not sit in front of the parser's decisions (timing closure, issue 12)
         expired = Signal(init=int(prm.resolved_timeout == 0))
 
-        is_step = (cmd & 0xFC) == P.CMD_STEP
+        cmd_step, cmd_info, cmd_reset = Signal(), Signal(), Signal()  # decoded with cmd
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
         idx_full = ev_now[: 8 * link.index_bytes]
         ev_index = idx_full[:ib]
         ev_value = Const(1, 1) if link.value_bytes == 0 else ev_now[8 * link.index_bytes : 8 * link.index_bytes + vb]
+        # The parser's tests of the received byte are registers: rx.data and the registers they
+        # compare it with change only in a cycle with rx.valid, and rx.valid never comes in two
+        # cycles in a row (a byte lasts 10 bit times), so each test, registered in every cycle,
+        # is exact when the next rx.valid comes (timing closure, issue 12)
+        byte_is_sync, byte_is_crc, len_zero, rem_one, idx_bad = (Signal(name=n) for n in (
+            "byte_is_sync", "byte_is_crc", "len_zero", "rem_one", "idx_bad"))
+        m.d.sync += [
+            byte_is_sync.eq(byte == P.CMD_SYNC), byte_is_crc.eq(byte == crc),
+            len_zero.eq(Cat(len_lo, byte) == 0), rem_one.eq(remaining == 1),
+            idx_bad.eq(idx_full >= link.channels),
+        ]
         set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
         with m.If((set_err != 0) & (err == 0)):
             m.d.sync += err.eq(set_err)
@@ -277,11 +295,13 @@ class UARTBridge(wiring.Component):
         with m.FSM(name="parser") as parser_fsm:
             with m.State("SYNC"):
                 m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
-                with m.If(rx.valid & (byte == P.CMD_SYNC)):
+                with m.If(rx.valid & byte_is_sync):
                     m.next = "CMD"
             with m.State("CMD"):
                 with m.If(rx.valid):
-                    m.d.sync += [cmd.eq(byte), crc.eq(crc8_update(crc, byte))]
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc8_update(crc, byte)),
+                                 cmd_step.eq((byte & 0xFC) == P.CMD_STEP),
+                                 cmd_info.eq(byte == P.CMD_INFO), cmd_reset.eq(byte == P.CMD_RESET)]
                     m.next = "LEN0"
                 watch()
             with m.State("LEN0"):
@@ -295,24 +315,24 @@ class UARTBridge(wiring.Component):
                     m.d.sync += [remaining.eq(full_len), crc.eq(crc8_update(crc, byte))]
                     with m.Switch(cmd):
                         with m.Case(P.CMD_INFO, P.CMD_RESET):
-                            with m.If(full_len != 0):
+                            with m.If(~len_zero):
                                 m.d.comb += set_err.eq(_E.LENGTH)
                         with m.Case(*[P.CMD_STEP | f for f in range(4)]):
                             pass
                         with m.Default():
                             m.d.comb += set_err.eq(_E.COMMAND)
                     m.next = "PAYLOAD"
-                    with m.If(full_len == 0):
+                    with m.If(len_zero):
                         m.next = "CHECK"
                 watch()
             with m.State("PAYLOAD"):
                 with m.If(rx.valid):
                     m.d.sync += [crc.eq(crc8_update(crc, byte)), remaining.eq(remaining - 1)]
-                    with m.If(is_step):
+                    with m.If(cmd_step):
                         m.d.sync += ev.eq(ev_now)
                         with m.If(ebc == eb - 1):
                             m.d.sync += ebc.eq(0)
-                            with m.If(idx_full >= link.channels):
+                            with m.If(idx_bad):
                                 m.d.comb += set_err.eq(_E.INDEX)
                             with m.Elif(err == 0):
                                 with m.If(queue.w_rdy):
@@ -321,21 +341,21 @@ class UARTBridge(wiring.Component):
                                     m.d.comb += set_err.eq(_E.OVERFLOW)
                         with m.Else():
                             m.d.sync += ebc.eq(ebc + 1)
-                            with m.If(remaining == 1):
+                            with m.If(rem_one):
                                 m.d.comb += set_err.eq(_E.LENGTH)  # the frame ends inside an event
-                    with m.If(remaining == 1):
+                    with m.If(rem_one):
                         m.next = "CHECK"
                 watch()
             with m.State("CHECK"):
                 with m.If(rx.valid):
                     final = Signal(3)
                     m.d.comb += final.eq(err)
-                    with m.If((byte != crc) & (err != _E.FRAMING)):
+                    with m.If(~byte_is_crc & (err != _E.FRAMING)):
                         m.d.comb += final.eq(_E.CRC)
                     with m.If(final != 0):
                         m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                      ctl_code.eq(final), ctl_cmd.eq(cmd)]
-                    with m.Elif(is_step):
+                    with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
                         with m.If(queue.w_rdy):
                             m.d.comb += [
@@ -345,9 +365,9 @@ class UARTBridge(wiring.Component):
                         with m.Else():
                             m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                          ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
-                    with m.Elif(cmd == P.CMD_INFO):
+                    with m.Elif(cmd_info):
                         m.d.comb += [parser_post.eq(1), ctl_is_info.eq(1)]
-                    with m.Elif(cmd == P.CMD_RESET):
+                    with m.Elif(cmd_reset):
                         m.d.comb += reset_req.eq(1)
                     m.next = "SYNC"
                 watch()
@@ -404,7 +424,7 @@ class UARTBridge(wiring.Component):
         with m.If(flushing & flush_marker & transfer):
             m.d.sync += flush_marker.eq(0)
         m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flags.r_rdy & responder_idle
-                                  & ~ctl_pending & ~parser_post)
+                                  & ~ctl_pending & ~post_q & ~parser_post)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
@@ -479,7 +499,7 @@ class UARTBridge(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += responder_idle.eq(1)
                 m.d.sync += [idx.eq(0), pidx.eq(0), rsp_crc.eq(0)]
-                with m.If(ctl_pending & ~ctl_post):
+                with m.If(ctl_pending & ~post_q):
                     m.d.comb += ctl_take.eq(1)
                     m.d.sync += [
                         rsp_kind.eq(Mux(ctl_pending_info, 1, 2)),
