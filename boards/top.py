@@ -209,7 +209,17 @@ class UARTBridge(wiring.Component):
         entry_width = ib + vb + 3
         depth = prm.resolved_queue_depth
         m.submodules.queue = queue = EventQueue(entry_width, depth)
-        m.submodules.flags = flags = SyncFIFO(width=1, depth=prm.steps_in_flight)
+        # the per-step report flags; written one cycle after the step's marker went to the core
+        # (flag_q), with room for that entry and a room test that is a register (flags_ok, one
+        # cycle late: two more entries than steps_in_flight), so that the core's input handshake
+        # does not reach the FIFO's storage (timing closure, issue 12)
+        m.submodules.flags = flags = SyncFIFO(width=1, depth=prm.steps_in_flight + 2)
+        flag_in, flag_data = Signal(), Signal()
+        flag_q, flag_q_data = Signal(), Signal()
+        flags_ok = Signal(init=1)
+        m.d.sync += [flag_q.eq(flag_in), flag_q_data.eq(flag_data),
+                     flags_ok.eq(flags.level <= prm.steps_in_flight - 1)]
+        m.d.comb += [flags.w_en.eq(flag_q), flags.w_data.eq(flag_q_data)]
 
         # ---------------------------------------------------------------------------------------
         # control answers posted by the parser and the flush logic (at most one pending)
@@ -397,21 +407,21 @@ class UARTBridge(wiring.Component):
         m.d.comb += [core.in_index.eq(e_index), core.in_value.eq(e_value)]
         with m.If(flushing):
             m.d.comb += [
-                core.in_valid.eq(flush_marker & flags.w_rdy),
+                core.in_valid.eq(flush_marker & flags_ok),
                 core.in_index.eq(0), core.in_value.eq(0),
                 core.in_end_step.eq(1), core.in_end_seq.eq(1),
-                flags.w_data.eq(0),
+                flag_data.eq(0),
             ]
         with m.Else():
             allow = ~reset_pending | presenting
             m.d.comb += [
-                core.in_valid.eq(queue_out.valid & (~e_end_step | flags.w_rdy) & allow),
+                core.in_valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
                 core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
-                flags.w_data.eq(e_report),
+                queue_out.ready.eq(core.in_ready & (~e_end_step | flags_ok) & allow),
+                flag_data.eq(e_report),
             ]
         transfer = core.in_valid & core.in_ready
-        m.d.comb += flags.w_en.eq(transfer & core.in_end_step)
+        m.d.comb += flag_in.eq(transfer & core.in_end_step)
         m.d.sync += presenting.eq(core.in_valid & ~core.in_ready)
         with m.If(transfer):
             m.d.sync += in_seq.eq(~(core.in_end_step & core.in_end_seq))
@@ -423,8 +433,11 @@ class UARTBridge(wiring.Component):
             m.d.comb += queue.clear.eq(1)
         with m.If(flushing & flush_marker & transfer):
             m.d.sync += flush_marker.eq(0)
-        m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flags.r_rdy & responder_idle
-                                  & ~ctl_pending & ~post_q & ~parser_post)
+        # the flush's INFO waits while the parser may post (it posts only on rx.valid, rx.error or
+        # its timeout): registers only, not the parser's decision (timing closure, issue 12)
+        parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
+        m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flag_q & ~flags.r_rdy & responder_idle
+                                  & ~ctl_pending & ~post_q & ~parser_may_post)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]

@@ -89,8 +89,10 @@ class ReadoutEngine(wiring.Component):
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
         # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
-        # UPDATE for the next class (position 1)
+        # UPDATE for the next class (position 1); at_head (high in SETTLE) is a register, so that
+        # the multiplexers in front of prepare's multiplier start at registers (timing closure)
         at_head = Signal()
+        m.d.sync += at_head.eq(0)
         nxt = 1 % M
 
         def pick(chain):
@@ -129,13 +131,12 @@ class ReadoutEngine(wiring.Component):
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
-                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
+                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0), at_head.eq(1)]
                         m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
-                m.d.comb += at_head.eq(1)
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
                 value = Signal(signed(R))

@@ -85,11 +85,22 @@ class StepFIFO(wiring.Component):
         def incr(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
 
+        # not full, not empty and has_room are registers, each chosen from tests of ``level`` by
+        # this cycle's write and read (no adder or comparison behind the handshakes: timing closure)
+        not_full = Signal(init=1)
+        not_empty = Signal()
         do_w = self.w.valid & self.w.ready
         do_r = self.r.valid & self.r.ready
+
+        def next_level_test(test):
+            """test(level_next) as a multiplexer of tests of level (level_next = level + do_w - do_r)."""
+            return Mux(do_w & ~do_r, test(level + 1), Mux(do_r & ~do_w, test(level - 1), test(level)))
+
+        m.d.sync += [not_full.eq(next_level_test(lambda v: v != depth)),
+                     not_empty.eq(next_level_test(lambda v: v != 0))]
         m.d.comb += [
-            self.w.ready.eq(level != depth),
-            self.r.valid.eq(level != 0),
+            self.w.ready.eq(not_full),
+            self.r.valid.eq(not_empty),
             self.space.eq(depth - level),
             wp.addr.eq(produce),
             wp.data.eq(self.w.payload),
@@ -105,7 +116,7 @@ class StepFIFO(wiring.Component):
         m.d.comb += level_next.eq(level + do_w - do_r)
         m.d.sync += level.eq(level_next)
         if self._room is not None:
-            m.d.sync += self.has_room.eq(level_next <= depth - self._room)
+            m.d.sync += self.has_room.eq(next_level_test(lambda v: v <= depth - self._room))
 
         inc = do_w & self.w.payload.end_step
         dec = do_r & self.r.payload.end_step
