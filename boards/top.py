@@ -404,27 +404,38 @@ class UARTBridge(wiring.Component):
         flush_done = Signal()
         step_no = Signal(16)  # step number of the next core output within its sequence
 
-        m.d.comb += [core.in_index.eq(e_index), core.in_value.eq(e_value)]
+        # the words for the core pass one more register stage (SkidBuffer), so that the flow
+        # control here does not reach the core's input queue (timing closure, issue 12); a word
+        # counts as sent to the core when it enters this stage
+        m.submodules.core_stage = core_stage = SkidBuffer(layout=data.StructLayout({
+            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)}))
+        to_core = core_stage.i
+        m.d.comb += [
+            core.in_valid.eq(core_stage.o.valid), core_stage.o.ready.eq(core.in_ready),
+            core.in_index.eq(core_stage.o.payload.index), core.in_value.eq(core_stage.o.payload.value),
+            core.in_end_step.eq(core_stage.o.payload.end_step), core.in_end_seq.eq(core_stage.o.payload.end_seq),
+        ]
+        m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
         with m.If(flushing):
             m.d.comb += [
-                core.in_valid.eq(flush_marker & flags_ok),
-                core.in_index.eq(0), core.in_value.eq(0),
-                core.in_end_step.eq(1), core.in_end_seq.eq(1),
+                to_core.valid.eq(flush_marker & flags_ok),
+                to_core.payload.index.eq(0), to_core.payload.value.eq(0),
+                to_core.payload.end_step.eq(1), to_core.payload.end_seq.eq(1),
                 flag_data.eq(0),
             ]
         with m.Else():
             allow = ~reset_pending | presenting
             m.d.comb += [
-                core.in_valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
-                core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(core.in_ready & (~e_end_step | flags_ok) & allow),
+                to_core.valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
+                to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
+                queue_out.ready.eq(to_core.ready & (~e_end_step | flags_ok) & allow),
                 flag_data.eq(e_report),
             ]
-        transfer = core.in_valid & core.in_ready
-        m.d.comb += flag_in.eq(transfer & core.in_end_step)
-        m.d.sync += presenting.eq(core.in_valid & ~core.in_ready)
+        transfer = to_core.valid & to_core.ready
+        m.d.comb += flag_in.eq(transfer & to_core.payload.end_step)
+        m.d.sync += presenting.eq(to_core.valid & ~to_core.ready)
         with m.If(transfer):
-            m.d.sync += in_seq.eq(~(core.in_end_step & core.in_end_seq))
+            m.d.sync += in_seq.eq(~(to_core.payload.end_step & to_core.payload.end_seq))
 
         with m.If(reset_req):
             m.d.sync += reset_pending.eq(1)
@@ -433,11 +444,15 @@ class UARTBridge(wiring.Component):
             m.d.comb += queue.clear.eq(1)
         with m.If(flushing & flush_marker & transfer):
             m.d.sync += flush_marker.eq(0)
-        # the flush's INFO waits while the parser may post (it posts only on rx.valid, rx.error or
-        # its timeout): registers only, not the parser's decision (timing closure, issue 12)
+        # The flush ends (its INFO is posted) when nothing of the old sequences is left: decided a
+        # cycle ahead (flush_go, a register: none of its conditions can change in one cycle while
+        # they hold and nothing is posted), and not while the parser may post (it posts only on
+        # rx.valid, rx.error or its timeout: registers, not the parser's decision) (timing closure)
         parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
-        m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flag_q & ~flags.r_rdy & responder_idle
-                                  & ~ctl_pending & ~post_q & ~parser_may_post)
+        flush_go = Signal()
+        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & ~flags.r_rdy & responder_idle
+                                & ~ctl_pending & ~post_q & ~parser_may_post & ~flush_go)
+        m.d.comb += flush_done.eq(flush_go & flushing & ~parser_may_post)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
