@@ -104,8 +104,11 @@ class EventQueue(wiring.Component):
             write.eq(self.w_en & self.w_rdy),
             wport.addr.eq(w_ptr[:aw]), wport.data.eq(self.w_data), wport.en.eq(write),
         ]
+        # the writer's decisions (write, discard: the frame parser's) only select among values
+        # computed from registers, behind no adder (timing closure, issue 12)
         w_next = Signal(aw + 1)
-        m.d.comb += w_next.eq(w_ptr + write)
+        w_inc = Signal(aw + 1)
+        m.d.comb += [w_inc.eq(w_ptr + 1), w_next.eq(Mux(write, w_inc, w_ptr))]
 
         load = Signal()
         m.d.comb += [
@@ -117,7 +120,10 @@ class EventQueue(wiring.Component):
             m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
-            m.d.sync += used.eq(Mux(self.discard, c_ptr - r_ptr, used + write) - load)
+            used_discard, used_write, used_keep = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
+            m.d.comb += [used_discard.eq(c_ptr - r_ptr - load), used_write.eq(used + 1 - load),
+                         used_keep.eq(used - load)]
+            m.d.sync += used.eq(Mux(self.discard, used_discard, Mux(write, used_write, used_keep)))
             with m.If(self.commit):
                 m.d.sync += c_ptr.eq(w_next)
             with m.If(load):
