@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl import Elaboratable, ResetInserter, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -218,8 +218,9 @@ class UARTBridge(wiring.Component):
         # the per-step report flags; written one cycle after the step's marker went to the core
         # (flag_q), with room for that entry and a room test that is a register (flags_ok, one
         # cycle late: two more entries than steps_in_flight), so that the core's input handshake
-        # does not reach the FIFO's storage (timing closure, issue 12)
-        m.submodules.flags = flags = SyncFIFO(width=1, depth=prm.steps_in_flight + 2)
+        # does not reach the FIFO's storage; the read side is a register too (SyncFIFOBuffered), so
+        # that the responder's decisions start at registers (timing closure, issue 12)
+        m.submodules.flags = flags = SyncFIFOBuffered(width=1, depth=prm.steps_in_flight + 2)
         flag_in, flag_data = Signal(), Signal()
         flag_q, flag_q_data = Signal(), Signal()
         flags_ok = Signal(init=1)
@@ -456,7 +457,7 @@ class UARTBridge(wiring.Component):
         # rx.valid, rx.error or its timeout: registers, not the parser's decision) (timing closure)
         parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
         flush_go = Signal()
-        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & ~flags.r_rdy & responder_idle
+        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & (flags.level == 0) & responder_idle
                                 & ~ctl_pending & ~post_q & ~parser_may_post & ~flush_go)
         m.d.comb += flush_done.eq(flush_go & flushing & ~parser_may_post)
         with m.If(flush_done):
