@@ -120,10 +120,11 @@ class EventQueue(wiring.Component):
             m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
-            used_discard, used_write, used_keep = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
-            m.d.comb += [used_discard.eq(c_ptr - r_ptr - load), used_write.eq(used + 1 - load),
-                         used_keep.eq(used - load)]
-            m.d.sync += used.eq(Mux(self.discard, used_discard, Mux(write, used_write, used_keep)))
+            committed, committed_less, used_up, used_down = (Signal(aw + 1) for _ in range(4))
+            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr - r_ptr - 1),
+                         used_up.eq(used + 1), used_down.eq(used - 1)]
+            m.d.sync += used.eq(Mux(self.discard, Mux(load, committed_less, committed),
+                                    Mux(write & ~load, used_up, Mux(load & ~write, used_down, used))))
             with m.If(self.commit):
                 m.d.sync += c_ptr.eq(w_next)
             with m.If(load):
@@ -494,6 +495,8 @@ class UARTBridge(wiring.Component):
         # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
         payload_byte = Signal(8)
+        payload_q = Signal(8)  # payload_byte one cycle later (PICK): the byte multiplexer has a cycle of its own
+        m.d.sync += payload_q.eq(payload_byte)
         with m.Switch(rsp_kind):
             with m.Case(0):
                 m.d.comb += payload_byte.eq(Array(step_bytes)[pidx])
@@ -523,7 +526,7 @@ class UARTBridge(wiring.Component):
             with m.Case(3):
                 m.d.comb += cur.eq(Cat(rsp_len, Const(0, 16))[8:16])
             with m.Default():
-                m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_byte))
+                m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_q))
 
         pop_output = Signal()  # consume one core output word and its report flag
         with m.If(pop_output):
@@ -565,7 +568,9 @@ class UARTBridge(wiring.Component):
                             m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        m.next = "LOAD"
+                        m.next = "PICK"
+            with m.State("PICK"):
+                m.next = "LOAD"     # payload_q follows the new pidx
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 

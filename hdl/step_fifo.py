@@ -1,7 +1,7 @@
 """A first-in first-out queue of stream words that counts the complete steps it holds."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -92,12 +92,15 @@ class StepFIFO(wiring.Component):
         do_w = self.w.valid & self.w.ready
         do_r = self.r.valid & self.r.ready
 
-        def next_level_test(test):
-            """test(level_next) as a multiplexer of tests of level (level_next = level + do_w - do_r)."""
-            return Mux(do_w & ~do_r, test(level + 1), Mux(do_r & ~do_w, test(level - 1), test(level)))
+        def at_most(bound):
+            return Const(0) if bound < 0 else Const(1) if bound >= depth else level <= bound
 
-        m.d.sync += [not_full.eq(next_level_test(lambda v: v != depth)),
-                     not_empty.eq(next_level_test(lambda v: v != 0))]
+        def next_level(if_up, if_down, if_same):
+            """A test of level_next = level + do_w - do_r, chosen from tests of level."""
+            return Mux(do_w & ~do_r, if_up, Mux(do_r & ~do_w, if_down, if_same))
+
+        m.d.sync += [not_full.eq(next_level(level != depth - 1, 1, level != depth)),
+                     not_empty.eq(next_level(1, level != 1, level != 0))]
         m.d.comb += [
             self.w.ready.eq(not_full),
             self.r.valid.eq(not_empty),
@@ -116,7 +119,8 @@ class StepFIFO(wiring.Component):
         m.d.comb += level_next.eq(level + do_w - do_r)
         m.d.sync += level.eq(level_next)
         if self._room is not None:
-            m.d.sync += self.has_room.eq(next_level_test(lambda v: v <= depth - self._room))
+            bound = depth - self._room
+            m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
         inc = do_w & self.w.payload.end_step
         dec = do_r & self.r.payload.end_step
