@@ -404,7 +404,6 @@ class UARTBridge(wiring.Component):
         e_index, e_value = entry[:ib], entry[ib : ib + vb]
         e_end_step, e_end_seq, e_report = entry[ib + vb], entry[ib + vb + 1], entry[ib + vb + 2]
         in_seq = Signal()  # the core is inside a sequence (some word of it was sent, not its last marker)
-        presenting = Signal()  # in_valid was high without in_ready last cycle: the word must stay
         reset_pending = Signal()
         flushing = Signal()
         flush_marker = Signal()
@@ -412,17 +411,25 @@ class UARTBridge(wiring.Component):
         flush_done = Signal()
         step_no = Signal(16)  # step number of the next core output within its sequence
 
-        # the words for the core pass one more register stage (SkidBuffer), so that the flow
-        # control here does not reach the core's input queue (timing closure, issue 12); a word
-        # counts as sent to the core when it enters this stage
-        m.submodules.core_stage = core_stage = SkidBuffer(layout=data.StructLayout({
-            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)}))
-        to_core = core_stage.i
+        # The words for the core go through a one-word register (send), taken when it is empty,
+        # so that the flow control here reaches neither the core's input queue nor a register
+        # enable behind it (timing closure, issue 12); a word counts as sent to the core when it
+        # enters the register, which holds it until the core takes it. One word per two cycles
+        # at most: far more than the UART brings.
+        to_core = stream.Signature(data.StructLayout({
+            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)})).flip().create()
+        send_valid = Signal()
+        send = Signal.like(to_core.payload)
         m.d.comb += [
-            core.in_valid.eq(core_stage.o.valid), core_stage.o.ready.eq(core.in_ready),
-            core.in_index.eq(core_stage.o.payload.index), core.in_value.eq(core_stage.o.payload.value),
-            core.in_end_step.eq(core_stage.o.payload.end_step), core.in_end_seq.eq(core_stage.o.payload.end_seq),
+            to_core.ready.eq(~send_valid),
+            core.in_valid.eq(send_valid),
+            core.in_index.eq(send.index), core.in_value.eq(send.value),
+            core.in_end_step.eq(send.end_step), core.in_end_seq.eq(send.end_seq),
         ]
+        with m.If(~send_valid):
+            m.d.sync += [send_valid.eq(to_core.valid), send.eq(to_core.payload)]
+        with m.Elif(core.in_ready):
+            m.d.sync += send_valid.eq(0)
         m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
         with m.If(flushing):
             m.d.comb += [
@@ -432,7 +439,7 @@ class UARTBridge(wiring.Component):
                 flag_data.eq(0),
             ]
         with m.Else():
-            allow = ~reset_pending | presenting
+            allow = ~reset_pending
             m.d.comb += [
                 to_core.valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
                 to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
@@ -441,13 +448,12 @@ class UARTBridge(wiring.Component):
             ]
         transfer = to_core.valid & to_core.ready
         m.d.comb += flag_in.eq(transfer & to_core.payload.end_step)
-        m.d.sync += presenting.eq(to_core.valid & ~to_core.ready)
         with m.If(transfer):
             m.d.sync += in_seq.eq(~(to_core.payload.end_step & to_core.payload.end_seq))
 
         with m.If(reset_req):
             m.d.sync += reset_pending.eq(1)
-        with m.If(reset_pending & ~flushing & ~presenting):
+        with m.If(reset_pending & ~flushing):
             m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
             m.d.comb += queue.clear.eq(1)
         with m.If(flushing & flush_marker & transfer):
