@@ -30,9 +30,9 @@ class StepFIFO(wiring.Component):
     Members
     -------
     w : ``In(stream.Signature(layout))``
-        Write side; ``w.ready`` = not full.
+        Write side; ``w.ready`` = not full (a register).
     r : ``Out(stream.Signature(layout))``
-        Read side; ``r.valid`` = not empty; ``r.payload`` is the oldest word.
+        Read side; ``r.valid`` = not empty (a register); ``r.payload`` is the oldest word.
     steps : ``Out(range(depth + 1))``
         Marker words queued (= complete steps available at ``r``).
     space : ``Out(range(depth + 1))``
