@@ -246,9 +246,10 @@ class UARTBridge(wiring.Component):
         # responder's decisions do not depend on the parser's (timing closure, issue 12)
         post_q, post_info_q = Signal(), Signal()
         post_code_q, post_cmd_q = Signal(8), Signal(8)
-        m.d.sync += post_q.eq(ctl_post)
-        with m.If(ctl_post):
-            m.d.sync += [post_info_q.eq(ctl_is_info), post_code_q.eq(ctl_code), post_cmd_q.eq(ctl_cmd)]
+        # (the answer's fields are registered in every cycle, without an enable: they matter only
+        # with post_q)
+        m.d.sync += [post_q.eq(ctl_post), post_info_q.eq(ctl_is_info), post_code_q.eq(ctl_code),
+                     post_cmd_q.eq(ctl_cmd)]
         with m.If(post_q):
             m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(post_info_q)]
             with m.If(~post_info_q):
