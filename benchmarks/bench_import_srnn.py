@@ -270,6 +270,7 @@ def main(argv=None) -> int:
             "saturation": int(sum(res.saturation.values())),
             "clipped": int(sum(clipped.get("layers") or []) + int(clipped.get("readout") or 0)),
             "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]],
+            "trace_bits": art.widths.trace_bits,  # the ALIF traces' fraction bits (CONTRACT.md section 1)
             "threshold_range": [[int(l.threshold.min()), int(l.threshold.max())] for l in art.layers],
             "seconds": time.perf_counter() - t0,
             "auto_candidates": (art.provenance.get("scale_policy_auto") or {}).get("candidates"),

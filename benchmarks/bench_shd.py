@@ -45,8 +45,10 @@ inference on SHD) sits next to ours; its block RAM bits use the same per-block c
 (36,864 bits per BRAM36), and the issue's goals (<= 18k LUT, <= 1.84 Mbit BRAM, <= 54 us) are
 checked per point. A Xilinx logic cell (LUT6) is not an ECP5 LUT4: the LUT comparison is indicative.
 
-E (events per cycle) is not an axis yet: ``skipcore generate`` has no such option on the core this
-measures; it joins here as ``--events`` when the generator has it.
+E (events per cycle, ``--events``, default 1) is a second axis: every (lanes, E) pair is a point,
+as ``skipcore build --lanes P --events E`` / ``skipcore generate --events E`` make it. With E > 1
+each layer engine reads the weight rows of up to E events per cycle (golden/cycles.py has the
+bound: input and recurrent events count in bundles of E).
 
 Builds of an ~11k-LUT design take minutes each: run nice'd. Every point's build and core go under
 ``--out`` (default ``runs/bench_shd``); ``--reuse-builds`` keeps a point's build when its key
@@ -54,6 +56,7 @@ Builds of an ~11k-LUT design take minutes each: run nice'd. Every point's build 
 
     nice -n 10 python benchmarks/bench_shd.py
     nice -n 10 python benchmarks/bench_shd.py --lanes 8 --samples 16 --json runs/bench_shd/bench_shd.json
+    python benchmarks/bench_shd.py --lanes 8 --events 1,2,4 --no-build
     python benchmarks/bench_shd.py --lanes 8 --no-build    # cycles and RTL == golden only
 """
 from __future__ import annotations
@@ -81,6 +84,8 @@ DP16KD_BITS = 18 * 1024
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lanes", default="4,8,16", help="comma-separated lanes P (default %(default)s)")
+    p.add_argument("--events", default="1",
+                   help="comma-separated events per cycle E of the layer engines (default %(default)s)")
     p.add_argument("--board", default="ulx3s-85f", help="build target (default %(default)s)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz for the build (PLL); default: the board oscillator, as skipcore build")
@@ -101,14 +106,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def lanes_list(text: str) -> list[int]:
+def lanes_list(text: str, option: str = "--lanes") -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
     if not values or any(v < 1 for v in values):
-        sys.exit(f"error: --lanes must be a comma-separated list of positive integers, not {text!r}")
+        sys.exit(f"error: {option} must be a comma-separated list of positive integers, not {text!r}")
     return values
+
+
+def events_list(text: str) -> list[int]:
+    from skipcore.hdl.plan import check_events
+
+    return [check_events(e) for e in lanes_list(text, "--events")]
+
+
+def point_name(lanes: int, events: int) -> str:
+    """``P8`` for E = 1 (the names before the E axis existed), ``P8-E2`` otherwise."""
+    return f"P{lanes}" if events == 1 else f"P{lanes}-E{events}"
 
 
 def float_list(text: str, n: int, what: str) -> tuple[float, ...]:
@@ -160,33 +176,34 @@ def preflight(args) -> None:
         tool_command(tool)
 
 
-def build_point(art, lanes: int, args, console) -> dict:
+def build_point(art, lanes: int, args, console, events: int = 1) -> dict:
     """The board build of one point (reused with --reuse-builds when its key matches)."""
     from skipcore.boards.flow import build
     from skipcore.hdl.generate import artifact_digest
 
-    out = Path(args.out) / f"build-P{lanes}"
+    out = Path(args.out) / f"build-{point_name(lanes, events)}"
     key = {"artifact": artifact_digest(art), "lanes": lanes, "board": args.board, "freq": args.freq,
-           "sources": _sources_digest()}
+           "sources": _sources_digest()} | ({"events": events} if events != 1 else {})
     key_file = out / "bench_key.json"
     if args.reuse_builds and key_file.is_file() and (out / "report.json").is_file():
         if json.loads(key_file.read_text()) == key:
             console.print(f"  reusing the build in {out}")
             return json.loads((out / "report.json").read_text())
-    result = build(art, args.board, out, lanes=lanes, freq_mhz=args.freq, force=True, console=console)
+    result = build(art, args.board, out, lanes=lanes, events=events, freq_mhz=args.freq, force=True,
+                   console=console)
     save_result(key_file, key)
     return result.summary
 
 
-def simulate_point(art, x_int: np.ndarray, gold, lanes: int, args) -> dict:
+def simulate_point(art, x_int: np.ndarray, gold, lanes: int, args, events: int = 1) -> dict:
     """Fast Verilator runner on the stream: RTL == golden (every spike, readout, prediction) and
     cycles per inference."""
     from skipcore.cores import write_core
     from skipcore.sim.compare import compare, cycle_report
     from skipcore.sim.fast import FastRunner
 
-    core_dir = Path(args.out) / f"core-P{lanes}"
-    write_core(art, core_dir, lanes=lanes, debug=True)
+    core_dir = Path(args.out) / f"core-{point_name(lanes, events)}"
+    write_core(art, core_dir, lanes=lanes, debug=True, events=events)
     runner = FastRunner(core_dir)
     runner.build()
     fast = runner.run(x_int, jobs=1)
@@ -224,13 +241,13 @@ def print_table(console, points: list[dict], stats: dict, rates: dict) -> None:
     from rich.table import Table
 
     table = Table(title="SHD-size network 700-ALIF128(k1)-ALIF128(k4)-20, W8/S16, T = 250")
-    for col in ("design", "lanes", "LUT", "FF", "BRAM", "BRAM Mbit", "DSP", "Fmax MHz", "cycles/inf",
+    for col in ("design", "lanes", "E", "LUT", "FF", "BRAM", "BRAM Mbit", "DSP", "Fmax MHz", "cycles/inf",
                 "meas/bound", "us/inf", "RTL = golden"):
         table.add_column(col, justify="left" if col == "design" else "right")
     for row in table_rows(points):
         ratio = row.get("measured_over_bound") or {}
         table.add_row(
-            row["design"], fmt(row.get("lanes")), fmt(row.get("luts")), fmt(row.get("ffs")),
+            row["design"], fmt(row.get("lanes")), fmt(row.get("events")), fmt(row.get("luts")), fmt(row.get("ffs")),
             f"{row['brams']} {row.get('bram_kind', '')}".strip() if row.get("brams") is not None else "-",
             fmt(row.get("bram_mbit"), "{:.2f}"), fmt(row.get("dsps")), fmt(row.get("fmax_mhz"), "{:.1f}"),
             fmt(row.get("cycles_per_inference"), "{:,.0f}"),
@@ -248,7 +265,7 @@ def print_table(console, points: list[dict], stats: dict, rates: dict) -> None:
         if pt.get("goal") is None:
             continue
         g = pt["goal"]
-        console.print(f"P = {pt['lanes']}: goal LUT <= 18k {'met' if g['luts'] else 'not met'}, BRAM <= 1.84 Mbit "
+        console.print(f"P = {pt['lanes']}, E = {pt['events']}: goal LUT <= 18k {'met' if g['luts'] else 'not met'}, BRAM <= 1.84 Mbit "
                       f"{'met' if g['bram'] else 'not met'}, <= 54 us {'met' if g['latency'] else 'not met'}")
 
 
@@ -266,6 +283,7 @@ def run(argv=None) -> int:
     args = parse_args(argv)
     preflight(args)
     lanes = lanes_list(args.lanes)
+    events = events_list(args.events)
     targets = float_list(args.targets, 2, "--targets")
     pin_threads(args.threads)
     from rich.console import Console
@@ -296,19 +314,19 @@ def run(argv=None) -> int:
         "command": command_line(argv), "network": art.summary(), "stream": {"rates": rates.__dict__, "stats": stats},
         "calibration": calib.as_dict(), "hidden_rates": {"targets": list(targets), "measured": measured},
         "board": args.board, "spiker_plus": SPIKER_PLUS, "goal": GOAL, "points": [],
-        "events_per_cycle": "not an axis yet: the generator has no E option",
+        "events_per_cycle": events,
     }
     json_path = Path(args.json) if args.json else out / "bench_shd.json"
-    for p in lanes:
-        console.rule(f"lanes {p}")
+    for p, e in [(p, e) for p in lanes for e in events]:
+        console.rule(f"lanes {p}, events {e}")
         point = {"design": "skipcore (ECP5-85F)" if args.board == "ulx3s-85f" else f"skipcore ({args.board})",
-                 "lanes": p}
+                 "lanes": p, "events": e}
         with console.status(f"fast runner, {args.samples} x {args.steps} steps"):
-            point.update(simulate_point(art, x, gold, p, args))
+            point.update(simulate_point(art, x, gold, p, args, e))
         console.print(f"  RTL == golden: {point['rtl_equals_golden']} ({point['compared']}); "
                       f"{point['cycles_per_inference']:,.0f} cycles per inference")
         if not args.no_build:
-            summary = build_point(art, p, args, console)
+            summary = build_point(art, p, args, console, e)
             bits = int(summary["brams"]) * DP16KD_BITS
             point.update({"luts": summary["luts"], "ffs": summary["ffs"], "brams": summary["brams"],
                           "bram_kind": "DP16KD", "bram_bits": bits, "bram_mbit": bits / 1e6, "dsps": summary["dsps"],

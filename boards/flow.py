@@ -74,22 +74,22 @@ class BuildResult:
 # the core
 
 
-def make_core(art, lanes: int, *, debug: bool = False):
+def make_core(art, lanes: int, *, debug: bool = False, events: int = 1):
     """The Amaranth ``skipcore_core`` component for ``art`` (hdl/INTERFACE.md ports)."""
     from skipcore.hdl.core import SkipCore
     from skipcore.hdl.plan import plan_core
 
-    return SkipCore(plan_core(art, lanes=lanes, debug=debug))
+    return SkipCore(plan_core(art, lanes=lanes, debug=debug, events=events))
 
 
-def core_memories(art, lanes: int) -> list[dict]:
+def core_memories(art, lanes: int, events: int = 1) -> list[dict]:
     """The core's memory inventory (the ``memories`` list of core.json) without elaborating it."""
     from skipcore.hdl.plan import plan_core
 
-    return plan_core(art, lanes=lanes, debug=False).memories()
+    return plan_core(art, lanes=lanes, debug=False, events=events).memories()
 
 
-def _multipliers(art, lanes: int) -> int:
+def _multipliers(art, lanes: int, events: int = 1) -> int:
     """Hardware multipliers the core is likely to use (for the report; not a fit criterion).
 
     Each layer's plan asks its kind's unit (``hdl.kinds``) and adds the first layer's input MACs;
@@ -97,7 +97,7 @@ def _multipliers(art, lanes: int) -> int:
     """
     from skipcore.hdl.plan import plan_core
 
-    plan = plan_core(art, lanes=lanes, debug=False)
+    plan = plan_core(art, lanes=lanes, debug=False, events=events)
     return sum(layer.multipliers for layer in plan.layers) + plan.readout.multipliers
 
 
@@ -322,6 +322,7 @@ def build(
     out_dir: str | os.PathLike,
     *,
     lanes: int = 1,
+    events: int = 1,
     freq_mhz: float | None = None,
     baud: int = DEFAULT_BAUD,
     force: bool = False,
@@ -335,7 +336,8 @@ def build(
     value generates the board's PLL (:mod:`.pll`: SB_PLL40 on iCE40, EHXPLLL on ECP5) for that
     clock, refused at once when the PLL cannot make it within 1 %. The PLL's achieved clock (not
     the request) sets the UART divisor, the timeouts, nextpnr's timing target and ``clock_mhz``
-    in the report (``pll``: requested, achieved, dividers). ``core_factory(art, lanes)`` and ``memories`` replace the
+    in the report (``pll``: requested, achieved, dividers). ``events``: E, the generator option
+    (``hdl.plan.plan_core``). ``core_factory(art, lanes)`` and ``memories`` replace the
     generated core and its memory inventory (tests).
 
     Raises :class:`ConfigError` (bad option, unknown board, existing ``out_dir``),
@@ -345,6 +347,9 @@ def build(
     target = get_target(board)
     if not isinstance(lanes, int) or lanes < 1:
         raise ConfigError(f"--lanes must be a positive integer, got {lanes!r}")
+    from skipcore.hdl.plan import check_events
+
+    events = check_events(events)
     out_dir = Path(out_dir)
     outputs = _plan_out(out_dir, force, target, artifact)
     progress = _Progress(console)
@@ -354,7 +359,7 @@ def build(
     art, art_path = _load(artifact)
     if target.family == "generic":
         outputs.prepare()
-        return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress)
+        return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress, events)
 
     pll_config = None
     clock_hz = target.clock_hz
@@ -372,12 +377,12 @@ def build(
     link = LinkFormat.from_artifact(art)
     params = BridgeParams(link=link, divisor=divisor, clock_hz=clock_hz, baud=baud, layers=len(art.layers),
                           artifact_id=artifact_id(art, art_path))
-    inventory = list(memories) if memories is not None else core_memories(art, lanes)
+    inventory = list(memories) if memories is not None else core_memories(art, lanes, events)
     inventory += [
         {"name": "board.event_queue", "width": link.index_bits + link.value_bits + 3,
          "depth": params.resolved_queue_depth},
     ]
-    est: ResourceEstimate = estimate(inventory, target, multipliers=_multipliers(art, lanes))
+    est: ResourceEstimate = estimate(inventory, target, multipliers=_multipliers(art, lanes, events))
     check_fit(est, target, what=f"model {art.summary()!r}")
     warnings = []
     if target.family == "ice40" and est.multipliers > target.dsps:
@@ -395,7 +400,8 @@ def build(
     build_dir = out_dir / "build"
     t0 = time.monotonic()
     with progress.stage("elaborating the board top (Amaranth)"):
-        core = core_factory(art, lanes) if core_factory is not None else make_core(art, lanes, debug=False)
+        core = (core_factory(art, lanes) if core_factory is not None
+                else make_core(art, lanes, debug=False, events=events))
         pll = pll_domain(pll_config, target.clock_resource) if pll_config is not None else None
         top = BoardTop(UARTBridge(core, params), pll=pll)
         platform = target.platform()
@@ -414,7 +420,7 @@ def build(
     commands = json.loads((build_dir / "build_top.json").read_text())["commands"]
     log_path = out_dir / LOG_NAME
     with open(log_path, "w") as log:
-        log.write(f"skipcore build: {art.summary()} -> {target.name}, lanes {lanes}, "
+        log.write(f"skipcore build: {art.summary()} -> {target.name}, lanes {lanes}, events {events}, "
                   f"clock {_clock_text(target, pll_config)}, {baud} baud (divisor {divisor})\n")
         log.write(f"estimate: {json.dumps(est.as_dict())}\n")
         for text in warnings:
@@ -452,7 +458,7 @@ def build(
     cells = _stat_cells(build_dir / "top.stat.json")
     summary = summarise(target, report, cells, target_mhz)
     summary.update({
-        "clock_mhz": clock_hz / 1e6, "baud": baud, "uart_divisor": divisor, "lanes": lanes,
+        "clock_mhz": clock_hz / 1e6, "baud": baud, "uart_divisor": divisor, "lanes": lanes, "events": events,
         "pll": pll_config.as_dict() if pll_config is not None else None,
         "model": art.summary(), "estimate": est.as_dict(), "netlist_cells": cells, "warnings": warnings,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
@@ -509,13 +515,14 @@ def _clock_text(target: Target, pll_config) -> str:
 # generic: plain Verilog + notes
 
 
-def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, freq_mhz, progress) -> BuildResult:
+def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, freq_mhz, progress,
+                   events: int = 1) -> BuildResult:
     from skipcore.hdl.generate import generate
 
     t0 = time.monotonic()
     with progress.stage("generating core.v"):
         digest = hashlib.sha256(art_path.read_bytes()).hexdigest() if art_path else None
-        gen = generate(art, lanes=lanes, debug=False, digest=digest)
+        gen = generate(art, lanes=lanes, debug=False, digest=digest, events=events)
         atomic_write_text(out_dir / "core.v", gen.verilog)
         atomic_write_text(out_dir / "core.json", json.dumps(gen.json, indent=1))
         memories = gen.json["memories"]
@@ -523,7 +530,7 @@ def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, fre
     seconds = {"generate": time.monotonic() - t0}
     progress.done("wrote core.v, core.json, README.md", seconds["generate"])
     summary = {"board": "generic", "device": None, "luts": None, "ffs": None, "brams": None, "dsps": None,
-               "fmax_mhz": None, "utilization": {}, "model": art.summary(), "lanes": lanes,
+               "fmax_mhz": None, "utilization": {}, "model": art.summary(), "lanes": lanes, "events": events,
                "memory_bits": sum(m["bits"] for m in memories), "files": ["core.v", "core.json", "README.md"]}
     atomic_write_text(out_dir / REPORT_NAME, json.dumps(summary, indent=1))
     return BuildResult(out_dir, summary, None, None, seconds)

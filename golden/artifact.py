@@ -30,9 +30,25 @@ from . import kinds as _kinds
 from . import readouts as _readouts
 
 FORMAT = "skipcore-model"
-VERSION = 2
-#: artifact versions this skipcore reads; a version 1 file has every weight exponent 0.
-READ_VERSIONS = (1, 2)
+VERSION = 3
+#: artifact versions this skipcore reads; a version 1 file has every weight exponent 0, a version 1
+#: or 2 file has no ``widths.trace_bits`` (its ALIF traces keep ``decay_bits`` fraction bits).
+READ_VERSIONS = (1, 2, 3)
+#: the first version whose header has ``widths.trace_bits`` (CONTRACT.md sections 1 and 3.4)
+TRACE_BITS_VERSION = 3
+#: an ALIF adaptation trace has at most this many fraction bits more than the decays
+#: (CONTRACT.md section 1, ``trace_bits``)
+TRACE_EXTRA_BITS = 8
+#: ... and at most this many bits in the product ``beta * b`` with its sign and one spare bit
+#: (``max(S, R) + T + 2``), which keeps it inside the RTL's datapath and golden's int64
+TRACE_PRODUCT_BITS = 62
+
+
+def max_trace_bits(state_bits: int, readout_bits: int, decay_bits: int) -> int:
+    """The most fraction bits T an ALIF trace may have (CONTRACT.md section 1): a new export's T."""
+    return min(decay_bits + TRACE_EXTRA_BITS, TRACE_PRODUCT_BITS - 2 - max(state_bits, readout_bits))
+
+
 #: a weight exponent e (CONTRACT.md section 3.1) is an integer in [0, MAX_WEIGHT_EXP].
 MAX_WEIGHT_EXP = 24
 
@@ -61,6 +77,16 @@ class Widths:
     state_bits: int = 16
     readout_bits: int = 24
     decay_bits: int = 8
+    #: fraction bits T of the ALIF adaptation trace ``b`` (sections 1, 3.4), in
+    #: ``[decay_bits, max_trace_bits(...)]``; None: the most (:func:`max_trace_bits`).
+    #: A version 1 or 2 artifact loads with ``trace_bits = decay_bits`` (its arithmetic).
+    trace_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [getattr(self, k) for k in WIDTH_LIMITS]
+        if self.trace_bits is None and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in given):
+            object.__setattr__(self, "trace_bits",
+                               int(max_trace_bits(self.state_bits, self.readout_bits, self.decay_bits)))
 
 
 @dataclass(frozen=True)
@@ -268,6 +294,12 @@ class Artifact:
     def classes(self) -> int:
         return self.readout.classes
 
+    @property
+    def uses_trace_bits(self) -> bool:
+        """Whether any layer or the readout computes with ``widths.trace_bits`` (its kinds say)."""
+        return (any(_kinds.get(l.kind).uses_trace_bits for l in self.layers)
+                or _readouts.get(self.readout.kind).uses_trace_bits)
+
     def summary(self) -> str:
         parts = [f"{self.input.channels}({self.input.kind})"]
         for layer in self.layers:
@@ -278,6 +310,7 @@ class Artifact:
         return (
             " -> ".join(parts)
             + f"  W{w.weight_bits} S{w.state_bits} R{w.readout_bits} D{w.decay_bits}"
+            + (f" T{w.trace_bits}" if self.uses_trace_bits else "")
         )
 
     def validate(self) -> "Artifact":
@@ -364,6 +397,7 @@ def validate(art: Artifact) -> None:
     w = art.widths
     for name, (lo, hi) in WIDTH_LIMITS.items():
         _check_int(f"widths.{name}", getattr(w, name), lo, hi)
+    _check_int("widths.trace_bits", w.trace_bits, w.decay_bits, max_trace_bits(w.state_bits, w.readout_bits, w.decay_bits))
     inp = art.input
     _check_choice("input.kind", inp.kind, INPUT_KINDS)
     _check_int("input.channels", inp.channels, 1, 1 << 20)
@@ -436,10 +470,10 @@ def _header(art: Artifact) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "contract": "golden/CONTRACT.md v2",
+        "contract": "golden/CONTRACT.md v3",
         "input": {"channels": art.input.channels, "kind": art.input.kind,
                   "bits": art.input.bits, "frac_bits": art.input.frac_bits},
-        "widths": {k: getattr(art.widths, k) for k in WIDTH_LIMITS},
+        "widths": {k: getattr(art.widths, k) for k in (*WIDTH_LIMITS, "trace_bits")},
         "layers": [
             _layer_header(l) for l in art.layers
         ],
@@ -681,6 +715,17 @@ def _exp_field(header: dict[str, Any], section: dict[str, Any], key: str, where:
     return _get(section, key, where)
 
 
+def _trace_bits_field(header: dict[str, Any], wd: Any) -> Any:
+    """``widths.trace_bits``: required from version 3; a version 1 or 2 header has none and its
+    ALIF traces keep ``decay_bits`` fraction bits (the arithmetic those files were made with)."""
+    if header.get("version") < TRACE_BITS_VERSION:
+        if isinstance(wd, dict) and "trace_bits" in wd:
+            _fail("widths.trace_bits", f"a version {header.get('version')} artifact has no trace_bits; "
+                  f"set version {TRACE_BITS_VERSION}")
+        return _get(wd, "decay_bits", "widths.")
+    return _get(wd, "trace_bits", "widths.")
+
+
 def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str = "artifact") -> Artifact:
     """Build and validate an artifact from a header dict and integer arrays keyed by archive name.
 
@@ -697,7 +742,8 @@ def from_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: st
         input_spec = InputSpec(channels=_get(inp, "channels", "input."), kind=_get(inp, "kind", "input."),
                                bits=_get(inp, "bits", "input."), frac_bits=_get(inp, "frac_bits", "input."))
         wd = _get(header, "widths", "")
-        widths = Widths(**{k: _get(wd, k, "widths.") for k in WIDTH_LIMITS})
+        widths = Widths(**{k: _get(wd, k, "widths.") for k in WIDTH_LIMITS},
+                        trace_bits=_trace_bits_field(header, wd))
         layers = []
         for i, lh in enumerate(_get(header, "layers", "")):
             prefix = f"layers.{i}."

@@ -12,6 +12,13 @@ LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit i
 for a weight ROM in banks). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
+
+With ``events[l] = E > 1`` (the generator's ``--events``: the engine reads the weight rows of up
+to E events of one stream per cycle) the input and the recurrent events arrive packed E to a
+bundle (only a stream's last bundle of a step may hold fewer) and each bundle costs G cycles:
+``groups * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + groups + constant``.
+Own events stay one per bundle; the constant holds one more stage (the adder tree of the E
+weight words).
 """
 from __future__ import annotations
 
@@ -29,18 +36,21 @@ def spike_counts(spikes: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
 
 def cycle_bounds(groups: Sequence[int], constants: Sequence[int], spans: Sequence[int],
                  input_events: np.ndarray, counts: np.ndarray,
-                 own_spans: Sequence[int] | None = None) -> np.ndarray:
-    """The bound (B, T, L) for layer-0 input events (B, T) and per-layer spike counts (B, T, L)."""
+                 own_spans: Sequence[int] | None = None, events: Sequence[int] | None = None) -> np.ndarray:
+    """The bound (B, T, L) for layer-0 input events (B, T) and per-layer spike counts (B, T, L);
+    ``events[l]`` is the layer's E (default 1)."""
     own_spans = list(own_spans) if own_spans is not None else [0] * len(groups)
+    events = list(events) if events is not None else [1] * len(groups)
     input_events = np.asarray(input_events, dtype=np.int64)
     batch, steps = input_events.shape
     out = np.zeros((batch, steps, len(groups)), dtype=np.int64)
-    for l, (g, c, k, j) in enumerate(zip(groups, constants, spans, own_spans)):
+    for l, (g, c, k, j, e) in enumerate(zip(groups, constants, spans, own_spans, events)):
         ev_in = input_events if l == 0 else counts[:, :, l - 1]
         ev_rec = np.zeros((batch, steps), dtype=np.int64)
+        ev_own = np.zeros((batch, steps), dtype=np.int64)
         if k > 0 and steps > k:
             ev_rec[:, k:] = counts[:, : steps - k, l]
         if j > 0 and steps > j:
-            ev_rec[:, j:] += counts[:, : steps - j, l]
-        out[:, :, l] = g * (ev_in + ev_rec) + g + c
+            ev_own[:, j:] = counts[:, : steps - j, l]
+        out[:, :, l] = g * (-(-ev_in // e) + -(-ev_rec // e) + ev_own) + g + c
     return out

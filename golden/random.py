@@ -40,6 +40,12 @@ def random_artifact(
             readout_bits=int(rng.integers(8, 33)),
             decay_bits=int(rng.integers(2, 13)),
         )
+        # the ALIF trace's fraction bits T (section 1): either end of their range (D: a version
+        # 1/2 artifact's arithmetic; the top: a new export's) or the middle, chosen from the other
+        # widths rather than drawn, so that every seed's random stream stays what it was
+        low, top = widths.decay_bits, widths.trace_bits
+        choice = (widths.weight_bits + widths.state_bits + widths.readout_bits) % 3
+        widths = replace(widths, trace_bits=(low, top, (low + top) // 2)[choice])
     if layer_sizes is None:
         layer_sizes = [int(rng.integers(1, 13)) for _ in range(int(rng.integers(1, 4)))]
     n_layers = len(layer_sizes)

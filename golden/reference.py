@@ -15,7 +15,7 @@ twice and checked against each other (``tests/test_reference_golden.py``). Nothi
 Section 5's bounds are asserted, not assumed: every accumulator value must satisfy
 ``|acc_i| <= ceil(ff_max_i / 2**s) + |bias_i| + sum_j |w_rec[i, j]|``, and each kind asserts its own
 (e.g. the value before the membrane saturation fits ``max(S, acc_bits) + 1`` signed bits for LIF,
-``+ 2`` for ALIF, and the ALIF trace ``b`` stays in ``[0, 2**D]``). A violation raises
+``+ 2`` for ALIF, and the ALIF trace ``b`` stays in ``[0, 2**T]``). A violation raises
 :class:`BoundViolation`; it can only happen when the contract's own proof is wrong or an input lies
 outside its quantised range.
 """

@@ -33,7 +33,10 @@ ceil(N/P) + c`` with ``c = 8`` for LIF and ``c = 9`` for ALIF layers, one more f
 with count or real inputs (the product ``w * x`` takes a pipeline stage) and one more for a layer
 whose weight ROM is split into banks (more than ``hdl.plan.WEIGHT_BANK_WORDS`` words); see
 :class:`hdl.layer_engine.LayerEngine`. The engines meet the bound with equality (they start a step
-only when nothing can make them wait inside it).
+only when nothing can make them wait inside it). With ``events=E > 1`` the input and recurrent
+events come E to a bundle and each bundle costs G cycles:
+``ceil(N/P) * (ceil(input_events/E) + ceil(recurrent_events/E) + own_events) + ceil(N/P) + c``,
+with one more stage in ``c`` (the adder tree of the E weight words).
 """
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ __all__ = [
 ]
 
 TOP_NAME = "skipcore_core"
-BOUND_FORMULA = "ceil(N/P) * (input_events + recurrent_events + own_events) + ceil(N/P) + c"
+BOUND_FORMULA = "ceil(N/P) * (ceil(input_events/E) + ceil(recurrent_events/E) + own_events) + ceil(N/P) + c"
 
 
 @dataclass
@@ -116,7 +119,7 @@ def cycle_bounds(plan: CorePlan, input_events: np.ndarray, spikes) -> np.ndarray
     (B, T, N) or spike counts (B, T, L); the formula is :func:`golden.cycles.cycle_bounds`."""
     return golden_cycle_bounds([l.groups for l in plan.layers], [l.constant_cycles for l in plan.layers],
                                [l.span for l in plan.layers], input_events, spike_counts(spikes),
-                               [l.own_span for l in plan.layers])
+                               [l.own_span for l in plan.layers], [l.events for l in plan.layers])
 
 
 def activity_summary(plan: CorePlan, input_events: np.ndarray, spikes: list[np.ndarray], source: str) -> dict:
@@ -158,11 +161,12 @@ def core_json(plan: CorePlan, *, digest: str, activity: dict | None) -> dict[str
             "kind": r.kind,
         },
         "lanes": plan.lanes,
+        "events": plan.events,
         "layers": [
             {
                 "neurons": l.neurons, "kind": l.kind, "span": l.span, "ring_depth": l.ring_depth,
                 "lanes": l.lanes, "groups": l.groups, "acc_bits": l.acc_bits,
-                "constant_cycles": l.constant_cycles, "own_span": l.own_span,
+                "constant_cycles": l.constant_cycles, "own_span": l.own_span, "events": l.events,
             }
             for l in plan.layers
         ],
@@ -185,6 +189,7 @@ def generate(
     debug: bool = True,
     digest: str | None = None,
     activity: dict | None = None,
+    events: int = 1,
 ) -> GeneratedCore:
     """Build the core for ``art`` and return its Verilog and ``core.json`` contents.
 
@@ -201,13 +206,15 @@ def generate(
         ``artifact_sha256`` to record (default: :func:`artifact_digest`).
     activity : dict, optional
         ``cycle_bound.at_measured_activity`` (see :func:`activity_summary`).
+    events : int
+        E, events whose weight rows each layer engine reads per cycle (1 .. ``hdl.plan.MAX_EVENTS``).
 
     Raises
     ------
     ConfigError
         Impossible options (see :func:`hdl.plan.plan_core`).
     """
-    plan = plan_core(art, lanes=lanes, ring_depth=ring_depth, debug=debug)
+    plan = plan_core(art, lanes=lanes, ring_depth=ring_depth, debug=debug, events=events)
     info = core_json(plan, digest=digest or artifact_digest(art), activity=activity)
     text = verilog.convert(SkipCore(plan), name=TOP_NAME, emit_src=False)
     return GeneratedCore(plan=plan, verilog=text, json=info)

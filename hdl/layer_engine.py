@@ -9,9 +9,16 @@ from amaranth.utils import ceil_log2
 from ._checks import reject
 from .plan import LayerPlan
 from .ring_buffer import ring_write_signature
-from .stream import event_signature, word_signature
+from .stream import bundle_signature, event_signature, word_signature
 
 __all__ = ["LayerEngine"]
+
+
+def _tree_sum(terms):
+    """Sum of ``terms`` as a balanced tree of adders (depth ceil(log2(len))."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class LayerEngine(wiring.Component):
@@ -31,6 +38,23 @@ class LayerEngine(wiring.Component):
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
        fields of the accumulator word, since only the feed-forward sum is shifted.
+
+       **E events per cycle** (``plan.events`` E > 1, the generator option ``events``): ``i_ev``
+       and ``i_rec`` carry bundles of up to E events (:func:`hdl.stream.bundle_layout`; every
+       bundle of a step is full but the stream's last, see :class:`hdl.event_packer.EventPacker`).
+       A bundle is issued like one event: G cycles, but each cycle reads the E rows' words of the
+       same group from E read ports of the weight ROM, at E addresses registered in stage 0. The
+       words of unused slots are masked (value 0), the E words (or E products ``w * x`` for the
+       first layer's count/real inputs: E multipliers per lane) are registered, then summed per
+       lane by an adder tree into one more register (stage TREE, one more stage in the constant)
+       before the accumulator adds it. Recurrent bundles come first; bundles never mix streams.
+       Own events (below) stay one per issue (slot 0). The read ports: a ROM with two read ports
+       is one true-dual-port block RAM (ECP5 DP16KD, both ports reading), so ``ceil(E/2)`` copies
+       of the two-port ROM (of every bank) serve E ports: E = 2 costs no more block RAM than
+       E = 1 (with banks of 1024 words, ``hdl.plan.WEIGHT_BANK_WORDS_DUAL_PORT``: a two-port
+       DP16KD is 1024 x 18), each further pair a copy. Copies rather than banks
+       by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
+       iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
     2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
        at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
@@ -52,7 +76,9 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
-    with weight banks (``LayerPlan.constant_cycles`` says; the unit
+    with weight banks, one more with E > 1, where the events count in bundles:
+    ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
+    (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
@@ -77,6 +103,7 @@ class LayerEngine(wiring.Component):
     name          depth                   width                 contents
     ============  ======================  ====================  ===========================
     weights       (fan_in + N) * G (ROM)  P * W                 row j, group g at j * G + g
+                                                                (E > 1: ceil(E/2) copies)
     acc           G                       P * acc lane bits     ff [| rec] or sum per lane
     state         G                       P * state lane bits   the kind's state layout
     params        G (ROM, if needed)      P * param lane bits   only non-uniform constants
@@ -89,11 +116,11 @@ class LayerEngine(wiring.Component):
     Members
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
-        Input events and the step marker.
+        Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
-        Replayed spikes of step t - span (neuron addresses) and the replay marker.
+        Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
         The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
@@ -115,7 +142,7 @@ class LayerEngine(wiring.Component):
         self._plan = plan
         P, G = plan.lanes, plan.groups
         members = {
-            "i_ev": In(event_signature(plan.input_index_bits, self._value_shape(plan))),
+            "i_ev": In(self._event_signature(plan, plan.input_index_bits, self._value_shape(plan))),
             "i_step_ready": In(1),
             "o_words": Out(word_signature(G, P)),
             "o_space_ok": In(1),
@@ -124,10 +151,17 @@ class LayerEngine(wiring.Component):
             "dbg_cycles": Out(32),
         }
         if plan.span > 0:
-            members["i_rec"] = In(event_signature(plan.rec_index_bits))
+            members["i_rec"] = In(self._event_signature(plan, plan.rec_index_bits, None))
             members["i_rec_ready"] = In(1)
             members["ring"] = Out(ring_write_signature(G, P))
         super().__init__(members)
+
+    @staticmethod
+    def _event_signature(plan: LayerPlan, index_bits: int, value_shape):
+        """One event per word, or with ``events`` E > 1 bundles of up to E events."""
+        if plan.events == 1:
+            return event_signature(index_bits, value_shape)
+        return bundle_signature(index_bits, plan.events, value_shape)
 
     @staticmethod
     def _value_shape(plan: LayerPlan):
@@ -157,13 +191,19 @@ class LayerEngine(wiring.Component):
         # the weight ROM: one memory, or banks of weight_bank_words words whose read data are
         # registered before the bank multiplexer (one more stage: no block-RAM output goes
         # through a wide multiplexer)
+        # With E events per cycle every bank has E read ports, two per copy of the ROM (a ROM with
+        # two read ports is one true-dual-port block RAM on ECP5; see the docstring)
+        E = pl.events
         banks, bank_words = pl.weight_banks, pl.weight_bank_words
-        bank_ports = []
+        bank_ports = [[] for _ in range(E)]          # [slot][bank]
         for b in range(banks):
             words = pl.weight_words[b * bank_words:(b + 1) * bank_words] if banks > 1 else pl.weight_words
-            bank = memory.Memory(shape=P * W, depth=len(words), init=words)
-            m.submodules["weights" if banks == 1 else f"weights{b}"] = bank
-            bank_ports.append(bank.read_port())
+            for copy in range(-(-E // 2)):
+                bank = memory.Memory(shape=P * W, depth=len(words), init=words)
+                name = "weights" if banks == 1 else f"weights{b}"
+                m.submodules[name if E == 1 else f"{name}_copy{copy}"] = bank
+                for e in range(2 * copy, min(E, 2 * copy + 2)):
+                    bank_ports[e].append(bank.read_port())
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
         acc_rp = amem.read_port(transparent_for=(acc_wp,))
@@ -193,9 +233,10 @@ class LayerEngine(wiring.Component):
         busy = Signal()                 # a weight row is being issued
         g_cnt = Signal(range(G))
         addr_rows = max(pl.rows, N if own else 0)
-        cur_base = Signal(range(addr_rows * G))
         val_shape = self._value_shape(pl) or unsigned(1)
-        cur_val = Signal(val_shape)
+        # per event slot (E of them): the row's first word and the event's value (0: slot unused)
+        cur_base = [Signal(range(addr_rows * G), name=f"cur_base{e}") for e in range(E)]
+        cur_val = [Signal(val_shape, name=f"cur_val{e}") for e in range(E)]
         cur_rec = Signal()
         cur_own = Signal()
         upd_g = Signal(range(G))
@@ -205,37 +246,41 @@ class LayerEngine(wiring.Component):
         iss_upd = Signal()
         iss_g = Signal(range(G))
         iss_last = Signal()
-        iss_addr = Signal(range(addr_rows * G))
-        iss_val = Signal(val_shape)
+        iss_addr = [Signal(range(addr_rows * G), name=f"iss_addr{e}") for e in range(E)]
+        iss_val = [Signal(val_shape, name=f"iss_val{e}") for e in range(E)]
         iss_rec = Signal()
         iss_own = Signal()
         # stage 0 registers the issue, so that the weight RAM address comes from a register (the
         # issue logic reads the input streams and the scan state); stage k > 0 holds what was
         # issued k cycles before stage 0 (registers); stage RD reads the accumulator, state and
         # parameter RAMs, stage WR = RD + 1 writes the accumulator and feeds the neuron units.
-        # Multi-bit inputs take one extra stage for the product w * x.
-        s0_addr = Signal.like(iss_addr, name="s0_addr")
-        m.d.sync += s0_addr.eq(iss_addr)
-        if banks == 1:
-            m.d.comb += bank_ports[0].addr.eq(s0_addr)
-            w_word = bank_ports[0].data                       # stage 1
-        else:
-            bank_bits = ceil_log2(bank_words)
-            sel1, sel2 = Signal(range(banks), name="bank_sel1"), Signal(range(banks), name="bank_sel2")
-            m.d.sync += [sel1.eq(s0_addr >> bank_bits), sel2.eq(sel1)]
-            held = []
-            for b, rp in enumerate(bank_ports):
-                m.d.comb += rp.addr.eq(s0_addr[:len(rp.addr)])
-                reg = Signal(P * W, name=f"bank{b}_word")
-                m.d.sync += reg.eq(rp.data)
-                held.append(reg)
-            w_word = Array(held)[sel2]                        # stage 2
+        # Multi-bit inputs take one extra stage for the product w * x, E > 1 one for the adder tree.
+        s0_addr = [Signal.like(iss_addr[e], name="s0_addr" if E == 1 else f"s0_addr{e}") for e in range(E)]
+        m.d.sync += [s0_addr[e].eq(iss_addr[e]) for e in range(E)]
+        w_words = []
+        for e in range(E):
+            sfx = "" if E == 1 else f"_{e}"
+            if banks == 1:
+                m.d.comb += bank_ports[e][0].addr.eq(s0_addr[e])
+                w_words.append(bank_ports[e][0].data)          # stage 1
+            else:
+                bank_bits = ceil_log2(bank_words)
+                sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(range(banks), name=f"bank_sel2{sfx}")
+                m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(sel1)]
+                held = []
+                for b, rp in enumerate(bank_ports[e]):
+                    m.d.comb += rp.addr.eq(s0_addr[e][:len(rp.addr)])
+                    reg = Signal(P * W, name=f"bank{b}_word{sfx}")
+                    m.d.sync += reg.eq(rp.data)
+                    held.append(reg)
+                w_words.append(Array(held)[sel2])               # stage 2
         WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
-            m.d.comb += e_rp.addr.eq(s0_addr)
-        RD = WB + 1 if multibit else WB
+            m.d.comb += e_rp.addr.eq(s0_addr[0])
+        RD = WB + int(multibit) + int(E > 1)
         WR = RD + 1
-        issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own, val=iss_val)
+        issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own)
+        issued |= {("val" if E == 1 else f"val{e}"): iss_val[e] for e in range(E)}
         stages = [{}]
         for name, sig in issued.items():
             reg = Signal.like(sig, name=f"s0_{name}")
@@ -251,14 +296,29 @@ class LayerEngine(wiring.Component):
             stages.append(cur)
         s_rd, s_wr = stages[RD], stages[WR]
         prod_shape = signed(W + pl.input_bits + 1) if multibit else signed(W)
-        prod = [Signal(prod_shape, name=f"prod{p}") for p in range(P)]
-        for p in range(P):
-            w = w_word[p * W:(p + 1) * W].as_signed()
-            if multibit:
-                w_reg = Signal(signed(W), name=f"w{p}")
-                m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[WB + 1]["val"])]
-            else:
-                m.d.sync += prod[p].eq(w)
+        slot_prods = []
+        for e in range(E):
+            sfx = "" if E == 1 else f"_{e}"
+            val_name = "val" if E == 1 else f"val{e}"
+            prod = [Signal(prod_shape, name=f"prod{p}{sfx}") for p in range(P)]
+            for p in range(P):
+                w = w_words[e][p * W:(p + 1) * W].as_signed()
+                if multibit:
+                    w_reg = Signal(signed(W), name=f"w{p}{sfx}")
+                    m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[WB + 1][val_name])]
+                elif E == 1:
+                    m.d.sync += prod[p].eq(w)
+                else:
+                    # an unused slot (value 0) adds nothing
+                    m.d.sync += prod[p].eq(Mux(stages[WB][val_name], w, 0))
+            slot_prods.append(prod)
+        if E == 1:
+            prod = slot_prods[0]
+        else:
+            # the adder tree of the E slots' words, registered (stage WR)
+            prod = [Signal(signed(prod_shape.width + ceil_log2(E)), name=f"tree{p}") for p in range(P)]
+            for p in range(P):
+                m.d.sync += prod[p].eq(_tree_sum([slot_prods[e][p] for e in range(E)]))
 
         own_w = None
         if own:
@@ -330,32 +390,34 @@ class LayerEngine(wiring.Component):
                 m.d.sync += cycles.eq(cycles + 1)
 
                 with m.If(busy):
-                    m.d.comb += [
-                        iss_valid.eq(1), iss_g.eq(g_cnt), iss_addr.eq(cur_base + g_cnt),
-                        iss_val.eq(cur_val), iss_rec.eq(cur_rec), iss_own.eq(cur_own),
-                    ]
+                    m.d.comb += [iss_valid.eq(1), iss_g.eq(g_cnt), iss_rec.eq(cur_rec), iss_own.eq(cur_own)]
+                    for e in range(E):
+                        m.d.comb += [iss_addr[e].eq(cur_base[e] + g_cnt), iss_val[e].eq(cur_val[e])]
                     m.d.sync += g_cnt.eq(g_cnt + 1)
                     with m.If(g_cnt == G - 1):
                         m.d.sync += busy.eq(0)
                 with m.Else():
-                    row = Signal(range(addr_rows))
+                    row = [Signal(range(addr_rows), name=f"row{e}") for e in range(E)]
                     take = Signal()
                     take_rec = Signal()
-                    take_val = Signal(val_shape)
+                    take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
                     take_own = Signal()
                     if has_rec:
                         with m.If(rec_event):
-                            m.d.comb += [take.eq(1), take_rec.eq(1), row.eq(pl.fan_in + self.i_rec.payload.index),
-                                         take_val.eq(1), self.i_rec.ready.eq(1)]
+                            m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
+                            for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
+                                m.d.comb += [row[e].eq(pl.fan_in + index), take_val[e].eq(used)]
                     with m.Elif(in_event) if has_rec else m.If(in_event):
-                        m.d.comb += [take.eq(1), row.eq(i_ev.payload.index), i_ev.ready.eq(1)]
-                        if multibit:
-                            m.d.comb += take_val.eq(i_ev.payload.value)
-                        else:
-                            m.d.comb += take_val.eq(1)
+                        m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
+                        for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
+                            m.d.comb += row[e].eq(index)
+                            if multibit:
+                                m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
+                            else:
+                                m.d.comb += take_val[e].eq(used)
                     if own:
                         with m.Elif(own_event):
-                            m.d.comb += [take.eq(1), take_own.eq(1), row.eq(own_row)]
+                            m.d.comb += [take.eq(1), take_own.eq(1), row[0].eq(own_row)]
                             m.d.sync += scan_mask.eq(scan_mask & ~scan_bit)
                         with m.Elif(~scan_done):
                             # the group's word is exhausted: one cycle to load the next one
@@ -375,14 +437,13 @@ class LayerEngine(wiring.Component):
                             m.next = "UPDATE"
                         else:
                             m.next = "DRAIN"
-                    base = row * G if G > 1 else row
                     with m.If(take):
-                        m.d.comb += [
-                            iss_valid.eq(1), iss_g.eq(0), iss_addr.eq(base),
-                            iss_val.eq(take_val), iss_rec.eq(take_rec), iss_own.eq(take_own),
-                        ]
-                        m.d.sync += [cur_base.eq(base), cur_val.eq(take_val), cur_rec.eq(take_rec),
-                                     cur_own.eq(take_own)]
+                        m.d.comb += [iss_valid.eq(1), iss_g.eq(0), iss_rec.eq(take_rec), iss_own.eq(take_own)]
+                        m.d.sync += [cur_rec.eq(take_rec), cur_own.eq(take_own)]
+                        for e in range(E):
+                            base = row[e] * G if G > 1 else row[e]
+                            m.d.comb += [iss_addr[e].eq(base), iss_val[e].eq(take_val[e])]
+                            m.d.sync += [cur_base[e].eq(base), cur_val[e].eq(take_val[e])]
                         if G > 1:
                             m.d.sync += [busy.eq(1), g_cnt.eq(1)]
             with m.State("UPDATE"):
@@ -512,6 +573,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += shift.eq(Cat(shift[P:], spikes) if G > 1 else spikes)
         m.d.comb += self.dbg_spikes.eq(shift[:N])
         return m
+
+    @staticmethod
+    def _slots(payload, pl: LayerPlan):
+        """(index, value or None, used) of every event slot of an event word or bundle."""
+        value = getattr(payload, "value", None) if pl.input_kind != "spike" else None
+        if pl.events == 1:
+            return [(payload.index, value, Const(1))]
+        return [(payload.index[e], None if value is None else value[e], e < payload.count)
+                for e in range(pl.events)]
 
     @classmethod
     def _unit_param(cls, m, pl: LayerPlan, p_rp, lane: int, name: str):

@@ -29,11 +29,14 @@ from . import kinds as unit_kinds
 __all__ = [
     "MAX_DATAPATH_BITS",
     "MAX_LANES",
+    "MAX_EVENTS",
     "WEIGHT_BANK_WORDS",
+    "WEIGHT_BANK_WORDS_DUAL_PORT",
     "LayerPlan",
     "ReadoutPlan",
     "CorePlan",
     "ParamField",
+    "check_events",
     "plan_core",
     "pack_lanes",
 ]
@@ -43,10 +46,17 @@ __all__ = [
 MAX_DATAPATH_BITS = 62
 #: Upper limit of the lanes option (the widest memory word is lanes x weight_bits).
 MAX_LANES = 4096
+#: Upper limit of the events option (E weight words per cycle: E ROM read ports, an adder tree of E
+#: terms per lane; beyond 8 the copies of the weight ROM cost more than more lanes would).
+MAX_EVENTS = 8
 #: Words per bank of a layer's weight ROM: 512 is one ECP5 DP16KD (512 x 36) deep, two iCE40
 #: SB_RAM40_4K (256 x 16). A bank's read data is registered before the bank multiplexer, so no
 #: block-RAM output drives a wide multiplexer (issue 12, timing closure).
 WEIGHT_BANK_WORDS = 512
+#: Words per bank with E > 1 (two read ports per ROM copy): an ECP5 DP16KD with two read ports is a
+#: true-dual-port RAM of at most 18 bits a port, 1024 deep (its 512 x 36 mode has one read port),
+#: so 1024-word banks fill the blocks: E = 2 then needs no more DP16KD than E = 1.
+WEIGHT_BANK_WORDS_DUAL_PORT = 1024
 
 
 def _bits_signed(bound: int) -> int:
@@ -109,6 +119,7 @@ class LayerPlan:
     weight_bits: int
     state_bits: int
     decay_bits: int
+    trace_bits: int            # T: fraction bits of an ALIF adaptation trace (contract section 3.4)
     acc_bits: int              # golden.contract.accumulator_bits: (ff >> s) + bias + rec
     ff_bits: int               # raw feed-forward sum (before the shift)
     rec_bits: int              # raw recurrent sum (0 without recurrence)
@@ -123,6 +134,7 @@ class LayerPlan:
     input_exp: int = 0         # e_in: an input weight enters the accumulator as w << e_in (wiring)
     recurrent_exp: int = 0     # e_rec: likewise for the recurrent weights
     weight_bank_words: int = WEIGHT_BANK_WORDS   # words per bank of the weight ROM
+    events: int = 1            # E: events whose weight words are read per cycle (generator option)
 
     @property
     def own_events(self) -> bool:
@@ -165,8 +177,9 @@ class LayerPlan:
     @property
     def accumulate_stages(self) -> int:
         """Register stages from issue to the accumulator write: 3 (issue register, weight word,
-        accumulator read), one more with a multi-bit product, one more with weight banks."""
-        return 3 + (self.input_kind != "spike") + (self.weight_banks > 1)
+        accumulator read), one more with a multi-bit product, one more with weight banks, one more
+        with E > 1 events per cycle (the adder tree of the E words)."""
+        return 3 + (self.input_kind != "spike") + (self.weight_banks > 1) + (self.events > 1)
 
     @property
     def weight_banks(self) -> int:
@@ -227,7 +240,7 @@ class LayerPlan:
     @property
     def multipliers(self) -> int:
         """Hardware multipliers of the layer: the units' and the first layer's input MACs."""
-        per_lane = self.unit_kind.multipliers(self) + (1 if self.input_kind != "spike" else 0)
+        per_lane = self.unit_kind.multipliers(self) + (self.events if self.input_kind != "spike" else 0)
         return self.lanes * per_lane
 
     def param(self, name: str) -> ParamField:
@@ -253,7 +266,11 @@ class LayerPlan:
         """Memory inventory of the layer (name, word width, depth, bits)."""
         P, G = self.lanes, self.groups
         out = [
-            _mem(f"l{self.index}.weights", P * self.weight_bits, self.rows * G),
+            _mem(f"l{self.index}.weights" if self.events == 1 else f"l{self.index}.weights_copy{copy}",
+                 P * self.weight_bits, self.rows * G)
+            for copy in range(-(-self.events // 2))
+        ]
+        out += [
             _mem(f"l{self.index}.acc", P * self.acc_lane_bits, G),
             _mem(f"l{self.index}.state", P * self.state_lane_bits, G),
         ]
@@ -265,8 +282,15 @@ class LayerPlan:
             out.append(_mem(f"l{self.index}.ring", P, self.ring_depth * G))
         if self.span >= 1:
             out.append(_mem(f"l{self.index}.replay_fifo", self.group_bits + P + 2, self.replay_fifo_depth))
+            if self.events > 1:
+                out.append(_mem(f"l{self.index}.replay_bundles", bundle_bits(self.rec_index_bits, self.events),
+                                self.bundle_fifo_depth(self.neurons)))
         out.append(_mem(f"l{self.index}.out_fifo", self.group_bits + P + 2, self.out_fifo_depth))
         return out
+
+    def bundle_fifo_depth(self, events_per_step: int) -> int:
+        """Depth of a queue of E-event bundles that holds two steps of up to ``events_per_step``."""
+        return 2 * (-(-events_per_step // self.events) + 1)
 
     @property
     def replay_fifo_depth(self) -> int:
@@ -275,6 +299,11 @@ class LayerPlan:
     @property
     def out_fifo_depth(self) -> int:
         return 2 * (self.groups + 1)
+
+
+def bundle_bits(index_bits: int, events: int, value_bits: int = 0) -> int:
+    """Width of a bundle word (``hdl.stream.bundle_layout``)."""
+    return events * (index_bits + value_bits) + ceil_log2(events + 1) + 2
 
 
 def _mem(name: str, width: int, depth: int) -> dict:
@@ -293,6 +322,7 @@ class ReadoutPlan:
     weight_bits: int
     readout_bits: int
     decay_bits: int
+    trace_bits: int            # T: fraction bits of the alif readout's adaptation trace (section 4.3)
     sum_bits: int              # raw sum_j (w[c, j] << weight_exp) * S_j
     index_bits: int
     weight_words: tuple[int, ...] = field(repr=False)   # N words of M*W bits (column j of w)
@@ -337,15 +367,24 @@ class CorePlan:
     layers: tuple[LayerPlan, ...]
     readout: ReadoutPlan
     debug: bool
+    events: int = 1
 
     @property
     def in_fifo_depth(self) -> int:
-        return 2 * (self.channels + 1)
+        """Words of the input queue: two steps of up to C events (E > 1: bundles of E events)."""
+        return 2 * (-(-self.channels // self.events) + 1)
 
     def memories(self) -> list[dict]:
-        out = [_mem("in_fifo", self.index_bits + (self.value_bits if self.input_kind != "spike" else 0) + 2,
-                    self.in_fifo_depth)]
-        for layer in self.layers:
+        value_bits = self.value_bits if self.input_kind != "spike" else 0
+        if self.events == 1:
+            out = [_mem("in_fifo", self.index_bits + value_bits + 2, self.in_fifo_depth)]
+        else:
+            out = [_mem("in_fifo", bundle_bits(self.index_bits, self.events, value_bits), self.in_fifo_depth)]
+        for l, layer in enumerate(self.layers):
+            if self.events > 1 and l > 0:
+                prev = self.layers[l - 1]
+                out.append(_mem(f"l{l}.in_bundles", bundle_bits(layer.input_index_bits, self.events),
+                                layer.bundle_fifo_depth(prev.neurons)))
             out.extend(layer.memories())
         out.extend(self.readout.memories())
         return out
@@ -363,6 +402,16 @@ def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     if hi is not None and value > hi:
         raise ConfigError(f"{name} must be at most {hi}, got {value}")
     return value
+
+
+def check_events(events, option: str = "--events") -> int:
+    """E as an int, or ConfigError (one line naming ``option``) unless it is an integer in 1 .. MAX_EVENTS."""
+    if isinstance(events, bool) or not isinstance(events, (int, np.integer)):
+        raise ConfigError(f"{option} must be an integer, got {events!r}")
+    if not 1 <= int(events) <= MAX_EVENTS:
+        raise ConfigError(f"{option} must be between 1 and {MAX_EVENTS} (events whose weight rows a layer engine "
+                          f"reads per cycle; each one more costs a read port and an adder per lane), got {events}")
+    return int(events)
 
 
 def _check_width(where: str, what: str, bits: int) -> None:
@@ -455,7 +504,7 @@ def _layer_plan(art: Artifact, index: int, layer: LayerSpec, lanes: int, ring_de
         index=index, neurons=n, fan_in=fan_in, kind=layer.kind, span=layer.span, ring_depth=depth,
         lanes=p, groups=g, input_kind=input_kind, input_bits=input_bits, input_index_bits=index_bits,
         input_shift=layer.input_shift, decay_mode=layer.decay_mode, reset=layer.reset,
-        weight_bits=w.weight_bits, state_bits=S, decay_bits=D, acc_bits=acc_bits,
+        weight_bits=w.weight_bits, state_bits=S, decay_bits=D, trace_bits=w.trace_bits, acc_bits=acc_bits,
         ff_bits=ff_bits, rec_bits=rec_bits, split=split, sum_bits=sum_bits,
         weight_words=tuple(words), params=tuple(params),
         event_fields=event_fields, event_words=tuple(event_words), unit_constants=constants,
@@ -476,14 +525,14 @@ def _readout_plan(art: Artifact, lanes: int) -> ReadoutPlan:
     params = tuple(_param(*source) for source in readouts.get(r.kind).params(art, r))
     return ReadoutPlan(
         classes=m, neurons=n, kind=r.kind, mode=r.mode, decay_mode=r.decay_mode,
-        weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits,
+        weight_bits=w.weight_bits, readout_bits=w.readout_bits, decay_bits=w.decay_bits, trace_bits=w.trace_bits,
         sum_bits=sum_bits, index_bits=index_bits, weight_words=words,
         bias=_param("bias", r.bias, w.readout_bits, True), params=params, weight_exp=int(r.weight_exp),
     )
 
 
 def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
-              weight_bank_words: int = WEIGHT_BANK_WORDS) -> CorePlan:
+              weight_bank_words: int | None = None, events: int = 1) -> CorePlan:
     """Check the generator options against the artifact and derive every hardware parameter.
 
     Parameters
@@ -496,30 +545,38 @@ def plan_core(art: Artifact, *, lanes: int, ring_depth: int | None = None, debug
         Slots of every ring buffer; default: each layer's span. Must be >= every span.
     debug : bool
         Add the ``dbg_l*`` ports (INTERFACE.md).
-    weight_bank_words : int
-        Words per bank of each weight ROM (a power of two; :data:`WEIGHT_BANK_WORDS` for the
-        boards; the tests use small banks to simulate the banked read path).
+    weight_bank_words : int, optional
+        Words per bank of each weight ROM (a power of two; default :data:`WEIGHT_BANK_WORDS`, or
+        :data:`WEIGHT_BANK_WORDS_DUAL_PORT` with ``events`` > 1; the tests use small banks to
+        simulate the banked read path).
+    events : int
+        E, 1 .. :data:`MAX_EVENTS`: every layer engine reads the weight rows of up to E events of
+        one stream per cycle (E = 1: one event per cycle).
 
     Raises
     ------
     ConfigError
-        ``lanes`` not a positive integer (or above :data:`MAX_LANES`), ``ring_depth`` smaller than
+        ``lanes`` not a positive integer (or above :data:`MAX_LANES`), ``events`` not an integer in
+        1 .. :data:`MAX_EVENTS`, ``ring_depth`` smaller than
         a span or not positive, or a width that the datapath cannot hold.
     """
     if not isinstance(art, Artifact):
         raise ConfigError(f"expected an Artifact, got {type(art).__name__}")
     art.validate()
     lanes = _check_int("lanes", lanes, 1, MAX_LANES)
+    events = check_events(events, "events")
     if ring_depth is not None:
         ring_depth = _check_int("ring depth", ring_depth, 1, 1 << 16)
+    if weight_bank_words is None:
+        weight_bank_words = WEIGHT_BANK_WORDS if events == 1 else WEIGHT_BANK_WORDS_DUAL_PORT
     bank = _check_int("weight bank words", weight_bank_words, 1, 1 << 20)
     if bank & (bank - 1):
         raise ConfigError(f"weight bank words must be a power of two, got {bank}")
-    layers = tuple(replace(_layer_plan(art, i, layer, lanes, ring_depth), weight_bank_words=bank)
+    layers = tuple(replace(_layer_plan(art, i, layer, lanes, ring_depth), weight_bank_words=bank, events=events)
                    for i, layer in enumerate(art.layers))
     inp = art.input
     return CorePlan(
         channels=inp.channels, input_kind=inp.kind, input_bits=inp.bits, frac_bits=inp.frac_bits,
         index_bits=max(1, ceil_log2(inp.channels)), value_bits=inp.bits, lanes=lanes,
-        layers=layers, readout=_readout_plan(art, lanes), debug=bool(debug),
+        layers=layers, readout=_readout_plan(art, lanes), debug=bool(debug), events=events,
     )

@@ -15,6 +15,11 @@ Spike-word stream (:func:`word_layout`)
     that has at least one spike; with P = 1 it is exactly a list of neuron addresses.
     :class:`hdl.spike_decoder.SpikeDecoder` turns it back into an event stream at one event per
     cycle.
+Bundle stream (:func:`bundle_layout`, generator option ``events`` E > 1)
+    Up to E events in one word: ``index`` and optional ``value`` of slots 0 .. E-1 and ``count``,
+    the number of slots used (always the lowest ones). A marker word holds no events. Between the
+    packer (:class:`hdl.event_packer.EventPacker`) and a layer engine every bundle of a step is
+    full (``count == E``) except the last one.
 Readout stream (:func:`readout_layout`)
     One word per step: all classes' readout ``m[t]``, the argmax ``prediction``, ``end_seq``.
 """
@@ -24,7 +29,8 @@ from amaranth.hdl import ShapeLike, unsigned
 from amaranth.lib import data, stream
 from amaranth.utils import ceil_log2
 
-__all__ = ["event_layout", "word_layout", "readout_layout", "event_signature", "word_signature"]
+__all__ = ["event_layout", "word_layout", "bundle_layout", "readout_layout", "event_signature", "word_signature",
+           "bundle_signature"]
 
 
 def event_layout(index_bits: int, value_shape: ShapeLike | None = None) -> data.StructLayout:
@@ -47,6 +53,17 @@ def word_layout(groups: int, lanes: int) -> data.StructLayout:
     })
 
 
+def bundle_layout(index_bits: int, events: int, value_shape: ShapeLike | None = None) -> data.StructLayout:
+    """``index`` (E indices), optional ``value`` (E values), ``count`` (0..E), ``end_step``, ``end_seq``."""
+    fields: dict[str, ShapeLike] = {"index": data.ArrayLayout(unsigned(index_bits), events)}
+    if value_shape is not None:
+        fields["value"] = data.ArrayLayout(value_shape, events)
+    fields["count"] = unsigned(ceil_log2(events + 1))
+    fields["end_step"] = unsigned(1)
+    fields["end_seq"] = unsigned(1)
+    return data.StructLayout(fields)
+
+
 def readout_layout(classes: int, bits: int) -> data.StructLayout:
     """``readout`` (classes * bits, class c in bits [c*bits, (c+1)*bits)), ``prediction``, ``end_seq``."""
     return data.StructLayout({
@@ -62,3 +79,7 @@ def event_signature(index_bits: int, value_shape: ShapeLike | None = None) -> st
 
 def word_signature(groups: int, lanes: int) -> stream.Signature:
     return stream.Signature(word_layout(groups, lanes))
+
+
+def bundle_signature(index_bits: int, events: int, value_shape: ShapeLike | None = None) -> stream.Signature:
+    return stream.Signature(bundle_layout(index_bits, events, value_shape))

@@ -51,6 +51,7 @@ from skipcore.golden.artifact import (
     DECAY_MODES,
     MAX_WEIGHT_EXP,
     WIDTH_LIMITS,
+    max_trace_bits,
     Artifact,
     InputSpec,
     LayerSpec,
@@ -112,6 +113,9 @@ class ExportOptions:
     scale_policy: str = "max"
     threshold_steps: int = 6
     percentile: float = 99.9
+    #: fraction bits of the ALIF adaptation traces (CONTRACT.md section 1, ``trace_bits``):
+    #: ``decay_bits`` .. ``golden.artifact.max_trace_bits``; None: the most
+    trace_bits: int | None = None
 
     def validate(self) -> "ExportOptions":
         for name, (lo, hi) in WIDTH_LIMITS.items():
@@ -128,6 +132,9 @@ class ExportOptions:
             raise ConfigError(f"scale_policy: unknown value {self.scale_policy!r}; choose one of "
                               f"{', '.join(SCALE_POLICIES)}")
         _check_option("threshold_steps", self.threshold_steps, *THRESHOLD_STEPS_LIMITS)
+        if self.trace_bits is not None:
+            _check_option("trace_bits", self.trace_bits, self.decay_bits,
+                          max_trace_bits(self.state_bits, self.readout_bits, self.decay_bits))
         if isinstance(self.percentile, bool) or not isinstance(self.percentile, (int, float)) \
                 or not 50.0 <= float(self.percentile) <= 100.0:
             raise ConfigError(f"percentile={self.percentile!r} is impossible: use a number in 50..100 "
@@ -136,7 +143,7 @@ class ExportOptions:
 
     @property
     def widths(self) -> Widths:
-        return Widths(self.weight_bits, self.state_bits, self.readout_bits, self.decay_bits)
+        return Widths(self.weight_bits, self.state_bits, self.readout_bits, self.decay_bits, self.trace_bits)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 
 from skipcore.errors import ConfigError, DatasetError
+from skipcore.golden.artifact import max_trace_bits
 from skipcore.outputs import atomic_path, atomic_write_text
 
 from .checkpoint import load_checkpoint
 from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
 
 __all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy",
-           "float_accuracy", "policy_candidates", "policy_label", "choose_policy"]
+           "float_accuracy", "policy_candidates", "policy_label", "choose_policy", "trace_bits_candidates"]
 
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
 AUTO_CANDIDATES = (
@@ -33,19 +34,41 @@ AUTO_CANDIDATES = (
 
 
 def policy_label(opts: ExportOptions) -> str:
-    """``max``, ``threshold k=6`` or ``percentile 99.9``."""
+    """``max``, ``threshold k=6`` or ``percentile 99.9``, with `` T=8`` when the options set the
+    ALIF trace's fraction bits (``trace_bits``; unset: the top of its range)."""
+    label = opts.scale_policy
     if opts.scale_policy == "threshold":
-        return f"threshold k={opts.threshold_steps}"
-    if opts.scale_policy == "percentile":
-        return f"percentile {opts.percentile:g}"
-    return opts.scale_policy
+        label = f"threshold k={opts.threshold_steps}"
+    elif opts.scale_policy == "percentile":
+        label = f"percentile {opts.percentile:g}"
+    return label if opts.trace_bits is None else f"{label} T={opts.trace_bits}"
 
 
-def policy_candidates(opts: ExportOptions) -> list[ExportOptions]:
-    """The export options ``auto`` tries (every other policy is its own single candidate)."""
+def trace_bits_candidates(opts: ExportOptions) -> tuple[int, ...]:
+    """The trace fraction bits ``auto`` tries when the network's kinds use them: the export's
+    default (the top of the range) first, then ``decay_bits`` (the coarse trace of version 1 and 2
+    artifacts, which can suit weights rounded to few bits better). An explicit ``trace_bits`` is
+    kept as it is: ``()``."""
+    if opts.trace_bits is not None:
+        return ()
+    top = max_trace_bits(opts.state_bits, opts.readout_bits, opts.decay_bits)
+    return tuple(dict.fromkeys((top, opts.decay_bits)))
+
+
+def policy_candidates(opts: ExportOptions, *, trace_bits: bool = False) -> list[ExportOptions]:
+    """The export options ``auto`` tries (every other policy is its own single candidate).
+
+    ``trace_bits``: the network computes with ``widths.trace_bits`` (``Artifact.uses_trace_bits``);
+    then ``auto`` also tries each of :func:`trace_bits_candidates`, every policy at the first one
+    before any at the next (ties keep the default trace).
+    """
     if opts.scale_policy != "auto":
         return [opts]
-    return [replace(opts, scale_policy=name, **extra) for name, extra in AUTO_CANDIDATES]
+    policies = [replace(opts, scale_policy=name, **extra) for name, extra in AUTO_CANDIDATES]
+    traces = trace_bits_candidates(opts) if trace_bits else ()
+    if len(traces) < 2:
+        return policies
+    return [replace(p, trace_bits=t) for t in traces for p in policies]
 
 
 def clipped_total(art) -> int:
@@ -58,17 +81,26 @@ def choose_policy(network, input_spec, opts: ExportOptions, split, info, *, batc
     """Export with every candidate of ``opts`` (``auto``: :data:`AUTO_CANDIDATES`), measure each on
     ``split`` with the golden model, keep the most accurate (ties: the earlier).
 
-    Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``accuracy``,
+    When the network computes with ``widths.trace_bits`` (an ALIF layer or readout) and ``opts``
+    leaves it unset, ``auto`` also tries each of :func:`trace_bits_candidates` (the chosen options
+    then set ``trace_bits``); an explicit ``trace_bits`` is kept.
+
+    Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``trace_bits``, ``accuracy``,
     ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``, and ``same_as`` (the earlier
     candidate) when a candidate gives the very integers of an earlier one (it is not run again).
     """
     rows, best, seen = [], None, []
-    for cand in policy_candidates(opts):
+    candidates = policy_candidates(opts)
+    if opts.scale_policy == "auto" and trace_bits_candidates(opts):
+        # the kinds of the exported artifact say whether the trace's fraction bits matter
+        first = export_artifact(network, candidates[0], input_spec=input_spec, provenance=provenance)
+        candidates = policy_candidates(opts, trace_bits=first.uses_trace_bits)
+    for cand in candidates:
         art = export_artifact(network, cand, input_spec=input_spec, provenance=provenance)
-        twin = next((i for i, (layers, readout) in enumerate(seen)
-                     if layers == art.layers and readout == art.readout), None)
-        seen.append((art.layers, art.readout))
-        row = {"policy": policy_label(cand), "clipped": clipped_total(art),
+        twin = next((i for i, (widths, layers, readout) in enumerate(seen)
+                     if widths == art.widths and layers == art.layers and readout == art.readout), None)
+        seen.append((art.widths, art.layers, art.readout))
+        row = {"policy": policy_label(cand), "trace_bits": art.widths.trace_bits, "clipped": clipped_total(art),
                "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]]}
         if twin is not None:
             row.update(accuracy=rows[twin]["accuracy"], saturation=rows[twin]["saturation"],
@@ -214,7 +246,9 @@ def quantize_float_network(network, options: ExportOptions | dict | None = None,
     prov = dict((provenance(opts) if callable(provenance) else provenance) or {})
     prov["export_options"] = opts.to_dict()
     if choices is not None:
-        prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "candidates": choices}
+        # trace_bits: the chosen options' (auto sets it where it tried several; None: the top of the range)
+        prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "trace_bits": opts.trace_bits,
+                                     "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
     report: dict = {"artifact": art, "path": None, "input": input_spec, "options": opts,
                     "scale_policy": policy_label(opts), "policy_choices": choices,

@@ -189,6 +189,7 @@ class StepParams(NamedTuple):
     state_bits: int
     decay_bits: int
     surrogate: Surrogate | None
+    trace_bits: int  #: fraction bits T of the ALIF adaptation trace (section 3.4)
 
 
 def lif_step(acc: torch.Tensor, state: LIFState, p: StepParams, counter: SatCounter | None = None):
@@ -207,11 +208,12 @@ def lif_step(acc: torch.Tensor, state: LIFState, p: StepParams, counter: SatCoun
 def alif_step(acc: torch.Tensor, state: ALIFState, p: StepParams, counter: SatCounter | None = None):
     """Section 3.4: adaptation, dynamic threshold, one-step-late reset, ``S = [u > B]``."""
     layer = p.layer
-    d = p.decay_bits
-    one = float(2**d)
+    d, t = p.decay_bits, p.trace_bits
     q = state.s_prev
-    b = decay(state.b, layer.rho, d, "mult", d + 2) + q * (one - layer.rho)  # b in [0, 2**D]
-    big_b = sat(layer.threshold + shr(layer.beta * b, d), p.state_bits, counter, "threshold")
+    b = decay(state.b, layer.rho, d, "mult", t + 2) + q * ((float(2**d) - layer.rho) * float(2**(t - d)))  # [0, 2**T]
+    # (beta * b) >> T: decay()'s split product with the roles swapped (b <= 2**T is the small
+    # factor), exact where beta * b could pass 2**53 (S - 1 + T > 53)
+    big_b = sat(layer.threshold + decay(layer.beta, b, t, "mult", p.state_bits), p.state_bits, counter, "threshold")
     u = sat(decay(state.u, layer.decay, d, layer.decay_mode, p.state_bits) + acc - q * big_b, p.state_bits, counter,
             "membrane")
     s = spike(u - big_b, layer.scale, p.surrogate, strict=True)
@@ -333,7 +335,7 @@ def integer_forward(qm: QuantModel, x, *, surrogates: list[Surrogate | None] | N
     spikes_out, states_out = [], []
     for index, layer in enumerate(qm.layers):
         sur = surrogates[index] if surrogates is not None else None
-        p = StepParams(layer, w.state_bits, w.decay_bits, sur)
+        p = StepParams(layer, w.state_bits, w.decay_bits, sur, w.trace_bits)
         # section 3.1: the weights enter as w * 2**e (exact in float64: the bound stays below 2**52)
         ff = torch.matmul(h, layer.w_in.t() * float(2**layer.input_exp))
         cur = shr(ff, layer.input_shift) + layer.bias  # (B, T, N)
@@ -423,7 +425,7 @@ class QATNetwork(nn.Module):
         self._fixed = QuantModel.from_artifact(art)
         self.input_spec = art.input
         self.options = ExportOptions(art.widths.weight_bits, art.widths.state_bits, art.widths.readout_bits,
-                                     art.widths.decay_bits)
+                                     art.widths.decay_bits, trace_bits=art.widths.trace_bits)
         if surrogates:
             self.surrogates = [get_surrogate(quant_kinds.get(l.kind).surrogate) for l in art.layers]
         else:

@@ -46,6 +46,7 @@ class LayerInfo:
     ring_depth: int = 0
     acc_bits: int = 0
     own_span: int = 0        # 1: the layer's own spikes of t - 1 are events too (STC gates)
+    events: int = 1          # E: events whose weight rows the engine reads per cycle
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class CoreSpec:
                     lanes=int(l.get("lanes", raw.get("lanes", 1))), groups=int(l["groups"]),
                     constant_cycles=int(l["constant_cycles"]), ring_depth=int(l.get("ring_depth", 0)),
                     acc_bits=int(l.get("acc_bits", 0)), own_span=int(l.get("own_span", 0)),
+                    events=int(l.get("events", 1)),
                 )
                 for l in raw["layers"]
             )
@@ -176,4 +178,4 @@ def cycle_bounds(spec: CoreSpec, input_events: np.ndarray, spikes) -> np.ndarray
     :func:`golden.cycles.cycle_bounds`."""
     return golden_cycle_bounds([l.groups for l in spec.layers], [l.constant_cycles for l in spec.layers],
                                [l.span for l in spec.layers], input_events, spike_counts(spikes),
-                               [l.own_span for l in spec.layers])
+                               [l.own_span for l in spec.layers], [l.events for l in spec.layers])

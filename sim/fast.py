@@ -382,6 +382,7 @@ class FastRunner:
         spec = self.spec
         worst = [np.ones((1, 1, l.neurons), dtype=np.int64) for l in spec.layers]
         per_step = int(cycle_bounds(spec, np.full((1, 1), spec.channels), worst).sum())
+        per_step *= max(l.events for l in spec.layers)   # the E-event bound is smaller; keep the budget
         clear = sum(4 * l.neurons * max(1, l.ring_depth) + 64 for l in spec.layers)
         slack = 1.0 / max(1e-3, 1.0 - max(gap, backpressure))
         return int((4 * per_step * batch * steps + clear * batch + 4 * n_words + 10000) * slack)

@@ -20,7 +20,7 @@ CORE_FILES = ("core.v", "core.json")
 
 
 def write_core(art, folder: str | os.PathLike, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
-               digest: str | None = None, activity: dict | None = None):
+               digest: str | None = None, activity: dict | None = None, events: int = 1):
     """Generate the core for ``art`` and write ``folder/core.v`` and ``folder/core.json`` atomically.
 
     ``digest`` defaults to ``hdl.generate.artifact_digest(art)``; ``activity`` is the cycle bound
@@ -29,7 +29,8 @@ def write_core(art, folder: str | os.PathLike, *, lanes: int, ring_depth: int | 
     from skipcore.hdl.generate import artifact_digest, generate
 
     result = generate(art, lanes=lanes, ring_depth=ring_depth, debug=debug,
-                      digest=digest if digest is not None else artifact_digest(art), activity=activity)
+                      digest=digest if digest is not None else artifact_digest(art), activity=activity,
+                      events=events)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "core.v", result.verilog)
@@ -56,7 +57,7 @@ def check_cache_writable() -> Path:
 
 
 def generate_core_dir(art, *, lanes: int, ring_depth: int | None = None, debug: bool = True,
-                      out: str | os.PathLike | None = None) -> Path:
+                      out: str | os.PathLike | None = None, events: int = 1) -> Path:
     """Write ``core.v`` + ``core.json`` for ``art`` and return the folder.
 
     Without ``out`` the folder is a cache entry keyed by the artifact, the options and the source
@@ -66,18 +67,19 @@ def generate_core_dir(art, *, lanes: int, ring_depth: int | None = None, debug: 
     from skipcore.sim.runners import file_lock
 
     if out is not None:
-        write_core(art, out, lanes=lanes, ring_depth=ring_depth, debug=debug)
+        write_core(art, out, lanes=lanes, ring_depth=ring_depth, debug=debug, events=events)
         return Path(out)
     root = check_cache_writable()
     digest = artifact_digest(art)
-    key = hashlib.sha256(f"{digest}|{lanes}|{ring_depth}|{debug}|{_hdl_source_digest()}".encode()).hexdigest()[:20]
+    options = f"{lanes}|{ring_depth}|{debug}" + (f"|events={events}" if events != 1 else "")
+    key = hashlib.sha256(f"{digest}|{options}|{_hdl_source_digest()}".encode()).hexdigest()[:20]
     folder = root / "cores" / key
     if (folder / "core.json").is_file() and (folder / "core.v").is_file():
         return folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with file_lock(folder.with_name(folder.name + ".lock")):
-            write_core(art, folder, lanes=lanes, ring_depth=ring_depth, debug=debug, digest=digest)
+            write_core(art, folder, lanes=lanes, ring_depth=ring_depth, debug=debug, digest=digest, events=events)
     except OSError as exc:
         raise OutputError(f"simulation cache {folder}: {exc.strerror or exc}; set SKIPCORE_CACHE to a writable "
                           "folder") from None

@@ -98,6 +98,7 @@ def verify(
     data: str | None = None,
     limit: int | None = None,
     lanes: int | None = None,
+    events: int = 1,
     board: str | None = None,
     clock_mhz: float | None = None,
     json_path: str | Path | None = None,
@@ -109,7 +110,8 @@ def verify(
 ) -> VerifyReport:
     """Float/golden/RTL accuracy, RTL-vs-golden mismatches, cycles against the bound, resources.
 
-    ``out_label`` names ``out_dir`` in messages. ``lanes`` defaults to 8 (clamped per layer).
+    ``out_label`` names ``out_dir`` in messages. ``lanes`` defaults to 8 (clamped per layer);
+    ``events`` is E, the events per cycle of every layer engine (``hdl.plan.plan_core``).
     ``board`` builds a bitstream and takes the clock
     from its Fmax (or ``clock_mhz`` when given). The first ``cocotb_samples`` samples also run
     through the cocotb testbench (random input gaps and output backpressure); both it and the fast
@@ -127,6 +129,9 @@ def verify(
     lanes = 8 if lanes is None else lanes
     check_verify_options(lanes=lanes, jobs=jobs, clock_mhz=clock_mhz, limit=limit, cocotb_samples=cocotb_samples,
                          board=board)
+    from skipcore.hdl.plan import check_events
+
+    events = check_events(events)
     out, json_path = _plan_verify_outputs(artifact_path, data, out_dir, json_path, board=board,
                                           cocotb=cocotb_samples > 0, force=force, out_label=out_label)
     flow = FlowProgress(progress)
@@ -143,15 +148,15 @@ def verify(
     golden_acc = accuracy(ds.info, y, gold["predictions"])
     float_training = _training_float_accuracy(art.provenance)
 
-    plan = plan_core(art, lanes=lanes, debug=True)
+    plan = plan_core(art, lanes=lanes, debug=True, events=events)
     core_dir = out / "core"
 
     def _generate():
         activity = activity_summary(plan, gold["input_events"][:64], gold["counts"][:64],
                                     f"dataset {ds.info.name} test split, first {min(64, samples)} sequences")
-        return write_core(art, core_dir, lanes=lanes, debug=True, activity=activity)
+        return write_core(art, core_dir, lanes=lanes, debug=True, activity=activity, events=events)
 
-    flow.run(f"generate core ({lanes} lanes)", _generate)
+    flow.run(f"generate core ({lanes} lanes, {events} events/cycle)", _generate)
     runner = FastRunner(core_dir)
     flow.run("build fast Verilator runner", runner.build)
     fast = flow.run(f"fast RTL simulation of {samples} samples (every neuron, every step)",
@@ -203,7 +208,8 @@ def verify(
         from skipcore.boards.flow import build as board_build
 
         result = flow.run(f"synthesis, place and route for {board}",
-                          lambda: board_build(artifact_path, board, out / f"build-{board}", lanes=lanes, force=True))
+                          lambda: board_build(artifact_path, board, out / f"build-{board}", lanes=lanes,
+                                                      events=events, force=True))
         build.update({k: result.summary.get(k) for k in ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz")})
         build["bitstream"] = str(result.bitstream) if result.bitstream else None
         build["timing_met"] = result.summary.get("timing_met")
@@ -219,7 +225,8 @@ def verify(
         model=str(artifact_path), dataset=ds.info.name, samples=int(samples), steps=int(steps),
         accuracy={"float": None, "golden": float(golden_acc), "rtl": float(rtl_acc)},
         mismatches=mismatches, cycles=cycles, build=build, throughput=thr,
-        extra={"float_training": float_training, "figures": figures, "lanes": lanes, "artifact": art.summary(),
+        extra={"float_training": float_training, "figures": figures, "lanes": lanes, "events": events,
+               "artifact": art.summary(),
                "fast_runner": {"cycles_per_s": fast.cycles_per_second, "seconds": fast.seconds, "jobs": fast.jobs},
                "stages": {s.name: round(s.seconds, 2) for s in flow.stages}},
     )

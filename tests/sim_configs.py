@@ -6,8 +6,10 @@ random mix (``golden.kinds.random_mix``: LIF, ALIF, STC-LIF with its gate groups
 divisor and N, and any kind added since), each alone in some cores and mixed in others, every
 readout kind of ``golden.readouts.random_mix``, spans 0, 1, >1 (with
 the ring depth equal to the span, the default, and deeper rings), lanes 1, N and a non-divisor of N,
+E = 1 and E in {2, 3, 4} events per cycle (composed with every lane mode),
 spike, count and real inputs, saturating weights, sum, leaky and spiking ALIF readouts in sequence
-and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout).
+and per-step mode, mult and shift decays, non-zero weight exponents (input, recurrent, readout),
+ALIF traces with T = D and T > D fraction bits.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class Config:
     ring_depth: int | None
     x: np.ndarray  # (B, T, C) quantised
     seed: int
+    events: int = 1  # E, events per cycle of every layer engine
 
     def features(self) -> set[str]:
         f = {f"input:{self.art.input.kind}", f"readout:{self.art.readout.mode}", f"readout_kind:{self.art.readout.kind}"}
@@ -48,6 +51,10 @@ class Config:
             f.add("saturating")
         if self.x.shape[0] > 1:
             f.add("back-to-back")
+        f.add("events:1" if self.events == 1 else "events:>1")
+        if any(l.kind == "alif" for l in self.art.layers) or self.art.readout.kind == "alif":
+            w = self.art.widths  # the ALIF trace's fraction bits (contract section 1)
+            f.add("trace_bits:D" if w.trace_bits == w.decay_bits else "trace_bits:>D")
         return f
 
 
@@ -83,5 +90,8 @@ def random_configs(count: int = 32, seed: int = 2024, batch: int = 3) -> list[Co
         ring_depth = max(spans) + int(rng.integers(1, 4)) if (i % 4 == 3 and max(spans) > 1) else None
         steps = 6 + 2 * (i % 4)
         x = quantize_input(art.input, random_inputs(rng, art, batch, steps))
-        out.append(Config(f"cfg{i:02d}", art, lanes, ring_depth, x, seed=1000 + i))
+        # E drawn without the random generator (the configurations drawn before E existed stay as
+        # they were): half the cores E = 1, the others E = 2, 3, 4, across every lane mode
+        events = [1, 2, 1, 3, 1, 4][i % 6]
+        out.append(Config(f"cfg{i:02d}", art, lanes, ring_depth, x, seed=1000 + i, events=events))
     return out

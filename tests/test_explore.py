@@ -5,12 +5,15 @@ Estimate-only runs (``--build 0``) are fast; the one real build (iCEBreaker, tin
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
+from skipcore.boards import estimate as E
 from skipcore.boards import explore as ex
+from skipcore.boards.targets import get_target
 from skipcore.cli import main
 from skipcore.golden.artifact import Widths, save
 from skipcore.golden.random import random_artifact, random_inputs
@@ -64,30 +67,150 @@ def test_misfits_are_kept_and_marked():
     assert not any(p.fits for p in points)
     assert all("memories" in p.why_not for p in points)
     assert not any(p.pareto for p in points)
-    # and on the big board the same model fits
-    points = ex.estimate_grid([ex.Variant(art, "the artifact")], [1], "ulx3s-85f", _x(art, 4))
-    assert points[0].fits
+    # the plot draws them, as misfits
+    for key in ("luts", "brams"):
+        series = ex.plot_series(points, key)
+        assert [label for _, _, label in series["misfit"]] == ["P1 W8 S16", "P8 W8 S16"]
+        assert series["fits"] == [] and series["front"] == []
+    # on the big board the same model fits at 4 lanes; at 1 lane its 512-word weight banks of
+    # 8 bits fill a quarter of a DP16KD each: 250 block RAMs, over the 208 of the ECP5-85F
+    points = ex.estimate_grid([ex.Variant(art, "the artifact")], [1, 4], "ulx3s-85f", _x(art, 4))
+    assert [p.fits for p in points] == [False, True]
+    assert points[0].why_not == f"BRAM {points[0].brams} > 208" and points[0].brams > 208
 
 
-def test_lut_model_fit_recovers_coefficients():
-    rows = [{"family": "ecp5", "features": [1.0, l, b], "luts": 500 + 100 * l + 3 * b, "ffs": 300 + 2 * b}
-            for l, b in ((2, 100), (3, 400), (2, 900), (4, 50))]
-    coeffs = ex.fit_model(rows)["ecp5"]
-    assert coeffs["luts"] == pytest.approx({"base": 500, "per_layer": 100, "per_datapath_bit": 3}, abs=1e-3)
-    assert coeffs["ffs"]["per_datapath_bit"] == pytest.approx(2, abs=1e-3)
+# ------------------------------------------------------------------------------------------------
+# the estimate (boards/estimate.py)
 
 
-def test_the_model_file_names_its_builds():
-    model = ex.load_model()
-    for family in ("ecp5", "ice40"):
-        assert set(model["families"][family]) == {"luts", "ffs"}
-        builds = [b for b in model["builds"] if b["family"] == family]
-        assert len(builds) >= 3
-        # the stored coefficients are the fit of the stored builds
-        refit = ex.fit_model(builds)[family]
-        for res in ("luts", "ffs"):
-            for name, value in refit[res].items():
-                assert model["families"][family][res][name] == pytest.approx(value, rel=1e-3, abs=1e-2)
+@pytest.mark.parametrize("family, width, depth, rom, transparent, kind, cell, cells", [
+    # each row: a memory of a real build and where Yosys 0.5x put it (build.log, MEMORY_LIBMAP)
+    ("ecp5", 128, 512, True, False, "block", "PDPW16KD", 4),       # demo P16: a full weight bank
+    ("ecp5", 128, 8, True, False, "logic", "", 0),                 # demo P16: the last bank, 8 words
+    ("ecp5", 80, 128, True, False, "block", "PDPW16KD", 3),        # demo readout weights
+    ("ecp5", 256, 8, True, False, "logic", "", 0),                 # demo P16 parameter ROM
+    ("ecp5", 432, 8, False, True, "distributed", "TRELLIS_DPR16X4", 108),  # demo P16 accumulators
+    ("ecp5", 16, 32, False, True, "distributed", "TRELLIS_DPR16X4", 8),    # demo P16 ring of layer 1
+    ("ecp5", 1, 16, False, True, "distributed", "TRELLIS_DPR16X4", 1),     # the bridge's flag FIFO
+    ("ecp5", 24, 64, False, True, "block", "PDPW16KD", 1),         # W4 demo P2 state: 130 < 136 distributed
+    ("ecp5", 16, 512, True, False, "block", "DP16KD", 1),          # demo P2 weight bank (1024 x 18, half used)
+    ("ice40", 8, 512, True, False, "block", "SB_RAM40_4K", 1),     # ice_small P1 weight bank
+    ("ice40", 8, 128, True, False, "logic", "", 0),                # ice_small P1 last bank: 64 < 64 + 2
+])
+def test_memory_mapping_follows_yosys(family, width, depth, rom, transparent, kind, cell, cells):
+    m = E.map_memory(E.NetlistMemory("m", width, depth, rom=rom, transparent=transparent), family)
+    assert (m.kind, m.cell, m.cells) == (kind, cell, cells)
+
+
+def test_memory_mapping_rules():
+    """memory_libmap's own rules: bits of several address ranges share a cell, ROMs never go to
+    distributed RAM, logic wins a tie, and the iCE40 has no distributed RAM."""
+    # 1032 words x 128 bits: 3 ranges of 512, 3 x 128 bits = 384 bits in 11 cells of 36 (not 12)
+    assert E.map_memory(E.NetlistMemory("w", 128, 1032, rom=True), "ecp5").cells == 11
+    rom = E.map_memory(E.NetlistMemory("r", 4, 64, rom=True), "ecp5")
+    assert rom.kind == "logic"  # a 64 x 4 ROM: 16 cost units in logic, distributed RAM refused
+    ram = E.map_memory(E.NetlistMemory("r", 4, 64), "ice40")
+    assert ram.kind == "block" and ram.cells == 1
+    # 2 x 64 RAM bits: 128 in logic against one block (64) + the read-port point (2): block
+    assert E.map_memory(E.NetlistMemory("r", 2, 64), "ice40").kind == "block"
+    # logic cost truncated to an integer and kept on a tie: 1 x 66 RAM bits = 66 = 64 + 2
+    assert E.map_memory(E.NetlistMemory("r", 1, 66), "ice40").kind == "logic"
+
+
+def _random_art(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(1, 150)) for _ in range(int(rng.integers(1, 4)))]
+    return random_artifact(rng, channels=int(rng.integers(1, 40)), layer_sizes=sizes, kinds=["lif"] * len(sizes),
+                           widths=Widths(int(rng.integers(2, 12)), 16, 24, 8), readout_kind="sum")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_rams_are_the_mapping_of_the_generated_memories(seed):
+    """On random plans: the memories are the plan's, with each weight ROM cut into the banks the
+    generator makes, and the block RAM count is exactly what their mapping says."""
+    from skipcore.hdl.plan import plan_core
+
+    art = _random_art(seed)
+    target = get_target("ulx3s-85f")
+    for lanes in (1, 3, 8):
+        plan = plan_core(art, lanes=lanes, debug=False)
+        mems = E.netlist_memories(plan)
+        for layer in plan.layers:
+            banks = [m for m in mems if m.name.startswith(f"l{layer.index}.weights")]
+            assert len(banks) == layer.weight_banks
+            assert sum(m.depth for m in banks) == len(layer.weight_words)
+            assert all(m.rom and m.depth <= layer.weight_bank_words for m in banks)
+        assert sum(m.bits for m in mems) == sum(m["bits"] for m in plan.memories())
+        est = E.estimate_design(art, target, lanes=lanes)
+        assert [m.memory for m in est.mappings][:len(mems)] == mems
+        assert est.brams == sum(E.map_memory(m.memory, "ecp5").blocks for m in est.mappings)
+        # never fewer blocks than the bits need
+        block_bits = [m for m in est.mappings if m.kind == "block"]
+        assert est.brams >= sum(-(-m.memory.bits // 18432) for m in block_bits)
+
+
+def test_luts_grow_with_lanes_and_widths():
+    target = get_target("ulx3s-85f")
+    wide = _art([48, 32])
+    narrow = random_artifact(np.random.default_rng(0), channels=4, layer_sizes=[48, 32], kinds=["lif"] * 2,
+                             spans=[2, 2], input_kind="real", widths=Widths(4, 12, 20, 8), classes=3,
+                             readout_kind="sum", readout_mode="sequence", decay_mode="mult")
+    for art in (narrow, wide):
+        luts = [E.estimate_design(art, target, lanes=p).luts for p in (2, 4, 8, 16, 32)]
+        assert luts == sorted(luts) and luts[0] < luts[-1]
+    # (not from 1 lane: there the 4-bit weight ROM's 512-word banks cost 128 in logic against
+    # 130 for a block RAM, so Yosys builds them from LUTs and 1 lane takes more than 2)
+    one = E.estimate_design(narrow, target, lanes=1)
+    assert any(m.kind == "logic" and m.memory.name.startswith("l0.weights") and m.memory.depth == 512
+               for m in one.mappings)
+    for p in (2, 4, 16):
+        assert E.estimate_design(narrow, target, lanes=p).luts < E.estimate_design(wide, target, lanes=p).luts
+    assert one.brams < E.estimate_design(wide, target, lanes=1).brams
+
+
+def test_ice40_fit_counts_logic_cells():
+    """On the iCE40 a logic cell holds one LUT4 and one flip-flop: the fit check counts cells."""
+    art = _art([16, 8])
+    ice = E.estimate_design(art, get_target("icebreaker"), lanes=2)
+    assert ice.logic_cells == ice.luts + round(E.ICE40_CELLS_PER_FF * ice.ffs) > ice.luts
+    ecp = E.estimate_design(art, get_target("ulx3s-85f"), lanes=2)
+    assert ecp.logic_cells == ecp.luts
+    target = get_target("icebreaker")
+    point = ex.estimate_point(art, {"lanes": 2}, dataclasses.replace(target, luts=ice.logic_cells - 1),
+                              ex.measure_spikes(art, _x(art, 4)), clock_mhz=12.0)
+    assert not point.fits and point.why_not == f"logic cells {ice.logic_cells} > {ice.logic_cells - 1}"
+
+
+def test_components_of_the_elaborated_hierarchy():
+    assert E.component_of("top.bridge.core.layer1.unit12") == "l1.units"
+    assert E.component_of("top.bridge.core.layer0") == "l0.engine"
+    assert E.component_of("top.bridge.core.ring1.inner.queue") == "l1.ring"
+    assert E.component_of("top.bridge.core.ring0_decoder.out") == "l0.decoders"
+    assert E.component_of("top.bridge.core.layer1_decoder") == "l1.decoders"
+    assert E.component_of("top.bridge.core.layer0_fifo") == "l0.fifo"
+    assert E.component_of("top.bridge.core.readout") == "readout"
+    assert E.component_of("top.bridge.core.in_fifo") == "core"
+    assert E.component_of("top.bridge.uart_rx.sync_rx") == "bridge"
+    assert E.component_of("top") == "bridge"
+    # every component of a plan's features is one the hierarchy can produce
+    est = E.estimate_design(_art([16, 8]), get_target("ulx3s-85f"), lanes=4)
+    kinds = {E.component_kind(c) for c in est.features}
+    assert kinds == {"units", "engine", "ring", "decoders", "fifo", "readout", "core", "bridge"}
+    assert set(E.LUT_MODEL["ecp5"]["components"]) >= kinds
+
+
+def test_fit_components_recovers_coefficients():
+    rng = np.random.default_rng(3)
+    true = {"one": 300.0, "lanes": 12.0, "lanes_log": 4.0}
+    rows = []
+    for _ in range(8):
+        feats = {"one": 1.0, "lanes": float(rng.integers(1, 64)), "lanes_log": float(rng.integers(1, 400))}
+        luts = sum(true[k] * v for k, v in feats.items())
+        rows.append({"features": {"l0.decoders": feats},
+                     "components": {"l0.decoders": {"luts": luts, "ffs": 2 * feats["lanes"], "lutram": 0.0}}})
+    model = E.fit_components(rows, "ecp5")
+    assert model["components"]["decoders"]["luts"] == pytest.approx(true, rel=1e-6)
+    assert model["components"]["decoders"]["ffs"] == pytest.approx({"lanes": 2.0}, rel=1e-6)
 
 
 def test_cli_writes_table_json_png(small_model, tmp_path, capsys):
@@ -119,7 +242,11 @@ def test_cli_marks_misfits_in_the_json(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     points = json.loads((out / "explore.json").read_text())["points"]
     assert len(points) == 2 and not any(p["fits"] or p["pareto"] or p["built"] for p in points)
+    assert all("memories" in p["why_not"] for p in points)
     assert "do not fit" in capsys.readouterr().err
+    table = (out / "explore.txt").read_text()
+    assert table.count("no: memories") == 2
+    assert (out / "explore.png").is_file()
 
 
 @pytest.mark.parametrize("argv, words", [

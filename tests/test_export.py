@@ -131,12 +131,24 @@ def test_input_specs():
     ("weight_bits", 1, "2..16"), ("weight_bits", 17, "2..16"), ("state_bits", 7, "8..32"),
     ("state_bits", 33, "8..32"), ("readout_bits", 41, "8..40"), ("decay_bits", 0, "1..16"),
     ("decay_bits", 17, "1..16"), ("input_bits", 0, "1..16"), ("input_frac_bits", 17, "0..16"),
-    ("weight_bits", 8.0, "2, 16"),
+    ("weight_bits", 8.0, "2, 16"), ("trace_bits", 7, "8..16"), ("trace_bits", 17, "8..16"),
 ])
 def test_bad_options(option, value, allowed):
     with pytest.raises(ConfigError, match=option) as info:
         export_artifact(tiny_network(), {option: value}, input_kind="spike")
     assert allowed in str(info.value)
+
+
+def test_trace_bits_option_sets_the_alif_trace_width():
+    """CONTRACT.md section 1: a new export's ALIF traces get the most fraction bits, or the ones asked."""
+    net = tiny_network("alif", "leaky")
+    assert export_artifact(net, {}, input_kind="spike").widths.trace_bits == 16   # D = 8: min(8 + 8, 60 - 24)
+    art = export_artifact(net, {"trace_bits": 8}, input_kind="spike")              # version 1/2 arithmetic
+    assert art.widths.trace_bits == 8
+    wide = export_artifact(net, {"state_bits": 32, "readout_bits": 40, "decay_bits": 16}, input_kind="spike")
+    assert wide.widths.trace_bits == 20                                             # 60 - 40
+    with pytest.raises(ConfigError, match=r"^trace_bits=21 is impossible: the contract allows 16\.\.20$"):
+        ExportOptions(state_bits=32, readout_bits=40, decay_bits=16, trace_bits=21).validate()
 
 
 def test_bad_option_names_and_modes():

@@ -29,7 +29,7 @@ LONG = settings(max_examples=3000, deadline=None, suppress_health_check=list(Hea
 HEADER_FIELDS = [
     ("format",), ("version",), ("input",), ("input", "channels"), ("input", "kind"), ("input", "bits"),
     ("input", "frac_bits"), ("widths",), ("widths", "weight_bits"), ("widths", "state_bits"),
-    ("widths", "readout_bits"), ("widths", "decay_bits"), ("layers",), ("layers", 0), ("layers", 0, "kind"),
+    ("widths", "readout_bits"), ("widths", "decay_bits"), ("widths", "trace_bits"), ("layers",), ("layers", 0), ("layers", 0, "kind"),
     ("layers", 0, "neurons"), ("layers", 0, "span"), ("layers", 0, "input_shift"), ("layers", 0, "decay_mode"),
     ("layers", 0, "reset"), ("readout",), ("readout", "kind"), ("readout", "mode"), ("readout", "classes"),
     ("readout", "decay_mode"), ("readout", "skip_steps"), ("provenance",),

@@ -53,14 +53,18 @@ def test_lif_hard_reset_keeps_nothing_above_threshold():
     assert v_soft == [5, (2 * 5 >> 2) + 15 - 10]
 
 
-def alif_example() -> Artifact:
-    """Two ALIF neurons, W4 S8 D4, alpha = rho = 0.5, b0 = 4, beta = 1.0 (16/16)."""
+def alif_example(trace_bits: int = 4) -> Artifact:
+    """Two ALIF neurons, W4 S8 D4, alpha = rho = 0.5, b0 = 4, beta = 1.0 (16/16).
+
+    ``trace_bits`` T = D = 4 by default (a version 1/2 artifact's trace); with rho = 0.5 every
+    T >= D gives the same B (the trace just carries T - D more zero bits).
+    """
     layer = LayerSpec(kind="alif", span=0, w_in=np.array([[7], [7]]), bias=i64(0, 125),
                       threshold=i64(4, 4), decay=i64(8, 8), rho=i64(8, 8), beta=i64(16, 16),
                       decay_mode="mult")
     readout = ReadoutSpec(w=np.array([[1, 0], [0, 1]]), bias=i64(0, 0), kind="leaky",
                           mode="per_step", decay=i64(8, 0))
-    return Artifact(InputSpec(1, "spike", 1, 0), Widths(4, 8, 8, 4), [layer], readout).validate()
+    return Artifact(InputSpec(1, "spike", 1, 0), Widths(4, 8, 8, 4, trace_bits), [layer], readout).validate()
 
 
 def test_alif_known_answer_with_late_reset_and_saturation():
@@ -85,6 +89,22 @@ def test_alif_known_answer_with_late_reset_and_saturation():
     # leaky readout class 0 decays by half, class 1 forgets at once (decay 0)
     assert res.readout[0].tolist() == [[1, 1], [0, 1], [0, 1], [0, 1], [0, 1]]
     assert res.predictions[0].tolist() == [0, 1, 1, 1, 1]  # tie at t0 -> lowest class
+
+
+def test_alif_trace_fraction_bits_by_hand():
+    """Section 3.4: b keeps T fraction bits. With rho = 15/16 at D = 4 a D-bit trace loses one
+    spike's increment (1/16) after one step; with T = 8 it decays as rho**t does."""
+    x = np.array([1, 0, 0, 0, 0], dtype=np.float32).reshape(1, 5, 1)
+    for t_bits, want in ((4, [0, 1, 0, 0, 0]), (8, [0, 16, 15, 14, 13])):
+        art = alif_example(t_bits)
+        art.layers[0].rho[:] = 15
+        # b_1 = (16 - 15) << (T - 4); then (15 * b) >> 4: 16, 15, 14 (14.06), 13 (13.125)
+        for model in (run, reference.run):
+            b = model(art, x, traces=True).states[0]["b"][0, :, 0]
+            assert b.tolist() == want
+    # the threshold reads b at T bits: B = b0 + (beta * b) >> T, with beta = 16 (1.0): 4 + 1 at t = 1
+    res = run(alif_example(8), x, traces=True)
+    assert res.states[0]["b"][0, :, 0].tolist() == [0, 128, 64, 32, 16]
 
 
 def test_floor_shift_and_shift_decay():
@@ -184,8 +204,46 @@ def test_missing_file(tmp_path):
 
 def test_wrong_version(saved):
     rewrite(saved, header_fn=lambda h: h.update(version=99))
-    with pytest.raises(ArtifactError, match=r"^version: .*version 99.*reads versions 1, 2"):
+    with pytest.raises(ArtifactError, match=r"^version: .*version 99.*reads versions 1, 2, 3;"):
         A.load(saved)
+
+
+def _to_version_2(header):
+    header["version"] = 2
+    del header["widths"]["trace_bits"]
+
+
+def test_version_2_alif_artifact_keeps_its_d_bit_trace(tmp_path):
+    """A version 2 file has no trace_bits: its ALIF traces keep D fraction bits, as when it was made."""
+    art = alif_example(8)
+    art.layers[0].rho[:] = 15
+    path = rewrite(A.save(art, tmp_path / "v2.skc"), header_fn=_to_version_2)
+    old = A.load(path)
+    assert old.widths.trace_bits == old.widths.decay_bits == 4
+    x = np.array([1, 0, 0, 0, 0], dtype=np.float32).reshape(1, 5, 1)
+    assert run(old, x, traces=True).states[0]["b"][0, :, 0].tolist() == [0, 1, 0, 0, 0]
+    # saved again it is a version 3 file that says T = 4 and means the same
+    again = A.load(A.save(old, tmp_path / "v3.skc"))
+    assert again == old
+    with zipfile.ZipFile(tmp_path / "v3.skc") as zf:
+        header = json.loads(zf.read("header.json"))
+    assert header["version"] == 3 and header["widths"]["trace_bits"] == 4
+
+
+def test_trace_bits_header_checks(tmp_path):
+    path = A.save(alif_example(8), tmp_path / "m.skc")
+    rewrite(path, header_fn=lambda h: h.update(version=2))
+    with pytest.raises(ArtifactError, match=r"^widths\.trace_bits: a version 2 artifact has no trace_bits; set version 3"):
+        A.load(path)
+    path = A.save(alif_example(8), tmp_path / "m2.skc")
+    rewrite(path, header_fn=lambda h: h["widths"].pop("trace_bits"))
+    with pytest.raises(ArtifactError, match=r"^widths\.trace_bits: missing from the header"):
+        A.load(path)
+    for bad in (3, 13):  # below D = 4, above min(D + 8, 60 - max(S, R)) = 12
+        art = alif_example(8)
+        with pytest.raises(ArtifactError, match=r"^widths\.trace_bits: .* outside the allowed range"):
+            Artifact(art.input, Widths(4, 8, 8, 4, bad), art.layers, art.readout).validate()
+    assert Widths(16, 32, 40, 16).trace_bits == 20 and Widths(8, 16, 24, 8).trace_bits == 16
 
 
 def _drop_exponents(header):
@@ -193,6 +251,7 @@ def _drop_exponents(header):
     for layer in header["layers"]:
         del layer["input_exp"], layer["recurrent_exp"]
     del header["readout"]["weight_exp"]
+    del header["widths"]["trace_bits"]
 
 
 def test_version_1_artifact_loads_with_zero_exponents(saved):
@@ -200,6 +259,8 @@ def test_version_1_artifact_loads_with_zero_exponents(saved):
     before = A.load(saved)
     rewrite(saved, header_fn=_drop_exponents)
     old = A.load(saved)
+    assert old.widths.trace_bits == old.widths.decay_bits  # (no ALIF layer here: T changes nothing)
+    before.widths = Widths(4, 8, 8, 2, trace_bits=2)
     assert old == before and [(l.input_exp, l.recurrent_exp) for l in old.layers] == [(0, 0)] * len(old.layers)
     assert old.readout.weight_exp == 0
 

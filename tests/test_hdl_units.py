@@ -58,13 +58,15 @@ def test_lif_unit_matches_contract(mode, reset):
     assert [g["v_next"] for g in got] == state.v.tolist()
 
 
-@pytest.mark.parametrize("mode", ["mult", "shift"])
-def test_alif_unit_matches_contract(mode):
-    rng = np.random.default_rng(3 if mode == "mult" else 4)
+@pytest.mark.parametrize("mode,extra", [("mult", 0), ("shift", 0), ("mult", 8), ("shift", 3)])
+def test_alif_unit_matches_contract(mode, extra):
+    # extra: the trace's fraction bits T beyond D (0 = a version 1/2 artifact's arithmetic)
+    rng = np.random.default_rng((3 if mode == "mult" else 4) + 10 * extra)
     S, D, A, n = 12, 5, 14, 160
+    T = D + extra
     smin, smax = -(1 << (S - 1)), (1 << (S - 1)) - 1
     u = _edge_values(rng, smin, smax, n)
-    b = rng.integers(0, (1 << D) + 1, size=n)
+    b = rng.integers(0, (1 << T) + 1, size=n)
     q = rng.integers(0, 2, size=n)
     acc = _edge_values(rng, -(1 << (A - 1)) + 1, (1 << (A - 1)) - 1, n)
     alpha = rng.integers(0, 1 << D, size=n) if mode == "mult" else rng.integers(1, 31, size=n)
@@ -73,11 +75,11 @@ def test_alif_unit_matches_contract(mode):
     beta = rng.integers(0, smax + 1, size=n)
     beta[::3] = rng.integers(0, 64, size=len(beta[::3]))
     # saturated threshold B = 2**(S-1) - 1 with u' saturating high: no spike (u' = B, not > B)
-    u[:4], acc[:4], q[:4], b0[:4], beta[:4], b[:4] = smax, (1 << (A - 1)) - 1, [0, 1, 0, 1], smax, smax, 1 << D
+    u[:4], acc[:4], q[:4], b0[:4], beta[:4], b[:4] = smax, (1 << (A - 1)) - 1, [0, 1, 0, 1], smax, smax, 1 << T
     alpha[:4] = (1 << D) - 1 if mode == "mult" else 30
-    unit = ALIFUnit(acc_bits=A, state_bits=S, decay_bits=D, decay_mode=mode)
+    unit = ALIFUnit(acc_bits=A, state_bits=S, decay_bits=D, decay_mode=mode, trace_bits=T)
     # golden step from (u, b_{t-1}, q); the unit takes b_t and returns b_{t+1}
-    spikes, state = alif_step(acc, ALIFState(u, b, q), ALIFParams(alpha, rho, b0, beta, S, D, mode))
+    spikes, state = alif_step(acc, ALIFState(u, b, q), ALIFParams(alpha, rho, b0, beta, S, D, mode, T))
     assert spikes[0] == 0 and state.u[0] == smax
     b_t = state.b
     inputs = [dict(acc=acc[i], u=u[i], b=b_t[i], q=q[i], decay=alpha[i], rho=rho[i], threshold=b0[i], beta=beta[i])
@@ -85,7 +87,7 @@ def test_alif_unit_matches_contract(mode):
     got = _run_pipeline(unit, inputs, ["spike", "u_next", "b_next"])
     assert [g["spike"] for g in got] == spikes.tolist()
     assert [g["u_next"] for g in got] == state.u.tolist()
-    b_next = ((rho * b_t) >> D) + spikes * ((1 << D) - rho)
+    b_next = ((rho * b_t) >> D) + spikes * (((1 << D) - rho) << (T - D))
     assert [g["b_next"] for g in got] == b_next.tolist()
 
 
@@ -95,7 +97,9 @@ def test_unit_argument_checks():
     with pytest.raises(ValueError, match=r"^LIFUnit reset must be 'soft' or 'hard', not 'zero'$"):
         LIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="mult", reset="zero")
     with pytest.raises(ValueError, match=r"^ALIFUnit decay_mode must be 'mult' or 'shift', not 'exp'$"):
-        ALIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="exp")
+        ALIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="exp", trace_bits=4)
+    with pytest.raises(ValueError, match=r"^ALIFUnit trace_bits \(3\) must be at least decay_bits \(4\)$"):
+        ALIFUnit(acc_bits=8, state_bits=8, decay_bits=4, decay_mode="mult", trace_bits=3)
 
 
 def _unit_cases():

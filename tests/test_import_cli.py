@@ -99,3 +99,7 @@ def test_import_scale_policy_and_auto_with_data(tmp_path, capsys):
     best = max(c["accuracy"] for c in auto["candidates"])
     assert [c["accuracy"] for c in auto["candidates"] if c["policy"] == auto["chosen"]][0] == best
     assert art.provenance["export_options"]["scale_policy"] in ("max", "threshold", "percentile")
+    # an ALIF network: each policy at the default trace bits and at D, the choice keeps its trace
+    assert {c["trace_bits"] for c in auto["candidates"]} == {16, 8} and len(auto["candidates"]) == 20
+    assert auto["trace_bits"] == art.widths.trace_bits == art.provenance["export_options"]["trace_bits"]
+    assert auto["chosen"].endswith(f" T={art.widths.trace_bits}")

@@ -38,12 +38,15 @@ def assert_same(art, x, *, quantized: bool = False, label: str = "") -> None:
 def _widths(rng, extreme: bool) -> Widths | None:
     if not extreme:
         return None
-    return Widths(
+    top = Widths(
         weight_bits=int(rng.choice([2, 3, 8, 16])),
         state_bits=int(rng.choice([8, 9, 24, 32])),
         readout_bits=int(rng.choice([8, 12, 32, 40])),
         decay_bits=int(rng.choice([1, 2, 8, 16])),
     )
+    # the ALIF trace's fraction bits: the top of their range (a new export) or D (version 1/2)
+    return top if rng.integers(3) else Widths(top.weight_bits, top.state_bits, top.readout_bits, top.decay_bits,
+                                                 top.decay_bits)
 
 
 CASES = [
@@ -113,6 +116,30 @@ def test_state_32_bits_extreme_decay():
             layer.threshold[:] = 2**31 - 1  # never fires: membranes grow into saturation
         x = random_inputs(rng, art, batch=3, steps=25)
         assert_same(art, x, label=f"state32 {kind}")
+
+
+def test_alif_trace_products_beyond_2_53_stay_exact():
+    """S = 32, T = 24 (D = 16, R = 16): ``beta * b`` reaches 2**55 in the hidden layer, and
+    R = 40, T = 20 in the readout 2**59; QAT's split products must equal golden's int64 ones."""
+    rng = np.random.default_rng(12)
+    for widths, readout_kind in ((Widths(16, 32, 16, 16), "sum"), (Widths(16, 32, 40, 16), "alif")):
+        assert widths.trace_bits == min(24, 60 - max(widths.state_bits, widths.readout_bits))
+        art = random_artifact(rng, widths=widths, kinds=["alif"], layer_sizes=[7], spans=[1], input_kind="spike",
+                              readout_kind=readout_kind, decay_mode="mult", saturating=True)
+        layer = art.layers[0]
+        layer.rho[:] = rng.integers(0, 2**10, size=layer.neurons)  # one spike takes b near 2**T
+        layer.beta[:] = rng.integers(2**31 - 2**20, 2**31, size=layer.neurons)
+        layer.threshold[:] = rng.integers(1, 2**10, size=layer.neurons)
+        layer.w_in = np.abs(layer.w_in)  # excitatory input: every neuron fires now and then
+        if readout_kind == "alif":
+            art.readout.rho[:] = 5
+            art.readout.beta[:] = 2**39 - 1 - rng.integers(0, 2**10, size=art.readout.classes)
+            art.readout.threshold[:] = 1
+        art.validate()
+        x = random_inputs(rng, art, batch=3, steps=30, density=0.8)
+        assert_same(art, x, label=f"trace {widths}")
+        b = golden.run(art, x, traces=True).states[0]["b"]
+        assert int(b.max()) > 2 ** (widths.trace_bits - 1)  # the trace did reach the wide products
 
 
 def test_qat_network_from_artifact_matches_golden_readout():

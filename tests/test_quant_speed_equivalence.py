@@ -143,7 +143,7 @@ def reference_qat_readout(qat, x):
     qm = qat.quantized()
     h = q.quantize_input(qm.input, x)
     for index, layer in enumerate(qm.layers):
-        p = q.StepParams(layer, qm.widths.state_bits, qm.widths.decay_bits, qat.surrogates[index])
+        p = q.StepParams(layer, qm.widths.state_bits, qm.widths.decay_bits, qat.surrogates[index], qm.widths.trace_bits)
         cur = q.shr(torch.matmul(h, layer.w_in.t()), layer.input_shift) + layer.bias
         zeros = cur.new_zeros(cur.shape[0], layer.neurons)
         state, step = ((q.LIFState(zeros), q.lif_step) if layer.kind == "lif"

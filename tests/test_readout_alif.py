@@ -23,7 +23,7 @@ torch.set_num_threads(1)
 def reference_readout(art, last_spikes):
     """Section 4.3 with Python ints, one class at a time; last_spikes (B, T, N)."""
     r, w = art.readout, art.widths
-    D, R = w.decay_bits, w.readout_bits
+    D, R, T = w.decay_bits, w.readout_bits, w.trace_bits
     lo, hi = -(1 << (R - 1)), (1 << (R - 1)) - 1
     clamp = lambda v: min(max(v, lo), hi)  # noqa: E731
     batch, steps, _ = last_spikes.shape
@@ -34,8 +34,8 @@ def reference_readout(art, last_spikes):
             alpha, rho, b0, beta = (int(r.decay[c]), int(r.rho[c]), int(r.threshold[c]), int(r.beta[c]))
             for t in range(steps):
                 acc = int(r.bias[c]) + sum(int(r.w_shifted[c, j]) * int(last_spikes[bt, t, j]) for j in range(r.w.shape[1]))
-                b = ((rho * b) >> D) + q * ((1 << D) - rho)
-                big_b = clamp(b0 + ((beta * b) >> D))
+                b = ((rho * b) >> D) + q * (((1 << D) - rho) << (T - D))
+                big_b = clamp(b0 + ((beta * b) >> T))
                 du = (alpha * u) >> D if r.decay_mode == "mult" else u - (u >> alpha)
                 u = clamp(du + acc - q * big_b)
                 q = int(u > big_b)

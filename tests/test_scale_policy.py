@@ -123,9 +123,11 @@ def test_auto_on_an_srnn_style_network_with_large_weights():
 
     info = DatasetInfo("float-labels", 4, 150, 6, True, "spike", 0)
     chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto"), val, info)
-    assert len(rows) == len(policy_candidates(ExportOptions(scale_policy="auto")))
+    # every policy at the default trace (T = 16) and at T = D = 8: the ALIF layer computes with trace_bits
+    assert len(rows) == 2 * len(policy_candidates(ExportOptions(scale_policy="auto")))
     best = max(r["accuracy"] for r in rows)
     assert policy_label(chosen) == next(r["policy"] for r in rows if r["accuracy"] == best)  # ties: the first
+    assert art.widths.trace_bits == chosen.trace_bits
     assert _agreement(art, val) == best
     plain = export_artifact(net, ExportOptions(), input_kind="spike")
     auto_test, plain_test = _agreement(art, test), _agreement(plain, test)
@@ -155,3 +157,72 @@ def test_threshold_scale_is_a_power_of_two_multiple_of_the_max_scale(steps):
         assert 2**steps <= b0 <= 2 ** (steps + 1)
     else:
         assert b0 < 2**steps and 8 * int(layer.threshold.max()) <= 2**15  # capped, headroom kept
+
+
+def _labelled_split(net, samples: int, seed: int) -> "_Split":
+    return _Split(net, (np.random.default_rng(seed).random((samples, 60, 4)) < 0.1).astype(np.float64))
+
+
+def _float_labels_info():
+    from skipcore.datasets import DatasetInfo
+
+    return DatasetInfo("float-labels", 4, 60, 6, True, "spike", 0)
+
+
+def test_auto_tries_the_trace_bits_where_a_kind_computes_with_them():
+    """An ALIF network: auto tries every policy at T = 16 (the default, first) and at T = D = 8,
+    keeps the most accurate on the validation split and names the trace in the label."""
+    from skipcore.quant.export import input_spec_for
+    from skipcore.quant.ptq import AUTO_CANDIDATES, policy_label
+
+    net = srnn_network(seed=2)
+    val = _labelled_split(net, 12, 0)
+    chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto"), val,
+                                      _float_labels_info())
+    n = len(AUTO_CANDIDATES)
+    assert [r["trace_bits"] for r in rows] == [16] * n + [8] * n
+    assert [r["policy"] for r in rows[:2]] == ["max T=16", "threshold k=2 T=16"] and rows[n]["policy"] == "max T=8"
+    best = max(r["accuracy"] for r in rows)
+    first_best = next(r for r in rows if r["accuracy"] == best)
+    assert policy_label(chosen) == first_best["policy"] and chosen.trace_bits == first_best["trace_bits"]
+    assert art.widths.trace_bits == chosen.trace_bits and _agreement(art, val) == best
+    # the same policy at the two traces is a different artifact, measured on its own
+    coarse = export_artifact(net, ExportOptions(trace_bits=8), input_kind="spike")
+    assert rows[n]["accuracy"] == _agreement(coarse, val) and "same_as" not in rows[n]
+
+
+def test_auto_keeps_an_explicit_trace_bits_and_skips_the_trace_where_no_kind_uses_it():
+    from skipcore.quant.export import input_spec_for
+    from skipcore.quant.ptq import AUTO_CANDIDATES
+
+    net = srnn_network(seed=2)
+    val = _labelled_split(net, 6, 1)
+    spec, info = input_spec_for("spike", 4), _float_labels_info()
+    chosen, art, rows = choose_policy(net, spec, ExportOptions(scale_policy="auto", trace_bits=10), val, info)
+    assert len(rows) == len(AUTO_CANDIDATES) and {r["trace_bits"] for r in rows} == {10}
+    assert chosen.trace_bits == art.widths.trace_bits == 10 and all(r["policy"].endswith(" T=10") for r in rows)
+    from skipcore.quant.ptq import trace_bits_candidates
+
+    # the top of the range, then D (from the widths: D = 16, S = 16, R = 24 allows 16..24)
+    assert trace_bits_candidates(ExportOptions(scale_policy="auto", decay_bits=16)) == (24, 16)
+    assert trace_bits_candidates(ExportOptions(scale_policy="auto", trace_bits=8)) == ()
+
+    # LIF layer and leaky readout: trace_bits changes no arithmetic, so it is not a candidate axis
+    torch.manual_seed(0)
+    lif = SpikingNetwork(NetworkConfig(
+        input_channels=4, classes=6, layers=[LayerConfig(8, kind="lif", recurrence="src", span=1)],
+        readout=ReadoutConfig(kind="leaky", mode="per_step"))).double().eval()
+    assert not export_artifact(lif, ExportOptions(), input_kind="spike").uses_trace_bits
+    chosen, _, rows = choose_policy(lif, spec, ExportOptions(scale_policy="auto"), _labelled_split(lif, 6, 2), info)
+    assert len(rows) == len(AUTO_CANDIDATES) and chosen.trace_bits is None
+    assert all(" T=" not in r["policy"] for r in rows)
+
+
+def test_an_alif_readout_alone_makes_the_trace_bits_matter():
+    torch.manual_seed(0)
+    net = SpikingNetwork(NetworkConfig(
+        input_channels=4, classes=6, layers=[LayerConfig(8, kind="lif", recurrence="src", span=1)],
+        readout=ReadoutConfig(kind="alif", mode="per_step"))).double().eval()
+    art = export_artifact(net, ExportOptions(), input_kind="spike")
+    assert art.uses_trace_bits and art.readout.kind == "alif" and art.layers[0].kind == "lif"
+    assert " T16" in art.summary()

@@ -27,8 +27,8 @@ CONFIGS = random_configs(N_CONFIGS)
 def _cases(configs):
     from skipcore.cores import generate_core_dir
 
-    return [CoreCase(generate_core_dir(c.art, lanes=c.lanes, ring_depth=c.ring_depth), c.art, c.x, seed=c.seed,
-                     name=c.name, gap=0.25, backpressure=0.3) for c in configs]
+    return [CoreCase(generate_core_dir(c.art, lanes=c.lanes, ring_depth=c.ring_depth, events=c.events), c.art, c.x,
+                     seed=c.seed, name=c.name, gap=0.25, backpressure=0.3) for c in configs]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,11 @@ def test_configs_cover_the_contract():
         "span:0", "span:1", "span:>1", "span=ring_depth", "span<ring_depth",
         "lanes:1", "lanes:N", "lanes:non-divisor", "input:spike", "input:count", "input:real", "saturating",
         "readout:sequence", "readout:per_step", "readout_kind:sum", "readout_kind:leaky", "readout_kind:alif", "decay:mult",
-        "decay:shift", "back-to-back", "weight_exp",
+        "decay:shift", "back-to-back", "weight_exp", "trace_bits:D", "trace_bits:>D", "events:1", "events:>1",
     }
+    # E > 1 composed with every lane mode
+    lane_modes = {m for c in CONFIGS if c.events > 1 for m in c.features() if m.startswith("lanes:")}
+    assert {"lanes:1", "lanes:N", "lanes:non-divisor"} <= lane_modes
     assert required <= features, f"missing: {sorted(required - features)}"
 
 
@@ -66,6 +69,8 @@ def test_cycles_per_step_within_bound(verilator_run, record_property):
         spec = CoreSpec.load(r.case.core_dir)
         assert r.cycles.bound.shape == (*r.trace.readout.shape[:2], spec.n_layers)
         r.cycles.check()  # every layer, every step: measured <= bound
+        # the engines meet the bound exactly, E = 1 or E > 1 (golden.cycles)
+        assert np.array_equal(r.cycles.measured, r.cycles.bound), r.case.name
         ratios_mean.append(r.cycles.ratio_mean)
         ratios_max.append(r.cycles.ratio_max)
     record_property("cycle_ratio_mean", float(np.mean(ratios_mean)))

@@ -128,6 +128,8 @@ class NeuronKind:
     options: tuple[OptionSpec, ...] = ()
     #: whether the layer's ``reset`` header field means anything for this kind
     uses_reset: bool = False
+    #: whether the kind's arithmetic depends on ``widths.trace_bits`` (CONTRACT.md section 1)
+    uses_trace_bits: bool = False
     #: drawn by ``random_artifact`` when the caller names no kinds (only kinds that every
     #: implementation -- QAT and RTL -- supports, since the equivalence suites draw from this mix)
     in_random_mix: bool = True

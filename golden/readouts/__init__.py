@@ -33,6 +33,8 @@ class ReadoutKind:
     section: str = ""
     parameters: tuple[str, ...] = ()
     State: type = NamedTuple
+    #: whether the kind's arithmetic depends on ``widths.trace_bits`` (CONTRACT.md section 1)
+    uses_trace_bits: bool = False
     #: drawn by ``random_artifact`` when no readout kind is named (QAT and RTL must support it)
     in_random_mix: bool = True
 

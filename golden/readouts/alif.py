@@ -19,7 +19,7 @@ from .leaky import _Classes
 
 class ALIFReadoutState(NamedTuple):
     u: np.ndarray       # (B, M) membrane = the readout value
-    b: np.ndarray       # (B, M) adaptation trace, [0, 2**D]
+    b: np.ndarray       # (B, M) adaptation trace, [0, 2**T]
     s_prev: np.ndarray  # (B, M) the output spikes of the previous step
 
 
@@ -31,11 +31,13 @@ class ALIFReadoutParams(NamedTuple):
     readout_bits: int
     decay_bits: int
     decay_mode: str
+    trace_bits: int
 
 
 def alif_readout_step(acc, state: ALIFReadoutState, p: ALIFReadoutParams, sat=None) -> ALIFReadoutState:
     """Section 4.3: section 3.4 at the readout width R (saturations counted as ``readout``)."""
-    at_readout_width = ALIFParams(p.alpha, p.rho, p.b0, p.beta, p.readout_bits, p.decay_bits, p.decay_mode)
+    at_readout_width = ALIFParams(p.alpha, p.rho, p.b0, p.beta, p.readout_bits, p.decay_bits, p.decay_mode,
+                                  p.trace_bits)
     spikes, s = alif_step(acc, ALIFState(state.u, state.b, state.s_prev), at_readout_width, sat,
                           labels=("readout", "readout"))
     return ALIFReadoutState(s.u, s.b, spikes)
@@ -43,6 +45,7 @@ def alif_readout_step(acc, state: ALIFReadoutState, p: ALIFReadoutParams, sat=No
 
 class ALIFReadout(ReadoutKind):
     name = "alif"
+    uses_trace_bits = True  # the adaptation trace b keeps T fraction bits
     section = "4.3"
     parameters = ("decay", "rho", "threshold", "beta")
     State = ALIFReadoutState
@@ -59,23 +62,25 @@ class ALIFReadout(ReadoutKind):
 
     def state(self, widths):
         lo, hi = -(2 ** (widths.readout_bits - 1)), 2 ** (widths.readout_bits - 1) - 1
-        return (StateSpec("u", lo, hi), StateSpec("b", 0, 2**widths.decay_bits), StateSpec("s_prev", 0, 1, False))
+        return (StateSpec("u", lo, hi), StateSpec("b", 0, 2**widths.trace_bits), StateSpec("s_prev", 0, 1, False))
 
     def params(self, art, readout, dtype=np.int64):
         w = art.widths
         c = lambda a: a.astype(dtype)  # noqa: E731
         return ALIFReadoutParams(c(readout.decay), c(readout.rho), c(readout.threshold), c(readout.beta),
-                                 w.readout_bits, w.decay_bits, readout.decay_mode)
+                                 w.readout_bits, w.decay_bits, readout.decay_mode, w.trace_bits)
 
     def step(self, acc, state, p, sat=None):
         return alif_readout_step(acc, state, p, sat)
 
     def reference_step(self, acc, state, readout, ref):
         # section 3.4 at the readout width; q is the previous output spike, u the readout value
-        R, D = ref.widths.readout_bits, ref.widths.decay_bits
-        q, one = state["s_prev"], np.int64(2**D)
-        state["b"] = ref.floor_shift(readout.rho * state["b"], D) + q * (one - readout.rho)
-        big_b = ref.saturate(readout.threshold + ref.floor_shift(readout.beta * state["b"], D), R, "readout")
+        R, D, T = ref.widths.readout_bits, ref.widths.decay_bits, ref.widths.trace_bits
+        q = state["s_prev"]
+        state["b"] = ref.floor_shift(readout.rho * state["b"], D) + q * (np.int64(2**D) - readout.rho) * np.int64(2**(T - D))
+        ref.require(bool(np.all(state["b"] >= 0) and np.all(state["b"] <= 2**T)),
+                    "the readout's adaptation trace b left [0, 2**T] (section 4.3)")
+        big_b = ref.saturate(readout.threshold + ref.floor_shift(readout.beta * state["b"], T), R, "readout")
         pre = ref.decay(state["u"], readout.decay, readout.decay_mode) + acc - q * big_b
         state["u"] = ref.saturate(pre, R, "readout")
         state["s_prev"] = (state["u"] > big_b).astype(np.int64)

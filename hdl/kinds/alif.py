@@ -5,6 +5,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from skipcore.golden.artifact import max_trace_bits
 from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
 
 from .._checks import check_positive, reject
@@ -19,18 +20,18 @@ class ALIFUnit(wiring.Component):
 
     The contract's step t is ::
 
-        b_t    = ((rho * b_{t-1}) >> D) + q * (2**D - rho)     q = S[t-1], this neuron's last spike
-        B      = sat_S(b0 + ((beta * b_t) >> D))
+        b_t    = ((rho * b_{t-1}) >> D) + q * ((2**D - rho) << (T - D))   q = S[t-1], its last spike
+        B      = sat_S(b0 + ((beta * b_t) >> T))
         u'     = sat_S(decay(u, alpha) + acc - q * B)
         S[t]   = u' > B
 
     The unit keeps the trace one step ahead: its input ``b`` is already ``b_t`` and its output
-    ``b_next`` is ``b_{t+1} = ((rho * b_t) >> D) + S[t] * (2**D - rho)``, computed as soon as S[t]
+    ``b_next`` is ``b_{t+1} = ((rho * b_t) >> D) + S[t] * ((2**D - rho) << (T - D))``, computed as soon as S[t]
     is known. The threshold B then needs no multiplier chain, and every product is registered:
 
     * stage 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``;
-    * stage 2: ``b0 + ((beta * b_t) >> D)``, ``x = decay(u) + acc``, ``(rho * b_t) >> D`` and
-      that plus ``2**D - rho``;
+    * stage 2: ``b0 + ((beta * b_t) >> T)``, ``x = decay(u) + acc``, ``(rho * b_t) >> D`` and
+      that plus ``(2**D - rho) << (T - D)`` (a wiring shift);
     * stage 3: ``B`` (the saturation: a test of the high bits and a multiplexer);
     * stage 4: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B``, ``b_next``.
 
@@ -43,6 +44,8 @@ class ALIFUnit(wiring.Component):
     ----------
     acc_bits, state_bits, decay_bits : int
         Widths A, S, D of the contract.
+    trace_bits : int
+        T >= D, the fraction bits of the adaptation trace ``b`` (contract sections 1, 3.4).
     decay_mode : ``"mult"`` | ``"shift"``
         Decay of ``u`` by ``alpha``; ``b`` always decays multiplicatively by ``rho``.
 
@@ -50,8 +53,8 @@ class ALIFUnit(wiring.Component):
     -------
     acc : ``In(signed(acc_bits))``
     u : ``In(signed(state_bits))``
-    b : ``In(unsigned(decay_bits + 1))``
-        Adaptation trace of this step, ``b_t`` in ``[0, 2**D]``.
+    b : ``In(unsigned(trace_bits + 1))``
+        Adaptation trace of this step, ``b_t`` in ``[0, 2**T]``.
     q : ``In(1)``
         Previous spike S[t-1].
     decay : ``In(unsigned(decay_bits))`` (mult) or ``In(unsigned(5))`` (shift)
@@ -63,7 +66,7 @@ class ALIFUnit(wiring.Component):
         beta >= 0.
     spike : ``Out(1)``
     u_next : ``Out(signed(state_bits))``
-    b_next : ``Out(unsigned(decay_bits + 1))``
+    b_next : ``Out(unsigned(trace_bits + 1))``
         ``b_{t+1}``.
 
     Latency 4 cycles, one neuron per cycle.
@@ -71,15 +74,18 @@ class ALIFUnit(wiring.Component):
 
     latency = 4
 
-    def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str):
-        check_positive(self, "ALIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
+    def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str, trace_bits: int):
+        check_positive(self, "ALIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits,
+                       trace_bits=trace_bits)
         if decay_mode not in ("mult", "shift"):
             raise reject(self, ValueError(f"ALIFUnit decay_mode must be 'mult' or 'shift', not {decay_mode!r}"))
-        self._a, self._s, self._d, self._mode = acc_bits, state_bits, decay_bits, decay_mode
+        if trace_bits < decay_bits:
+            raise reject(self, ValueError(f"ALIFUnit trace_bits ({trace_bits}) must be at least decay_bits ({decay_bits})"))
+        self._a, self._s, self._d, self._mode, self._t = acc_bits, state_bits, decay_bits, decay_mode, trace_bits
         super().__init__({
             "acc": In(signed(acc_bits)),
             "u": In(signed(state_bits)),
-            "b": In(unsigned(decay_bits + 1)),
+            "b": In(unsigned(trace_bits + 1)),
             "q": In(1),
             "decay": In(unsigned(decay_bits if decay_mode == "mult" else _SHIFT_BITS)),
             "rho": In(unsigned(decay_bits)),
@@ -87,20 +93,20 @@ class ALIFUnit(wiring.Component):
             "beta": In(signed(state_bits)),
             "spike": Out(1),
             "u_next": Out(signed(state_bits)),
-            "b_next": Out(unsigned(decay_bits + 1)),
+            "b_next": Out(unsigned(trace_bits + 1)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        S, D, A = self._s, self._d, self._a
+        S, D, A, T = self._s, self._d, self._a, self._t
         width = max(S, A) + 2
         smax = (1 << (S - 1)) - 1
         # stage 1: the three products (or the shift decay of u)
-        p_beta = Signal(signed(S + D + 2))
-        p_rho = Signal(unsigned(2 * D + 1))
+        p_beta = Signal(signed(S + T + 2))
+        p_rho = Signal(unsigned(D + T + 1))
         du1 = Signal(signed(S + D + 1))          # alpha * u (mult) or u - (u >> n) (shift)
         acc1, q1, b0_1 = Signal(signed(A)), Signal(), Signal(signed(S))
-        inc1 = Signal(unsigned(D + 1))
+        inc1 = Signal(unsigned(T + 1))
         if self._mode == "mult":
             m.d.sync += du1.eq(self.decay * self.u)
         else:
@@ -109,17 +115,17 @@ class ALIFUnit(wiring.Component):
             p_beta.eq(self.beta * self.b),
             p_rho.eq(self.rho * self.b),
             acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
-            inc1.eq((1 << D) - self.rho),
+            inc1.eq(((1 << D) - self.rho) << (T - D)),
         ]
         # stage 2: threshold before saturation, decayed membrane plus input, decayed trace (+ inc)
         b_sum = Signal(signed(S + 3))
         x2 = Signal(signed(width))
         q2 = Signal()
-        r2 = Signal(unsigned(D + 1))
-        r_inc2 = Signal(unsigned(D + 2))
+        r2 = Signal(unsigned(T + 1))
+        r_inc2 = Signal(unsigned(T + 2))
         du = (du1 >> D) if self._mode == "mult" else du1
         m.d.sync += [
-            b_sum.eq(b0_1 + (p_beta >> D)),
+            b_sum.eq(b0_1 + (p_beta >> T)),
             x2.eq(du + acc1),
             q2.eq(q1),
             r2.eq(p_rho >> D),
@@ -129,8 +135,8 @@ class ALIFUnit(wiring.Component):
         big_b = Signal(signed(S))
         x3 = Signal(signed(width))
         q3 = Signal()
-        r3 = Signal(unsigned(D + 1))
-        r_inc3 = Signal(unsigned(D + 1))
+        r3 = Signal(unsigned(T + 1))
+        r_inc3 = Signal(unsigned(T + 1))
         m.d.sync += [big_b.eq(saturate(b_sum, S)), x3.eq(x2), q3.eq(q2), r3.eq(r2), r_inc3.eq(r_inc2)]
         # stage 4: u' = sat_S(y), y = x - q*B. [u' > B] equals [y > B] except when y saturates
         # high and B = 2**(S-1) - 1 (then u' = B); y > B <=> x > (1 + q) * B, in parallel.
@@ -158,10 +164,10 @@ class ALIFKind(UnitKind):
 
     def unit_args(self, plan):
         return dict(acc_bits=plan.acc_bits, state_bits=plan.state_bits, decay_bits=plan.decay_bits,
-                    decay_mode=plan.decay_mode)
+                    decay_mode=plan.decay_mode, trace_bits=plan.trace_bits)
 
     def state_layout(self, plan):
-        return data.StructLayout({"u": signed(plan.state_bits), "b": unsigned(plan.decay_bits + 1),
+        return data.StructLayout({"u": signed(plan.state_bits), "b": unsigned(plan.trace_bits + 1),
                                   "q": unsigned(1)})
 
     def params(self, art, layer):
@@ -177,12 +183,20 @@ class ALIFKind(UnitKind):
     def multipliers(self, plan):
         return 2 + (1 if plan.decay_mode == "mult" else 0)  # rho * b, beta * b, alpha * u
 
+    def example_args(self, rng, *, acc_bits, state_bits, decay_bits, decay_mode):
+        # the trace's fraction bits: either end of their range or between (contract section 1)
+        top = max_trace_bits(state_bits, state_bits, decay_bits)
+        trace_bits = (decay_bits, top, int(rng.integers(decay_bits, top + 1)))[int(rng.integers(3))]
+        return dict(acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits, decay_mode=decay_mode,
+                    trace_bits=trace_bits)
+
     def vectors(self, rng, args, count):
         """The golden step from ``(u, b_{t-1}, q)``; the unit takes ``b_t`` and returns ``b_{t+1}``."""
         A, S, D, mode = args["acc_bits"], args["state_bits"], args["decay_bits"], args["decay_mode"]
+        T = args["trace_bits"]
         smin, smax = -(1 << (S - 1)), (1 << (S - 1)) - 1
         u = edge_values(rng, smin, smax, count)
-        b_prev = edge_values(rng, 0, 1 << D, count)
+        b_prev = edge_values(rng, 0, 1 << T, count)
         q = rng.integers(0, 2, count)
         acc = edge_values(rng, -(1 << (A - 1)), (1 << (A - 1)) - 1, count)
         alpha = edge_values(rng, 0, (1 << D) - 1, count) if mode == "mult" else rng.integers(1, 31, count)
@@ -191,10 +205,11 @@ class ALIFKind(UnitKind):
         beta = edge_values(rng, 0, smax, count)
         small = rng.random(count) < 0.4
         beta[small] = rng.integers(0, 64, int(small.sum())).clip(0, smax)
-        spikes, state = alif_step(acc, ALIFState(u, b_prev, q), ALIFParams(alpha, rho, b0, beta, S, D, mode))
+        spikes, state = alif_step(acc, ALIFState(u, b_prev, q), ALIFParams(alpha, rho, b0, beta, S, D, mode, T))
         b_t = state.b
         inputs = {"acc": acc, "u": u, "b": b_t, "q": q, "decay": alpha, "rho": rho, "threshold": b0, "beta": beta}
-        b_next = ((rho * b_t) >> D) + spikes * ((1 << D) - rho)
+        # the next step's trace (the unit's b_next), by the golden step itself with the new spikes
+        b_next = alif_step(acc, ALIFState(u, b_t, spikes), ALIFParams(alpha, rho, b0, beta, S, D, mode, T))[1].b
         return inputs, {"spike": spikes, "u_next": state.u, "b_next": b_next}, {"u_next": S}
 
 

@@ -19,15 +19,16 @@ class ALIFReadout(ReadoutUnitKind):
                 ParamSource("beta", readout.beta, w.readout_bits, True)]
 
     def state_shapes(self, plan):
-        return {"b": unsigned(plan.decay_bits + 1), "q": unsigned(1)}
+        return {"b": unsigned(plan.trace_bits + 1), "q": unsigned(1)}
 
     def prepare(self, m, value, state, params, plan):
         # the trace, the threshold and the decayed value need no class sum: a cycle ahead
-        D, R = plan.decay_bits, plan.readout_bits
+        D, R, T = plan.decay_bits, plan.readout_bits, plan.trace_bits
         q, rho = state["q"], params["rho"]
-        b = ((rho * state["b"]) >> D) + Mux(q, (1 << D) - rho, 0)
-        big_b = saturate(params["threshold"] + ((params["beta"] * b) >> D), R)
-        return {"b": b[:D + 1], "big_b": big_b, "q_big_b": Mux(q, big_b, 0),
+        # section 4.3: b in [0, 2**T] with T fraction bits; the increment's shift is wiring
+        b = ((rho * state["b"]) >> D) + Mux(q, ((1 << D) - rho) << (T - D), 0)
+        big_b = saturate(params["threshold"] + ((params["beta"] * b) >> T), R)
+        return {"b": b[:T + 1], "big_b": big_b, "q_big_b": Mux(q, big_b, 0),
                 "base": decay(value, params["decay"], D, plan.decay_mode)}
 
     def update(self, m, value, state, acc, params, plan, prepared=None):

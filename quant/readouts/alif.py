@@ -120,11 +120,11 @@ class ALIFReadout(QuantReadoutKind):
         from ..qat import decay, sat
 
         u, b, q = state
-        d, bits = widths.decay_bits, widths.readout_bits
-        b = decay(b, r.rho, d, "mult", d + 2) + q * (float(2**d) - r.rho)
-        # (beta * b) >> D with beta up to R bits: decay()'s split product with the roles swapped
-        # (b <= 2**D is the small factor), exact where beta * b could pass 2**53
-        big_b = sat(r.threshold + decay(r.beta, b, d, "mult", None), bits, counter, "readout")
+        d, t, bits = widths.decay_bits, widths.trace_bits, widths.readout_bits
+        b = decay(b, r.rho, d, "mult", t + 2) + q * ((float(2**d) - r.rho) * float(2**(t - d)))
+        # (beta * b) >> T with beta up to R bits: decay()'s split product with the roles swapped
+        # (b <= 2**T is the small factor), exact where beta * b could pass 2**53
+        big_b = sat(r.threshold + decay(r.beta, b, t, "mult", None), bits, counter, "readout")
         u = sat(decay(u, r.decay, d, r.decay_mode, bits) + acc - q * big_b, bits, counter, "readout")
         return (u, b, (u > big_b).to(u.dtype))
 

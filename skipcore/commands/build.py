@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder: bitstream, report.json, build.log, build/ (generic: core.v, README.md)")
     parser.add_argument("--lanes", "-P", type=int, default=1, metavar="P",
                         help="neurons updated in parallel per layer engine (1..N; more lanes: faster, larger)")
+    parser.add_argument("--events", "-E", type=int, default=1, metavar="E", help="events per cycle per layer engine, 1..8: the weight rows of up to E events are read and summed in one cycle, so a step with k events costs about ceil(k/E) instead of k row reads (default %(default)s)")
     parser.add_argument("--freq", type=float, default=None, metavar="MHZ",
                         help="core clock: generates the board's PLL (SB_PLL40 on the iCEBreaker, EHXPLLL on "
                              "the ULX3S) for this clock; refused when the PLL cannot make it within 1%% "
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from skipcore.boards.flow import build, print_summary
 
     console = Console(stderr=True)
-    result = build(args.model, args.board, args.out, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,
+    result = build(args.model, args.board, args.out, lanes=args.lanes, events=args.events, freq_mhz=args.freq, baud=args.baud,
                    force=args.force, console=console)
     summary = result.summary
     if args.json:

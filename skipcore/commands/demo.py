@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--qat-epochs", type=int, default=3, help="QAT fine-tuning epochs (default: %(default)s)")
     parser.add_argument("--lanes", type=int, default=8, help="lanes per layer engine (default: %(default)s)")
+    parser.add_argument("--events", type=int, default=1,
+                        help="events per cycle per layer engine, 1..8 (default: %(default)s)")
     parser.add_argument("--board", default="ulx3s-85f",
                         help="board to build for: ulx3s-85f, icebreaker, generic or none (default: %(default)s)")
     parser.add_argument("--force", action="store_true",
@@ -101,7 +103,7 @@ def step_verify(ctx: DemoContext) -> dict:
     from skipcore.report import print_table
 
     a = ctx.args
-    report = verify(ctx.results["qat"]["artifact"], out_dir=ctx.out / "verify", lanes=a.lanes,
+    report = verify(ctx.results["qat"]["artifact"], out_dir=ctx.out / "verify", lanes=a.lanes, events=a.events,
                     board=None if a.board == "none" else a.board, limit=200 if a.quick else None,
                     force=True, progress=not a.no_progress)
     print_table(report, title="skipcore demo: verify")
@@ -146,6 +148,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--qat-epochs must be at least 1, got {args.qat_epochs}")
     check_verify_options(lanes=args.lanes, jobs=None, clock_mhz=None, limit=None, cocotb_samples=20,
                          board=None if args.board == "none" else args.board)
+    from skipcore.hdl.plan import check_events
+
+    check_events(args.events)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("artifact", help="model.skc")
     parser.add_argument("--lanes", "-P", type=int, required=True, metavar="P",
                         help="lanes per layer engine, 1..N (clamped to each layer's neuron count)")
+    parser.add_argument("--events", "-E", type=int, default=1, metavar="E", help="events per cycle per layer engine, 1..8: the weight rows of up to E events are read and summed in one cycle, so a step with k events costs about ceil(k/E) instead of k row reads (default %(default)s)")
     parser.add_argument("--ring-depth", type=int, default=None, metavar="D",
                         help="ring-buffer slots of every recurrent layer (default: its span; must be >= every span)")
     parser.add_argument("--no-debug", action="store_true", help="leave out the dbg_l* ports (for synthesis)")
@@ -74,11 +75,12 @@ def _sha256_file(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from skipcore.cores import CORE_FILES, write_core
     from skipcore.golden.artifact import load
-    from skipcore.hdl.plan import plan_core
+    from skipcore.hdl.plan import check_events, plan_core
     from skipcore.outputs import OutputPlan
 
     if args.lanes < 1:
         raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
+    check_events(args.events)
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")
     if args.steps is not None and args.data is not None:
@@ -91,14 +93,16 @@ def run(args: argparse.Namespace) -> int:
     plan = OutputPlan("generate", inputs=[args.artifact, data_path], force=args.force)
     out = plan.folder(args.out, "-o", files=CORE_FILES).path
     art = load(args.artifact)
-    core_plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug)
+    core_plan = plan_core(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
+                          events=args.events)
     activity = measure_activity(art, core_plan, data=args.data, samples=args.samples, steps=steps,
                                 seed=args.seed)
     plan.prepare()
     write_core(art, out, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
-               digest=_sha256_file(Path(args.artifact)), activity=activity)
+               digest=_sha256_file(Path(args.artifact)), activity=activity, events=args.events)
     core_v = out / "core.v"
-    layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, c={l.constant_cycles}" for l in core_plan.layers)
+    layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, {l.events} events/cycle, c={l.constant_cycles}"
+                       for l in core_plan.layers)
     print(f"wrote {core_v} and {out / 'core.json'} ({art.summary()})")
     print(f"  {layers}; bound at measured activity: mean {activity['per_step_mean']}, "
           f"max {activity['per_step_max']} cycles/step ({activity['source']})")

@@ -19,6 +19,10 @@ def add_width_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tru
     g.add_argument("--state-bits", type=int, default=d.state_bits, help="membrane/threshold bits, 8..32 (default %(default)s)")
     g.add_argument("--readout-bits", type=int, default=d.readout_bits, help="readout state bits, 8..40 (default %(default)s)")
     g.add_argument("--decay-bits", type=int, default=d.decay_bits, help="fractional bits of decays, 1..16 (default %(default)s)")
+    g.add_argument("--trace-bits", type=int, default=None,
+                   help="fraction bits of the ALIF adaptation traces, decay-bits..min(decay-bits + 8, "
+                        "60 - max(state-bits, readout-bits)) (default: the most; decay-bits: the arithmetic of "
+                        "artifact versions 1 and 2)")
     g.add_argument("--input-bits", type=int, default=None,
                    help="bits of a real (default 8) or count (default: from the data) input, 1..16")
     g.add_argument("--input-frac-bits", type=int, default=None,
@@ -37,7 +41,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False
         g.add_argument("--scale-policy", choices=SCALE_POLICIES, default=d.scale_policy,
                        help="max: the largest weight uses the full range; threshold: thresholds keep at least 2**k "
                             "steps, weight exponents absorb the rest; percentile: the P-th percentile |w| uses the "
-                            "full range, larger weights clip; auto: try them and keep the best on the validation "
+                            "full range, larger weights clip; auto: try them (with ALIF neurons and no --trace-bits, "
+                            "each at the default trace bits and at --decay-bits) and keep the best on the validation "
                             "split (default %(default)s)")
     g.add_argument("--threshold-steps", type=int, default=d.threshold_steps, metavar="K",
                    help="threshold policy: the smallest threshold keeps at least 2**K steps, 0..16 (default %(default)s)")
@@ -51,7 +56,8 @@ def options_from_args(args: argparse.Namespace):
 
     d = ExportOptions()
     return ExportOptions(weight_bits=args.weight_bits, state_bits=args.state_bits, readout_bits=args.readout_bits,
-                         decay_bits=args.decay_bits, input_bits=args.input_bits,
+                         decay_bits=args.decay_bits, trace_bits=getattr(args, "trace_bits", None),
+                         input_bits=args.input_bits,
                          input_frac_bits=args.input_frac_bits, decay_mode=args.decay_mode,
                          scale_policy=getattr(args, "scale_policy", d.scale_policy),
                          threshold_steps=getattr(args, "threshold_steps", d.threshold_steps),

@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"steps per random sequence (default {DEFAULT_RANDOM_STEPS}); "
                              "a dataset's sequences keep their own length")
     parser.add_argument("--lanes", "-P", type=int, default=1, metavar="P", help="lanes per layer engine (default 1)")
+    parser.add_argument("--events", "-E", type=int, default=1, metavar="E", help="events per cycle per layer engine, 1..8: the weight rows of up to E events are read and summed in one cycle, so a step with k events costs about ceil(k/E) instead of k row reads (default %(default)s)")
     parser.add_argument("--ring-depth", type=int, default=None, metavar="D", help="ring-buffer slots (default: span)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                         help="cocotb simulator (default %(default)s)")
@@ -174,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--random draws random inputs, --data names a dataset; pass one of them")
     if args.lanes < 1:
         raise ConfigError(f"--lanes must be at least 1, got {args.lanes}")
+    from skipcore.hdl.plan import check_events
+
+    check_events(args.events)
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {args.steps}")
     plan = OutputPlan("simulate", inputs=[args.artifact, args.data], force=args.force)
@@ -186,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
     x, labels, info, source = _inputs(args, art)
     plan.prepare()
     core_dir = generate_core_dir(art, lanes=args.lanes, ring_depth=args.ring_depth, debug=True,
-                                 out=(out / "core") if out else None)
-    console.print(f"core: {core_dir}  ({art.summary()}, lanes {args.lanes})")
+                                 out=(out / "core") if out else None, events=args.events)
+    console.print(f"core: {core_dir}  ({art.summary()}, lanes {args.lanes}, events {args.events})")
     console.print(f"inputs: {source}")
     waves = None
     if args.fast:

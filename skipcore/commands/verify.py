@@ -13,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lanes", type=int, default=8,
                         help="lanes per layer engine, at least 1, clamped to each layer's neuron count "
                              "(default %(default)s)")
+    parser.add_argument("--events", "-E", type=int, default=1, metavar="E", help="events per cycle per layer engine, 1..8: the weight rows of up to E events are read and summed in one cycle, so a step with k events costs about ceil(k/E) instead of k row reads (default %(default)s)")
     parser.add_argument("--board", default=None,
                         help="also build for this board: icebreaker, ulx3s-85f, generic (checked before any work)")
     parser.add_argument("--clock", type=float, default=None, metavar="MHZ",
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     label = "--out" if args.out else ("the report folder (the folder of --json)" if args.json
                                       else "the report folder (default)")
     report = verify(args.artifact, out_dir=out, data=args.data, limit=args.limit, lanes=args.lanes,
-                    board=args.board, clock_mhz=args.clock, json_path=args.json,
+                    events=args.events, board=args.board, clock_mhz=args.clock, json_path=args.json,
                     cocotb_samples=args.cocotb_samples, jobs=args.jobs, force=args.force, progress=not args.no_progress,
                     out_label=label)
     print_table(report)
