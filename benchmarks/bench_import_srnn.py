@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weight-bits", type=int, default=8)
     p.add_argument("--state-bits", type=int, default=16)
+    p.add_argument("--fold", choices=("float", "decay"), default=None,
+                   help="skipcore's --fold for every policy (default: none given: float, auto tries both)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/srnn_ecg.pth")
     p.add_argument("--qat-epochs", type=int, default=0, help="QAT epochs after the import (0: none)")
     p.add_argument("--qat-lr", type=float, default=1e-3, help="QAT learning rate (default %(default)s)")
@@ -238,6 +240,8 @@ def main(argv=None) -> int:
     base = [str(skipcore), "import", str(pth), "--input-kind", "spike", "--b-j0", str(args.b_j0),
             "--beta", str(args.beta), "--mode", "per_step", "--skip-steps", str(SKIP_STEPS),
             "--weight-bits", str(args.weight_bits), "--state-bits", str(args.state_bits), "--force"]
+    if args.fold:
+        base += ["--fold", args.fold]
     if args.data:
         base += ["--data", args.data]
     # float of the imported network (skipcore's float model) on the test split
@@ -271,6 +275,7 @@ def main(argv=None) -> int:
             "clipped": int(sum(clipped.get("layers") or []) + int(clipped.get("readout") or 0)),
             "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]],
             "trace_bits": art.widths.trace_bits,  # the ALIF traces' fraction bits (CONTRACT.md section 1)
+            "fold": (art.provenance.get("export_options") or {}).get("fold") or "float",  # CONTRACT.md section 7
             "threshold_range": [[int(l.threshold.min()), int(l.threshold.max())] for l in art.layers],
             "seconds": time.perf_counter() - t0,
             "auto_candidates": (art.provenance.get("scale_policy_auto") or {}).get("candidates"),

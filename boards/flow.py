@@ -432,6 +432,14 @@ def build(
             t0 = time.monotonic()
             with progress.stage(label):
                 rc, output = _run_stage([tool_command(tool), *args], build_dir, log, label)
+                if rc != 0 and tool == "yosys" and target.family == "ecp5" and _abc9_failed(output, build_dir):
+                    text = ("yosys failed inside its ABC9 LUT mapping (an assertion in "
+                            "ABC_OPS_REINTEGRATE that some netlists trigger); synthesised again with "
+                            "the older ABC LUT mapping (abc -lut 4:7)")
+                    warnings.append(text)
+                    log.write(f"warning: {text}\n")
+                    _without_abc9(build_dir)
+                    rc, output = _run_stage([tool_command(tool), *args], build_dir, log, label + ", abc")
             seconds[tool] = time.monotonic() - t0
             if rc != 0:
                 if tool.startswith("nextpnr"):
@@ -466,6 +474,33 @@ def build(
     summary["seconds"]["total"] = round(seconds["total"], 2)
     atomic_write_text(out_dir / REPORT_NAME, json.dumps(summary, indent=1))
     return BuildResult(out_dir, summary, bitstream, log_path, seconds)
+
+
+def _abc9_failed(output: str, build_dir: Path) -> bool:
+    """Whether a failed yosys run stopped in its ABC9 pass (the last pass it started; yosys writes
+    the assertion to its own log, top.rpt, and nothing after the pass's header)."""
+    text = output
+    report = build_dir / "top.rpt"
+    if report.is_file():
+        text += report.read_text(errors="replace")[-20000:]
+    passes = re.findall(r"Executing (\w+)", text)
+    return bool(passes) and passes[-1].startswith(("ABC9", "ABC_OPS_REINTEGRATE", "AIGER"))
+
+
+def _without_abc9(build_dir: Path) -> None:
+    """Make the build's yosys script (ECP5) map LUTs with ABC instead of ABC9: ``synth_ecp5``
+    up to its ``map_luts`` step, that step with ``abc -lut 4:7``, then the rest of ``synth_ecp5``
+    (yosys 0.70 has no ``-noabc9``)."""
+    script = build_dir / "top.ys"
+    lines = []
+    for line in script.read_text().splitlines():
+        if re.match(r"\s*synth_ecp5\b", line):
+            synth = line.strip()
+            lines += [f"{synth} -run :map_luts", "techmap -map +/lattice/latches_map.v",
+                      "abc -lut 4:7 -dress", "clean", f"{synth} -run map_cells:"]
+        else:
+            lines.append(line)
+    script.write_text("\n".join(lines) + "\n")
 
 
 def _clock_text(target: Target, pll_config) -> str:

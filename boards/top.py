@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl import Elaboratable, ResetInserter, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -104,8 +104,11 @@ class EventQueue(wiring.Component):
             write.eq(self.w_en & self.w_rdy),
             wport.addr.eq(w_ptr[:aw]), wport.data.eq(self.w_data), wport.en.eq(write),
         ]
+        # the writer's decisions (write, discard: the frame parser's) only select among values
+        # computed from registers, behind no adder (timing closure, issue 12)
         w_next = Signal(aw + 1)
-        m.d.comb += w_next.eq(w_ptr + write)
+        w_inc = Signal(aw + 1)
+        m.d.comb += [w_inc.eq(w_ptr + 1), w_next.eq(Mux(write, w_inc, w_ptr))]
 
         load = Signal()
         m.d.comb += [
@@ -117,7 +120,11 @@ class EventQueue(wiring.Component):
             m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
-            m.d.sync += used.eq(Mux(self.discard, c_ptr - r_ptr, used + write) - load)
+            committed, committed_less, used_up, used_down = (Signal(aw + 1) for _ in range(4))
+            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr - r_ptr - 1),
+                         used_up.eq(used + 1), used_down.eq(used - 1)]
+            m.d.sync += used.eq(Mux(self.discard, Mux(load, committed_less, committed),
+                                    Mux(write & ~load, used_up, Mux(load & ~write, used_down, used))))
             with m.If(self.commit):
                 m.d.sync += c_ptr.eq(w_next)
             with m.If(load):
@@ -209,7 +216,18 @@ class UARTBridge(wiring.Component):
         entry_width = ib + vb + 3
         depth = prm.resolved_queue_depth
         m.submodules.queue = queue = EventQueue(entry_width, depth)
-        m.submodules.flags = flags = SyncFIFO(width=1, depth=prm.steps_in_flight)
+        # the per-step report flags; written one cycle after the step's marker went to the core
+        # (flag_q), with room for that entry and a room test that is a register (flags_ok, one
+        # cycle late: two more entries than steps_in_flight), so that the core's input handshake
+        # does not reach the FIFO's storage; the read side is a register too (SyncFIFOBuffered), so
+        # that the responder's decisions start at registers (timing closure, issue 12)
+        m.submodules.flags = flags = SyncFIFOBuffered(width=1, depth=prm.steps_in_flight + 2)
+        flag_in, flag_data = Signal(), Signal()
+        flag_q, flag_q_data = Signal(), Signal()
+        flags_ok = Signal(init=1)
+        m.d.sync += [flag_q.eq(flag_in), flag_q_data.eq(flag_data),
+                     flags_ok.eq(flags.level <= prm.steps_in_flight - 1)]
+        m.d.comb += [flags.w_en.eq(flag_q), flags.w_data.eq(flag_q_data)]
 
         # ---------------------------------------------------------------------------------------
         # control answers posted by the parser and the flush logic (at most one pending)
@@ -224,13 +242,21 @@ class UARTBridge(wiring.Component):
         err_code = Signal(8)
         err_cmd = Signal(8)
         ctl_take = Signal()  # the responder starts the pending answer
-        with m.If(ctl_post):
-            m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(ctl_is_info)]
-            with m.If(~ctl_is_info):
-                m.d.sync += [err_code.eq(ctl_code), err_cmd.eq(ctl_cmd)]
+        # a post is registered (post_q) before it becomes the pending answer, so that the
+        # responder's decisions do not depend on the parser's (timing closure, issue 12)
+        post_q, post_info_q = Signal(), Signal()
+        post_code_q, post_cmd_q = Signal(8), Signal(8)
+        # (the answer's fields are registered in every cycle, without an enable: they matter only
+        # with post_q)
+        m.d.sync += [post_q.eq(ctl_post), post_info_q.eq(ctl_is_info), post_code_q.eq(ctl_code),
+                     post_cmd_q.eq(ctl_cmd)]
+        with m.If(post_q):
+            m.d.sync += [ctl_pending.eq(1), ctl_pending_info.eq(post_info_q)]
+            with m.If(~post_info_q):
+                m.d.sync += [err_code.eq(post_code_q), err_cmd.eq(post_cmd_q)]
         with m.Elif(ctl_take):
             m.d.sync += ctl_pending.eq(0)
-        m.d.comb += [ctl_post.eq(parser_post | flush_post), self.error.eq(ctl_post & ~ctl_is_info)]
+        m.d.comb += [ctl_post.eq(parser_post | flush_post), self.error.eq(post_q & ~post_info_q)]
 
         # ---------------------------------------------------------------------------------------
         # frame parser
@@ -249,11 +275,22 @@ class UARTBridge(wiring.Component):
         # does not sit in front of the parser's decisions (timing closure, issue 12)
         expired = Signal(init=int(prm.resolved_timeout == 0))
 
-        is_step = (cmd & 0xFC) == P.CMD_STEP
+        cmd_step, cmd_info, cmd_reset = Signal(), Signal(), Signal()  # decoded with cmd
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
         idx_full = ev_now[: 8 * link.index_bytes]
         ev_index = idx_full[:ib]
         ev_value = Const(1, 1) if link.value_bytes == 0 else ev_now[8 * link.index_bytes : 8 * link.index_bytes + vb]
+        # The parser's tests of the received byte are registers: rx.data and the registers they
+        # compare it with change only in a cycle with rx.valid, and rx.valid never comes in two
+        # cycles in a row (a byte lasts 10 bit times), so each test, registered in every cycle,
+        # is exact when the next rx.valid comes (timing closure, issue 12)
+        byte_is_sync, byte_is_crc, len_zero, rem_one, idx_bad = (Signal(name=n) for n in (
+            "byte_is_sync", "byte_is_crc", "len_zero", "rem_one", "idx_bad"))
+        m.d.sync += [
+            byte_is_sync.eq(byte == P.CMD_SYNC), byte_is_crc.eq(byte == crc),
+            len_zero.eq(Cat(len_lo, byte) == 0), rem_one.eq(remaining == 1),
+            idx_bad.eq(idx_full >= link.channels),
+        ]
         set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
         with m.If((set_err != 0) & (err == 0)):
             m.d.sync += err.eq(set_err)
@@ -277,11 +314,13 @@ class UARTBridge(wiring.Component):
         with m.FSM(name="parser") as parser_fsm:
             with m.State("SYNC"):
                 m.d.sync += [crc.eq(0), err.eq(0), ebc.eq(0), timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
-                with m.If(rx.valid & (byte == P.CMD_SYNC)):
+                with m.If(rx.valid & byte_is_sync):
                     m.next = "CMD"
             with m.State("CMD"):
                 with m.If(rx.valid):
-                    m.d.sync += [cmd.eq(byte), crc.eq(crc8_update(crc, byte))]
+                    m.d.sync += [cmd.eq(byte), crc.eq(crc8_update(crc, byte)),
+                                 cmd_step.eq((byte & 0xFC) == P.CMD_STEP),
+                                 cmd_info.eq(byte == P.CMD_INFO), cmd_reset.eq(byte == P.CMD_RESET)]
                     m.next = "LEN0"
                 watch()
             with m.State("LEN0"):
@@ -295,24 +334,24 @@ class UARTBridge(wiring.Component):
                     m.d.sync += [remaining.eq(full_len), crc.eq(crc8_update(crc, byte))]
                     with m.Switch(cmd):
                         with m.Case(P.CMD_INFO, P.CMD_RESET):
-                            with m.If(full_len != 0):
+                            with m.If(~len_zero):
                                 m.d.comb += set_err.eq(_E.LENGTH)
                         with m.Case(*[P.CMD_STEP | f for f in range(4)]):
                             pass
                         with m.Default():
                             m.d.comb += set_err.eq(_E.COMMAND)
                     m.next = "PAYLOAD"
-                    with m.If(full_len == 0):
+                    with m.If(len_zero):
                         m.next = "CHECK"
                 watch()
             with m.State("PAYLOAD"):
                 with m.If(rx.valid):
                     m.d.sync += [crc.eq(crc8_update(crc, byte)), remaining.eq(remaining - 1)]
-                    with m.If(is_step):
+                    with m.If(cmd_step):
                         m.d.sync += ev.eq(ev_now)
                         with m.If(ebc == eb - 1):
                             m.d.sync += ebc.eq(0)
-                            with m.If(idx_full >= link.channels):
+                            with m.If(idx_bad):
                                 m.d.comb += set_err.eq(_E.INDEX)
                             with m.Elif(err == 0):
                                 with m.If(queue.w_rdy):
@@ -321,21 +360,21 @@ class UARTBridge(wiring.Component):
                                     m.d.comb += set_err.eq(_E.OVERFLOW)
                         with m.Else():
                             m.d.sync += ebc.eq(ebc + 1)
-                            with m.If(remaining == 1):
+                            with m.If(rem_one):
                                 m.d.comb += set_err.eq(_E.LENGTH)  # the frame ends inside an event
-                    with m.If(remaining == 1):
+                    with m.If(rem_one):
                         m.next = "CHECK"
                 watch()
             with m.State("CHECK"):
                 with m.If(rx.valid):
                     final = Signal(3)
                     m.d.comb += final.eq(err)
-                    with m.If((byte != crc) & (err != _E.FRAMING)):
+                    with m.If(~byte_is_crc & (err != _E.FRAMING)):
                         m.d.comb += final.eq(_E.CRC)
                     with m.If(final != 0):
                         m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                      ctl_code.eq(final), ctl_cmd.eq(cmd)]
-                    with m.Elif(is_step):
+                    with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
                         with m.If(queue.w_rdy):
                             m.d.comb += [
@@ -345,9 +384,9 @@ class UARTBridge(wiring.Component):
                         with m.Else():
                             m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                          ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
-                    with m.Elif(cmd == P.CMD_INFO):
+                    with m.Elif(cmd_info):
                         m.d.comb += [parser_post.eq(1), ctl_is_info.eq(1)]
-                    with m.Elif(cmd == P.CMD_RESET):
+                    with m.Elif(cmd_reset):
                         m.d.comb += reset_req.eq(1)
                     m.next = "SYNC"
                 watch()
@@ -366,7 +405,6 @@ class UARTBridge(wiring.Component):
         e_index, e_value = entry[:ib], entry[ib : ib + vb]
         e_end_step, e_end_seq, e_report = entry[ib + vb], entry[ib + vb + 1], entry[ib + vb + 2]
         in_seq = Signal()  # the core is inside a sequence (some word of it was sent, not its last marker)
-        presenting = Signal()  # in_valid was high without in_ready last cycle: the word must stay
         reset_pending = Signal()
         flushing = Signal()
         flush_marker = Signal()
@@ -374,37 +412,62 @@ class UARTBridge(wiring.Component):
         flush_done = Signal()
         step_no = Signal(16)  # step number of the next core output within its sequence
 
-        m.d.comb += [core.in_index.eq(e_index), core.in_value.eq(e_value)]
+        # The words for the core go through a one-word register (send), taken when it is empty,
+        # so that the flow control here reaches neither the core's input queue nor a register
+        # enable behind it (timing closure, issue 12); a word counts as sent to the core when it
+        # enters the register, which holds it until the core takes it. One word per two cycles
+        # at most: far more than the UART brings.
+        to_core = stream.Signature(data.StructLayout({
+            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)})).flip().create()
+        send_valid = Signal()
+        send = Signal.like(to_core.payload)
+        m.d.comb += [
+            to_core.ready.eq(~send_valid),
+            core.in_valid.eq(send_valid),
+            core.in_index.eq(send.index), core.in_value.eq(send.value),
+            core.in_end_step.eq(send.end_step), core.in_end_seq.eq(send.end_seq),
+        ]
+        with m.If(~send_valid):
+            m.d.sync += [send_valid.eq(to_core.valid), send.eq(to_core.payload)]
+        with m.Elif(core.in_ready):
+            m.d.sync += send_valid.eq(0)
+        m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
         with m.If(flushing):
             m.d.comb += [
-                core.in_valid.eq(flush_marker & flags.w_rdy),
-                core.in_index.eq(0), core.in_value.eq(0),
-                core.in_end_step.eq(1), core.in_end_seq.eq(1),
-                flags.w_data.eq(0),
+                to_core.valid.eq(flush_marker & flags_ok),
+                to_core.payload.index.eq(0), to_core.payload.value.eq(0),
+                to_core.payload.end_step.eq(1), to_core.payload.end_seq.eq(1),
+                flag_data.eq(0),
             ]
         with m.Else():
-            allow = ~reset_pending | presenting
+            allow = ~reset_pending
             m.d.comb += [
-                core.in_valid.eq(queue_out.valid & (~e_end_step | flags.w_rdy) & allow),
-                core.in_end_step.eq(e_end_step), core.in_end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(core.in_ready & (~e_end_step | flags.w_rdy) & allow),
-                flags.w_data.eq(e_report),
+                to_core.valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
+                to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
+                queue_out.ready.eq(to_core.ready & (~e_end_step | flags_ok) & allow),
+                flag_data.eq(e_report),
             ]
-        transfer = core.in_valid & core.in_ready
-        m.d.comb += flags.w_en.eq(transfer & core.in_end_step)
-        m.d.sync += presenting.eq(core.in_valid & ~core.in_ready)
+        transfer = to_core.valid & to_core.ready
+        m.d.comb += flag_in.eq(transfer & to_core.payload.end_step)
         with m.If(transfer):
-            m.d.sync += in_seq.eq(~(core.in_end_step & core.in_end_seq))
+            m.d.sync += in_seq.eq(~(to_core.payload.end_step & to_core.payload.end_seq))
 
         with m.If(reset_req):
             m.d.sync += reset_pending.eq(1)
-        with m.If(reset_pending & ~flushing & ~presenting):
+        with m.If(reset_pending & ~flushing):
             m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
             m.d.comb += queue.clear.eq(1)
         with m.If(flushing & flush_marker & transfer):
             m.d.sync += flush_marker.eq(0)
-        m.d.comb += flush_done.eq(flushing & ~flush_marker & ~flags.r_rdy & responder_idle
-                                  & ~ctl_pending & ~parser_post)
+        # The flush ends (its INFO is posted) when nothing of the old sequences is left: decided a
+        # cycle ahead (flush_go, a register: none of its conditions can change in one cycle while
+        # they hold and nothing is posted), and not while the parser may post (it posts only on
+        # rx.valid, rx.error or its timeout: registers, not the parser's decision) (timing closure)
+        parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
+        flush_go = Signal()
+        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & (flags.level == 0) & responder_idle
+                                & ~ctl_pending & ~post_q & ~parser_may_post & ~flush_go)
+        m.d.comb += flush_done.eq(flush_go & flushing & ~parser_may_post)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
@@ -439,6 +502,8 @@ class UARTBridge(wiring.Component):
         # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
         payload_byte = Signal(8)
+        payload_q = Signal(8)  # payload_byte one cycle later (PICK): the byte multiplexer has a cycle of its own
+        m.d.sync += payload_q.eq(payload_byte)
         with m.Switch(rsp_kind):
             with m.Case(0):
                 m.d.comb += payload_byte.eq(Array(step_bytes)[pidx])
@@ -468,7 +533,7 @@ class UARTBridge(wiring.Component):
             with m.Case(3):
                 m.d.comb += cur.eq(Cat(rsp_len, Const(0, 16))[8:16])
             with m.Default():
-                m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_byte))
+                m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_q))
 
         pop_output = Signal()  # consume one core output word and its report flag
         with m.If(pop_output):
@@ -479,7 +544,7 @@ class UARTBridge(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += responder_idle.eq(1)
                 m.d.sync += [idx.eq(0), pidx.eq(0), rsp_crc.eq(0)]
-                with m.If(ctl_pending & ~ctl_post):
+                with m.If(ctl_pending & ~post_q):
                     m.d.comb += ctl_take.eq(1)
                     m.d.sync += [
                         rsp_kind.eq(Mux(ctl_pending_info, 1, 2)),
@@ -510,7 +575,9 @@ class UARTBridge(wiring.Component):
                             m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        m.next = "LOAD"
+                        m.next = "PICK"
+            with m.State("PICK"):
+                m.next = "LOAD"     # payload_q follows the new pidx
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 

@@ -47,6 +47,9 @@ class UARTRx(wiring.Component):
         One-cycle strobe: a byte with a correct stop bit arrived (no backpressure).
     error : Out(1)
         One-cycle strobe: a byte arrived with its stop bit low (framing error); it is dropped.
+
+    ``valid`` and ``error`` are registers (one cycle after the middle of the stop bit), so that
+    the frame parser's decisions do not start at the bit timer's comparison (timing closure).
     """
 
     def __init__(self, divisor: int) -> None:
@@ -72,6 +75,7 @@ class UARTRx(wiring.Component):
 
         with m.If(timer != 0):
             m.d.sync += timer.eq(timer - 1)
+        m.d.sync += [self.valid.eq(0), self.error.eq(0)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~rx):
@@ -92,10 +96,10 @@ class UARTRx(wiring.Component):
             with m.State("STOP"):
                 with m.If(timer == 0):
                     with m.If(rx):
-                        m.d.comb += self.valid.eq(1)
+                        m.d.sync += self.valid.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.comb += self.error.eq(1)
+                        m.d.sync += self.error.eq(1)
                         m.next = "BREAK"
             with m.State("BREAK"):  # wait for the line to go idle again after a framing error
                 with m.If(rx):

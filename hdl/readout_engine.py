@@ -30,13 +30,17 @@ class ReadoutEngine(wiring.Component):
        kind's update that does not need the sum (its ``prepare``, e.g. ``leaky``'s
        ``decay(m_c, alpha_c)``) is computed a cycle ahead from the chains' next position (in
        ``SETTLE`` for class 0) and registered, so no path holds the multiplier and the adders.
-    3. ``ARGMAX``: the running argmax runs one cycle behind the update (strictly greater
-       replaces, so ties go to the lowest class); this cycle lets it finish.
+       The update itself takes two cycles (the kind's ``split_update``): the sums are registered,
+       and the saturation of class c enters the chains' last position one cycle later (the chains
+       of ``m`` and the kind's state carry one stale slot meanwhile, which leaves them at the
+       front in ``FINISH``: one more shift of those chains for the last class).
+    3. ``FINISH``, ``ARGMAX``: the running argmax runs two cycles behind the update (strictly
+       greater replaces, so ties go to the lowest class); these cycles let it finish.
     4. ``OUT``: load the output word (``m`` of all classes, the argmax, ``end_seq``) once the
        previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
        n + 1); at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 2, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -89,8 +93,10 @@ class ReadoutEngine(wiring.Component):
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
         # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
-        # UPDATE for the next class (position 1)
+        # UPDATE for the next class (position 1); at_head (high in SETTLE) is a register, so that
+        # the multiplexers in front of prepare's multiplier start at registers (timing closure)
         at_head = Signal()
+        m.d.sync += at_head.eq(0)
         nxt = 1 % M
 
         def pick(chain):
@@ -119,8 +125,28 @@ class ReadoutEngine(wiring.Component):
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        # argmax, one cycle behind the update
-        m.d.sync += new_valid.eq(0)
+        # the update's second cycle: the registered sums of the class updated in the cycle before
+        # (pend_*) are finished; its value and state enter the chains' last position
+        sums, finish = kind.split_update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
+                                         {k: v[0] for k, v in chains.items()}, pl,
+                                         prepared=prepared if prepared else None)
+        pend = {name: Signal.like(v, name=f"pend_{name}") for name, v in sums.items()}
+        pend_valid = Signal()
+        pend_cls = Signal(range(M))
+        fin_value, fin_extra = finish(pend)
+        value = Signal(signed(R))
+        m.d.comb += value.eq(fin_value)
+        m.d.sync += pend_valid.eq(0)
+
+        def write_back():
+            m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
+            m.d.sync += mem[M - 1].eq(value)
+            for name, chain in extra.items():
+                m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
+                m.d.sync += chain[M - 1].eq(fin_extra[name])
+
+        # argmax, one cycle behind the finished value
+        m.d.sync += [new.eq(value), new_valid.eq(pend_valid), new_cls.eq(pend_cls)]
         with m.If(new_valid & ((new_cls == 0) | (new > best))):
             m.d.sync += [best.eq(new), best_idx.eq(new_cls)]
 
@@ -129,39 +155,34 @@ class ReadoutEngine(wiring.Component):
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
-                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
+                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0), at_head.eq(1)]
                         m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
-                m.d.comb += at_head.eq(1)
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
-                value = Signal(signed(R))
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
-                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
-                                                       {k: v[0] for k, v in chains.items()}, pl, prepared=prepared)
-                else:
-                    new_value, new_extra = kind.update(m, mem[0], {k: v[0] for k, v in extra.items()}, acc[0],
-                                                       {k: v[0] for k, v in chains.items()}, pl)
-                m.d.comb += value.eq(new_value)
-                m.d.sync += [mem[c].eq(mem[c + 1]) for c in range(M - 1)]
+                # the first cycle of class cls's update (its sums); the second cycle of the class
+                # before (write_back: the stale slot in the first cycle)
+                m.d.sync += [reg.eq(v) for reg, v in zip(pend.values(), sums.values())]
+                m.d.sync += [pend_valid.eq(1), pend_cls.eq(cls)]
+                write_back()
                 m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
                 for chain in chains.values():
                     if len(chain) > 1:
                         m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
                         m.d.sync += chain[M - 1].eq(chain[0])
-                for name, chain in extra.items():
-                    m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
-                    m.d.sync += chain[M - 1].eq(new_extra[name])
                 bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
-                m.d.sync += [mem[M - 1].eq(value), acc[M - 1].eq(bias_of)]
-                m.d.sync += [new.eq(value), new_valid.eq(1), new_cls.eq(cls), cls.eq(cls + 1)]
+                m.d.sync += [acc[M - 1].eq(bias_of), cls.eq(cls + 1)]
                 with m.If(cls == M - 1):
-                    m.next = "ARGMAX"
+                    m.next = "FINISH"
+            with m.State("FINISH"):
+                write_back()                # the last class; the stale slot leaves the chains
+                m.next = "ARGMAX"
             with m.State("ARGMAX"):
                 m.next = "OUT"
             with m.State("OUT"):

@@ -25,6 +25,23 @@ def lowest_set_bit(value, width: int):
     return Mux(lo.any(), lo_idx, hi_idx + half)[:bits]
 
 
+def count_at_least(value, width: int, most: int) -> list:
+    """``[count >= 1, ..., count >= most]`` for the set bits of ``value``: a log-depth tree of small
+    functions (no carry chain), e.g. ``~count_at_least(v, w, 2)[1]``: at most one bit is set."""
+    if width == 1:
+        return [value[0]] + [Const(0, 1)] * (most - 1)
+    half = width // 2
+    lo = count_at_least(value[:half], half, most)
+    hi = count_at_least(value[half:width], width - half, most)
+    out = []
+    for i in range(1, most + 1):
+        term = lo[i - 1] | hi[i - 1]
+        for a in range(1, i):
+            term = term | (lo[a - 1] & hi[i - a - 1])
+        out.append(term)
+    return out
+
+
 class SpikeDecoder(wiring.Component):
     """Expand a spike-word stream into an event stream.
 
@@ -114,13 +131,17 @@ class SpikeDecoder(wiring.Component):
         mask = self.i.payload.mask
         rest = Signal(P)                                     # rem after this cycle's event
         m.d.comb += rest.eq(rem & ~low)
+        # the bit counts are trees without carry chains: the word comes from the queue's memory
+        # (timing closure); rest has at most one bit iff rem has at most two
+        mask_count = count_at_least(mask, P, 2)
+        rem_count = count_at_least(rem, P, 3)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
-                         rem_any.eq(mask.any()), rem_one.eq((mask & (mask - 1))[:P] == 0)]
+                         rem_any.eq(mask_count[0]), rem_one.eq(~mask_count[1])]
         with m.Elif(head_done):
             m.d.sync += head_valid.eq(0)
         with m.Elif(push):
-            m.d.sync += [rem.eq(rest), rem_any.eq(~rem_one), rem_one.eq((rest & (rest - 1))[:P] == 0)]
+            m.d.sync += [rem.eq(rest), rem_any.eq(~rem_one), rem_one.eq(~rem_count[2])]
 
         m.d.comb += self.marker_held.eq((head_valid & is_marker) | out.marker_held)
         return m

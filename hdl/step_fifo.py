@@ -1,7 +1,7 @@
 """A first-in first-out queue of stream words that counts the complete steps it holds."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,9 +30,9 @@ class StepFIFO(wiring.Component):
     Members
     -------
     w : ``In(stream.Signature(layout))``
-        Write side; ``w.ready`` = not full.
+        Write side; ``w.ready`` = not full (a register).
     r : ``Out(stream.Signature(layout))``
-        Read side; ``r.valid`` = not empty; ``r.payload`` is the oldest word.
+        Read side; ``r.valid`` = not empty (a register); ``r.payload`` is the oldest word.
     steps : ``Out(range(depth + 1))``
         Marker words queued (= complete steps available at ``r``).
     space : ``Out(range(depth + 1))``
@@ -85,11 +85,25 @@ class StepFIFO(wiring.Component):
         def incr(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
 
+        # not full, not empty and has_room are registers, each chosen from tests of ``level`` by
+        # this cycle's write and read (no adder or comparison behind the handshakes: timing closure)
+        not_full = Signal(init=1)
+        not_empty = Signal()
         do_w = self.w.valid & self.w.ready
         do_r = self.r.valid & self.r.ready
+
+        def at_most(bound):
+            return Const(0) if bound < 0 else Const(1) if bound >= depth else level <= bound
+
+        def next_level(if_up, if_down, if_same):
+            """A test of level_next = level + do_w - do_r, chosen from tests of level."""
+            return Mux(do_w & ~do_r, if_up, Mux(do_r & ~do_w, if_down, if_same))
+
+        m.d.sync += [not_full.eq(next_level(level != depth - 1, 1, level != depth)),
+                     not_empty.eq(next_level(1, level != 1, level != 0))]
         m.d.comb += [
-            self.w.ready.eq(level != depth),
-            self.r.valid.eq(level != 0),
+            self.w.ready.eq(not_full),
+            self.r.valid.eq(not_empty),
             self.space.eq(depth - level),
             wp.addr.eq(produce),
             wp.data.eq(self.w.payload),
@@ -105,7 +119,8 @@ class StepFIFO(wiring.Component):
         m.d.comb += level_next.eq(level + do_w - do_r)
         m.d.sync += level.eq(level_next)
         if self._room is not None:
-            m.d.sync += self.has_room.eq(level_next <= depth - self._room)
+            bound = depth - self._room
+            m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
         inc = do_w & self.w.payload.end_step
         dec = do_r & self.r.payload.end_step

@@ -14,7 +14,8 @@ integers that PTQ of the same float weights gives.
 Rules (section 7), per hidden layer ``l``:
 
 - the kind may fold a per-neuron factor into the rows (ALIF: ``(1 - alpha_i)`` into row ``i`` of
-  ``w_in``, ``w_rec`` and ``bias``, float64); the kind's own integers come from its rule
+  ``w_in``, ``w_rec`` and ``bias``, float64; ``fold="decay"``: the integer decay's complement
+  ``(2**D - a_i) / 2**D``, :func:`fold_factor`); the kind's own integers come from its rule
   (``quant/kinds/<kind>.py``, ``QuantKind.quantize``);
 - ``scale_l = (2**(W-1) - 1) / max|w|`` over the (folded) ``w_in`` and ``w_rec``;
 - weights ``round(w * scale)`` (half away from zero), clamped to ``|w| <= 2**(W-1) - 1``;
@@ -65,9 +66,11 @@ __all__ = [
     "QuantReadout",
     "QuantModel",
     "export_artifact",
+    "fold_factor",
     "input_spec_for",
     "live_float_params",
     "make_provenance",
+    "network_folds",
     "quantize_network",
     "round_half_away",
     "ste_clamp",
@@ -81,6 +84,9 @@ SHIFT_LIMITS = (1, 30)
 DEFAULT_REAL_INPUT_BITS = 8
 #: scale policies of the export (ExportOptions.scale_policy); ``auto`` is resolved by quant.ptq
 SCALE_POLICIES = ("max", "threshold", "percentile", "auto")
+#: which complement of a folding kind's decay goes into its rows (CONTRACT.md section 7):
+#: ``float`` the float ``1 - alpha``; ``decay`` the integer decay's ``(2**D - a) / 2**D`` (shift: ``2**-n``)
+FOLDS = ("float", "decay")
 THRESHOLD_STEPS_LIMITS = (0, 16)
 
 
@@ -116,6 +122,10 @@ class ExportOptions:
     #: fraction bits of the ALIF adaptation traces (CONTRACT.md section 1, ``trace_bits``):
     #: ``decay_bits`` .. ``golden.artifact.max_trace_bits``; None: the most
     trace_bits: int | None = None
+    #: the complement folded into the rows of ALIF layers and leaky/ALIF readouts (the kinds'
+    #: ``folds``): ``float`` (``1 - alpha``), ``decay`` (the integer decay's complement, which keeps
+    #: the integer leak's DC gain equal to the float one); None: ``float``, and ``auto`` tries both
+    fold: str | None = None
 
     def validate(self) -> "ExportOptions":
         for name, (lo, hi) in WIDTH_LIMITS.items():
@@ -132,6 +142,8 @@ class ExportOptions:
             raise ConfigError(f"scale_policy: unknown value {self.scale_policy!r}; choose one of "
                               f"{', '.join(SCALE_POLICIES)}")
         _check_option("threshold_steps", self.threshold_steps, *THRESHOLD_STEPS_LIMITS)
+        if self.fold is not None and self.fold not in FOLDS:
+            raise ConfigError(f"fold: unknown value {self.fold!r}; choose one of {', '.join(FOLDS)}")
         if self.trace_bits is not None:
             _check_option("trace_bits", self.trace_bits, self.decay_bits,
                           max_trace_bits(self.state_bits, self.readout_bits, self.decay_bits))
@@ -501,6 +513,27 @@ def quantize_decay(lam: torch.Tensor, decay_bits: int, mode: str) -> torch.Tenso
     return ste_clamp(round_half_away(n), *SHIFT_LIMITS)
 
 
+def fold_factor(alpha: torch.Tensor, opts: ExportOptions) -> torch.Tensor:
+    """The per-row factor a folding kind multiplies into its rows (CONTRACT.md section 7): the
+    complement of its decay ``alpha``, float (``1 - alpha``) or, with ``fold="decay"``, of the
+    integer decay (``(2**D - a) / 2**D``, shift ``2**-n``; exact in float64, STE in QAT)."""
+    if (opts.fold or "float") == "float":
+        return 1.0 - alpha
+    a = quantize_decay(alpha, opts.decay_bits, opts.decay_mode)
+    if opts.decay_mode == "mult":
+        return 1.0 - a / float(2**opts.decay_bits)
+    return torch.pow(2.0, -a)
+
+
+def network_folds(source) -> bool:
+    """Whether any layer's kind or the readout's kind of a float network (or its ``float_params()``)
+    folds its decay into its rows (the kinds' ``folds``): then ``ExportOptions.fold`` matters."""
+    with torch.no_grad():
+        fp = _float_params(source)
+    return (any(quant_kinds.get(lp["kind"]).folds for lp in fp["layers"])
+            or quant_readouts.get(fp["readout"]["kind"]).folds)
+
+
 def quantize_network(source, options: ExportOptions | dict | None, input_spec: InputSpec) -> QuantModel:
     """Quantize a float network (or its ``float_params()`` dict) to a :class:`QuantModel`.
 
@@ -527,8 +560,8 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
         span = int(lp["span"])
         w_rec = _f64(lp["w_rec"], device=dev) if (lp.get("w_rec") is not None and span > 0) else None
         kind_def = quant_kinds.get(kind)
-        fold = kind_def.fold(lp, n, dev)
-        if fold is not None:
+        if kind_def.folds:
+            fold = fold_factor(_f64(lp["alpha"], n=n, device=dev), opts)
             w_in = fold[:, None] * w_in
             bias = fold * bias
             if w_rec is not None:
@@ -554,8 +587,8 @@ def quantize_network(source, options: ExportOptions | dict | None, input_spec: I
     m = int(w.shape[0])
     bias = _f64(rp["bias"], n=m, device=w.device)
     r_kind = quant_readouts.get(rp["kind"])
-    fold = r_kind.fold(rp, m, w.device)
-    if fold is not None:
+    if r_kind.folds:
+        fold = fold_factor(_f64(rp["alpha"], n=m, device=w.device), opts)
         w = fold[:, None] * w
         bias = fold * bias
     scale_o, (e_o,) = _policy_scale(opts, wmax, rmax, [w], r_kind.thresholds(rp, m, w.device))

@@ -248,7 +248,8 @@ def qat_finetune(checkpoint_path: str | os.PathLike, dataset=None, out_dir: str 
                                        ptq_val_accuracy=base["acc"], float_val_accuracy=float_val)
     if policy_choices is not None:
         provenance["scale_policy_auto"] = {"split": "val" if has_val else "train", "chosen": policy_label(opts),
-                                           "trace_bits": opts.trace_bits, "candidates": policy_choices}
+                                           "trace_bits": opts.trace_bits, "fold": opts.fold or "float",
+                                           "candidates": policy_choices}
     art = qat.to_artifact(provenance)
     if check_golden:
         xs = select.x[:check_golden]

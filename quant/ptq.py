@@ -19,10 +19,11 @@ from skipcore.golden.artifact import max_trace_bits
 from skipcore.outputs import atomic_path, atomic_write_text
 
 from .checkpoint import load_checkpoint
-from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for
+from .export import ExportOptions, _as_options, checkpoint_provenance, export_artifact, input_spec_for, network_folds
 
 __all__ = ["quantize_checkpoint", "quantize_float_network", "sweep_bits", "checkpoint_dataset", "golden_accuracy",
-           "float_accuracy", "policy_candidates", "policy_label", "choose_policy", "trace_bits_candidates"]
+           "float_accuracy", "policy_candidates", "policy_label", "choose_policy", "trace_bits_candidates",
+           "fold_candidates"]
 
 #: what ``scale_policy="auto"`` tries, in this order (ties keep the earlier, simpler one)
 AUTO_CANDIDATES = (
@@ -35,13 +36,16 @@ AUTO_CANDIDATES = (
 
 def policy_label(opts: ExportOptions) -> str:
     """``max``, ``threshold k=6`` or ``percentile 99.9``, with `` T=8`` when the options set the
-    ALIF trace's fraction bits (``trace_bits``; unset: the top of its range)."""
+    ALIF trace's fraction bits (``trace_bits``; unset: the top of its range) and `` fold=decay``
+    when they fold the integer decay's complement (``fold``; unset or ``float``: the float one)."""
     label = opts.scale_policy
     if opts.scale_policy == "threshold":
         label = f"threshold k={opts.threshold_steps}"
     elif opts.scale_policy == "percentile":
         label = f"percentile {opts.percentile:g}"
-    return label if opts.trace_bits is None else f"{label} T={opts.trace_bits}"
+    if opts.trace_bits is not None:
+        label = f"{label} T={opts.trace_bits}"
+    return label if opts.fold in (None, "float") else f"{label} fold={opts.fold}"
 
 
 def trace_bits_candidates(opts: ExportOptions) -> tuple[int, ...]:
@@ -55,20 +59,31 @@ def trace_bits_candidates(opts: ExportOptions) -> tuple[int, ...]:
     return tuple(dict.fromkeys((top, opts.decay_bits)))
 
 
-def policy_candidates(opts: ExportOptions, *, trace_bits: bool = False) -> list[ExportOptions]:
+def fold_candidates(opts: ExportOptions) -> tuple[str, ...]:
+    """The folds ``auto`` tries when a kind of the network folds its decay into its rows: the
+    default ``float`` first, then ``decay``. An explicit ``fold`` is kept as it is: ``()``."""
+    return () if opts.fold is not None else ("float", "decay")
+
+
+def policy_candidates(opts: ExportOptions, *, trace_bits: bool = False, fold: bool = False) -> list[ExportOptions]:
     """The export options ``auto`` tries (every other policy is its own single candidate).
 
     ``trace_bits``: the network computes with ``widths.trace_bits`` (``Artifact.uses_trace_bits``);
-    then ``auto`` also tries each of :func:`trace_bits_candidates`, every policy at the first one
-    before any at the next (ties keep the default trace).
+    then ``auto`` also tries each of :func:`trace_bits_candidates`. ``fold``: a kind of the network
+    folds its decay into its rows (``quant.export.network_folds``); then ``auto`` also tries each of
+    :func:`fold_candidates`. Every policy comes at the first trace before any at the next, and
+    every trace at the first fold before any at the next (ties keep the defaults).
     """
     if opts.scale_policy != "auto":
         return [opts]
     policies = [replace(opts, scale_policy=name, **extra) for name, extra in AUTO_CANDIDATES]
     traces = trace_bits_candidates(opts) if trace_bits else ()
-    if len(traces) < 2:
-        return policies
-    return [replace(p, trace_bits=t) for t in traces for p in policies]
+    if len(traces) >= 2:
+        policies = [replace(p, trace_bits=t) for t in traces for p in policies]
+    folds = fold_candidates(opts) if fold else ()
+    if len(folds) >= 2:
+        policies = [replace(p, fold=f) for f in folds for p in policies]
+    return policies
 
 
 def clipped_total(art) -> int:
@@ -83,24 +98,28 @@ def choose_policy(network, input_spec, opts: ExportOptions, split, info, *, batc
 
     When the network computes with ``widths.trace_bits`` (an ALIF layer or readout) and ``opts``
     leaves it unset, ``auto`` also tries each of :func:`trace_bits_candidates` (the chosen options
-    then set ``trace_bits``); an explicit ``trace_bits`` is kept.
+    then set ``trace_bits``); likewise each of :func:`fold_candidates` where a kind folds its
+    decay into its rows and ``opts`` leaves ``fold`` unset. Explicit values are kept.
 
-    Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``trace_bits``, ``accuracy``,
+    Returns ``(chosen options, its artifact, rows)``; each row holds ``policy``, ``trace_bits``, ``fold``, ``accuracy``,
     ``saturation`` (events), ``clipped`` (weights) and ``weight_exps``, and ``same_as`` (the earlier
     candidate) when a candidate gives the very integers of an earlier one (it is not run again).
     """
     rows, best, seen = [], None, []
     candidates = policy_candidates(opts)
-    if opts.scale_policy == "auto" and trace_bits_candidates(opts):
-        # the kinds of the exported artifact say whether the trace's fraction bits matter
-        first = export_artifact(network, candidates[0], input_spec=input_spec, provenance=provenance)
-        candidates = policy_candidates(opts, trace_bits=first.uses_trace_bits)
+    if opts.scale_policy == "auto" and (trace_bits_candidates(opts) or fold_candidates(opts)):
+        # the kinds say whether the trace's fraction bits (the exported artifact's) and the fold matter
+        uses_trace = bool(trace_bits_candidates(opts)) and export_artifact(
+            network, candidates[0], input_spec=input_spec, provenance=provenance).uses_trace_bits
+        candidates = policy_candidates(opts, trace_bits=uses_trace,
+                                       fold=bool(fold_candidates(opts)) and network_folds(network))
     for cand in candidates:
         art = export_artifact(network, cand, input_spec=input_spec, provenance=provenance)
         twin = next((i for i, (widths, layers, readout) in enumerate(seen)
                      if widths == art.widths and layers == art.layers and readout == art.readout), None)
         seen.append((art.widths, art.layers, art.readout))
-        row = {"policy": policy_label(cand), "trace_bits": art.widths.trace_bits, "clipped": clipped_total(art),
+        row = {"policy": policy_label(cand), "trace_bits": art.widths.trace_bits, "fold": cand.fold or "float",
+               "clipped": clipped_total(art),
                "weight_exps": [[l.input_exp, l.recurrent_exp] for l in art.layers] + [[art.readout.weight_exp]]}
         if twin is not None:
             row.update(accuracy=rows[twin]["accuracy"], saturation=rows[twin]["saturation"],
@@ -248,7 +267,7 @@ def quantize_float_network(network, options: ExportOptions | dict | None = None,
     if choices is not None:
         # trace_bits: the chosen options' (auto sets it where it tried several; None: the top of the range)
         prov["scale_policy_auto"] = {"split": chooser_name, "chosen": policy_label(opts), "trace_bits": opts.trace_bits,
-                                     "candidates": choices}
+                                     "fold": opts.fold or "float", "candidates": choices}
     art = export_artifact(network, opts, input_spec=input_spec, provenance=prov)
     report: dict = {"artifact": art, "path": None, "input": input_spec, "options": opts,
                     "scale_policy": policy_label(opts), "policy_choices": choices,

@@ -696,6 +696,25 @@ def test_critical_path_from_a_real_nextpnr_report():
     assert critical_path(only_async) is None and critical_path({}) is None
 
 
+def test_abc9_failure_is_detected_and_the_script_maps_luts_with_abc(tmp_path):
+    """yosys 0.70's ABC9 reintegration asserts on some netlists (issue 12: the demo core once its
+    spike decoders counted bits without carries); the ECP5 build then synthesises again with the
+    older ABC LUT mapping. The script keeps every other line of amaranth's."""
+    from skipcore.boards.flow import _abc9_failed, _without_abc9
+
+    (tmp_path / "top.rpt").write_text(
+        "2.46.24.5. Executing ABC9.\n2.46.24.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate).\n"
+        "ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in kernel/rtlil.cc:3091.\n")
+    assert _abc9_failed("2.46.24.4. Executing ABC9_EXE pass\n", tmp_path)
+    (tmp_path / "top.rpt").write_text("2.20. Executing OPT pass\nERROR: something else\n")
+    assert not _abc9_failed("", tmp_path)
+    (tmp_path / "top.ys").write_text("read_rtlil top.il\n    synth_ecp5  -top top\nwrite_json top.json\n")
+    _without_abc9(tmp_path)
+    assert (tmp_path / "top.ys").read_text().splitlines() == [
+        "read_rtlil top.il", "synth_ecp5  -top top -run :map_luts", "techmap -map +/lattice/latches_map.v",
+        "abc -lut 4:7 -dress", "clean", "synth_ecp5  -top top -run map_cells:", "write_json top.json"]
+
+
 def test_event_queue_against_a_model():
     """boards.top.EventQueue (its fill level kept in a register of its own) under random writes,
     commits, discards, clears and reads: w_rdy, r.valid and the entries read equal a list model."""

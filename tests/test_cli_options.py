@@ -244,3 +244,25 @@ def test_verify_labels_the_training_time_float_accuracy():
     assert "not measured here" in text and "training time 91.70 %" in text and "mnist1d test" in text
     assert report.to_json()["accuracy"]["float"] is None
     assert report.to_json()["float_training"]["accuracy"] == pytest.approx(0.917)
+
+
+@pytest.mark.parametrize("command", [["quantize", "missing.pt"], ["import", "missing.pth", "-o", "m.skc"],
+                                     ["sweep", "missing.pt", "-o", "S"], ["train", "--qat", "--out", "R"]])
+def test_a_bad_fold_is_refused_in_one_line(tmp_path, capsys, monkeypatch, command):
+    """``--fold`` (CONTRACT.md section 7) takes float or decay; anything else is argparse's usage and one
+    error line naming both values, before any work (the inputs do not exist: nothing was read)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in (*command, "--fold", "quant")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert errors == [err.strip().splitlines()[-1]]
+    assert all(w in errors[0] for w in ("--fold", "'quant'", "'float'", "'decay'")), errors
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fold_without_qat_is_refused(tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", "--no-progress", "--fold", "decay")
+    assert_one_line_refusal(rc, err, "--qat")
+    assert not (tmp_path / "run").exists()

@@ -5,12 +5,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from skipcore.hdl.ring_buffer import RingBuffer
-from skipcore.hdl.spike_decoder import SpikeDecoder
+from skipcore.hdl.spike_decoder import SpikeDecoder, count_at_least
 from skipcore.hdl.step_fifo import StepFIFO
 from skipcore.hdl.stream import event_signature, word_layout, word_signature
 
@@ -212,7 +212,8 @@ def test_skid_buffer_keeps_order_and_full_throughput():
 
 
 def test_step_fifo_has_room_is_exact_in_every_cycle():
-    """StepFIFO(room=n).has_room is a register, yet equals ``space >= n`` in every cycle."""
+    """StepFIFO(room=n).has_room is a register, yet equals ``space >= n`` in every cycle (and so
+    do ``w.ready`` and ``r.valid`` for not full / not empty)."""
     dut = StepFIFO(layout=word_layout(2, 2), depth=5, room=3)
     rng = random.Random(5)
     seen = set()
@@ -223,6 +224,8 @@ def test_step_fifo_has_room_is_exact_in_every_cycle():
             ctx.set(dut.r.ready, rng.random() < 0.4)
             space, room = ctx.get(dut.space), ctx.get(dut.has_room)
             assert room == int(space >= 3), (space, room)
+            # w.ready and r.valid are registers too, exact in every cycle
+            assert (ctx.get(dut.w.ready), ctx.get(dut.r.valid)) == (int(space != 0), int(space != 5)), space
             seen.add(space)
             await ctx.tick()
 
@@ -233,3 +236,23 @@ def test_step_fifo_has_room_is_exact_in_every_cycle():
     assert seen == set(range(6))     # every fill level was visited
     with pytest.raises(TypeError, match=r"^StepFIFO room must be a positive integer, not 0$"):
         StepFIFO(layout=word_layout(2, 2), depth=4, room=0)
+
+
+@pytest.mark.parametrize("width", [1, 3, 8])
+def test_count_at_least_equals_the_bit_count(width):
+    """The carry-free bit-count tree of the SpikeDecoder, for every value of ``width`` bits."""
+    value = Signal(width)
+    flags = count_at_least(value, width, 3)
+    m = Module()
+    outs = [Signal(name=f"at_least_{i + 1}") for i in range(3)]
+    m.d.comb += [o.eq(f) for o, f in zip(outs, flags)]
+
+    async def bench(ctx):
+        for x in range(1 << width):
+            ctx.set(value, x)
+            count = bin(x).count("1")
+            assert [ctx.get(o) for o in outs] == [int(count >= k) for k in (1, 2, 3)], x
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()

@@ -73,6 +73,9 @@ def test_import_scale_policy_and_auto_with_data(tmp_path, capsys):
     assert "--data" in err and "auto" in err and "Traceback" not in err and not out.exists()
     assert _cli("import", sd, "-o", tmp_path / "c.pt", "--scale-policy", "threshold", *common) == 2
     assert "model.skc" in capsys.readouterr().err and not (tmp_path / "c.pt").exists()
+    assert _cli("import", sd, "-o", tmp_path / "c.pt", "--fold", "decay", *common) == 2
+    err = capsys.readouterr().err
+    assert "--fold" in err and "model.skc" in err and not (tmp_path / "c.pt").exists()
 
     for policy in ("max", "threshold"):
         path = tmp_path / f"{policy}.skc"
@@ -100,6 +103,15 @@ def test_import_scale_policy_and_auto_with_data(tmp_path, capsys):
     assert [c["accuracy"] for c in auto["candidates"] if c["policy"] == auto["chosen"]][0] == best
     assert art.provenance["export_options"]["scale_policy"] in ("max", "threshold", "percentile")
     # an ALIF network: each policy at the default trace bits and at D, the choice keeps its trace
-    assert {c["trace_bits"] for c in auto["candidates"]} == {16, 8} and len(auto["candidates"]) == 20
+    # and with the float and the decay fold (ALIF folds its decay into its rows)
+    assert {c["trace_bits"] for c in auto["candidates"]} == {16, 8} and len(auto["candidates"]) == 40
+    assert [c["fold"] for c in auto["candidates"]] == ["float"] * 20 + ["decay"] * 20
     assert auto["trace_bits"] == art.widths.trace_bits == art.provenance["export_options"]["trace_bits"]
-    assert auto["chosen"].endswith(f" T={art.widths.trace_bits}")
+    assert auto["fold"] == art.provenance["export_options"]["fold"] in ("float", "decay")
+    assert f" T={art.widths.trace_bits}" in auto["chosen"] and ("fold=decay" in auto["chosen"]) == (auto["fold"] == "decay")
+    # an explicit --fold is kept: only the policies and traces are tried
+    capsys.readouterr()
+    assert _cli("import", sd, "-o", tmp_path / "decay.skc", "--scale-policy", "auto", "--data", data,
+                "--fold", "decay", *common) == 0
+    kept = load(tmp_path / "decay.skc").provenance["scale_policy_auto"]
+    assert len(kept["candidates"]) == 20 and kept["fold"] == "decay" and kept["chosen"].endswith(" fold=decay")

@@ -3,6 +3,7 @@ they produce: an SRNN-style ALIF network with large weights next to a small thre
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -123,8 +124,9 @@ def test_auto_on_an_srnn_style_network_with_large_weights():
 
     info = DatasetInfo("float-labels", 4, 150, 6, True, "spike", 0)
     chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto"), val, info)
-    # every policy at the default trace (T = 16) and at T = D = 8: the ALIF layer computes with trace_bits
-    assert len(rows) == 2 * len(policy_candidates(ExportOptions(scale_policy="auto")))
+    # every policy at the default trace (T = 16) and at T = D = 8 (the ALIF layer computes with
+    # trace_bits), each with the float and the decay fold (ALIF and the leaky readout fold)
+    assert len(rows) == 4 * len(policy_candidates(ExportOptions(scale_policy="auto")))
     best = max(r["accuracy"] for r in rows)
     assert policy_label(chosen) == next(r["policy"] for r in rows if r["accuracy"] == best)  # ties: the first
     assert art.widths.trace_bits == chosen.trace_bits
@@ -171,16 +173,18 @@ def _float_labels_info():
 
 def test_auto_tries_the_trace_bits_where_a_kind_computes_with_them():
     """An ALIF network: auto tries every policy at T = 16 (the default, first) and at T = D = 8,
-    keeps the most accurate on the validation split and names the trace in the label."""
+    keeps the most accurate on the validation split and names the trace in the label. An explicit
+    fold is kept: only the trace axis is searched."""
     from skipcore.quant.export import input_spec_for
     from skipcore.quant.ptq import AUTO_CANDIDATES, policy_label
 
     net = srnn_network(seed=2)
     val = _labelled_split(net, 12, 0)
-    chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto"), val,
-                                      _float_labels_info())
+    chosen, art, rows = choose_policy(net, input_spec_for("spike", 4), ExportOptions(scale_policy="auto", fold="float"),
+                                      val, _float_labels_info())
     n = len(AUTO_CANDIDATES)
-    assert [r["trace_bits"] for r in rows] == [16] * n + [8] * n
+    assert [r["trace_bits"] for r in rows] == [16] * n + [8] * n and {r["fold"] for r in rows} == {"float"}
+    assert chosen.fold == "float"
     assert [r["policy"] for r in rows[:2]] == ["max T=16", "threshold k=2 T=16"] and rows[n]["policy"] == "max T=8"
     best = max(r["accuracy"] for r in rows)
     first_best = next(r for r in rows if r["accuracy"] == best)
@@ -198,7 +202,8 @@ def test_auto_keeps_an_explicit_trace_bits_and_skips_the_trace_where_no_kind_use
     net = srnn_network(seed=2)
     val = _labelled_split(net, 6, 1)
     spec, info = input_spec_for("spike", 4), _float_labels_info()
-    chosen, art, rows = choose_policy(net, spec, ExportOptions(scale_policy="auto", trace_bits=10), val, info)
+    chosen, art, rows = choose_policy(net, spec, ExportOptions(scale_policy="auto", trace_bits=10, fold="float"),
+                                      val, info)
     assert len(rows) == len(AUTO_CANDIDATES) and {r["trace_bits"] for r in rows} == {10}
     assert chosen.trace_bits == art.widths.trace_bits == 10 and all(r["policy"].endswith(" T=10") for r in rows)
     from skipcore.quant.ptq import trace_bits_candidates
@@ -208,14 +213,95 @@ def test_auto_keeps_an_explicit_trace_bits_and_skips_the_trace_where_no_kind_use
     assert trace_bits_candidates(ExportOptions(scale_policy="auto", trace_bits=8)) == ()
 
     # LIF layer and leaky readout: trace_bits changes no arithmetic, so it is not a candidate axis
+    # (the leaky readout folds its decay, so the fold is: explicit here, see the next test)
     torch.manual_seed(0)
     lif = SpikingNetwork(NetworkConfig(
         input_channels=4, classes=6, layers=[LayerConfig(8, kind="lif", recurrence="src", span=1)],
         readout=ReadoutConfig(kind="leaky", mode="per_step"))).double().eval()
     assert not export_artifact(lif, ExportOptions(), input_kind="spike").uses_trace_bits
-    chosen, _, rows = choose_policy(lif, spec, ExportOptions(scale_policy="auto"), _labelled_split(lif, 6, 2), info)
-    assert len(rows) == len(AUTO_CANDIDATES) and chosen.trace_bits is None
-    assert all(" T=" not in r["policy"] for r in rows)
+    chosen, _, rows = choose_policy(lif, spec, ExportOptions(scale_policy="auto", fold="decay"),
+                                    _labelled_split(lif, 6, 2), info)
+    assert len(rows) == len(AUTO_CANDIDATES) and chosen.trace_bits is None and chosen.fold == "decay"
+    assert all(" T=" not in r["policy"] and r["policy"].endswith(" fold=decay") for r in rows)
+
+
+def _lif_network(readout: str) -> SpikingNetwork:
+    torch.manual_seed(0)
+    return SpikingNetwork(NetworkConfig(
+        input_channels=4, classes=6, layers=[LayerConfig(8, kind="lif", recurrence="src", span=1)],
+        readout=ReadoutConfig(kind=readout, mode="per_step"))).double().eval()
+
+
+def test_auto_tries_the_fold_only_where_a_kind_folds():
+    """A leaky readout folds its decay: auto tries every policy with the float fold, then with the
+    decay fold. LIF layers with a sum readout fold nothing: the fold is no candidate axis."""
+    from skipcore.quant.export import input_spec_for, network_folds
+    from skipcore.quant.ptq import AUTO_CANDIDATES, fold_candidates, policy_label
+
+    spec, info, n = input_spec_for("spike", 4), _float_labels_info(), len(AUTO_CANDIDATES)
+    leaky = _lif_network("leaky")
+    assert network_folds(leaky) and network_folds(srnn_network()) and not network_folds(_lif_network("sum"))
+    val = _labelled_split(leaky, 6, 3)
+    chosen, art, rows = choose_policy(leaky, spec, ExportOptions(scale_policy="auto"), val, info)
+    assert [r["fold"] for r in rows] == ["float"] * n + ["decay"] * n
+    assert rows[0]["policy"] == "max" and rows[n]["policy"] == "max fold=decay"
+    best = max(r["accuracy"] for r in rows)
+    first_best = next(r for r in rows if r["accuracy"] == best)
+    assert policy_label(chosen) == first_best["policy"] and chosen.fold == first_best["fold"]
+    assert _agreement(art, val) == best
+    # the decay fold changes the readout's integers here (its decay is not a multiple of 2**-8)
+    float_fold = export_artifact(leaky, ExportOptions(fold="float"), input_kind="spike")
+    decay_fold = export_artifact(leaky, ExportOptions(fold="decay"), input_kind="spike")
+    assert not np.array_equal(float_fold.readout.w, decay_fold.readout.w)
+    assert export_artifact(leaky, ExportOptions(), input_kind="spike").readout == float_fold.readout  # the default
+
+    plain = _lif_network("sum")
+    chosen, _, rows = choose_policy(plain, spec, ExportOptions(scale_policy="auto"), _labelled_split(plain, 6, 4), info)
+    assert len(rows) == n and {r["fold"] for r in rows} == {"float"} and chosen.fold is None
+    assert all("fold" not in r["policy"] for r in rows)
+    assert fold_candidates(ExportOptions(scale_policy="auto")) == ("float", "decay")
+    assert fold_candidates(ExportOptions(scale_policy="auto", fold="float")) == ()
+    # the candidate order: policies, then traces, then folds (ties keep the defaults)
+    cands = policy_candidates(ExportOptions(scale_policy="auto"), trace_bits=True, fold=True)
+    assert len(cands) == 4 * n and [(c.trace_bits, c.fold) for c in cands[::n]] == [
+        (16, "float"), (8, "float"), (16, "decay"), (8, "decay")]
+    assert policy_candidates(ExportOptions(scale_policy="max"), trace_bits=True, fold=True) == [
+        ExportOptions(scale_policy="max")]
+
+
+def test_the_decay_fold_scales_each_row_by_the_integer_decays_complement():
+    """Hand-checked: an ALIF layer of 2 neurons, alpha = 0.9 and 0.8, w_in = [1, 0.5], max policy, D = 8.
+    float fold: rows 0.1 and 0.1 -> both 127. decay fold: a = round(230.4) = 230 and round(204.8) = 205,
+    rows 1 * 26/256 and 0.5 * 51/256 -> scale 127 / (26/256), row 1 = 127 * 25.5 / 26 = 124.56 -> 125."""
+    from skipcore.quant.export import fold_factor, live_float_params
+
+    torch.manual_seed(0)
+    net = SpikingNetwork(NetworkConfig(
+        input_channels=1, classes=2, layers=[LayerConfig(2, kind="alif", recurrence="none", b0=0.1, beta=1.8)],
+        readout=ReadoutConfig(kind="sum", mode="sequence"))).double().eval()
+    with torch.no_grad():
+        fp = live_float_params(net)
+    lp = fp["layers"][0]
+    lp["alpha"] = torch.tensor([0.9, 0.8], dtype=torch.float64)
+    lp["w_in"] = torch.tensor([[1.0], [0.5]], dtype=torch.float64)
+    lp["bias"] = torch.tensor([0.05, 0.0], dtype=torch.float64)
+    arts = {f: export_artifact(fp, ExportOptions(fold=f), input_kind="spike") for f in ("float", "decay")}
+    assert arts["float"].layers[0].w_in.ravel().tolist() == [127, 127]
+    assert arts["decay"].layers[0].w_in.ravel().tolist() == [127, 125]
+    # the bias row gets the same factor: 0.05 * 26/256 * 127 / (26/256) = 6.35 -> 6 (float: 0.005 * 1270 = 6.35)
+    assert int(arts["decay"].layers[0].bias[0]) == 6
+    assert arts["decay"].provenance["scales"]["layers"][0] == pytest.approx(127 / (26 / 256))
+    assert arts["float"].provenance["scales"]["layers"][0] == pytest.approx(1270)
+    # the integer decays themselves do not depend on the fold
+    assert arts["float"].layers[0].decay.tolist() == arts["decay"].layers[0].decay.tolist() == [230, 205]
+    assert arts["decay"].provenance["export_options"]["fold"] == "decay"
+    alpha = torch.tensor([0.9, 0.8], dtype=torch.float64)
+    assert fold_factor(alpha, ExportOptions(fold="decay")).tolist() == [26 / 256, 51 / 256]
+    # shift mode: the complement of v - (v >> n) is 2**-n (n = round(-log2(0.1)) = 3, round(-log2(0.2)) = 2)
+    assert fold_factor(alpha, ExportOptions(fold="decay", decay_mode="shift")).tolist() == [1 / 8, 1 / 4]
+    assert fold_factor(alpha, ExportOptions()).tolist() == pytest.approx([0.1, 0.2])
+    with pytest.raises(ConfigError, match=r"^fold: unknown value 'quant'; choose one of float, decay$"):
+        ExportOptions(fold="quant").validate()
 
 
 def test_an_alif_readout_alone_makes_the_trace_bits_matter():
@@ -226,3 +312,19 @@ def test_an_alif_readout_alone_makes_the_trace_bits_matter():
     art = export_artifact(net, ExportOptions(), input_kind="spike")
     assert art.uses_trace_bits and art.readout.kind == "alif" and art.layers[0].kind == "lif"
     assert " T16" in art.summary()
+
+
+def test_qat_quantizes_with_the_decay_fold_like_ptq():
+    """QAT runs the same quantizer: with ``fold="decay"`` its integers are PTQ's, and they differ from
+    the float fold's where the time constants are not exact in Q0.8."""
+    from skipcore.quant.qat import QATNetwork
+
+    net = srnn_network(seed=3)
+    with torch.no_grad():
+        net.layers[0].tau_m.mul_(torch.linspace(1.1, 1.9, net.layers[0].tau_m.numel()).view_as(net.layers[0].tau_m))
+    opts = ExportOptions(fold="decay", scale_policy="threshold", threshold_steps=7)
+    ptq = export_artifact(net, opts, input_kind="spike")
+    q = QATNetwork(net, opts, input_kind="spike").to_artifact({})
+    assert q.layers == ptq.layers and q.readout == ptq.readout
+    float_fold = export_artifact(net, replace(opts, fold="float"), input_kind="spike")
+    assert not np.array_equal(float_fold.layers[0].w_in, ptq.layers[0].w_in)

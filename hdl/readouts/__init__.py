@@ -38,6 +38,15 @@ class ReadoutUnitKind:
         ``prepared``: the registered results of :meth:`prepare` for this class, if it has any)."""
         raise NotImplementedError
 
+    def split_update(self, m, value, state: dict, acc, params: dict, plan, prepared: dict | None = None):
+        """The update in two cycles: ``(sums, finish)``. ``sums`` (``{name: Value}``) holds the
+        additions and is registered; ``finish(registers)`` gives ``(new_value, new_state)`` from
+        those registers (the saturation and what follows it), so that no path holds a carry chain
+        and the saturation after it. The default registers the whole update."""
+        new_value, new_state = self.update(m, value, state, acc, params, plan, prepared)
+        sums = {"value": new_value, **{f"state_{k}": v for k, v in new_state.items()}}
+        return sums, lambda regs: (regs["value"], {k: regs[f"state_{k}"] for k in new_state})
+
     def prepare(self, m, value, state: dict, params: dict, plan) -> dict:
         """Values of one class computed a cycle before its update, from everything but the class
         sum (``{name: Value}``; empty: nothing to prepare)."""

@@ -37,6 +37,15 @@ class ALIFReadout(ReadoutUnitKind):
         u = saturate(prepared["base"] + acc - prepared["q_big_b"], plan.readout_bits)
         return u, {"b": prepared["b"], "q": u > big_b}
 
+    def split_update(self, m, value, state, acc, params, plan, prepared=None):
+        prepared = prepared or self.prepare(m, value, state, params, plan)
+        sums = {"sum": prepared["base"] + acc - prepared["q_big_b"], "big_b": prepared["big_b"], "b": prepared["b"]}
+
+        def finish(regs):
+            u = saturate(regs["sum"], plan.readout_bits)
+            return u, {"b": regs["b"], "q": u > regs["big_b"]}
+        return sums, finish
+
     def multipliers(self, plan):
         return 2 + (1 if plan.decay_mode == "mult" else 0)
 

@@ -11,6 +11,9 @@ class Sum(ReadoutUnitKind):
     def update(self, m, value, state, acc, params, plan, prepared=None):
         return saturate(value + acc, plan.readout_bits), {}
 
+    def split_update(self, m, value, state, acc, params, plan, prepared=None):
+        return {"sum": value + acc}, lambda regs: (saturate(regs["sum"], plan.readout_bits), {})
+
 
 class Leaky(ReadoutUnitKind):
     name = "leaky"
@@ -24,6 +27,10 @@ class Leaky(ReadoutUnitKind):
     def update(self, m, value, state, acc, params, plan, prepared=None):
         base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
         return saturate(base + acc, plan.readout_bits), {}
+
+    def split_update(self, m, value, state, acc, params, plan, prepared=None):
+        base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
+        return {"sum": base + acc}, lambda regs: (saturate(regs["sum"], plan.readout_bits), {})
 
     def multipliers(self, plan):
         return 1 if plan.decay_mode == "mult" else 0

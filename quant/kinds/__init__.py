@@ -5,8 +5,8 @@ A kind's quant definition (``quant/kinds/<name>.py``) gives:
 * the **float step** ``step(current, state, params) -> (spikes, state)`` with its state class, the
   learnable parameters it adds to a :class:`quant.layers.SpikingLayer` (:meth:`QuantKind.build`),
   its default surrogate and, optionally, a fused training time loop;
-* the **float-to-integer rule** (CONTRACT.md section 7): the per-neuron row factor folded into the
-  weights before scaling, and the kind's integer arrays and options (:meth:`QuantKind.quantize`);
+* the **float-to-integer rule** (CONTRACT.md section 7): whether the complement of its decay is
+  folded into the weight rows before scaling (:attr:`QuantKind.folds`), and the kind's integer arrays and options (:meth:`QuantKind.quantize`);
 * the **integer-exact QAT step** in torch (float64 tensors holding integers), which mirrors the
   golden kind's step line by line.
 
@@ -74,9 +74,10 @@ class QuantKind:
         raise NotImplementedError
 
     # ---- quantization ---------------------------------------------------------------------------
-    def fold(self, lp: dict, n: int, device) -> torch.Tensor | None:
-        """A per-neuron factor folded into rows of ``w_in``, ``w_rec`` and ``bias`` before scaling."""
-        return None
+    #: whether the export folds the complement of the kind's membrane decay (the float-parameter
+    #: dict's ``alpha``) into row i of ``w_in``, ``w_rec`` and ``bias`` before scaling (CONTRACT.md
+    #: section 7; ``ExportOptions.fold`` says which complement: ``quant.export.fold_factor``)
+    folds: bool = False
 
     def thresholds(self, lp: dict, n: int, device) -> list[torch.Tensor]:
         """The layer's float threshold values (the ``threshold`` scale policy keeps them resolved):

@@ -92,6 +92,7 @@ class ALIFCell(Cell):
 class ALIF(QuantKind):
     name = "alif"
     surrogate = "multi_gaussian"
+    folds = True  # (1 - alpha) into the rows (CONTRACT.md section 7)
     FloatState = ALIFState
 
     def check_config(self, cfg):
@@ -123,10 +124,6 @@ class ALIF(QuantKind):
         p = self.float_params(layer)
         return {"alpha": p.alpha, "rho": p.rho, "b0": float(c.b0), "beta": float(c.beta), "threshold": float(c.b0),
                 "reset": "delayed"}
-
-    def fold(self, lp, n, device):
-        from ..export import _f64
-        return 1.0 - _f64(lp["alpha"], n=n, device=device)
 
     def quantize(self, lp, ctx):
         from ..export import _f64, _q, quantize_decay, round_half_away, ste_clamp

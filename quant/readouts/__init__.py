@@ -37,9 +37,9 @@ class QuantReadoutKind:
         """The kind's entries of the readout's float-parameter dict (tensors keep autograd)."""
         return {}
 
-    def fold(self, rp: dict, classes: int, device) -> torch.Tensor | None:
-        """A per-class factor folded into ``w`` and ``bias`` before scaling."""
-        return None
+    #: whether the export folds the complement of the readout's decay (``alpha``) into row c of
+    #: ``w`` and ``bias`` before scaling (CONTRACT.md section 7, ``quant.export.fold_factor``)
+    folds: bool = False
 
     def thresholds(self, rp: dict, classes: int, device) -> list[torch.Tensor]:
         """The readout's float threshold values (``b0``/``threshold``, ``beta``), for the

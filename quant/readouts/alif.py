@@ -57,6 +57,7 @@ def _opt(cfg, name):
 
 class ALIFReadout(QuantReadoutKind):
     name = "alif"
+    folds = True  # (1 - alpha) into the rows (CONTRACT.md section 7)
 
     def check_config(self, cfg):
         unknown = set(cfg.options) - set(DEFAULTS)
@@ -95,10 +96,6 @@ class ALIFReadout(QuantReadoutKind):
     def export_params(self, readout):
         p = self.params(readout)
         return {"alpha": p.alpha, "rho": p.rho, "b0": p.b0, "beta": p.beta}
-
-    def fold(self, rp, classes, device):
-        from ..export import _f64
-        return 1.0 - _f64(rp["alpha"], n=classes, device=device)
 
     def quantize(self, rp, ctx):
         from ..export import _f64, _q, quantize_decay, round_half_away, ste_clamp

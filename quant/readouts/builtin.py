@@ -54,6 +54,7 @@ class Sum(QuantReadoutKind):
 
 class Leaky(QuantReadoutKind):
     name = "leaky"
+    folds = True  # (1 - alpha) into the rows (CONTRACT.md section 7)
 
     def build(self, readout):
         mean, std = readout.cfg.tau_o
@@ -69,10 +70,6 @@ class Leaky(QuantReadoutKind):
 
     def export_params(self, readout):
         return {"alpha": self.alpha(readout)}
-
-    def fold(self, rp, classes, device):
-        from ..export import _f64
-        return 1.0 - _f64(rp["alpha"], n=classes, device=device)
 
     def quantize(self, rp, ctx):
         from ..export import _f64, quantize_decay

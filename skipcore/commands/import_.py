@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if not to_artifact:
         given = [flag for flag, used in (("--data", args.data is not None), ("--limit", args.limit is not None),
-                                         ("--scale-policy", opts.scale_policy != "max")) if used]
+                                         ("--scale-policy", opts.scale_policy != "max"),
+                                         ("--fold", opts.fold is not None)) if used]
         if given:
             raise ConfigError(f"{', '.join(given)} apply to PTQ into model.skc, not to a checkpoint ({args.out}); "
                               "pass them to `skipcore quantize` or `skipcore train --qat` later, or use -o model.skc")

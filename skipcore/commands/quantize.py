@@ -33,7 +33,7 @@ def add_width_arguments(parser: argparse.ArgumentParser, *, defaults: bool = Tru
 
 def add_policy_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """How PTQ picks each layer's scale and weight exponents (golden/CONTRACT.md section 7)."""
-    from skipcore.quant.export import ExportOptions, SCALE_POLICIES
+    from skipcore.quant.export import FOLDS, ExportOptions, SCALE_POLICIES
 
     d = ExportOptions()
     g = parser.add_argument_group("scale policy (CONTRACT.md section 7)")
@@ -42,13 +42,18 @@ def add_policy_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False
                        help="max: the largest weight uses the full range; threshold: thresholds keep at least 2**k "
                             "steps, weight exponents absorb the rest; percentile: the P-th percentile |w| uses the "
                             "full range, larger weights clip; auto: try them (with ALIF neurons and no --trace-bits, "
-                            "each at the default trace bits and at --decay-bits) and keep the best on the validation "
-                            "split (default %(default)s)")
+                            "each at the default trace bits and at --decay-bits; with ALIF or leaky neurons and no "
+                            "--fold, each with both folds) and keep the best on the validation split "
+                            "(default %(default)s)")
     g.add_argument("--threshold-steps", type=int, default=d.threshold_steps, metavar="K",
                    help="threshold policy: the smallest threshold keeps at least 2**K steps, 0..16 (default %(default)s)")
     g.add_argument("--percentile", type=float, default=d.percentile, metavar="P",
                    help="percentile policy: the P-th percentile of |w| maps to the largest weight, 50..100 "
                         "(default %(default)s)")
+    g.add_argument("--fold", choices=FOLDS, default=None,
+                   help="what ALIF layers and leaky/ALIF readouts fold into their weight rows: float: 1 - alpha; "
+                        "decay: the complement of the integer decay, (2**D - a) / 2**D, which keeps the integer "
+                        "leak's gain equal to the float one (default: float; auto tries both)")
 
 
 def options_from_args(args: argparse.Namespace):
@@ -61,7 +66,8 @@ def options_from_args(args: argparse.Namespace):
                          input_frac_bits=args.input_frac_bits, decay_mode=args.decay_mode,
                          scale_policy=getattr(args, "scale_policy", d.scale_policy),
                          threshold_steps=getattr(args, "threshold_steps", d.threshold_steps),
-                         percentile=getattr(args, "percentile", d.percentile)).validate()
+                         percentile=getattr(args, "percentile", d.percentile),
+                         fold=getattr(args, "fold", None)).validate()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
