@@ -500,7 +500,7 @@ def _without_abc9(build_dir: Path) -> None:
                       "abc -lut 4:7 -dress", "clean", f"{synth} -run map_cells:"]
         else:
             lines.append(line)
-    script.write_text("\n".join(lines) + "\n")
+    atomic_write_text(script, "\n".join(lines) + "\n")
 
 
 def _clock_text(target: Target, pll_config) -> str:
