@@ -57,25 +57,10 @@ def test_qat_scale_policy_auto_starts_from_the_chosen_policy(tmp_path, monkeypat
 def test_qat_finetune_keeps_a_named_policy(tmp_path):
     """QAT from the threshold policy: small thresholds keep their steps, the exponents carry the large
     weights, and the written artifact is what the QAT forward pass computed (golden-checked)."""
-    from skipcore.datasets import Dataset, DatasetInfo, Split
     from skipcore.quant.export import ExportOptions
     from skipcore.quant.finetune import qat_finetune
-    from skipcore.quant.importers import save_imported
-    from skipcore.quant.importers.official import import_srnn
-    from test_import_official import OfficialSRNN
 
-    torch.manual_seed(0)
-    official = OfficialSRNN(3, 10, 4, b_j0=0.1, beta_h=1.8, beta_o=1.8)
-    with torch.no_grad():
-        official.i2h.weight.mul_(20.0)
-    imported = import_srnn({k: v.float() for k, v in official.state_dict().items()}, {"b_j0": 0.1, "beta": 1.8})
-    ckpt = save_imported(imported, tmp_path / "imported.pt", input_kind="spike")
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        return Split((rng.random((n, 30, 3)) < 0.3).astype(np.float32), rng.integers(0, 4, n))
-
-    data = Dataset(DatasetInfo("toy", 3, 30, 4, False, "spike", 0), split(48), split(16), split(16))
+    ckpt, data = _imported_srnn_and_toy_data(tmp_path, input_gain=20.0)
     for policy, thresholds_at_least in (("threshold", 64), ("max", 0)):
         opts = ExportOptions(scale_policy=policy)
         path = qat_finetune(ckpt, data, tmp_path / policy, epochs=1, lr=1e-3, export_options=opts, batch=16,
@@ -99,16 +84,30 @@ def test_width_options_without_qat_are_refused(tmp_path, capsys):
 
 def test_qat_stops_on_a_non_finite_gradient(tmp_path, monkeypatch):
     """A finite loss whose gradient is NaN stops QAT with the divergence message, not NaN weights."""
-    from skipcore.datasets import Dataset, DatasetInfo, Split
     from skipcore.errors import ConfigError
     from skipcore.quant.finetune import qat_finetune
+    from skipcore.quant.qat import QATNetwork
+
+    ckpt, data = _imported_srnn_and_toy_data(tmp_path)
+    logits = QATNetwork.logits
+    # + 0 * sqrt(0 * out): the forward value is unchanged, the gradient is 0 * inf = NaN
+    monkeypatch.setattr(QATNetwork, "logits",
+                        lambda self, out, *a: logits(self, out, *a) + 0.0 * torch.sqrt(0.0 * logits(self, out, *a)))
+    with pytest.raises(ConfigError, match=r"QAT diverged at epoch 1 \(a gradient is not finite\)"):
+        qat_finetune(ckpt, data, tmp_path / "qat", epochs=1, lr=1e-3, batch=16, progress=False, log=lambda m: None)
+
+
+def _imported_srnn_and_toy_data(tmp_path, input_gain=1.0):
+    """An official SRNN (3 -> 10 -> 4, b0 0.1, beta 1.8) imported as a checkpoint, and a toy spike data set."""
+    from skipcore.datasets import Dataset, DatasetInfo, Split
     from skipcore.quant.importers import save_imported
     from skipcore.quant.importers.official import import_srnn
-    from skipcore.quant.qat import QATNetwork
     from test_import_official import OfficialSRNN
 
     torch.manual_seed(0)
     official = OfficialSRNN(3, 10, 4, b_j0=0.1, beta_h=1.8, beta_o=1.8)
+    with torch.no_grad():
+        official.i2h.weight.mul_(input_gain)
     imported = import_srnn({k: v.float() for k, v in official.state_dict().items()}, {"b_j0": 0.1, "beta": 1.8})
     ckpt = save_imported(imported, tmp_path / "imported.pt", input_kind="spike")
     rng = np.random.default_rng(0)
@@ -116,10 +115,4 @@ def test_qat_stops_on_a_non_finite_gradient(tmp_path, monkeypatch):
     def split(n):
         return Split((rng.random((n, 30, 3)) < 0.3).astype(np.float32), rng.integers(0, 4, n))
 
-    data = Dataset(DatasetInfo("toy", 3, 30, 4, False, "spike", 0), split(48), split(16), split(16))
-    logits = QATNetwork.logits
-    # + 0 * sqrt(0 * out): the forward value is unchanged, the gradient is 0 * inf = NaN
-    monkeypatch.setattr(QATNetwork, "logits",
-                        lambda self, out, *a: logits(self, out, *a) + 0.0 * torch.sqrt(0.0 * logits(self, out, *a)))
-    with pytest.raises(ConfigError, match=r"QAT diverged at epoch 1 \(a gradient is not finite\)"):
-        qat_finetune(ckpt, data, tmp_path / "qat", epochs=1, lr=1e-3, batch=16, progress=False, log=lambda m: None)
+    return ckpt, Dataset(DatasetInfo("toy", 3, 30, 4, False, "spike", 0), split(48), split(16), split(16))
