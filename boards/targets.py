@@ -59,7 +59,10 @@ def _icebreaker():
 def _ulx3s_85f():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-    return ULX3S_85F_Platform()
+    from .ecp5_memory import ecp5_platform
+
+    # the weight ROMs become DP16KDs with their output registers (boards/ecp5_memory.py)
+    return ecp5_platform(ULX3S_85F_Platform)()
 
 
 TARGETS: dict[str, Target] = {

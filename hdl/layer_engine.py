@@ -8,6 +8,7 @@ from amaranth.utils import ceil_log2
 
 from ._checks import reject
 from .plan import LayerPlan
+from .registered_rom import RegisteredROM
 from .ring_buffer import ring_write_signature
 from .stream import bundle_signature, event_signature, word_signature
 
@@ -32,7 +33,9 @@ class LayerEngine(wiring.Component):
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
        register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
-       banks whose words are registered before the bank multiplexer] -> [product w * x, only for
+       banks whose words are registered before the bank multiplexer: each bank is a
+       :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
+       own, is the bank register] -> [product w * x, only for
        count/real inputs] -> stage RD
        (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
        transparent, so back-to-back events on the same group (G = 1) chain correctly. With
@@ -196,14 +199,22 @@ class LayerEngine(wiring.Component):
         E = pl.events
         banks, bank_words = pl.weight_banks, pl.weight_bank_words
         bank_ports = [[] for _ in range(E)]          # [slot][bank]
+        # (banks > 1: each bank is a RegisteredROM, whose output register is the bank register,
+        # inside the block RAM where the platform can put it there)
         for b in range(banks):
             words = pl.weight_words[b * bank_words:(b + 1) * bank_words] if banks > 1 else pl.weight_words
             for copy in range(-(-E // 2)):
-                bank = memory.Memory(shape=P * W, depth=len(words), init=words)
+                slots = range(2 * copy, min(E, 2 * copy + 2))
                 name = "weights" if banks == 1 else f"weights{b}"
+                if banks == 1:
+                    bank = memory.Memory(shape=P * W, depth=len(words), init=words)
+                    ports = [bank.read_port() for _ in slots]
+                else:
+                    bank = RegisteredROM(width=P * W, depth=len(words), init=words, ports=len(slots))
+                    ports = [(bank.addr[i], bank.data[i]) for i in range(len(slots))]
                 m.submodules[name if E == 1 else f"{name}_copy{copy}"] = bank
-                for e in range(2 * copy, min(E, 2 * copy + 2)):
-                    bank_ports[e].append(bank.read_port())
+                for e, port in zip(slots, ports):
+                    bank_ports[e].append(port)
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
         acc_rp = amem.read_port(transparent_for=(acc_wp,))
@@ -268,11 +279,9 @@ class LayerEngine(wiring.Component):
                 sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(range(banks), name=f"bank_sel2{sfx}")
                 m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(sel1)]
                 held = []
-                for b, rp in enumerate(bank_ports[e]):
-                    m.d.comb += rp.addr.eq(s0_addr[e][:len(rp.addr)])
-                    reg = Signal(P * W, name=f"bank{b}_word{sfx}")
-                    m.d.sync += reg.eq(rp.data)
-                    held.append(reg)
+                for addr, word in bank_ports[e]:
+                    m.d.comb += addr.eq(s0_addr[e][:len(addr)])
+                    held.append(word)                           # registered by the RegisteredROM
                 w_words.append(Array(held)[sel2])               # stage 2
         WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:

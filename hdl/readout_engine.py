@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import reject
 from .plan import ReadoutPlan
+from .registered_rom import RegisteredROM
 from .stream import event_signature, readout_layout
 
 __all__ = ["ReadoutEngine"]
@@ -72,9 +73,10 @@ class ReadoutEngine(wiring.Component):
         m = Module()
         pl = self._plan
         M, W, R = pl.classes, pl.weight_bits, pl.readout_bits
-        m.submodules.weights = wmem = memory.Memory(shape=M * W, depth=pl.neurons, init=pl.weight_words)
-        rp = wmem.read_port()
-        m.d.comb += rp.addr.eq(self.i_ev.payload.index)
+        # the ROM's read data are registered (s2) before the adders: no adder starts at a block-RAM
+        # output (a RegisteredROM: on ECP5 that register is the block RAM's own)
+        m.submodules.weights = wrom = RegisteredROM(width=M * W, depth=pl.neurons, init=pl.weight_words)
+        m.d.comb += wrom.addr[0].eq(self.i_ev.payload.index)
 
         # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain)
         acc_shape = signed(max(pl.sum_bits, R) + 1)
@@ -114,10 +116,9 @@ class ReadoutEngine(wiring.Component):
         best_idx = Signal(range(M))
         end_seq = Signal()
 
-        # the ROM word is registered before the adders (s2): no adder starts at a block-RAM output
         s2_valid = Signal()
-        s2_word = Signal(M * W)
-        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s2_word.eq(rp.data)]
+        s2_word = wrom.data[0]
+        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid)]
         with m.If(s2_valid):
             for c in range(M):
                 m.d.sync += acc[c].eq(acc[c] + (s2_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))

@@ -1,0 +1,152 @@
+"""ECP5 block RAMs with their output register: :class:`hdl.registered_rom.RegisteredROM` as DP16KDs.
+
+A DP16KD read without its output register (``REGMODE="NOREG"``, what Yosys' memory_libmap
+emits) has a clock-to-out of about 5.8 ns on a speed-6 LFE5U, so even a block-RAM word that goes
+straight into a fabric flip-flop misses a 150 MHz clock; Yosys does not move that flip-flop into
+the block RAM. The ECP5 platforms of the build flow (:func:`ecp5_platform`) therefore offer
+``get_registered_rom``, which :class:`~hdl.registered_rom.RegisteredROM` calls while it
+elaborates: :func:`registered_rom` builds the ROM from DP16KD instances with
+``REGMODE_A/B="OUTREG"`` (read latency 2, as the generic ROM) and initial values.
+
+Tiling, 18-bit ports (1024 words of 18 bits a block; ``ADx[13:4]`` is the word address):
+
+* one read port, at most 512 words: a block holds two 18-bit slices of the word, the even one
+  at addresses 0..511 (read by port A), the odd one at 512..1023 (port B, same address + 512),
+  i.e. 36 bits a block, as Yosys' PDPW16KD 512 x 36;
+* otherwise (up to 1024 words): one 18-bit slice a block, port A reads for the ROM's port 0,
+  port B for port 1 (unused with one port).
+
+Only ROMs that Yosys would put in block RAM (:func:`.estimate.map_memory`) and whose DP16KD count
+equals Yosys' are built here, so the fit estimate stays exact; the others (deeper than 1024
+words, or small enough for LUTs) return None and the ROM stays generic. The INITVAL layout
+(16 words of 18 bits in 20-bit fields per 320-bit row) is the one of Yosys'
+``share/lattice/brams_map_16kd.v``; tests/test_boards_ecp5_memory.py simulates these instances
+against the generic ROM with a DP16KD model (tests/hdl/dp16kd_model.v) that is itself checked
+against Yosys' own DP16KD mapping.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import ClockSignal, Const, Module, Signal
+from amaranth.hdl import Instance
+
+from .estimate import NetlistMemory, map_memory
+
+__all__ = ["DP16KD_WORDS", "SLICE_BITS", "dp16kd_blocks", "ecp5_platform", "registered_rom", "initvals"]
+
+DP16KD_WORDS = 1024   #: words of one DP16KD with 18-bit ports
+SLICE_BITS = 18       #: bits of one DP16KD port
+ROWS = 64             #: INITVAL_00 .. INITVAL_3F
+ROW_WORDS = 16        #: 18-bit words per INITVAL row (each in a 20-bit field)
+
+
+def _split(width: int, depth: int, ports: int) -> bool:
+    """Both ports of a block read the same address (two slices a block)."""
+    return ports == 1 and depth <= DP16KD_WORDS // 2
+
+
+def dp16kd_blocks(width: int, depth: int, ports: int) -> int:
+    """DP16KDs of the tiling above for a ``width`` x ``depth`` ROM with ``ports`` read ports."""
+    slices = -(-width // SLICE_BITS)
+    return -(-slices // 2) if _split(width, depth, ports) else slices
+
+
+def initvals(words: list[int]) -> dict[str, Const]:
+    """The INITVAL_00 .. INITVAL_3F parameters of a DP16KD holding ``words`` (<= 1024 x 18 bits)."""
+    if len(words) > DP16KD_WORDS:
+        raise ValueError(f"a DP16KD holds {DP16KD_WORDS} words of 18 bits, not {len(words)}")
+    params = {}
+    for row in range(ROWS):
+        value = 0
+        for i, word in enumerate(words[row * ROW_WORDS:(row + 1) * ROW_WORDS]):
+            value |= (word & ((1 << SLICE_BITS) - 1)) << (20 * i)
+        params[f"p_INITVAL_{row:02X}"] = Const(value, 320)
+    return params
+
+
+def _dp16kd(words: list[int], port_a, port_b) -> Instance:
+    """One DP16KD, both ports 18 bits and registered, reading only.
+
+    ``port_a`` / ``port_b``: (address of the 18-bit word, 10 bits; output, 18 bits) or None.
+    """
+    ports = {}
+    for side, port in (("A", port_a), ("B", port_b)):
+        used = port is not None
+        addr, out = port if used else (Const(0, 10), None)
+        ports |= {
+            f"i_CLK{side}": ClockSignal("sync"),
+            f"i_CE{side}": Const(int(used)),
+            f"i_OCE{side}": Const(int(used)),
+            f"i_WE{side}": Const(0),
+            f"i_RST{side}": Const(0),
+        }
+        for bit in range(3):
+            ports[f"i_CS{side}{bit}"] = Const(0)
+        for bit in range(14):   # x18: ADx[3:0] select bytes of a write, ADx[13:4] the word
+            ports[f"i_AD{side}{bit}"] = addr[bit - 4] if bit >= 4 and bit - 4 < len(addr) else Const(0)
+        for bit in range(SLICE_BITS):
+            ports[f"i_DI{side}{bit}"] = Const(0)
+            ports[f"o_DO{side}{bit}"] = out[bit] if used else Signal(name=f"unused_do{side.lower()}{bit}")
+    return Instance(
+        "DP16KD",
+        p_DATA_WIDTH_A=SLICE_BITS, p_DATA_WIDTH_B=SLICE_BITS,
+        p_REGMODE_A="OUTREG", p_REGMODE_B="OUTREG",
+        p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC",
+        p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+        p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
+        p_GSR="AUTO",
+        **initvals(words),
+        **ports,
+    )
+
+
+def registered_rom(rom) -> Module | None:
+    """``rom`` (a RegisteredROM) as DP16KDs with their output registers, or None (stay generic)."""
+    width, depth, ports = rom.width, rom.depth, rom.ports
+    if depth > DP16KD_WORDS:
+        return None
+    mapping = map_memory(NetlistMemory("rom", width, depth, rom=True, read_ports=ports), "ecp5")
+    if mapping.kind != "block" or mapping.cells != dp16kd_blocks(width, depth, ports):
+        return None
+    m = Module()
+    slices = -(-width // SLICE_BITS)
+    mask = (1 << SLICE_BITS) - 1
+    column = [[(w >> (SLICE_BITS * s)) & mask for w in rom.init] for s in range(slices)]
+    outs = [[Signal(SLICE_BITS, name=f"p{p}_slice{s}") for s in range(slices)] for p in range(ports)]
+    addr_bits = 10
+    addrs = []
+    for p in range(ports):
+        addr = Signal(addr_bits, name=f"p{p}_addr")
+        m.d.comb += addr.eq(rom.addr[p])
+        addrs.append(addr)
+    if _split(width, depth, ports):
+        high = Signal(addr_bits, name="p0_addr_high")          # the odd slice: address + 512
+        m.d.comb += high.eq(addrs[0] | (DP16KD_WORDS // 2))
+        for block in range(-(-slices // 2)):
+            even, odd = 2 * block, 2 * block + 1
+            half = DP16KD_WORDS // 2
+            words = column[even] + [0] * (half - depth)
+            port_b = None
+            if odd < slices:
+                words += column[odd]
+                port_b = (high, outs[0][odd])
+            m.submodules[f"dp16kd{block}"] = _dp16kd(words, (addrs[0], outs[0][even]), port_b)
+    else:
+        for s in range(slices):
+            port_b = (addrs[1], outs[1][s]) if ports == 2 else None
+            m.submodules[f"dp16kd{s}"] = _dp16kd(column[s], (addrs[0], outs[0][s]), port_b)
+    for p in range(ports):
+        word = Signal(slices * SLICE_BITS, name=f"p{p}_word")
+        m.d.comb += [word[SLICE_BITS * s:SLICE_BITS * (s + 1)].eq(outs[p][s]) for s in range(slices)]
+        m.d.comb += rom.data[p].eq(word[:width])
+    return m
+
+
+def ecp5_platform(platform_class):
+    """A subclass of the amaranth-boards ECP5 ``platform_class`` whose RegisteredROMs are DP16KDs."""
+
+    class Platform(platform_class):
+        def get_registered_rom(self, rom):
+            return registered_rom(rom)
+
+    Platform.__name__ = Platform.__qualname__ = platform_class.__name__
+    return Platform
