@@ -2,7 +2,7 @@
 //
 // It covers what skipcore uses and what Yosys' memory_libmap emits for a two-port ROM: 18-bit
 // ports (DATA_WIDTH_A/B = 18: ADx[13:4] is the word address), reads with a synchronous reset
-// (RESETMODE "SYNC"), REGMODE "NOREG" (the word read at a clock edge is on DOx after it) and
+// (RESETMODE "SYNC"; with "ASYNC" a reset stops the simulation), REGMODE "NOREG" (the word read at a clock edge is on DOx after it) and
 // "OUTREG" (registered once more at the next edge while OCEx is high), chip selects against
 // CSDECODE, and the INITVAL_00..3F initial contents: 16 words of 18 bits in 20-bit fields per
 // 320-bit row (Yosys share/lattice/brams_map_16kd.v). Any other width or a write stops the
@@ -106,9 +106,8 @@ module DP16KD(
 	reg [17:0] mem [0:1023];
 	integer i;
 	initial begin
-		if (DATA_WIDTH_A != 18 || DATA_WIDTH_B != 18 || RESETMODE != "SYNC"
-		    || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
-			$display("DP16KD model: only 18-bit ports, RESETMODE SYNC and plain clocks are modelled");
+		if (DATA_WIDTH_A != 18 || DATA_WIDTH_B != 18 || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
+			$display("DP16KD model: only 18-bit ports and plain clocks are modelled");
 			$finish;
 		end
 		for (i = 0; i < 16; i = i + 1) mem[0 * 16 + i] = INITVAL_00[i * 20 +: 18];
@@ -183,6 +182,10 @@ module DP16KD(
 	reg [17:0] ram_a = 18'h0;   // the array's read latch (NOREG output)
 	reg [17:0] reg_a = 18'h0;   // the output register (OUTREG)
 	always @(posedge CLKA) begin
+		if (RSTA && RESETMODE != "SYNC") begin
+			$display("DP16KD model: port A resets asynchronously, which this model does not cover");
+			$finish;
+		end
 		if (WEA) begin
 			$display("DP16KD model: port A writes, which this model does not cover");
 			$finish;
@@ -201,6 +204,10 @@ module DP16KD(
 	reg [17:0] ram_b = 18'h0;   // the array's read latch (NOREG output)
 	reg [17:0] reg_b = 18'h0;   // the output register (OUTREG)
 	always @(posedge CLKB) begin
+		if (RSTB && RESETMODE != "SYNC") begin
+			$display("DP16KD model: port B resets asynchronously, which this model does not cover");
+			$finish;
+		end
 		if (WEB) begin
 			$display("DP16KD model: port B writes, which this model does not cover");
 			$finish;
