@@ -115,14 +115,15 @@ class StepFIFO(wiring.Component):
             m.d.sync += produce.eq(incr(produce))
         with m.If(do_r):
             m.d.sync += consume.eq(incr(consume))
-        level_next = Signal(range(depth + 1))
-        m.d.comb += level_next.eq(level + do_w - do_r)
-        m.d.sync += level.eq(level_next)
+        # the counters' next values are chosen by the handshakes from level +- 1 (adders that
+        # start at the registers only): no handshake goes through a carry chain
+        m.d.sync += level.eq(next_level(level + 1, level - 1, level))
         if self._room is not None:
             bound = depth - self._room
             m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
         inc = do_w & self.w.payload.end_step
         dec = do_r & self.r.payload.end_step
-        m.d.sync += self.steps.eq(self.steps + inc - dec)
+        steps = self.steps
+        m.d.sync += steps.eq(Mux(inc & ~dec, steps + 1, Mux(dec & ~inc, steps - 1, steps)))
         return m
