@@ -65,11 +65,13 @@ class RingBuffer(wiring.Component):
     w : ``In(ring_write_signature(groups, lanes))``
     o : ``Out(word_signature(groups, lanes))``
         Replay words and markers.
-    o_steps : ``Out(range(queue depth + 1))``
-        Complete replays queued on ``o`` (the engine starts a step only when this is non-zero).
+    o_steps : ``Out(range(queue depth + 2))``
+        Complete replays queued on ``o`` (the queue's ``steps``; the engine starts a step only when
+        this or its decoder's ``marker_held`` is non-zero).
 
     Latency and throughput: the replay of step s is complete G + 4 cycles after the scanner starts
-    it (one word read per cycle, the read word registered before it is queued); with span == 1 it
+    it (one word read per cycle, the read word registered before it is queued), an empty replay
+    (s < span) two cycles after its start; with span == 1 it
     is complete one cycle after ``step_done``. A layer step lasts at least G + 7 cycles plus two
     idle cycles, so a replay is always ready when the engine needs it.
     """
@@ -83,7 +85,7 @@ class RingBuffer(wiring.Component):
         super().__init__({
             "w": In(ring_write_signature(groups, lanes)),
             "o": Out(word_signature(groups, lanes)),
-            "o_steps": Out(range(self._queue_depth + 1)),
+            "o_steps": Out(range(self._queue_depth + 2)),
         })
 
     @property
@@ -138,7 +140,7 @@ class RingBuffer(wiring.Component):
         got = Signal()                            # read data of the previous cycle is a slot word
         got_g = Signal(range(G))
         got_last = Signal()
-        marker = Signal()                         # push the marker this cycle
+        marker = Signal()                         # push an empty replay's marker this cycle
 
         pending_marker = Signal()                 # the marker after the last scanned word
         produced = Signal()
@@ -150,11 +152,14 @@ class RingBuffer(wiring.Component):
         got2_g = Signal(range(G))
         got2_last = Signal()
         got2_mask = Signal(P)
-        can_start = ~scanning & ~got & ~got2 & ~pending_marker & (ahead < k) & queue.has_room
+        # the empty replay's marker is pushed the cycle after the decision (``marker`` is a
+        # register): no path from the counters and the queue's room into the queue's write
+        can_start = ~scanning & ~got & ~got2 & ~pending_marker & ~marker & (ahead < k) & queue.has_room
+        inner.d.sync += marker.eq(0)
         with inner.If(can_start):
             with inner.If(started < k):
-                inner.d.comb += marker.eq(1)      # replay of a step before the span: empty
-                inner.d.sync += started.eq(started + 1)
+                inner.d.sync += [marker.eq(1),    # replay of a step before the span: empty
+                                 started.eq(started + 1)]
             with inner.Else():
                 inner.d.sync += [scanning.eq(1), scan_g.eq(0)]
 

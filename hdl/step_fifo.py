@@ -33,8 +33,11 @@ class StepFIFO(wiring.Component):
         Write side; ``w.ready`` = not full (a register).
     r : ``Out(stream.Signature(layout))``
         Read side; ``r.valid`` = not empty (a register); ``r.payload`` is the oldest word.
-    steps : ``Out(range(depth + 1))``
-        Marker words queued (= complete steps available at ``r``).
+    steps : ``Out(range(depth + 2))``
+        Marker words written and not read before the previous cycle: the complete steps
+        available at ``r``, and for one cycle after its marker was read also the step that the
+        reader now holds (every reader here holds a marker it took for longer than that and
+        says so, e.g. ``SkidBuffer.marker_held``, so ``steps != 0 | marker_held`` is exact).
     space : ``Out(range(depth + 1))``
         Free words.
     has_room : ``Out(1)`` (only with ``room``)
@@ -60,7 +63,7 @@ class StepFIFO(wiring.Component):
         members = {
             "w": In(stream.Signature(layout)),
             "r": Out(stream.Signature(layout)),
-            "steps": Out(range(depth + 1)),
+            "steps": Out(range(depth + 2)),
             "space": Out(range(depth + 1)),
         }
         if room is not None:
@@ -123,7 +126,10 @@ class StepFIFO(wiring.Component):
             m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
         inc = do_w & self.w.payload.end_step
-        dec = do_r & self.r.payload.end_step
+        # a marker read leaves ``steps`` one cycle later (``dec`` is a register): the read data
+        # come from the memory (a LUT RAM read through its address register) and go no further
+        dec = Signal()
+        m.d.sync += dec.eq(do_r & self.r.payload.end_step)
         steps = self.steps
         m.d.sync += steps.eq(Mux(inc & ~dec, steps + 1, Mux(dec & ~inc, steps - 1, steps)))
         return m

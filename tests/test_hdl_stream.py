@@ -256,3 +256,34 @@ def test_count_at_least_equals_the_bit_count(width):
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_step_fifo_steps_counts_markers_read_a_cycle_late():
+    """StepFIFO.steps = markers written - markers read before the previous cycle (the decrement is
+    registered), never more than depth + 1, under random writes and reads."""
+    depth = 4
+    dut = StepFIFO(layout=word_layout(2, 2), depth=depth)
+    rng = random.Random(11)
+    written = read = 0
+    history = []
+
+    async def bench(ctx):
+        nonlocal written, read
+        for _ in range(600):
+            marker = rng.random() < 0.6
+            ctx.set(dut.w.valid, rng.random() < 0.6)
+            ctx.set(dut.w.payload, {"group": 0, "mask": 1, "end_step": marker, "end_seq": 0})
+            ctx.set(dut.r.ready, rng.random() < 0.5)
+            history.append(read)
+            assert ctx.get(dut.steps) == written - (history[-2] if len(history) > 1 else 0)
+            if ctx.get(dut.w.valid) and ctx.get(dut.w.ready):
+                written += marker
+            if ctx.get(dut.r.valid) and ctx.get(dut.r.ready):
+                read += ctx.get(dut.r.payload)["end_step"]
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert read > 100
