@@ -267,11 +267,11 @@ def netlist_memories(plan, *, board: list[dict] = ()) -> list[NetlistMemory]:
 #: (``{l}``: a layer index); the rest of ``top`` is the board bridge (UART, queue, parser).
 COMPONENT_PATTERNS = (
     ("l{l}.units", r"layer(\d+)\.unit\d+"),
-    ("l{l}.engine", r"layer(\d+)"),
+    ("l{l}.engine", r"layer(\d+)(\.weights\w*)?"),     # with the RegisteredROM banks
     ("l{l}.ring", r"ring(\d+)(\.inner.*)?"),
     ("l{l}.decoders", r"(?:ring|layer)(\d+)_(?:decoder|packer|bundles|bundle_reg)(\..*)?"),
     ("l{l}.fifo", r"layer(\d+)_fifo"),
-    ("readout", r"readout"),
+    ("readout", r"readout(\.weights)?"),
     ("core", r"in_fifo|in_reg|in_packer"),
 )
 

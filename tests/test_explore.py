@@ -257,6 +257,8 @@ def test_ice40_fit_counts_logic_cells():
 def test_components_of_the_elaborated_hierarchy():
     assert E.component_of("top.bridge.core.layer1.unit12") == "l1.units"
     assert E.component_of("top.bridge.core.layer0") == "l0.engine"
+    assert E.component_of("top.bridge.core.layer0.weights3") == "l0.engine"      # a RegisteredROM bank
+    assert E.component_of("top.bridge.core.readout.weights") == "readout"
     assert E.component_of("top.bridge.core.ring1.inner.queue") == "l1.ring"
     assert E.component_of("top.bridge.core.ring0_decoder.out") == "l0.decoders"
     assert E.component_of("top.bridge.core.layer1_decoder") == "l1.decoders"
