@@ -65,7 +65,7 @@ class RingBuffer(wiring.Component):
     w : ``In(ring_write_signature(groups, lanes))``
     o : ``Out(word_signature(groups, lanes))``
         Replay words and markers.
-    o_steps : ``Out(range(queue depth + 2))``
+    o_steps : ``Out(range(queue depth + 1))``
         Complete replays queued on ``o`` (the queue's ``steps``; the engine starts a step only when
         this or its decoder's ``marker_held`` is non-zero).
 
@@ -85,7 +85,7 @@ class RingBuffer(wiring.Component):
         super().__init__({
             "w": In(ring_write_signature(groups, lanes)),
             "o": Out(word_signature(groups, lanes)),
-            "o_steps": Out(range(self._queue_depth + 2)),
+            "o_steps": Out(range(self._queue_depth + 1)),
         })
 
     @property

@@ -32,21 +32,21 @@ class StepFIFO(wiring.Component):
     w : ``In(stream.Signature(layout))``
         Write side; ``w.ready`` = not full (a register).
     r : ``Out(stream.Signature(layout))``
-        Read side; ``r.valid`` = not empty (a register); ``r.payload`` is the oldest word.
-    steps : ``Out(range(depth + 2))``
-        Marker words written and not read before the previous cycle: the complete steps
-        available at ``r``, and for one cycle after its marker was read also the step that the
-        reader now holds (every reader here holds a marker it took for longer than that and
-        says so, e.g. ``SkidBuffer.marker_held``, so ``steps != 0 | marker_held`` is exact).
+        Read side; ``r.valid`` and ``r.payload`` (the oldest word) are registers.
+    steps : ``Out(range(depth + 1))``
+        Marker words queued, counted from the cycle after their write (when a marker can be at
+        ``r`` at the earliest): the complete steps that are or will next cycle be at ``r``.
     space : ``Out(range(depth + 1))``
         Free words.
     has_room : ``Out(1)`` (only with ``room``)
         ``space >= room``, a register.
 
-    Latency and throughput: a word written in cycle n is readable in cycle n + 1; one write and one
+    Latency and throughput: a word written in cycle n is readable in cycle n + 2; one write and one
     read per cycle. The memory has one write port and one synchronous read port that is
-    transparent for the write port (the read address is the next head, so a word written into an
-    empty queue is read through the bypass).
+    transparent for the write port; its read data go only into the output register ``head``
+    (``r.payload``, ``r.valid`` are registers), which the oldest stored word enters when it is
+    free or being read: no reader's logic starts at the memory's read data (for these small
+    queues a LUT RAM, read through its address register).
     """
 
     def __init__(self, *, layout: data.StructLayout, depth: int, room: int | None = None):
@@ -63,7 +63,7 @@ class StepFIFO(wiring.Component):
         members = {
             "w": In(stream.Signature(layout)),
             "r": Out(stream.Signature(layout)),
-            "steps": Out(range(depth + 2)),
+            "steps": Out(range(depth + 1)),
             "space": Out(range(depth + 1)),
         }
         if room is not None:
@@ -81,19 +81,24 @@ class StepFIFO(wiring.Component):
         wp = storage.write_port()
         rp = storage.read_port(transparent_for=(wp,))
 
-        level = Signal(range(depth + 1))
+        level = Signal(range(depth + 1))          # words queued: in the memory and in ``head``
+        stored = Signal(range(depth + 1))         # words in the memory only
         produce = Signal(range(depth))
-        consume = Signal(range(depth))
+        consume = Signal(range(depth))            # the memory's oldest word
+        head = Signal(self._layout)               # the oldest word, the output register
+        head_valid = Signal()
 
         def incr(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
 
-        # not full, not empty and has_room are registers, each chosen from tests of ``level`` by
-        # this cycle's write and read (no adder or comparison behind the handshakes: timing closure)
+        # not full, has_room and "the memory holds a word" are registers, each chosen from tests of
+        # a counter by this cycle's handshakes (no adder or comparison behind them: timing closure)
         not_full = Signal(init=1)
-        not_empty = Signal()
+        has_stored = Signal()
         do_w = self.w.valid & self.w.ready
         do_r = self.r.valid & self.r.ready
+        # the memory's oldest word moves into head when head is free or being read
+        load = has_stored & (~head_valid | do_r)
 
         def at_most(bound):
             return Const(0) if bound < 0 else Const(1) if bound >= depth else level <= bound
@@ -103,21 +108,25 @@ class StepFIFO(wiring.Component):
             return Mux(do_w & ~do_r, if_up, Mux(do_r & ~do_w, if_down, if_same))
 
         m.d.sync += [not_full.eq(next_level(level != depth - 1, 1, level != depth)),
-                     not_empty.eq(next_level(1, level != 1, level != 0))]
+                     has_stored.eq(Mux(do_w & ~load, 1, Mux(load & ~do_w, stored != 1, stored != 0))),
+                     stored.eq(Mux(do_w & ~load, stored + 1, Mux(load & ~do_w, stored - 1, stored)))]
         m.d.comb += [
             self.w.ready.eq(not_full),
-            self.r.valid.eq(not_empty),
+            self.r.valid.eq(head_valid),
+            self.r.payload.eq(head),
             self.space.eq(depth - level),
             wp.addr.eq(produce),
             wp.data.eq(self.w.payload),
             wp.en.eq(do_w),
-            rp.addr.eq(Mux(do_r, incr(consume), consume)),
-            self.r.payload.eq(rp.data),
+            # the read data of this cycle are the word at ``consume`` (written at least a cycle ago)
+            rp.addr.eq(Mux(load, incr(consume), consume)),
         ]
+        with m.If(load):
+            m.d.sync += [head.eq(rp.data), head_valid.eq(1), consume.eq(incr(consume))]
+        with m.Elif(do_r):
+            m.d.sync += head_valid.eq(0)
         with m.If(do_w):
             m.d.sync += produce.eq(incr(produce))
-        with m.If(do_r):
-            m.d.sync += consume.eq(incr(consume))
         # the counters' next values are chosen by the handshakes from level +- 1 (adders that
         # start at the registers only): no handshake goes through a carry chain
         m.d.sync += level.eq(next_level(level + 1, level - 1, level))
@@ -125,11 +134,11 @@ class StepFIFO(wiring.Component):
             bound = depth - self._room
             m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
-        inc = do_w & self.w.payload.end_step
-        # a marker read leaves ``steps`` one cycle later (``dec`` is a register): the read data
-        # come from the memory (a LUT RAM read through its address register) and go no further
-        dec = Signal()
-        m.d.sync += dec.eq(do_r & self.r.payload.end_step)
+        # a marker written enters ``steps`` one cycle later (``inc`` is a register), when it can
+        # be in ``head`` at the earliest; one read leaves it at once (``head`` is a register)
+        inc = Signal()
+        m.d.sync += inc.eq(do_w & self.w.payload.end_step)
+        dec = do_r & self.r.payload.end_step
         steps = self.steps
         m.d.sync += steps.eq(Mux(inc & ~dec, steps + 1, Mux(dec & ~inc, steps - 1, steps)))
         return m

@@ -217,6 +217,7 @@ def test_step_fifo_has_room_is_exact_in_every_cycle():
     dut = StepFIFO(layout=word_layout(2, 2), depth=5, room=3)
     rng = random.Random(5)
     seen = set()
+    history = []                     # words queued in the cycles before
 
     async def bench(ctx):
         for _ in range(400):
@@ -224,8 +225,13 @@ def test_step_fifo_has_room_is_exact_in_every_cycle():
             ctx.set(dut.r.ready, rng.random() < 0.4)
             space, room = ctx.get(dut.space), ctx.get(dut.has_room)
             assert room == int(space >= 3), (space, room)
-            # w.ready and r.valid are registers too, exact in every cycle
-            assert (ctx.get(dut.w.ready), ctx.get(dut.r.valid)) == (int(space != 0), int(space != 5)), space
+            # w.ready is a register too, exact in every cycle; r.valid (the output register) says
+            # that a word is queued, and is set a cycle after a word arrived in an empty queue
+            assert ctx.get(dut.w.ready) == int(space != 0), space
+            valid = ctx.get(dut.r.valid)
+            assert not valid or space != 5
+            assert valid or space >= 4 or not history or history[-1] != 5 - space
+            history.append(5 - space)
             seen.add(space)
             await ctx.tick()
 
@@ -258,28 +264,33 @@ def test_count_at_least_equals_the_bit_count(width):
     sim.run()
 
 
-def test_step_fifo_steps_counts_markers_read_a_cycle_late():
-    """StepFIFO.steps = markers written - markers read before the previous cycle (the decrement is
-    registered), never more than depth + 1, under random writes and reads."""
+def test_step_fifo_steps_counts_markers_from_the_cycle_after_their_write():
+    """StepFIFO.steps = markers written before the previous cycle - markers read (the increment is
+    registered); words come out in order, two cycles after their write at the earliest."""
     depth = 4
-    dut = StepFIFO(layout=word_layout(2, 2), depth=depth)
+    dut = StepFIFO(layout=word_layout(4, 2), depth=depth)
     rng = random.Random(11)
     written = read = 0
     history = []
+    sent, got = [], []
 
     async def bench(ctx):
         nonlocal written, read
-        for _ in range(600):
-            marker = rng.random() < 0.6
+        for cycle in range(800):
+            marker = rng.random() < 0.5
+            word = {"group": cycle % 4, "mask": rng.randrange(4), "end_step": marker, "end_seq": 0}
             ctx.set(dut.w.valid, rng.random() < 0.6)
-            ctx.set(dut.w.payload, {"group": 0, "mask": 1, "end_step": marker, "end_seq": 0})
+            ctx.set(dut.w.payload, word)
             ctx.set(dut.r.ready, rng.random() < 0.5)
-            history.append(read)
-            assert ctx.get(dut.steps) == written - (history[-2] if len(history) > 1 else 0)
+            history.append(written)
+            assert ctx.get(dut.steps) == (history[-2] if len(history) > 1 else 0) - read
             if ctx.get(dut.w.valid) and ctx.get(dut.w.ready):
                 written += marker
+                sent.append((word["group"], word["mask"], int(marker), cycle))
             if ctx.get(dut.r.valid) and ctx.get(dut.r.ready):
-                read += ctx.get(dut.r.payload)["end_step"]
+                p = ctx.get(dut.r.payload)
+                read += p["end_step"]
+                got.append((p["group"], p["mask"], p["end_step"], cycle))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -287,3 +298,5 @@ def test_step_fifo_steps_counts_markers_read_a_cycle_late():
     sim.add_testbench(bench)
     sim.run()
     assert read > 100
+    assert [g[:3] for g in got] == [w[:3] for w in sent[:len(got)]]
+    assert all(g[3] >= w[3] + 2 for g, w in zip(got, sent))
