@@ -29,8 +29,9 @@ class SkipCore(wiring.Component):
              -> LayerEngine 1 -> ... -> FIFO -> SpikeDecoder -> ReadoutEngine -> out_*
         each LayerEngine with span > 0:  RingBuffer -> SpikeDecoder -> i_rec
 
-    Every queue's words reach the engine behind it through registers (the SkidBuffer, the
-    SpikeDecoder's word and output registers), and a step counts as queued while its marker is
+    Every queue's words reach the engine behind it through registers (the StepFIFO's output
+    register, the SkidBuffer, the SpikeDecoder's word and output registers), and a step counts
+    as queued while its marker is
     in the queue or in those registers (``marker_held``); a layer's room test is a register of
     its output FIFO (``has_room``). No path runs from a memory's read data through flow-control
     logic into another memory's address.

@@ -69,11 +69,11 @@ class RingBuffer(wiring.Component):
         Complete replays queued on ``o`` (the queue's ``steps``; the engine starts a step only when
         this or its decoder's ``marker_held`` is non-zero).
 
-    Latency and throughput: the replay of step s is complete G + 4 cycles after the scanner starts
+    Latency and throughput: the replay of step s is queued G + 4 cycles after the scanner starts
     it (one word read per cycle, the read word registered before it is queued), an empty replay
-    (s < span) two cycles after its start; with span == 1 it
-    is complete one cycle after ``step_done``. A layer step lasts at least G + 7 cycles plus two
-    idle cycles, so a replay is always ready when the engine needs it.
+    (s < span) two cycles after its start; with span == 1 it is queued one cycle after
+    ``step_done``; the queue counts it in ``o_steps`` one cycle later (``StepFIFO.steps``). A
+    replay that is late only delays the engine's start (the step's cycle count does not change).
     """
 
     def __init__(self, *, span: int, depth: int, groups: int, lanes: int):

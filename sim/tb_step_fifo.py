@@ -2,8 +2,9 @@
 
 Reference model: an ideal queue of ``depth`` words (``collections.deque``). Every cycle the
 testbench checks, against the model state after the previous clock edge, ``w.ready`` (not full),
-``r.valid`` (not empty), ``r.payload`` (the oldest word), ``steps`` (markers queued) and ``space``
-(free words); the words read must be the words written, in order. Random idle cycles on ``w`` and
+``r.valid`` (the oldest word was written two or more cycles ago), ``r.payload`` (that word),
+``steps`` (markers written two or more cycles ago and not read) and ``space`` (free words); the
+words read must be the words written, in order. Random idle cycles on ``w`` and
 random backpressure on ``r``.
 
 Job keys: ``layout`` (``[[field, bits], ...]``, must contain ``end_step``), ``depth``, ``count``,
@@ -47,18 +48,21 @@ async def step_fifo(dut):
             pass
 
         def sample(self, cycle):
+            # a word written in cycle n is readable (and a marker counted) from cycle n + 2
+            ready = [w for w, n in model if n <= cycle - 2]
             got = (int(drv.ready.value), int(mon.valid.value), int(steps_h.value), int(space_h.value))
-            want = (int(len(model) < depth), int(bool(model)), sum(w[marker] for w in model), depth - len(model))
+            want = (int(len(model) < depth), int(bool(model) and model[0][1] <= cycle - 2),
+                    sum(w[marker] for w in ready), depth - len(model))
             if got != want:
                 errors.append(f"cycle {cycle}: (w.ready, r.valid, steps, space) rtl={got} model={want}")
-            if model and mon.layout.unpack(int(mon.fields[0].value)) != model[0]:
+            if want[1] and mon.layout.unpack(int(mon.fields[0].value)) != model[0][0]:
                 errors.append(f"cycle {cycle}: r.payload {mon.layout.unpack(int(mon.fields[0].value))} "
-                              f"!= oldest word {model[0]}")
+                              f"!= oldest word {model[0][0]}")
 
-    drv.on_transfer.append(lambda c, w: model.append(w))
+    drv.on_transfer.append(lambda c, w: model.append((w, c)))
 
     def take(cycle, word):
-        expect = model.popleft() if model else None
+        expect = model.popleft()[0] if model else None
         if word != expect:
             errors.append(f"cycle {cycle}: read {word}, model {expect}")
 
