@@ -480,12 +480,19 @@ class LayerEngine(wiring.Component):
         m.d.comb += self.dbg_cycles.eq(cycles)
 
         # ---- stage RD: accumulator/state/param read ------------------------------------------
-        m.d.comb += [acc_rp.addr.eq(s_rd["g"]), st_rp.addr.eq(s_rd["g"])]
+        # The accumulator is read a stage earlier (address at RD - 1) and its word registered at
+        # RD (acc_op), so that the read-modify-write at WR starts at a register, not at the RAM's
+        # read data (a LUT RAM: its read is combinational from the address register). The read
+        # is transparent for the write of the op two stages ahead; the op one stage ahead (at WR
+        # while this one is at RD) writes too late for it, so its write data are forwarded.
+        wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
+        m.d.comb += [acc_rp.addr.eq(stages[RD - 1]["g"]), st_rp.addr.eq(s_rd["g"])]
         if p_rp is not None:
             m.d.comb += p_rp.addr.eq(s_rd["g"])
+        acc_op = Signal(data.ArrayLayout(pl.acc_layout, P), name="acc_op")
+        m.d.sync += acc_op.eq(Mux(wr_valid & (wr_g == s_rd["g"]), acc_wp.data.as_value(), acc_rp.data.as_value()))
 
         # ---- stage WR: accumulate, or update through the neuron units -------------------------
-        wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
         wr_own = s_wr["own"]
         event_names = {name for name, _ in pl.event_fields}
         new_acc = []
@@ -494,7 +501,7 @@ class LayerEngine(wiring.Component):
         ff_term = [prod[p] << pl.input_exp for p in range(P)]
         rec_term = [prod[p] << pl.recurrent_exp for p in range(P)]
         for p in range(P):
-            parts = acc_rp.data[p]
+            parts = acc_op[p]
             lane_new = {}
             for name, _ in pl.acc_fields:
                 if name in event_names:
@@ -536,8 +543,8 @@ class LayerEngine(wiring.Component):
             kind.connect(m, unit, state, lambda name, p=p: self._unit_param(m, pl, p_rp, p, name), pl)
             m.d.comb += unit.acc.eq(total)
             for name in event_names:
-                ev = Signal.like(acc_rp.data[p][name], name=f"ui{p}_{name}")
-                m.d.sync += ev.eq(acc_rp.data[p][name])
+                ev = Signal.like(acc_op[p][name], name=f"ui{p}_{name}")
+                m.d.sync += ev.eq(acc_op[p][name])
                 m.d.comb += getattr(unit, name).eq(ev)
             m.submodules[f"unit{p}"] = unit
             units.append(unit)
