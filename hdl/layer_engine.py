@@ -37,8 +37,10 @@ class LayerEngine(wiring.Component):
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
        own, is the bank register] -> [product w * x, only for
        count/real inputs] -> stage RD
-       (accumulator read) -> stage WR = RD + 1 (accumulator write). The accumulator read port is
-       transparent, so back-to-back events on the same group (G = 1) chain correctly. With
+       (accumulator word, a register ``acc_op``: the RAM is read one stage earlier) -> stage
+       WR = RD + 1 (accumulator write). The accumulator read port is transparent for the write
+       of the op two stages ahead and the write data of the op one stage ahead are forwarded into
+       ``acc_op``, so back-to-back events on the same group (G = 1) chain correctly. With
        ``input_shift > 0`` and recurrence the feed-forward and recurrent sums sit in separate
        fields of the accumulator word, since only the feed-forward sum is shifted.
 
