@@ -5,9 +5,12 @@ These build combinational logic only; the components decide where the registers 
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal, Value
 
-__all__ = ["saturate", "above_max", "decay", "signed_max", "signed_min"]
+__all__ = ["saturate", "above_max", "decay", "registered_product", "signed_max", "signed_min"]
+
+#: Operand width of the ECP5 multiplier block (MULT18X18D): 18 bits, two's complement.
+ECP5_MULT_BITS = 18
 
 
 def signed_max(bits: int) -> int:
@@ -59,3 +62,52 @@ def decay(v, a, decay_bits: int, mode: str):
     if mode == "shift":
         return v - (v >> a.as_unsigned())
     raise ValueError(f"decay mode must be 'mult' or 'shift', not {mode!r}")
+
+
+def _fits_signed(value: Value, bits: int) -> bool:
+    shape = value.shape()
+    return len(value) + (0 if shape.signed else 1) <= bits
+
+
+def registered_product(m, a, b, platform, *, name: str) -> Signal:
+    """``a * b`` in a register: the product one cycle after its operands (``m.d.sync``).
+
+    Equivalent to ``m.d.sync += p.eq(a * b)`` everywhere. On an ECP5 (``platform.family ==
+    "ecp5"``), when both operands fit in 18 signed bits, it is a MULT18X18D with its own output
+    register: Yosys 0.70's ``synth_ecp5`` maps a product to a combinational MULT18X18D and packs no
+    register into it, and at speed grade 6 that block's input-to-output delay alone is about 4 ns
+    (nextpnr: a register -> MULT18X18D -> register path of 6.9 ns, 144 MHz), while its output register
+    makes the path end at the block (about 5.3 ns, 188 MHz). The pin use is Yosys's own
+    (``lattice/dsp_map_18x18.v``), with both operands sign-extended to 18 bits (``SIGNEDA =
+    SIGNEDB = 1``). Elsewhere (simulation, iCE40: Yosys packs the register into SB_MAC16) it is the
+    plain expression.
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    product = a * b
+    p = Signal(product.shape(), name=name)
+    if getattr(platform, "family", None) != "ecp5" or not (
+            _fits_signed(a, ECP5_MULT_BITS) and _fits_signed(b, ECP5_MULT_BITS)):
+        m.d.sync += p.eq(product)
+        return p
+    wide_a = Signal(ECP5_MULT_BITS, name=f"{name}_a")
+    wide_b = Signal(ECP5_MULT_BITS, name=f"{name}_b")
+    out = Signal(2 * ECP5_MULT_BITS, name=f"{name}_p")
+    m.d.comb += [wide_a.eq(a.as_signed() if a.shape().signed else a),
+                 wide_b.eq(b.as_signed() if b.shape().signed else b)]
+    ports = {}
+    for i in range(ECP5_MULT_BITS):
+        ports[f"i_A{i}"] = wide_a[i]
+        ports[f"i_B{i}"] = wide_b[i]
+        ports[f"i_C{i}"] = Const(0, 1)
+    for i in range(2 * ECP5_MULT_BITS):
+        ports[f"o_P{i}"] = out[i]
+    m.submodules[name] = Instance(
+        "MULT18X18D",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0", p_RESETMODE="SYNC",
+        p_GSR="DISABLED",
+        i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1), i_SOURCEB=Const(0, 1),
+        i_CLK0=ClockSignal("sync"), i_CE0=Const(1, 1), i_RST0=Const(0, 1),
+        **ports,
+    )
+    m.d.comb += p.eq(out[:len(p)])
+    return p
