@@ -76,9 +76,13 @@ class ReadoutEngine(wiring.Component):
         rp = wmem.read_port()
         m.d.comb += rp.addr.eq(self.i_ev.payload.index)
 
-        # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain)
-        acc_shape = signed(max(pl.sum_bits, R) + 1)
+        # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain).
+        # |bias_c + sum| < 2**(sum_bits - 1) + 2**(bias_bits - 1) with bias_bits the signed width of
+        # the largest |bias_c| (not R): the accumulators, their adders and their rotation are as
+        # narrow as the biases and the weights allow (the update sign-extends them).
         bias = pl.bias.values
+        bias_bits = max(abs(int(b)) for b in bias).bit_length() + 1
+        acc_shape = signed(max(pl.sum_bits, bias_bits) + 1)
         acc = [Signal(acc_shape, name=f"acc{c}", init=bias[c]) for c in range(M)]
         mem = [Signal(signed(R), name=f"m{c}") for c in range(M)]
         kind = pl.readout_kind
