@@ -170,12 +170,14 @@ class _ECP5:
 
 @pytest.mark.parametrize("platform", [None, _ECP5()], ids=["generic", "ecp5"])
 @pytest.mark.parametrize("shape_a,shape_b", [(("u", 8), ("s", 16)), (("s", 18), ("s", 18)), (("u", 17), ("s", 18)),
-                                             (("u", 8), ("u", 9)), (("s", 20), ("u", 8))])
+                                             (("u", 8), ("u", 9)), (("s", 20), ("u", 8)), (("u", 9), ("s", 24)),
+                                             (("s", 10), ("u", 40)), (("s", 20), ("s", 20))])
 def test_registered_product(platform, shape_a, shape_b):
     """hdl.arith.registered_product is ``a * b`` one cycle later, at the operands' edges too. On an
-    ECP5 with operands of at most 18 signed bits it is a MULT18X18D with its output register: the
-    test plays that block (P = A * B of the 18-bit two's complement pins, SIGNEDA/B high, into its
-    output register) from the pins the instance is given."""
+    ECP5 it is one MULT18X18D with its output register when both operands fit in 18 signed bits,
+    one per piece of the wider operand when one does, none when neither does: the test plays each
+    block (P = A * B of the 18-bit two's complement pins, SIGNEDA/B high, into its output
+    register) from the pins the instance is given."""
     from amaranth.hdl import Instance, Module, Signal, signed, unsigned
 
     from skipcore.hdl.arith import registered_product
@@ -183,16 +185,21 @@ def test_registered_product(platform, shape_a, shape_b):
     def make(kind, bits):
         return Signal(signed(bits) if kind == "s" else unsigned(bits))
 
+    def fits(kind, bits):
+        return bits + (kind == "u") <= 18
+
     m = Module()
     a, b = make(*shape_a), make(*shape_b)
     p = registered_product(m, a, b, platform, name="prod")
-    fits = all((bits + (kind == "u")) <= 18 for kind, bits in (shape_a, shape_b))
-    inst = m.submodules["prod"] if "prod" in m._named_submodules else None
-    assert isinstance(inst, Instance) == (platform is not None and fits)
-    if inst is not None:
+    blocks = [sub for sub, _ in m._named_submodules.values() if isinstance(sub, Instance)]
+    if platform is None or not (fits(*shape_a) or fits(*shape_b)):
+        assert blocks == []
+    else:
+        wide = max(shape_a[1], shape_b[1]) if not (fits(*shape_a) and fits(*shape_b)) else 0
+        assert len(blocks) == (1 if not wide else -(-(wide - 1) // 17))
+    for inst in blocks:
         assert inst.type == "MULT18X18D" and inst.parameters["REG_OUTPUT_CLK"] == "CLK0"
         assert inst.parameters.get("REG_INPUTA_CLK", "NONE") == "NONE"
-        out = inst.ports["P0"][0].value
     rng = np.random.default_rng(7)
 
     def values(signal):
@@ -203,7 +210,7 @@ def test_registered_product(platform, shape_a, shape_b):
     pairs = list(zip(values(a), values(b)))
     got = []
 
-    def pins(ctx, name):
+    def pins(ctx, inst, name):
         word = sum(ctx.get(inst.ports[f"{name}{i}"][0]) << i for i in range(18))
         return word - (1 << 18) if word >> 17 else word
 
@@ -211,12 +218,13 @@ def test_registered_product(platform, shape_a, shape_b):
         for x, y in pairs:
             ctx.set(a, int(x))
             ctx.set(b, int(y))
-            if inst is not None:
+            products = []
+            for inst in blocks:
                 assert all(ctx.get(inst.ports[f"SIGNED{s}"][0]) == 1 for s in "AB")
-                product = pins(ctx, "A") * pins(ctx, "B")
+                products.append(pins(ctx, inst, "A") * pins(ctx, inst, "B"))
             await ctx.tick()
-            if inst is not None:     # the block's output register takes the product at the edge
-                ctx.set(out, product & ((1 << 36) - 1))
+            for inst, product in zip(blocks, products):   # the output register takes it at the edge
+                ctx.set(inst.ports["P0"][0].value, product & ((1 << 36) - 1))
             got.append(ctx.get(p))
 
     sim = Simulator(m)

@@ -9,7 +9,7 @@ from skipcore.golden.artifact import max_trace_bits
 from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
 
 from .._checks import check_positive, reject
-from ..arith import decay, saturate
+from ..arith import decay, registered_product, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -110,12 +110,13 @@ class ALIFUnit(wiring.Component):
         acc1, q1, b0_1 = Signal(signed(A)), Signal(), Signal(signed(S))
         inc1 = Signal(unsigned(T + 1))
         if self._mode == "mult":
-            m.d.sync += du1.eq(self.decay * self.u)
+            m.d.comb += du1.eq(registered_product(m, self.decay, self.u, platform, name="du_product"))
         else:
             m.d.sync += du1.eq(decay(self.u, self.decay, D, "shift"))
+        # (the products in multiplier blocks' registers on ECP5: hdl.arith.registered_product)
+        m.d.comb += [p_beta.eq(registered_product(m, self.beta, self.b, platform, name="beta_product")),
+                     p_rho.eq(registered_product(m, self.rho, self.b, platform, name="rho_product"))]
         m.d.sync += [
-            p_beta.eq(self.beta * self.b),
-            p_rho.eq(self.rho * self.b),
             acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
             inc1.eq(((1 << D) - self.rho) << (T - D)),
         ]
