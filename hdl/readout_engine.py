@@ -107,8 +107,11 @@ class ReadoutEngine(wiring.Component):
             return chain[0] if len(chain) == 1 else Mux(at_head, chain[0], chain[nxt])
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
-                                {k: pick(v) for k, v in chains.items()}, pl)
-        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
+                                {k: pick(v) for k, v in chains.items()}, pl, platform)
+        if kind.prepare_registers:      # registered by the kind, in every cycle
+            prepared, prep_now = prep_now, {}
+        else:
+            prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))

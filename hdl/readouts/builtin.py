@@ -1,7 +1,9 @@
 """Readouts ``sum`` and ``leaky`` on the hardware side (contract sections 4.1, 4.2)."""
 from __future__ import annotations
 
-from ..arith import decay, saturate
+from amaranth.hdl import Signal, signed
+
+from ..arith import decay, registered_product, saturate
 from . import ReadoutUnitKind, decay_source, register
 
 
@@ -21,8 +23,17 @@ class Leaky(ReadoutUnitKind):
     def params(self, art, readout):
         return [decay_source("decay", readout.decay, art, readout.decay_mode)]
 
-    def prepare(self, m, value, state, params, plan):
-        return {"base": decay(value, params["decay"], plan.decay_bits, plan.decay_mode)}
+    prepare_registers = True
+
+    def prepare(self, m, value, state, params, plan, platform=None):
+        # decay(m_c, alpha_c) in a register (mult: the product in a multiplier block's own)
+        if plan.decay_mode == "mult":
+            product = registered_product(m, params["decay"].as_unsigned(), value.as_signed(), platform,
+                                         name="decay_product")
+            return {"base": product >> plan.decay_bits}
+        base = Signal(signed(len(value) + 1), name="decay_base")
+        m.d.sync += base.eq(decay(value, params["decay"], plan.decay_bits, plan.decay_mode))
+        return {"base": base}
 
     def update(self, m, value, state, acc, params, plan, prepared=None):
         base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
