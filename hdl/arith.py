@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal, Value
 
-__all__ = ["saturate", "above_max", "decay", "registered_product", "signed_max", "signed_min"]
+__all__ = ["saturate", "above_max", "decay", "registered_decay", "registered_product", "signed_max", "signed_min"]
 
 #: Operand width of the ECP5 multiplier block (MULT18X18D): 18 bits, two's complement.
 ECP5_MULT_BITS = 18
@@ -62,6 +62,18 @@ def decay(v, a, decay_bits: int, mode: str):
     if mode == "shift":
         return v - (v >> a.as_unsigned())
     raise ValueError(f"decay mode must be 'mult' or 'shift', not {mode!r}")
+
+
+def registered_decay(m, v, a, decay_bits: int, mode: str, platform, *, name: str):
+    """:func:`decay` one cycle after its operands (``mult``: the product in the register, see
+    :func:`registered_product`, the shift after it is wiring)."""
+    if mode == "mult":
+        product = registered_product(m, a.as_unsigned(), v.as_signed(), platform, name=f"{name}_product")
+        return product >> decay_bits
+    value = decay(v, a, decay_bits, mode)
+    reg = Signal(value.shape(), name=name)
+    m.d.sync += reg.eq(value)
+    return reg
 
 
 def _fits_signed(value: Value, bits: int) -> bool:

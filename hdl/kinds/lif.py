@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.lif import LIFParams, LIFState, lif_step
 
 from .._checks import check_positive, reject
-from ..arith import above_max, decay, registered_product, saturate
+from ..arith import above_max, registered_decay, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -80,11 +80,7 @@ class LIFUnit(wiring.Component):
         acc = Signal(signed(A))
         acc_m = Signal(signed(max(A, S) + 1))       # acc - theta
         top = Signal(signed(S + 1))                  # smax - theta
-        if self._mode == "mult":   # (lam * V) >> D, the product in a multiplier block's register
-            product = registered_product(m, self.decay.as_unsigned(), self.v.as_signed(), platform, name="dv_product")
-            m.d.comb += dv.eq(product >> self._d)
-        else:
-            m.d.sync += dv.eq(decay(self.v, self.decay, self._d, self._mode))
+        m.d.comb += dv.eq(registered_decay(m, self.v, self.decay, self._d, self._mode, platform, name="dv"))
         m.d.sync += [
             acc.eq(self.acc),
             acc_m.eq(self.acc - self.threshold),

@@ -1,9 +1,7 @@
 """Readouts ``sum`` and ``leaky`` on the hardware side (contract sections 4.1, 4.2)."""
 from __future__ import annotations
 
-from amaranth.hdl import Signal, signed
-
-from ..arith import decay, registered_product, saturate
+from ..arith import decay, registered_decay, saturate
 from . import ReadoutUnitKind, decay_source, register
 
 
@@ -27,13 +25,8 @@ class Leaky(ReadoutUnitKind):
 
     def prepare(self, m, value, state, params, plan, platform=None):
         # decay(m_c, alpha_c) in a register (mult: the product in a multiplier block's own)
-        if plan.decay_mode == "mult":
-            product = registered_product(m, params["decay"].as_unsigned(), value.as_signed(), platform,
-                                         name="decay_product")
-            return {"base": product >> plan.decay_bits}
-        base = Signal(signed(len(value) + 1), name="decay_base")
-        m.d.sync += base.eq(decay(value, params["decay"], plan.decay_bits, plan.decay_mode))
-        return {"base": base}
+        return {"base": registered_decay(m, value, params["decay"], plan.decay_bits, plan.decay_mode, platform,
+                                         name="decay_base")}
 
     def update(self, m, value, state, acc, params, plan, prepared=None):
         base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)
