@@ -135,14 +135,14 @@ class ALIFUnit(wiring.Component):
             r_inc2.eq((p_rho >> D) + inc1),
         ]
         # stage 3: the threshold B, and what stage 4 compares and subtracts: q * B, (1 + q) * B
-        big_b = Signal(signed(S))
+        b_below = Signal()                       # B < 2**(S-1) - 1
         q_big_b = Signal(signed(S))
         limit = Signal(signed(S + 1))
         x3 = Signal(signed(width))
         r3 = Signal(unsigned(T + 1))
         r_inc3 = Signal(unsigned(T + 1))
         b_sat = saturate(b_sum, S)
-        m.d.sync += [big_b.eq(b_sat), q_big_b.eq(Mux(q2, b_sat, 0)), limit.eq(Mux(q2, b_sat << 1, b_sat)),
+        m.d.sync += [b_below.eq(b_sum < smax), q_big_b.eq(Mux(q2, b_sat, 0)), limit.eq(Mux(q2, b_sat << 1, b_sat)),
                      x3.eq(x2), r3.eq(r2), r_inc3.eq(r_inc2)]
         # stage 4: u' = sat_S(y), y = x - q*B. S[t] = [u' > B]: for B = 2**(S-1) - 1 never (u' <= B);
         # else it equals [y > B] (y above the range: u' = 2**(S-1) - 1 > B; below: u' < 1 <= B),
@@ -151,7 +151,7 @@ class ALIFUnit(wiring.Component):
         fire = Signal()
         m.d.comb += [
             y.eq(x3 - q_big_b),
-            fire.eq((x3 > limit) & (big_b != smax)),
+            fire.eq((x3 > limit) & b_below),
         ]
         m.d.sync += [
             self.u_next.eq(saturate(y, S)),
