@@ -96,15 +96,22 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
-        # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
-        # UPDATE for the next class (position 1); at_head (high in SETTLE) is a register, so that
-        # the multiplexers in front of prepare's multiplier start at registers (timing closure)
-        at_head = Signal()
-        m.d.sync += at_head.eq(0)
-        nxt = 1 % M
+        # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
+        # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
+        # holds that class then (ACC: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
+        # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
+        # no multiplexer sits in front of prepare's multiplier (timing closure)
+        operands = []
 
         def pick(chain):
-            return chain[0] if len(chain) == 1 else Mux(at_head, chain[0], chain[nxt])
+            if len(chain) == 1:
+                return chain[0]
+            reg = Signal.like(chain[0], name=f"prep_in_{chain[0].name[:-1]}")
+            operands.append((reg, chain))
+            return reg
+
+        def load_operands(position):
+            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
@@ -159,17 +166,20 @@ class ReadoutEngine(wiring.Component):
 
         with m.FSM(init="ACC"):
             with m.State("ACC"):
+                load_operands(0)
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
-                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0), at_head.eq(1)]
+                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
                         m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
+                load_operands(1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
+                load_operands(2)
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
