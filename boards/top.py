@@ -56,12 +56,34 @@ def crc8_update(crc: Value, data: Value) -> Value:
     return Cat(*bits)
 
 
+def _pipelined_mux(m: Module, items: list[Value], sel: Value, name: str) -> tuple[Value, int]:
+    """``items[sel]`` through a tree of 4:1 multiplexers with a register after each level.
+
+    Returns the output and its latency in cycles (the number of levels): the output is
+    ``items[sel]`` when ``sel`` and the items have held still that long."""
+    level, bit, latency = list(items), 0, 0
+    while len(level) > 1:
+        nxt = []
+        for group in range(0, len(level), 4):
+            choices = level[group: group + 4]
+            reg = Signal(len(choices[0]), name=f"{name}_l{latency}_{group // 4}")
+            if len(choices) == 1:
+                m.d.sync += reg.eq(choices[0])
+            else:
+                m.d.sync += reg.eq(Array(choices)[sel[bit: bit + 2]])
+            nxt.append(reg)
+        level, bit, latency = nxt, bit + 2, latency + 1
+    return level[0], latency
+
+
 class EventQueue(wiring.Component):
     """A FIFO whose writes become visible to the reader only when committed.
 
     ``commit`` publishes everything written so far (including a write in the same cycle);
     ``discard`` drops everything written since the last commit; ``clear`` empties the queue.
     The storage is one simple dual-port memory (block RAM when it is large enough).
+    Latency: an entry committed in cycle t is on ``r`` from cycle t + 3; throughput: one entry
+    per two cycles on ``r`` (the read side's decisions start at registers).
 
     Members
     -------
@@ -110,9 +132,15 @@ class EventQueue(wiring.Component):
         w_inc = Signal(aw + 1)
         m.d.comb += [w_inc.eq(w_ptr + 1), w_next.eq(Mux(write, w_inc, w_ptr))]
 
+        # whether committed entries wait, as a register: the pointer comparison does not sit in
+        # front of the read enable (timing closure, issue 12). It is exact in the cycle after one
+        # without a load or a clear (a commit in between only makes it late by a cycle), so the
+        # read side takes at most one entry per two cycles.
         load = Signal()
+        waiting = Signal()
+        m.d.sync += waiting.eq((r_ptr != c_ptr) & ~load & ~self.clear)
         m.d.comb += [
-            load.eq((r_ptr != c_ptr) & (~self.r.valid | self.r.ready)),
+            load.eq(waiting & (~self.r.valid | self.r.ready)),
             rport.addr.eq(r_ptr[:aw]), rport.en.eq(load),
             self.r.payload.eq(rport.data),
         ]
@@ -121,7 +149,7 @@ class EventQueue(wiring.Component):
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
             committed, committed_less, used_up, used_down = (Signal(aw + 1) for _ in range(4))
-            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr - r_ptr - 1),
+            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr + ~r_ptr),  # c - r - 1: one adder
                          used_up.eq(used + 1), used_down.eq(used - 1)]
             m.d.sync += used.eq(Mux(self.discard, Mux(load, committed_less, committed),
                                     Mux(write & ~load, used_up, Mux(load & ~write, used_down, used))))
@@ -275,7 +303,8 @@ class UARTBridge(wiring.Component):
         # does not sit in front of the parser's decisions (timing closure, issue 12)
         expired = Signal(init=int(prm.resolved_timeout == 0))
 
-        cmd_step, cmd_info, cmd_reset = Signal(), Signal(), Signal()  # decoded with cmd
+        # decoded with cmd
+        cmd_step, cmd_info, cmd_reset = (Signal(name=n) for n in ("cmd_step", "cmd_info", "cmd_reset"))
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
         idx_full = ev_now[: 8 * link.index_bytes]
         ev_index = idx_full[:ib]
@@ -292,10 +321,22 @@ class UARTBridge(wiring.Component):
             idx_bad.eq(idx_full >= link.channels),
         ]
         set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
-        with m.If((set_err != 0) & (err == 0)):
-            m.d.sync += err.eq(set_err)
+        # registered before it is kept (err is next needed with the next byte, ten bit times
+        # later): the parser's decisions end at a register (timing closure, issue 12)
+        set_err_q = Signal(3)
+        m.d.sync += set_err_q.eq(set_err)
+        with m.If((set_err_q != 0) & (err == 0)):
+            m.d.sync += err.eq(set_err_q)
 
-        m.d.comb += [queue.w_data.eq(Cat(ev_index, ev_value, Const(0, 3)))]
+        # The parser's queue actions are registered before the queue acts on them: the decisions
+        # end at these registers and the queue's pointer logic starts at them (timing closure,
+        # issue 12). The queue's w_rdy is still exact at the next decision: bytes come at least
+        # ten bit times apart.
+        q_w_en, q_commit, q_discard = (Signal(name=n) for n in ("q_w_en", "q_commit", "q_discard"))
+        q_w_data = Signal(entry_width)
+        m.d.sync += [queue.w_en.eq(q_w_en), queue.commit.eq(q_commit), queue.discard.eq(q_discard),
+                     queue.w_data.eq(q_w_data)]
+        m.d.comb += [q_w_data.eq(Cat(ev_index, ev_value, Const(0, 3)))]
 
         def watch():
             """Framing errors and the frame timeout (called in every parser state but SYNC)."""
@@ -305,7 +346,7 @@ class UARTBridge(wiring.Component):
                 m.d.sync += [timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
             with m.Elif(expired):
                 # a framing error found earlier is the likelier cause of the stall: report it
-                m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                              ctl_code.eq(Mux(err == _E.FRAMING, _E.FRAMING, _E.TIMEOUT)), ctl_cmd.eq(cmd)]
                 m.next = "SYNC"
             with m.Else():
@@ -332,14 +373,11 @@ class UARTBridge(wiring.Component):
                 with m.If(rx.valid):
                     full_len = Cat(len_lo, byte)
                     m.d.sync += [remaining.eq(full_len), crc.eq(crc8_update(crc, byte))]
-                    with m.Switch(cmd):
-                        with m.Case(P.CMD_INFO, P.CMD_RESET):
-                            with m.If(~len_zero):
-                                m.d.comb += set_err.eq(_E.LENGTH)
-                        with m.Case(*[P.CMD_STEP | f for f in range(4)]):
-                            pass
-                        with m.Default():
-                            m.d.comb += set_err.eq(_E.COMMAND)
+                    with m.If(cmd_info | cmd_reset):
+                        with m.If(~len_zero):
+                            m.d.comb += set_err.eq(_E.LENGTH)
+                    with m.Elif(~cmd_step):
+                        m.d.comb += set_err.eq(_E.COMMAND)
                     m.next = "PAYLOAD"
                     with m.If(len_zero):
                         m.next = "CHECK"
@@ -355,7 +393,7 @@ class UARTBridge(wiring.Component):
                                 m.d.comb += set_err.eq(_E.INDEX)
                             with m.Elif(err == 0):
                                 with m.If(queue.w_rdy):
-                                    m.d.comb += queue.w_en.eq(1)
+                                    m.d.comb += q_w_en.eq(1)
                                 with m.Else():
                                     m.d.comb += set_err.eq(_E.OVERFLOW)
                         with m.Else():
@@ -372,17 +410,17 @@ class UARTBridge(wiring.Component):
                     with m.If(~byte_is_crc & (err != _E.FRAMING)):
                         m.d.comb += final.eq(_E.CRC)
                     with m.If(final != 0):
-                        m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                        m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                      ctl_code.eq(final), ctl_cmd.eq(cmd)]
                     with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
                         with m.If(queue.w_rdy):
                             m.d.comb += [
-                                queue.w_en.eq(1), queue.commit.eq(1),
-                                queue.w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
+                                q_w_en.eq(1), q_commit.eq(1),
+                                q_w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
                             ]
                         with m.Else():
-                            m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                            m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                          ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
                     with m.Elif(cmd_info):
                         m.d.comb += [parser_post.eq(1), ctl_is_info.eq(1)]
@@ -432,42 +470,50 @@ class UARTBridge(wiring.Component):
         with m.Elif(core.in_ready):
             m.d.sync += send_valid.eq(0)
         m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
+        # the two offers (the flush's end-of-sequence marker, the queue's next word) and their
+        # transfers, spelled out so that each decision is a few inputs wide: the flush's needs
+        # four registers only (timing closure, issue 12)
+        offer_flush = flush_marker & flags_ok
+        offer_queue = queue_out.valid & (~e_end_step | flags_ok) & ~reset_pending
+        transfer_flush, transfer_queue = Signal(), Signal()
+        m.d.comb += [transfer_flush.eq(flushing & offer_flush & ~send_valid),
+                     transfer_queue.eq(~flushing & offer_queue & ~send_valid)]
         with m.If(flushing):
             m.d.comb += [
-                to_core.valid.eq(flush_marker & flags_ok),
+                to_core.valid.eq(offer_flush),
                 to_core.payload.index.eq(0), to_core.payload.value.eq(0),
                 to_core.payload.end_step.eq(1), to_core.payload.end_seq.eq(1),
-                flag_data.eq(0),
             ]
         with m.Else():
-            allow = ~reset_pending
             m.d.comb += [
-                to_core.valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
+                to_core.valid.eq(offer_queue),
                 to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(to_core.ready & (~e_end_step | flags_ok) & allow),
-                flag_data.eq(e_report),
+                queue_out.ready.eq(transfer_queue),
             ]
-        transfer = to_core.valid & to_core.ready
-        m.d.comb += flag_in.eq(transfer & to_core.payload.end_step)
-        with m.If(transfer):
-            m.d.sync += in_seq.eq(~(to_core.payload.end_step & to_core.payload.end_seq))
+        m.d.comb += [flag_in.eq(transfer_flush | (transfer_queue & e_end_step)),
+                     flag_data.eq(~flushing & e_report)]
+        with m.If(transfer_flush):
+            m.d.sync += [in_seq.eq(0), flush_marker.eq(0)]
+        with m.Elif(transfer_queue):
+            m.d.sync += in_seq.eq(~(e_end_step & e_end_seq))
 
         with m.If(reset_req):
             m.d.sync += reset_pending.eq(1)
         with m.If(reset_pending & ~flushing):
             m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
             m.d.comb += queue.clear.eq(1)
-        with m.If(flushing & flush_marker & transfer):
-            m.d.sync += flush_marker.eq(0)
-        # The flush ends (its INFO is posted) when nothing of the old sequences is left: decided a
+        # The flush ends (its INFO is posted) when nothing of the old sequences is left, decided a
         # cycle ahead (flush_go, a register: none of its conditions can change in one cycle while
-        # they hold and nothing is posted), and not while the parser may post (it posts only on
-        # rx.valid, rx.error or its timeout: registers, not the parser's decision) (timing closure)
-        parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
+        # they hold and nothing is posted), and only when the parser cannot post in that cycle:
+        # it stays in SYNC (it is there and no byte arrives) and no byte can end (the receiver is
+        # not in a stop bit). So flush_done is a register and the parser's decisions do not reach
+        # it (timing closure, issue 12). The host sends nothing before this INFO (PROTOCOL.md §6),
+        # so waiting for the parser to be between frames delays nothing.
         flush_go = Signal()
         m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & (flags.level == 0) & responder_idle
-                                & ~ctl_pending & ~post_q & ~parser_may_post & ~flush_go)
-        m.d.comb += flush_done.eq(flush_go & flushing & ~parser_may_post)
+                                & ~ctl_pending & ~post_q & ~flush_go
+                                & parser_fsm.ongoing("SYNC") & ~rx.valid & ~rx.stopping)
+        m.d.comb += flush_done.eq(flush_go)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
@@ -497,20 +543,25 @@ class UARTBridge(wiring.Component):
         rsp_code, rsp_cmd = Signal(8), Signal(8)  # latched when an ERROR answer starts
         err_bytes = [rsp_code, rsp_cmd]
 
-        # the payload index (idx - 4) is a register of its own, and each byte is chosen one cycle
-        # before it goes out (LOAD, then SEND): no path from idx through the byte multiplexers
-        # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
+        # the payload index (idx - 4) is a register of its own, and each payload byte is chosen
+        # through a tree of registered 4:1 multiplexers (one per kind of answer, then the kind) in
+        # the cycles between two bytes (PICK waits for it, then LOAD, then SEND): no path from
+        # idx through a wide byte multiplexer into the CRC (timing closure, issue 12; a UART
+        # byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
-        payload_byte = Signal(8)
-        payload_q = Signal(8)  # payload_byte one cycle later (PICK): the byte multiplexer has a cycle of its own
-        m.d.sync += payload_q.eq(payload_byte)
+        step_pick, step_levels = _pipelined_mux(m, step_bytes, pidx, "step_byte")
+        info_pick, info_levels = _pipelined_mux(m, info_bytes, pidx, "info_byte")
+        err_pick, err_levels = _pipelined_mux(m, err_bytes, pidx, "err_byte")
+        payload_q = Signal(8)  # the byte of the answer being sent, pick_cycles after pidx changed
+        pick_cycles = max(step_levels, info_levels, err_levels) + 1
         with m.Switch(rsp_kind):
             with m.Case(0):
-                m.d.comb += payload_byte.eq(Array(step_bytes)[pidx])
+                m.d.sync += payload_q.eq(step_pick)
             with m.Case(1):
-                m.d.comb += payload_byte.eq(Array(info_bytes)[pidx])
+                m.d.sync += payload_q.eq(info_pick)
             with m.Default():
-                m.d.comb += payload_byte.eq(Array(err_bytes)[pidx[:1]])
+                m.d.sync += payload_q.eq(err_pick)
+        settle = Signal(range(pick_cycles + 1))
         kind_byte = Signal(8)
         with m.Switch(rsp_kind):
             with m.Case(0):
@@ -554,7 +605,7 @@ class UARTBridge(wiring.Component):
                     m.next = "LOAD"
                 with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
                     with m.If(flushing | reset_pending):
-                        m.d.comb += pop_output.eq(1)  # abandoned by RESET: drop silently
+                        m.next = "POP"  # abandoned by RESET: drop silently
                     with m.Else():
                         m.d.sync += [
                             rsp_kind.eq(0), rsp_report.eq(flags.r_data), rsp_end_seq.eq(core.out_end_seq),
@@ -567,17 +618,25 @@ class UARTBridge(wiring.Component):
             with m.State("SEND"):
                 m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur_q)]
                 with m.If(tx.i.ready):
-                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3)]
+                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3), settle.eq(pick_cycles - 1)]
                     with m.If(crc_byte_q):
                         m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur_q))
                     with m.If(is_crc_q):
-                        with m.If(rsp_kind == 0):
-                            m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
+                        with m.If(rsp_kind == 0):
+                            m.next = "POP"
                     with m.Else():
                         m.next = "PICK"
-            with m.State("PICK"):
-                m.next = "LOAD"     # payload_q follows the new pidx
+            with m.State("PICK"):  # payload_q follows the new pidx
+                m.d.sync += settle.eq(settle - 1)
+                with m.If(settle == 0):
+                    m.next = "LOAD"
+            with m.State("POP"):
+                # the core's output word and its report flag are consumed a cycle after the
+                # decision, from a state of their own: core.out_ready and the flag FIFO's read
+                # enable come from the FSM's register (timing closure, issue 12)
+                m.d.comb += pop_output.eq(1)
+                m.next = "IDLE"
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 
