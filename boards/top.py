@@ -320,6 +320,23 @@ class UARTBridge(wiring.Component):
             len_zero.eq(Cat(len_lo, byte) == 0), rem_one.eq(remaining == 1),
             idx_bad.eq(idx_full >= link.channels),
         ]
+        # The parser's decisions on a payload or CRC byte, planned in every cycle from registers
+        # and kept in registers (plan_*): at rx.valid they are only applied (timing closure, issue
+        # 12). A plan is exact when the byte arrives: its inputs hold still for the cycles before
+        # (rx.data through the stop bit, the parser's registers between bytes); the queue's room
+        # can only grow in the meantime, and a host that keeps to its credit never finds it full.
+        ev_last = Signal()  # the byte ends an event
+        m.d.comb += ev_last.eq(ebc == eb - 1)
+        plan_ev_write, plan_room = Signal(), Signal()
+        plan_ev_err, plan_final = Signal(3), Signal(3)
+        m.d.sync += [
+            plan_room.eq(queue.w_rdy),
+            plan_ev_write.eq(cmd_step & ev_last & ~idx_bad & (err == 0) & queue.w_rdy),
+            plan_ev_err.eq(Mux(cmd_step & ev_last & idx_bad, _E.INDEX,
+                           Mux(cmd_step & ev_last & (err == 0) & ~queue.w_rdy, _E.OVERFLOW,
+                           Mux(cmd_step & ~ev_last & rem_one, _E.LENGTH, 0)))),  # LENGTH: the frame ends inside an event
+            plan_final.eq(Mux(~byte_is_crc & (err != _E.FRAMING), _E.CRC, err)),
+        ]
         set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
         # registered before it is kept (err is next needed with the next byte, ten bit times
         # later): the parser's decisions end at a register (timing closure, issue 12)
@@ -386,35 +403,19 @@ class UARTBridge(wiring.Component):
                 with m.If(rx.valid):
                     m.d.sync += [crc.eq(crc8_update(crc, byte)), remaining.eq(remaining - 1)]
                     with m.If(cmd_step):
-                        m.d.sync += ev.eq(ev_now)
-                        with m.If(ebc == eb - 1):
-                            m.d.sync += ebc.eq(0)
-                            with m.If(idx_bad):
-                                m.d.comb += set_err.eq(_E.INDEX)
-                            with m.Elif(err == 0):
-                                with m.If(queue.w_rdy):
-                                    m.d.comb += q_w_en.eq(1)
-                                with m.Else():
-                                    m.d.comb += set_err.eq(_E.OVERFLOW)
-                        with m.Else():
-                            m.d.sync += ebc.eq(ebc + 1)
-                            with m.If(rem_one):
-                                m.d.comb += set_err.eq(_E.LENGTH)  # the frame ends inside an event
+                        m.d.sync += [ev.eq(ev_now), ebc.eq(Mux(ev_last, 0, ebc + 1))]
+                    m.d.comb += [q_w_en.eq(plan_ev_write), set_err.eq(plan_ev_err)]
                     with m.If(rem_one):
                         m.next = "CHECK"
                 watch()
             with m.State("CHECK"):
                 with m.If(rx.valid):
-                    final = Signal(3)
-                    m.d.comb += final.eq(err)
-                    with m.If(~byte_is_crc & (err != _E.FRAMING)):
-                        m.d.comb += final.eq(_E.CRC)
-                    with m.If(final != 0):
+                    with m.If(plan_final != 0):
                         m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
-                                     ctl_code.eq(final), ctl_cmd.eq(cmd)]
+                                     ctl_code.eq(plan_final), ctl_cmd.eq(cmd)]
                     with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
-                        with m.If(queue.w_rdy):
+                        with m.If(plan_room):
                             m.d.comb += [
                                 q_w_en.eq(1), q_commit.eq(1),
                                 q_w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
@@ -587,6 +588,11 @@ class UARTBridge(wiring.Component):
                 m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_q))
 
         pop_output = Signal()  # consume one core output word and its report flag
+        # a core output word and its report flag wait, as a register (low in the cycle after a
+        # pop, when it would still show the word just consumed): the responder's decisions start
+        # at registers, not at the core's output logic (timing closure, issue 12)
+        out_avail = Signal()
+        m.d.sync += out_avail.eq(core.out_valid & flags.r_rdy & ~pop_output)
         with m.If(pop_output):
             m.d.comb += [core.out_ready.eq(1), flags.r_en.eq(1)]
             m.d.sync += step_no.eq(Mux(core.out_end_seq, 0, step_no + 1))
@@ -603,7 +609,7 @@ class UARTBridge(wiring.Component):
                         rsp_code.eq(err_code), rsp_cmd.eq(err_cmd),
                     ]
                     m.next = "LOAD"
-                with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
+                with m.Elif(out_avail & ~ctl_pending):
                     with m.If(flushing | reset_pending):
                         m.next = "POP"  # abandoned by RESET: drop silently
                     with m.Else():
