@@ -120,7 +120,7 @@ class EventQueue(wiring.Component):
         # used = w_ptr - r_ptr, kept in a register of its own so that w_rdy (which the frame
         # parser's decisions depend on) comes without a subtractor (timing closure, issue 12)
         used = Signal(aw + 1)
-        m.d.comb += self.w_rdy.eq(used != self._depth)
+        m.d.comb += self.w_rdy.eq(~used[aw])  # used <= depth = 2**aw: full exactly when its top bit is set
         write = Signal()
         m.d.comb += [
             write.eq(self.w_en & self.w_rdy),
@@ -298,6 +298,8 @@ class UARTBridge(wiring.Component):
         ebc = Signal(range(max(eb, 2)))
         ev = Signal(8 * eb)
         reset_req = Signal()
+        reset_req_q = Signal()  # registered: the parser's decision does not reach the flush logic
+        m.d.sync += reset_req_q.eq(reset_req)
         timer = Signal(range(prm.resolved_timeout + 1))
         # timer == timeout, kept in a register (set with every timer update): the wide comparison
         # does not sit in front of the parser's decisions (timing closure, issue 12)
@@ -409,6 +411,9 @@ class UARTBridge(wiring.Component):
                         m.next = "CHECK"
                 watch()
             with m.State("CHECK"):
+                # the end-of-step marker's entry, whether it is written or not: the data do not
+                # wait for the decision (timing closure, issue 12)
+                m.d.comb += q_w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1]))
                 with m.If(rx.valid):
                     with m.If(plan_final != 0):
                         m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
@@ -416,10 +421,7 @@ class UARTBridge(wiring.Component):
                     with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
                         with m.If(plan_room):
-                            m.d.comb += [
-                                q_w_en.eq(1), q_commit.eq(1),
-                                q_w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
-                            ]
+                            m.d.comb += [q_w_en.eq(1), q_commit.eq(1)]
                         with m.Else():
                             m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                          ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
@@ -454,43 +456,36 @@ class UARTBridge(wiring.Component):
         # The words for the core go through a one-word register (send), taken when it is empty,
         # so that the flow control here reaches neither the core's input queue nor a register
         # enable behind it (timing closure, issue 12); a word counts as sent to the core when it
-        # enters the register, which holds it until the core takes it. One word per two cycles
-        # at most: far more than the UART brings.
-        to_core = stream.Signature(data.StructLayout({
-            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)})).flip().create()
+        # enters the register, which holds it until the core takes it. The queue's words are
+        # taken only after a cycle in which the register was empty and nothing happened that
+        # stops them (go, a register), so that this decision is one LUT wide: one word per
+        # three cycles at most, far more than the UART brings.
+        word = Signal(data.StructLayout({
+            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)}))
         send_valid = Signal()
-        send = Signal.like(to_core.payload)
+        send = Signal.like(word)
         m.d.comb += [
-            to_core.ready.eq(~send_valid),
             core.in_valid.eq(send_valid),
             core.in_index.eq(send.index), core.in_value.eq(send.value),
             core.in_end_step.eq(send.end_step), core.in_end_seq.eq(send.end_seq),
         ]
-        with m.If(~send_valid):
-            m.d.sync += [send_valid.eq(to_core.valid), send.eq(to_core.payload)]
+        # the two offers (the flush's end-of-sequence marker, the queue's next word) and their
+        # transfers, spelled out so that each decision is a few inputs wide
+        transfer_flush, transfer_queue = Signal(), Signal()
+        go = Signal()
+        m.d.sync += go.eq(~flushing & ~reset_pending & ~reset_req_q & ~send_valid & ~transfer_queue & ~transfer_flush)
+        m.d.comb += [transfer_flush.eq(flushing & flush_marker & flags_ok & ~send_valid),
+                     transfer_queue.eq(go & queue_out.valid & (~e_end_step | flags_ok)),
+                     queue_out.ready.eq(transfer_queue)]
+        with m.If(flushing):
+            m.d.comb += [word.index.eq(0), word.value.eq(0), word.end_step.eq(1), word.end_seq.eq(1)]
+        with m.Else():
+            m.d.comb += [word.index.eq(e_index), word.value.eq(e_value),
+                         word.end_step.eq(e_end_step), word.end_seq.eq(e_end_seq & e_end_step)]
+        with m.If(transfer_flush | transfer_queue):
+            m.d.sync += [send_valid.eq(1), send.eq(word)]
         with m.Elif(core.in_ready):
             m.d.sync += send_valid.eq(0)
-        m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
-        # the two offers (the flush's end-of-sequence marker, the queue's next word) and their
-        # transfers, spelled out so that each decision is a few inputs wide: the flush's needs
-        # four registers only (timing closure, issue 12)
-        offer_flush = flush_marker & flags_ok
-        offer_queue = queue_out.valid & (~e_end_step | flags_ok) & ~reset_pending
-        transfer_flush, transfer_queue = Signal(), Signal()
-        m.d.comb += [transfer_flush.eq(flushing & offer_flush & ~send_valid),
-                     transfer_queue.eq(~flushing & offer_queue & ~send_valid)]
-        with m.If(flushing):
-            m.d.comb += [
-                to_core.valid.eq(offer_flush),
-                to_core.payload.index.eq(0), to_core.payload.value.eq(0),
-                to_core.payload.end_step.eq(1), to_core.payload.end_seq.eq(1),
-            ]
-        with m.Else():
-            m.d.comb += [
-                to_core.valid.eq(offer_queue),
-                to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(transfer_queue),
-            ]
         m.d.comb += [flag_in.eq(transfer_flush | (transfer_queue & e_end_step)),
                      flag_data.eq(~flushing & e_report)]
         with m.If(transfer_flush):
@@ -498,7 +493,7 @@ class UARTBridge(wiring.Component):
         with m.Elif(transfer_queue):
             m.d.sync += in_seq.eq(~(e_end_step & e_end_seq))
 
-        with m.If(reset_req):
+        with m.If(reset_req_q):
             m.d.sync += reset_pending.eq(1)
         with m.If(reset_pending & ~flushing):
             m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
