@@ -620,6 +620,26 @@ def test_build_fails_fast_on_a_too_large_model(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out").exists()  # and the output folder was never created
 
 
+def test_build_says_when_the_pll_cannot_make_the_clock_exactly(tmp_path, monkeypatch, capsys):
+    """--freq 40 on the iCEBreaker: the PLL makes 39.75 MHz, and the build says so up front; a bad
+    --seed is refused in one line; neither runs a tool (the too-large model stops at the fit check)."""
+    from skipcore.boards import flow
+    from skipcore.cli import main
+
+    ran = []
+    monkeypatch.setattr(flow.subprocess, "run", lambda cmd, *a, **k: ran.append(cmd[0]))
+    path = save(_big_artifact(64, 256, 1), tmp_path / "big.skc")
+    rc = main(["build", str(path), "--board", "icebreaker", "--freq", "40", "-o", str(tmp_path / "out")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 2 and "the PLL cannot make exactly 40 MHz; it makes 39.75 MHz" in err
+    rc = main(["build", str(path), "--board", "icebreaker", "--freq", "40.5", "-o", str(tmp_path / "out")])
+    assert rc == 2 and "cannot make exactly" not in capsys.readouterr().err  # 12 MHz * 54 / 16
+    rc = main(["build", str(path), "--board", "icebreaker", "--seed", "-3", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--seed must be an integer in 0..2147483647, got -3" in err and len(err.strip().splitlines()) == 1
+    assert ran == [] and not (tmp_path / "out").exists()
+
+
 def test_build_fails_fast_on_the_ecp5_too():
     from skipcore.boards.flow import build
 
