@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl import Elaboratable, ResetInserter, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -27,7 +26,7 @@ from skipcore.hdl.skid_buffer import SkidBuffer
 from . import protocol as P
 from .uart import UARTRx, UARTTx
 
-__all__ = ["BridgeParams", "BoardTop", "EventQueue", "UARTBridge", "crc8_update", "uart_top_verilog"]
+__all__ = ["BridgeParams", "BoardTop", "EventQueue", "FlagQueue", "UARTBridge", "crc8_update", "uart_top_verilog"]
 
 
 def _crc8_matrix() -> list[list[int]]:
@@ -74,6 +73,53 @@ def _pipelined_mux(m: Module, items: list[Value], sel: Value, name: str) -> tupl
             nxt.append(reg)
         level, bit, latency = nxt, bit + 2, latency + 1
     return level[0], latency
+
+
+class FlagQueue(wiring.Component):
+    """A FIFO of one-bit entries kept in a shift register, its fill level one-hot.
+
+    Every output is a register or one LUT behind registers, and each storage bit's next value
+    is a few inputs wide (timing closure, issue 12). Latency: an entry written in cycle t is on
+    ``r_data`` from t + 1 (when it is the oldest); a read and a write may share a cycle.
+
+    Members
+    -------
+    w_en : In(1);  w_data : In(1);  w_rdy : Out(1)
+        Write side; a write with ``w_rdy`` low is ignored (full).
+    r_en : In(1);  r_data : Out(1);  r_rdy : Out(1)
+        The oldest entry; ``r_en`` consumes it (ignored when empty).
+    fill : Out(depth + 1)
+        The fill level, one-hot: ``fill[k]`` is high when k entries are held.
+    """
+
+    def __init__(self, depth: int) -> None:
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._depth = depth
+        super().__init__({"w_en": In(1), "w_data": In(1), "w_rdy": Out(1), "r_en": In(1), "r_data": Out(1),
+                          "r_rdy": Out(1), "fill": Out(depth + 1, init=1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        depth = self._depth
+        bits = Signal(depth)
+        fill = self.fill
+        read, write = Signal(), Signal()
+        m.d.comb += [
+            read.eq(self.r_en & ~fill[0]), write.eq(self.w_en & ~fill[depth]),
+            self.r_data.eq(bits[0]), self.r_rdy.eq(~fill[0]), self.w_rdy.eq(~fill[depth]),
+        ]
+        for i in range(depth):
+            above = bits[i + 1] if i + 1 < depth else Const(0, 1)
+            with m.If(read):  # everything moves down one place; a new entry lands under the old top
+                m.d.sync += bits[i].eq(Mux(write & fill[i + 1], self.w_data, above))
+            with m.Elif(write & fill[i]):
+                m.d.sync += bits[i].eq(self.w_data)
+        with m.If(write & ~read):
+            m.d.sync += fill.eq(fill << 1)
+        with m.Elif(read & ~write):
+            m.d.sync += fill.eq(fill >> 1)
+        return m
 
 
 class EventQueue(wiring.Component):
@@ -247,14 +293,14 @@ class UARTBridge(wiring.Component):
         # the per-step report flags; written one cycle after the step's marker went to the core
         # (flag_q), with room for that entry and a room test that is a register (flags_ok, one
         # cycle late: two more entries than steps_in_flight), so that the core's input handshake
-        # does not reach the FIFO's storage; the read side is a register too (SyncFIFOBuffered), so
+        # does not reach the FIFO's storage; the read side is a register too (FlagQueue), so
         # that the responder's decisions start at registers (timing closure, issue 12)
-        m.submodules.flags = flags = SyncFIFOBuffered(width=1, depth=prm.steps_in_flight + 2)
+        m.submodules.flags = flags = FlagQueue(prm.steps_in_flight + 2)
         flag_in, flag_data = Signal(), Signal()
         flag_q, flag_q_data = Signal(), Signal()
         flags_ok = Signal(init=1)
         m.d.sync += [flag_q.eq(flag_in), flag_q_data.eq(flag_data),
-                     flags_ok.eq(flags.level <= prm.steps_in_flight - 1)]
+                     flags_ok.eq(flags.fill[: prm.steps_in_flight].any())]  # level <= steps_in_flight - 1
         m.d.comb += [flags.w_en.eq(flag_q), flags.w_data.eq(flag_q_data)]
 
         # ---------------------------------------------------------------------------------------
@@ -506,7 +552,7 @@ class UARTBridge(wiring.Component):
         # it (timing closure, issue 12). The host sends nothing before this INFO (PROTOCOL.md §6),
         # so waiting for the parser to be between frames delays nothing.
         flush_go = Signal()
-        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & (flags.level == 0) & responder_idle
+        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & flags.fill[0] & responder_idle
                                 & ~ctl_pending & ~post_q & ~flush_go
                                 & parser_fsm.ongoing("SYNC") & ~rx.valid & ~rx.stopping)
         m.d.comb += flush_done.eq(flush_go)
@@ -671,8 +717,8 @@ class BoardTop(Elaboratable):
                 leds.append(platform.request("led", i))
             except Exception:  # a board with fewer LEDs
                 break
-        if leds:
-            m.d.comb += leds[0].o.eq(beat[-1] | bridge.active)
+        if leds:  # through a register: no logic path from the bridge's state to the pin
+            m.d.sync += leds[0].o.eq(beat[-1] | bridge.active)
         if len(leds) > 1:
             m.d.comb += leds[1].o.eq(err_seen)
         return m

@@ -788,3 +788,43 @@ def test_event_queue_against_a_model():
     sim.add_testbench(bench)
     sim.run()
     assert not mismatches, mismatches[:5]
+
+
+def test_flag_queue_against_a_model():
+    """boards.top.FlagQueue (shift register, one-hot fill level) under random writes and reads,
+    near empty and full: r_rdy, r_data, w_rdy and fill equal a list model, cycle by cycle."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    from skipcore.boards.top import FlagQueue
+
+    depth = 5
+    dut = FlagQueue(depth)
+    rng = random.Random(5)
+    mismatches = []
+
+    async def bench(ctx):
+        model: list[int] = []
+        for cycle in range(3000):
+            phase = (cycle // 200) % 2  # alternately mostly writing and mostly reading
+            w_en, r_en = rng.random() < (0.7 if phase else 0.3), rng.random() < (0.3 if phase else 0.7)
+            bit = rng.randrange(2)
+            for port, v in ((dut.w_en, w_en), (dut.w_data, bit), (dut.r_en, r_en)):
+                ctx.set(port, v)
+            got = (ctx.get(dut.r_rdy), ctx.get(dut.r_data) if model else None, ctx.get(dut.w_rdy), ctx.get(dut.fill))
+            want = (int(bool(model)), model[0] if model else None, int(len(model) < depth), 1 << len(model))
+            if got != want:
+                mismatches.append((cycle, got, want))
+            await ctx.tick()
+            read, write = r_en and bool(model), w_en and len(model) < depth
+            if read:
+                model.pop(0)
+            if write:
+                model.append(bit)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:5]
