@@ -39,6 +39,8 @@ from .uart import uart_divisor
 __all__ = ["BuildResult", "build", "core_memories", "make_core", "tool_command"]
 
 DEFAULT_BAUD = 115_200
+#: nextpnr's placement seed when none is given: fixed, so that a build is reproducible
+DEFAULT_SEED = 1
 LOG_NAME = "build.log"
 REPORT_NAME = "report.json"
 
@@ -278,9 +280,13 @@ def print_summary(console, summary: dict[str, Any]) -> None:
     fmax, target = summary.get("fmax_mhz"), summary.get("target_mhz")
     colour = "green" if summary.get("timing_met") else "red"
     pll = summary.get("pll")
-    source = (f"{pll['primitive']} from {pll['input_mhz']:g} MHz, requested {pll['requested_mhz']:g} MHz"
-              if pll else "board oscillator")
-    console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz, {source}); LUT4 {summary.get('luts')}, "
+    source = "board oscillator"
+    if pll:
+        exact = abs(pll["achieved_mhz"] - pll["requested_mhz"]) < 5e-7
+        source = (f"{pll['primitive']} from {pll['input_mhz']:g} MHz, requested {pll['requested_mhz']:g} MHz"
+                  + ("" if exact else ", not exactly achievable"))
+    seed = f", nextpnr seed {summary['seed']}" if summary.get("seed") is not None else ""
+    console.print(f"Fmax [{colour}]{fmax} MHz[/] (clock {target:g} MHz, {source}{seed}); LUT4 {summary.get('luts')}, "
                   f"FF {summary.get('ffs')}, BRAM {summary.get('brams')}, DSP {summary.get('dsps')}")
     path = summary.get("critical_path")
     if path:
@@ -325,6 +331,7 @@ def build(
     events: int = 1,
     freq_mhz: float | None = None,
     baud: int = DEFAULT_BAUD,
+    seed: int = DEFAULT_SEED,
     force: bool = False,
     console=None,
     core_factory: Callable[[Any, int], Any] | None = None,
@@ -338,7 +345,8 @@ def build(
     the request) sets the UART divisor, the timeouts, nextpnr's timing target and ``clock_mhz``
     in the report (``pll``: requested, achieved, dividers). ``events``: E, the generator option
     (``hdl.plan.plan_core``). ``core_factory(art, lanes)`` and ``memories`` replace the
-    generated core and its memory inventory (tests).
+    generated core and its memory inventory (tests). ``seed``: nextpnr's placement seed
+    (recorded in the report; the placement, and so Fmax, varies by a few per cent between seeds).
 
     Raises :class:`ConfigError` (bad option, unknown board, existing ``out_dir``),
     :class:`~.estimate.DoesNotFit` (too large, before or after place and route) and
@@ -350,6 +358,8 @@ def build(
     from skipcore.hdl.plan import check_events
 
     events = check_events(events)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise ConfigError(f"--seed must be an integer in 0..{2**31 - 1}, got {seed!r}")
     out_dir = Path(out_dir)
     outputs = _plan_out(out_dir, force, target, artifact)
     progress = _Progress(console)
@@ -368,6 +378,10 @@ def build(
             raise ConfigError(f"--freq must be positive, got {freq_mhz}")
         pll_config = solve_pll(target.family, target.clock_hz, float(freq_mhz) * 1e6)
         clock_hz = pll_config.achieved_hz
+        if pll_config.achieved != round(float(freq_mhz) * 1e6) and console is not None:
+            console.print(f"note: the PLL cannot make exactly {float(freq_mhz):g} MHz; it makes "
+                          f"{pll_config.achieved_mhz:.6g} MHz, which sets the timing target, the UART divisor "
+                          "and the report's clock_mhz", highlight=False)
     target_mhz = clock_hz / 1e6
     divisor = uart_divisor(clock_hz, baud)
 
@@ -405,7 +419,7 @@ def build(
         pll = pll_domain(pll_config, target.clock_resource) if pll_config is not None else None
         top = BoardTop(UARTBridge(core, params), pll=pll)
         platform = target.platform()
-        nextpnr_opts = f"--report report.json --timing-allow-fail --freq {target_mhz:g}"
+        nextpnr_opts = f"--report report.json --timing-allow-fail --freq {target_mhz:g} --seed {seed}"
         plan = platform.build(
             top, name="top", build_dir=str(build_dir), do_build=False, do_program=False,
             synth_opts=target.synth_opts,
@@ -421,7 +435,7 @@ def build(
     log_path = out_dir / LOG_NAME
     with open(log_path, "w") as log:
         log.write(f"skipcore build: {art.summary()} -> {target.name}, lanes {lanes}, events {events}, "
-                  f"clock {_clock_text(target, pll_config)}, {baud} baud (divisor {divisor})\n")
+                  f"clock {_clock_text(target, pll_config)}, {baud} baud (divisor {divisor}), nextpnr seed {seed}\n")
         log.write(f"estimate: {json.dumps(est.as_dict())}\n")
         for text in warnings:
             log.write(f"warning: {text}\n")
@@ -459,6 +473,7 @@ def build(
     summary = summarise(target, report, cells, target_mhz)
     summary.update({
         "clock_mhz": clock_hz / 1e6, "baud": baud, "uart_divisor": divisor, "lanes": lanes, "events": events,
+        "seed": seed,
         "pll": pll_config.as_dict() if pll_config is not None else None,
         "model": art.summary(), "estimate": est.as_dict(), "netlist_cells": cells, "warnings": warnings,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},

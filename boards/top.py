@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl import Elaboratable, ResetInserter, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -27,7 +26,7 @@ from skipcore.hdl.skid_buffer import SkidBuffer
 from . import protocol as P
 from .uart import UARTRx, UARTTx
 
-__all__ = ["BridgeParams", "BoardTop", "EventQueue", "UARTBridge", "crc8_update", "uart_top_verilog"]
+__all__ = ["BridgeParams", "BoardTop", "EventQueue", "FlagQueue", "UARTBridge", "crc8_update", "uart_top_verilog"]
 
 
 def _crc8_matrix() -> list[list[int]]:
@@ -56,12 +55,81 @@ def crc8_update(crc: Value, data: Value) -> Value:
     return Cat(*bits)
 
 
+def _pipelined_mux(m: Module, items: list[Value], sel: Value, name: str) -> tuple[Value, int]:
+    """``items[sel]`` through a tree of 4:1 multiplexers with a register after each level.
+
+    Returns the output and its latency in cycles (the number of levels): the output is
+    ``items[sel]`` when ``sel`` and the items have held still that long."""
+    level, bit, latency = list(items), 0, 0
+    while len(level) > 1:
+        nxt = []
+        for group in range(0, len(level), 4):
+            choices = level[group: group + 4]
+            reg = Signal(len(choices[0]), name=f"{name}_l{latency}_{group // 4}")
+            if len(choices) == 1:
+                m.d.sync += reg.eq(choices[0])
+            else:
+                m.d.sync += reg.eq(Array(choices)[sel[bit: bit + 2]])
+            nxt.append(reg)
+        level, bit, latency = nxt, bit + 2, latency + 1
+    return level[0], latency
+
+
+class FlagQueue(wiring.Component):
+    """A FIFO of one-bit entries kept in a shift register, its fill level one-hot.
+
+    Every output is a register or one LUT behind registers, and each storage bit's next value
+    is a few inputs wide (timing closure, issue 12). Latency: an entry written in cycle t is on
+    ``r_data`` from t + 1 (when it is the oldest); a read and a write may share a cycle.
+
+    Members
+    -------
+    w_en : In(1);  w_data : In(1);  w_rdy : Out(1)
+        Write side; a write with ``w_rdy`` low is ignored (full).
+    r_en : In(1);  r_data : Out(1);  r_rdy : Out(1)
+        The oldest entry; ``r_en`` consumes it (ignored when empty).
+    fill : Out(depth + 1)
+        The fill level, one-hot: ``fill[k]`` is high when k entries are held.
+    """
+
+    def __init__(self, depth: int) -> None:
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._depth = depth
+        super().__init__({"w_en": In(1), "w_data": In(1), "w_rdy": Out(1), "r_en": In(1), "r_data": Out(1),
+                          "r_rdy": Out(1), "fill": Out(depth + 1, init=1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        depth = self._depth
+        bits = Signal(depth)
+        fill = self.fill
+        read, write = Signal(), Signal()
+        m.d.comb += [
+            read.eq(self.r_en & ~fill[0]), write.eq(self.w_en & ~fill[depth]),
+            self.r_data.eq(bits[0]), self.r_rdy.eq(~fill[0]), self.w_rdy.eq(~fill[depth]),
+        ]
+        for i in range(depth):
+            above = bits[i + 1] if i + 1 < depth else Const(0, 1)
+            with m.If(read):  # everything moves down one place; a new entry lands under the old top
+                m.d.sync += bits[i].eq(Mux(write & fill[i + 1], self.w_data, above))
+            with m.Elif(write & fill[i]):
+                m.d.sync += bits[i].eq(self.w_data)
+        with m.If(write & ~read):
+            m.d.sync += fill.eq(fill << 1)
+        with m.Elif(read & ~write):
+            m.d.sync += fill.eq(fill >> 1)
+        return m
+
+
 class EventQueue(wiring.Component):
     """A FIFO whose writes become visible to the reader only when committed.
 
     ``commit`` publishes everything written so far (including a write in the same cycle);
     ``discard`` drops everything written since the last commit; ``clear`` empties the queue.
     The storage is one simple dual-port memory (block RAM when it is large enough).
+    Latency: an entry committed in cycle t is on ``r`` from cycle t + 3; throughput: one entry
+    per two cycles on ``r`` (the read side's decisions start at registers).
 
     Members
     -------
@@ -98,7 +166,7 @@ class EventQueue(wiring.Component):
         # used = w_ptr - r_ptr, kept in a register of its own so that w_rdy (which the frame
         # parser's decisions depend on) comes without a subtractor (timing closure, issue 12)
         used = Signal(aw + 1)
-        m.d.comb += self.w_rdy.eq(used != self._depth)
+        m.d.comb += self.w_rdy.eq(~used[aw])  # used <= depth = 2**aw: full exactly when its top bit is set
         write = Signal()
         m.d.comb += [
             write.eq(self.w_en & self.w_rdy),
@@ -110,9 +178,15 @@ class EventQueue(wiring.Component):
         w_inc = Signal(aw + 1)
         m.d.comb += [w_inc.eq(w_ptr + 1), w_next.eq(Mux(write, w_inc, w_ptr))]
 
+        # whether committed entries wait, as a register: the pointer comparison does not sit in
+        # front of the read enable (timing closure, issue 12). It is exact in the cycle after one
+        # without a load or a clear (a commit in between only makes it late by a cycle), so the
+        # read side takes at most one entry per two cycles.
         load = Signal()
+        waiting = Signal()
+        m.d.sync += waiting.eq((r_ptr != c_ptr) & ~load & ~self.clear)
         m.d.comb += [
-            load.eq((r_ptr != c_ptr) & (~self.r.valid | self.r.ready)),
+            load.eq(waiting & (~self.r.valid | self.r.ready)),
             rport.addr.eq(r_ptr[:aw]), rport.en.eq(load),
             self.r.payload.eq(rport.data),
         ]
@@ -121,7 +195,7 @@ class EventQueue(wiring.Component):
         with m.Else():
             m.d.sync += w_ptr.eq(Mux(self.discard, c_ptr, w_next))
             committed, committed_less, used_up, used_down = (Signal(aw + 1) for _ in range(4))
-            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr - r_ptr - 1),
+            m.d.comb += [committed.eq(c_ptr - r_ptr), committed_less.eq(c_ptr + ~r_ptr),  # c - r - 1: one adder
                          used_up.eq(used + 1), used_down.eq(used - 1)]
             m.d.sync += used.eq(Mux(self.discard, Mux(load, committed_less, committed),
                                     Mux(write & ~load, used_up, Mux(load & ~write, used_down, used))))
@@ -219,14 +293,14 @@ class UARTBridge(wiring.Component):
         # the per-step report flags; written one cycle after the step's marker went to the core
         # (flag_q), with room for that entry and a room test that is a register (flags_ok, one
         # cycle late: two more entries than steps_in_flight), so that the core's input handshake
-        # does not reach the FIFO's storage; the read side is a register too (SyncFIFOBuffered), so
+        # does not reach the FIFO's storage; the read side is a register too (FlagQueue), so
         # that the responder's decisions start at registers (timing closure, issue 12)
-        m.submodules.flags = flags = SyncFIFOBuffered(width=1, depth=prm.steps_in_flight + 2)
+        m.submodules.flags = flags = FlagQueue(prm.steps_in_flight + 2)
         flag_in, flag_data = Signal(), Signal()
         flag_q, flag_q_data = Signal(), Signal()
         flags_ok = Signal(init=1)
         m.d.sync += [flag_q.eq(flag_in), flag_q_data.eq(flag_data),
-                     flags_ok.eq(flags.level <= prm.steps_in_flight - 1)]
+                     flags_ok.eq(flags.fill[: prm.steps_in_flight].any())]  # level <= steps_in_flight - 1
         m.d.comb += [flags.w_en.eq(flag_q), flags.w_data.eq(flag_q_data)]
 
         # ---------------------------------------------------------------------------------------
@@ -270,12 +344,15 @@ class UARTBridge(wiring.Component):
         ebc = Signal(range(max(eb, 2)))
         ev = Signal(8 * eb)
         reset_req = Signal()
+        reset_req_q = Signal()  # registered: the parser's decision does not reach the flush logic
+        m.d.sync += reset_req_q.eq(reset_req)
         timer = Signal(range(prm.resolved_timeout + 1))
         # timer == timeout, kept in a register (set with every timer update): the wide comparison
         # does not sit in front of the parser's decisions (timing closure, issue 12)
         expired = Signal(init=int(prm.resolved_timeout == 0))
 
-        cmd_step, cmd_info, cmd_reset = Signal(), Signal(), Signal()  # decoded with cmd
+        # decoded with cmd
+        cmd_step, cmd_info, cmd_reset = (Signal(name=n) for n in ("cmd_step", "cmd_info", "cmd_reset"))
         ev_now = Cat(ev[8:], byte) if eb > 1 else byte
         idx_full = ev_now[: 8 * link.index_bytes]
         ev_index = idx_full[:ib]
@@ -291,11 +368,40 @@ class UARTBridge(wiring.Component):
             len_zero.eq(Cat(len_lo, byte) == 0), rem_one.eq(remaining == 1),
             idx_bad.eq(idx_full >= link.channels),
         ]
+        # The parser's decisions on a payload or CRC byte, planned in every cycle from registers
+        # and kept in registers (plan_*): at rx.valid they are only applied (timing closure, issue
+        # 12). A plan is exact when the byte arrives: its inputs hold still for the cycles before
+        # (rx.data through the stop bit, the parser's registers between bytes); the queue's room
+        # can only grow in the meantime, and a host that keeps to its credit never finds it full.
+        ev_last = Signal()  # the byte ends an event
+        m.d.comb += ev_last.eq(ebc == eb - 1)
+        plan_ev_write, plan_room = Signal(), Signal()
+        plan_ev_err, plan_final = Signal(3), Signal(3)
+        m.d.sync += [
+            plan_room.eq(queue.w_rdy),
+            plan_ev_write.eq(cmd_step & ev_last & ~idx_bad & (err == 0) & queue.w_rdy),
+            plan_ev_err.eq(Mux(cmd_step & ev_last & idx_bad, _E.INDEX,
+                           Mux(cmd_step & ev_last & (err == 0) & ~queue.w_rdy, _E.OVERFLOW,
+                           Mux(cmd_step & ~ev_last & rem_one, _E.LENGTH, 0)))),  # LENGTH: the frame ends inside an event
+            plan_final.eq(Mux(~byte_is_crc & (err != _E.FRAMING), _E.CRC, err)),
+        ]
         set_err = Signal(3)  # an error detected this cycle (first error of a frame wins)
-        with m.If((set_err != 0) & (err == 0)):
-            m.d.sync += err.eq(set_err)
+        # registered before it is kept (err is next needed with the next byte, ten bit times
+        # later): the parser's decisions end at a register (timing closure, issue 12)
+        set_err_q = Signal(3)
+        m.d.sync += set_err_q.eq(set_err)
+        with m.If((set_err_q != 0) & (err == 0)):
+            m.d.sync += err.eq(set_err_q)
 
-        m.d.comb += [queue.w_data.eq(Cat(ev_index, ev_value, Const(0, 3)))]
+        # The parser's queue actions are registered before the queue acts on them: the decisions
+        # end at these registers and the queue's pointer logic starts at them (timing closure,
+        # issue 12). The queue's w_rdy is still exact at the next decision: bytes come at least
+        # ten bit times apart.
+        q_w_en, q_commit, q_discard = (Signal(name=n) for n in ("q_w_en", "q_commit", "q_discard"))
+        q_w_data = Signal(entry_width)
+        m.d.sync += [queue.w_en.eq(q_w_en), queue.commit.eq(q_commit), queue.discard.eq(q_discard),
+                     queue.w_data.eq(q_w_data)]
+        m.d.comb += [q_w_data.eq(Cat(ev_index, ev_value, Const(0, 3)))]
 
         def watch():
             """Framing errors and the frame timeout (called in every parser state but SYNC)."""
@@ -305,7 +411,7 @@ class UARTBridge(wiring.Component):
                 m.d.sync += [timer.eq(0), expired.eq(prm.resolved_timeout == 0)]
             with m.Elif(expired):
                 # a framing error found earlier is the likelier cause of the stall: report it
-                m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                              ctl_code.eq(Mux(err == _E.FRAMING, _E.FRAMING, _E.TIMEOUT)), ctl_cmd.eq(cmd)]
                 m.next = "SYNC"
             with m.Else():
@@ -332,14 +438,11 @@ class UARTBridge(wiring.Component):
                 with m.If(rx.valid):
                     full_len = Cat(len_lo, byte)
                     m.d.sync += [remaining.eq(full_len), crc.eq(crc8_update(crc, byte))]
-                    with m.Switch(cmd):
-                        with m.Case(P.CMD_INFO, P.CMD_RESET):
-                            with m.If(~len_zero):
-                                m.d.comb += set_err.eq(_E.LENGTH)
-                        with m.Case(*[P.CMD_STEP | f for f in range(4)]):
-                            pass
-                        with m.Default():
-                            m.d.comb += set_err.eq(_E.COMMAND)
+                    with m.If(cmd_info | cmd_reset):
+                        with m.If(~len_zero):
+                            m.d.comb += set_err.eq(_E.LENGTH)
+                    with m.Elif(~cmd_step):
+                        m.d.comb += set_err.eq(_E.COMMAND)
                     m.next = "PAYLOAD"
                     with m.If(len_zero):
                         m.next = "CHECK"
@@ -348,41 +451,25 @@ class UARTBridge(wiring.Component):
                 with m.If(rx.valid):
                     m.d.sync += [crc.eq(crc8_update(crc, byte)), remaining.eq(remaining - 1)]
                     with m.If(cmd_step):
-                        m.d.sync += ev.eq(ev_now)
-                        with m.If(ebc == eb - 1):
-                            m.d.sync += ebc.eq(0)
-                            with m.If(idx_bad):
-                                m.d.comb += set_err.eq(_E.INDEX)
-                            with m.Elif(err == 0):
-                                with m.If(queue.w_rdy):
-                                    m.d.comb += queue.w_en.eq(1)
-                                with m.Else():
-                                    m.d.comb += set_err.eq(_E.OVERFLOW)
-                        with m.Else():
-                            m.d.sync += ebc.eq(ebc + 1)
-                            with m.If(rem_one):
-                                m.d.comb += set_err.eq(_E.LENGTH)  # the frame ends inside an event
+                        m.d.sync += [ev.eq(ev_now), ebc.eq(Mux(ev_last, 0, ebc + 1))]
+                    m.d.comb += [q_w_en.eq(plan_ev_write), set_err.eq(plan_ev_err)]
                     with m.If(rem_one):
                         m.next = "CHECK"
                 watch()
             with m.State("CHECK"):
+                # the end-of-step marker's entry, whether it is written or not: the data do not
+                # wait for the decision (timing closure, issue 12)
+                m.d.comb += q_w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1]))
                 with m.If(rx.valid):
-                    final = Signal(3)
-                    m.d.comb += final.eq(err)
-                    with m.If(~byte_is_crc & (err != _E.FRAMING)):
-                        m.d.comb += final.eq(_E.CRC)
-                    with m.If(final != 0):
-                        m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
-                                     ctl_code.eq(final), ctl_cmd.eq(cmd)]
+                    with m.If(plan_final != 0):
+                        m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                                     ctl_code.eq(plan_final), ctl_cmd.eq(cmd)]
                     with m.Elif(cmd_step):
                         # the end-of-step marker closes the step; it needs a queue entry too
-                        with m.If(queue.w_rdy):
-                            m.d.comb += [
-                                queue.w_en.eq(1), queue.commit.eq(1),
-                                queue.w_data.eq(Cat(Const(0, ib + vb), 1, cmd[0], cmd[1])),
-                            ]
+                        with m.If(plan_room):
+                            m.d.comb += [q_w_en.eq(1), q_commit.eq(1)]
                         with m.Else():
-                            m.d.comb += [queue.discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
+                            m.d.comb += [q_discard.eq(1), parser_post.eq(1), ctl_is_info.eq(0),
                                          ctl_code.eq(_E.OVERFLOW), ctl_cmd.eq(cmd)]
                     with m.Elif(cmd_info):
                         m.d.comb += [parser_post.eq(1), ctl_is_info.eq(1)]
@@ -415,59 +502,60 @@ class UARTBridge(wiring.Component):
         # The words for the core go through a one-word register (send), taken when it is empty,
         # so that the flow control here reaches neither the core's input queue nor a register
         # enable behind it (timing closure, issue 12); a word counts as sent to the core when it
-        # enters the register, which holds it until the core takes it. One word per two cycles
-        # at most: far more than the UART brings.
-        to_core = stream.Signature(data.StructLayout({
-            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)})).flip().create()
+        # enters the register, which holds it until the core takes it. The queue's words are
+        # taken only after a cycle in which the register was empty and nothing happened that
+        # stops them (go, a register), so that this decision is one LUT wide: one word per
+        # three cycles at most, far more than the UART brings.
+        word = Signal(data.StructLayout({
+            "index": unsigned(ib), "value": unsigned(vb), "end_step": unsigned(1), "end_seq": unsigned(1)}))
         send_valid = Signal()
-        send = Signal.like(to_core.payload)
+        send = Signal.like(word)
         m.d.comb += [
-            to_core.ready.eq(~send_valid),
             core.in_valid.eq(send_valid),
             core.in_index.eq(send.index), core.in_value.eq(send.value),
             core.in_end_step.eq(send.end_step), core.in_end_seq.eq(send.end_seq),
         ]
-        with m.If(~send_valid):
-            m.d.sync += [send_valid.eq(to_core.valid), send.eq(to_core.payload)]
+        # the two offers (the flush's end-of-sequence marker, the queue's next word) and their
+        # transfers, spelled out so that each decision is a few inputs wide
+        transfer_flush, transfer_queue = Signal(), Signal()
+        go = Signal()
+        m.d.sync += go.eq(~flushing & ~reset_pending & ~reset_req_q & ~send_valid & ~transfer_queue & ~transfer_flush)
+        m.d.comb += [transfer_flush.eq(flushing & flush_marker & flags_ok & ~send_valid),
+                     transfer_queue.eq(go & queue_out.valid & (~e_end_step | flags_ok)),
+                     queue_out.ready.eq(transfer_queue)]
+        with m.If(flushing):
+            m.d.comb += [word.index.eq(0), word.value.eq(0), word.end_step.eq(1), word.end_seq.eq(1)]
+        with m.Else():
+            m.d.comb += [word.index.eq(e_index), word.value.eq(e_value),
+                         word.end_step.eq(e_end_step), word.end_seq.eq(e_end_seq & e_end_step)]
+        with m.If(transfer_flush | transfer_queue):
+            m.d.sync += [send_valid.eq(1), send.eq(word)]
         with m.Elif(core.in_ready):
             m.d.sync += send_valid.eq(0)
-        m.d.comb += [to_core.payload.index.eq(e_index), to_core.payload.value.eq(e_value)]
-        with m.If(flushing):
-            m.d.comb += [
-                to_core.valid.eq(flush_marker & flags_ok),
-                to_core.payload.index.eq(0), to_core.payload.value.eq(0),
-                to_core.payload.end_step.eq(1), to_core.payload.end_seq.eq(1),
-                flag_data.eq(0),
-            ]
-        with m.Else():
-            allow = ~reset_pending
-            m.d.comb += [
-                to_core.valid.eq(queue_out.valid & (~e_end_step | flags_ok) & allow),
-                to_core.payload.end_step.eq(e_end_step), to_core.payload.end_seq.eq(e_end_seq & e_end_step),
-                queue_out.ready.eq(to_core.ready & (~e_end_step | flags_ok) & allow),
-                flag_data.eq(e_report),
-            ]
-        transfer = to_core.valid & to_core.ready
-        m.d.comb += flag_in.eq(transfer & to_core.payload.end_step)
-        with m.If(transfer):
-            m.d.sync += in_seq.eq(~(to_core.payload.end_step & to_core.payload.end_seq))
+        m.d.comb += [flag_in.eq(transfer_flush | (transfer_queue & e_end_step)),
+                     flag_data.eq(~flushing & e_report)]
+        with m.If(transfer_flush):
+            m.d.sync += [in_seq.eq(0), flush_marker.eq(0)]
+        with m.Elif(transfer_queue):
+            m.d.sync += in_seq.eq(~(e_end_step & e_end_seq))
 
-        with m.If(reset_req):
+        with m.If(reset_req_q):
             m.d.sync += reset_pending.eq(1)
         with m.If(reset_pending & ~flushing):
             m.d.sync += [reset_pending.eq(0), flushing.eq(1), flush_marker.eq(in_seq)]
             m.d.comb += queue.clear.eq(1)
-        with m.If(flushing & flush_marker & transfer):
-            m.d.sync += flush_marker.eq(0)
-        # The flush ends (its INFO is posted) when nothing of the old sequences is left: decided a
+        # The flush ends (its INFO is posted) when nothing of the old sequences is left, decided a
         # cycle ahead (flush_go, a register: none of its conditions can change in one cycle while
-        # they hold and nothing is posted), and not while the parser may post (it posts only on
-        # rx.valid, rx.error or its timeout: registers, not the parser's decision) (timing closure)
-        parser_may_post = rx.valid | rx.error | (expired & ~parser_fsm.ongoing("SYNC"))
+        # they hold and nothing is posted), and only when the parser cannot post in that cycle:
+        # it stays in SYNC (it is there and no byte arrives) and no byte can end (the receiver is
+        # not in a stop bit). So flush_done is a register and the parser's decisions do not reach
+        # it (timing closure, issue 12). The host sends nothing before this INFO (PROTOCOL.md §6),
+        # so waiting for the parser to be between frames delays nothing.
         flush_go = Signal()
-        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & (flags.level == 0) & responder_idle
-                                & ~ctl_pending & ~post_q & ~parser_may_post & ~flush_go)
-        m.d.comb += flush_done.eq(flush_go & flushing & ~parser_may_post)
+        m.d.sync += flush_go.eq(flushing & ~flush_marker & ~flag_q & flags.fill[0] & responder_idle
+                                & ~ctl_pending & ~post_q & ~flush_go
+                                & parser_fsm.ongoing("SYNC") & ~rx.valid & ~rx.stopping)
+        m.d.comb += flush_done.eq(flush_go)
         with m.If(flush_done):
             m.d.sync += [flushing.eq(0), step_no.eq(0)]
             m.d.comb += [flush_post.eq(1), ctl_is_info.eq(1)]
@@ -497,20 +585,25 @@ class UARTBridge(wiring.Component):
         rsp_code, rsp_cmd = Signal(8), Signal(8)  # latched when an ERROR answer starts
         err_bytes = [rsp_code, rsp_cmd]
 
-        # the payload index (idx - 4) is a register of its own, and each byte is chosen one cycle
-        # before it goes out (LOAD, then SEND): no path from idx through the byte multiplexers
-        # into the CRC (timing closure, issue 12; a UART byte lasts thousands of cycles)
+        # the payload index (idx - 4) is a register of its own, and each payload byte is chosen
+        # through a tree of registered 4:1 multiplexers (one per kind of answer, then the kind) in
+        # the cycles between two bytes (PICK waits for it, then LOAD, then SEND): no path from
+        # idx through a wide byte multiplexer into the CRC (timing closure, issue 12; a UART
+        # byte lasts thousands of cycles)
         pidx = Signal(range(max(len(step_bytes), len(info_bytes), len(err_bytes))))
-        payload_byte = Signal(8)
-        payload_q = Signal(8)  # payload_byte one cycle later (PICK): the byte multiplexer has a cycle of its own
-        m.d.sync += payload_q.eq(payload_byte)
+        step_pick, step_levels = _pipelined_mux(m, step_bytes, pidx, "step_byte")
+        info_pick, info_levels = _pipelined_mux(m, info_bytes, pidx, "info_byte")
+        err_pick, err_levels = _pipelined_mux(m, err_bytes, pidx, "err_byte")
+        payload_q = Signal(8)  # the byte of the answer being sent, pick_cycles after pidx changed
+        pick_cycles = max(step_levels, info_levels, err_levels) + 1
         with m.Switch(rsp_kind):
             with m.Case(0):
-                m.d.comb += payload_byte.eq(Array(step_bytes)[pidx])
+                m.d.sync += payload_q.eq(step_pick)
             with m.Case(1):
-                m.d.comb += payload_byte.eq(Array(info_bytes)[pidx])
+                m.d.sync += payload_q.eq(info_pick)
             with m.Default():
-                m.d.comb += payload_byte.eq(Array(err_bytes)[pidx[:1]])
+                m.d.sync += payload_q.eq(err_pick)
+        settle = Signal(range(pick_cycles + 1))
         kind_byte = Signal(8)
         with m.Switch(rsp_kind):
             with m.Case(0):
@@ -536,6 +629,11 @@ class UARTBridge(wiring.Component):
                 m.d.comb += cur.eq(Mux(is_crc, rsp_crc, payload_q))
 
         pop_output = Signal()  # consume one core output word and its report flag
+        # a core output word and its report flag wait, as a register (low in the cycle after a
+        # pop, when it would still show the word just consumed): the responder's decisions start
+        # at registers, not at the core's output logic (timing closure, issue 12)
+        out_avail = Signal()
+        m.d.sync += out_avail.eq(core.out_valid & flags.r_rdy & ~pop_output)
         with m.If(pop_output):
             m.d.comb += [core.out_ready.eq(1), flags.r_en.eq(1)]
             m.d.sync += step_no.eq(Mux(core.out_end_seq, 0, step_no + 1))
@@ -552,9 +650,9 @@ class UARTBridge(wiring.Component):
                         rsp_code.eq(err_code), rsp_cmd.eq(err_cmd),
                     ]
                     m.next = "LOAD"
-                with m.Elif(core.out_valid & flags.r_rdy & ~ctl_pending):
+                with m.Elif(out_avail & ~ctl_pending):
                     with m.If(flushing | reset_pending):
-                        m.d.comb += pop_output.eq(1)  # abandoned by RESET: drop silently
+                        m.next = "POP"  # abandoned by RESET: drop silently
                     with m.Else():
                         m.d.sync += [
                             rsp_kind.eq(0), rsp_report.eq(flags.r_data), rsp_end_seq.eq(core.out_end_seq),
@@ -567,17 +665,25 @@ class UARTBridge(wiring.Component):
             with m.State("SEND"):
                 m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(cur_q)]
                 with m.If(tx.i.ready):
-                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3)]
+                    m.d.sync += [idx.eq(idx + 1), pidx.eq(idx - 3), settle.eq(pick_cycles - 1)]
                     with m.If(crc_byte_q):
                         m.d.sync += rsp_crc.eq(crc8_update(rsp_crc, cur_q))
                     with m.If(is_crc_q):
-                        with m.If(rsp_kind == 0):
-                            m.d.comb += pop_output.eq(1)
                         m.next = "IDLE"
+                        with m.If(rsp_kind == 0):
+                            m.next = "POP"
                     with m.Else():
                         m.next = "PICK"
-            with m.State("PICK"):
-                m.next = "LOAD"     # payload_q follows the new pidx
+            with m.State("PICK"):  # payload_q follows the new pidx
+                m.d.sync += settle.eq(settle - 1)
+                with m.If(settle == 0):
+                    m.next = "LOAD"
+            with m.State("POP"):
+                # the core's output word and its report flag are consumed a cycle after the
+                # decision, from a state of their own: core.out_ready and the flag FIFO's read
+                # enable come from the FSM's register (timing closure, issue 12)
+                m.d.comb += pop_output.eq(1)
+                m.next = "IDLE"
         m.d.comb += self.active.eq(~parser_fsm.ongoing("SYNC") | ~responder_idle | tx.busy)
         return m
 
@@ -611,8 +717,8 @@ class BoardTop(Elaboratable):
                 leds.append(platform.request("led", i))
             except Exception:  # a board with fewer LEDs
                 break
-        if leds:
-            m.d.comb += leds[0].o.eq(beat[-1] | bridge.active)
+        if leds:  # through a register: no logic path from the bridge's state to the pin
+            m.d.sync += leds[0].o.eq(beat[-1] | bridge.active)
         if len(leds) > 1:
             m.d.comb += leds[1].o.eq(err_seen)
         return m

@@ -47,6 +47,8 @@ class UARTRx(wiring.Component):
         One-cycle strobe: a byte with a correct stop bit arrived (no backpressure).
     error : Out(1)
         One-cycle strobe: a byte arrived with its stop bit low (framing error); it is dropped.
+    stopping : Out(1)
+        In the stop bit: while it is low, ``valid`` and ``error`` stay low in the next cycle.
 
     ``valid`` and ``error`` are registers (one cycle after the middle of the stop bit), so that
     the frame parser's decisions do not start at the bit timer's comparison (timing closure).
@@ -56,7 +58,8 @@ class UARTRx(wiring.Component):
         if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
             raise ValueError(f"divisor must be an integer >= {MIN_DIVISOR}, not {divisor!r}")
         self._divisor = divisor
-        super().__init__({"rx": In(1, init=1), "data": Out(8), "valid": Out(1), "error": Out(1)})
+        super().__init__({"rx": In(1, init=1), "data": Out(8), "valid": Out(1), "error": Out(1),
+                          "stopping": Out(1)})
 
     @property
     def divisor(self) -> int:
@@ -76,7 +79,7 @@ class UARTRx(wiring.Component):
         with m.If(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         m.d.sync += [self.valid.eq(0), self.error.eq(0)]
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(~rx):
                     m.d.sync += timer.eq(div // 2 - 1)
@@ -104,6 +107,7 @@ class UARTRx(wiring.Component):
             with m.State("BREAK"):  # wait for the line to go idle again after a framing error
                 with m.If(rx):
                     m.next = "IDLE"
+        m.d.comb += self.stopping.eq(fsm.ongoing("STOP"))
         return m
 
 
@@ -136,13 +140,18 @@ class UARTTx(wiring.Component):
         shreg = Signal(10, init=0x3FF)
         bits = Signal(range(11))
         timer = Signal(range(div))
-        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(bits != 0), self.i.ready.eq(bits == 0)]
-        with m.If(bits == 0):
+        # ready is a register of its own (high exactly while bits == 0), so that the sender's
+        # decisions on it do not start at the bit counter's comparison (timing closure, issue 12)
+        ready = Signal(init=1)
+        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(~ready), self.i.ready.eq(ready)]
+        with m.If(ready):
             with m.If(self.i.valid):
-                m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(div - 1)]
+                m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(div - 1), ready.eq(0)]
         with m.Else():
             with m.If(timer == 0):
                 m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), bits.eq(bits - 1), timer.eq(div - 1)]
+                with m.If(bits == 1):
+                    m.d.sync += ready.eq(1)
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
         return m

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import reject
+from .arith import registered_product
 from .plan import LayerPlan
 from .registered_rom import RegisteredROM
 from .ring_buffer import ring_write_signature
@@ -316,7 +317,9 @@ class LayerEngine(wiring.Component):
                 w = w_words[e][p * W:(p + 1) * W].as_signed()
                 if multibit:
                     w_reg = Signal(signed(W), name=f"w{p}{sfx}")
-                    m.d.sync += [w_reg.eq(w), prod[p].eq(w_reg * stages[WB + 1][val_name])]
+                    m.d.sync += w_reg.eq(w)   # the product in a multiplier block's register on ECP5
+                    m.d.comb += prod[p].eq(registered_product(m, w_reg, stages[WB + 1][val_name], platform,
+                                                              name=f"prod{p}{sfx}_product"))
                 elif E == 1:
                     m.d.sync += prod[p].eq(w)
                 else:

@@ -78,9 +78,13 @@ class ReadoutEngine(wiring.Component):
         m.submodules.weights = wrom = RegisteredROM(width=M * W, depth=pl.neurons, init=pl.weight_words)
         m.d.comb += wrom.addr[0].eq(self.i_ev.payload.index)
 
-        # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain)
-        acc_shape = signed(max(pl.sum_bits, R) + 1)
+        # acc_c starts every step at bias_c (its reset value, reloaded when class c leaves the chain).
+        # |bias_c + sum| < 2**(sum_bits - 1) + 2**(bias_bits - 1) with bias_bits the signed width of
+        # the largest |bias_c| (not R): the accumulators, their adders and their rotation are as
+        # narrow as the biases and the weights allow (the update sign-extends them).
         bias = pl.bias.values
+        bias_bits = max(abs(int(b)) for b in bias).bit_length() + 1
+        acc_shape = signed(max(pl.sum_bits, bias_bits) + 1)
         acc = [Signal(acc_shape, name=f"acc{c}", init=bias[c]) for c in range(M)]
         mem = [Signal(signed(R), name=f"m{c}") for c in range(M)]
         kind = pl.readout_kind
@@ -94,19 +98,29 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
-        # one instance of the kind's prepare(): in SETTLE for class 0 (chain position 0), in
-        # UPDATE for the next class (position 1); at_head (high in SETTLE) is a register, so that
-        # the multiplexers in front of prepare's multiplier start at registers (timing closure)
-        at_head = Signal()
-        m.d.sync += at_head.eq(0)
-        nxt = 1 % M
+        # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
+        # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
+        # holds that class then (ACC: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
+        # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
+        # no multiplexer sits in front of prepare's multiplier (timing closure)
+        operands = []
 
         def pick(chain):
-            return chain[0] if len(chain) == 1 else Mux(at_head, chain[0], chain[nxt])
+            if len(chain) == 1:
+                return chain[0]
+            reg = Signal.like(chain[0], name=f"prep_in_{chain[0].name[:-1]}")
+            operands.append((reg, chain))
+            return reg
+
+        def load_operands(position):
+            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
-                                {k: pick(v) for k, v in chains.items()}, pl)
-        prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
+                                {k: pick(v) for k, v in chains.items()}, pl, platform)
+        if kind.prepare_registers:      # registered by the kind, in every cycle
+            prepared, prep_now = prep_now, {}
+        else:
+            prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
         cls = Signal(range(M))
         new = Signal(signed(R))
@@ -153,17 +167,20 @@ class ReadoutEngine(wiring.Component):
 
         with m.FSM(init="ACC"):
             with m.State("ACC"):
+                load_operands(0)
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
-                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0), at_head.eq(1)]
+                        m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
                         m.next = "SETTLE"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("SETTLE"):
+                load_operands(1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
+                load_operands(2)
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]

@@ -620,6 +620,26 @@ def test_build_fails_fast_on_a_too_large_model(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out").exists()  # and the output folder was never created
 
 
+def test_build_says_when_the_pll_cannot_make_the_clock_exactly(tmp_path, monkeypatch, capsys):
+    """--freq 40 on the iCEBreaker: the PLL makes 39.75 MHz, and the build says so up front; a bad
+    --seed is refused in one line; neither runs a tool (the too-large model stops at the fit check)."""
+    from skipcore.boards import flow
+    from skipcore.cli import main
+
+    ran = []
+    monkeypatch.setattr(flow.subprocess, "run", lambda cmd, *a, **k: ran.append(cmd[0]))
+    path = save(_big_artifact(64, 256, 1), tmp_path / "big.skc")
+    rc = main(["build", str(path), "--board", "icebreaker", "--freq", "40", "-o", str(tmp_path / "out")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 2 and "the PLL cannot make exactly 40 MHz; it makes 39.75 MHz" in err
+    rc = main(["build", str(path), "--board", "icebreaker", "--freq", "40.5", "-o", str(tmp_path / "out")])
+    assert rc == 2 and "cannot make exactly" not in capsys.readouterr().err  # 12 MHz * 54 / 16
+    rc = main(["build", str(path), "--board", "icebreaker", "--seed", "-3", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--seed must be an integer in 0..2147483647, got -3" in err and len(err.strip().splitlines()) == 1
+    assert ran == [] and not (tmp_path / "out").exists()
+
+
 def test_build_fails_fast_on_the_ecp5_too():
     from skipcore.boards.flow import build
 
@@ -716,8 +736,9 @@ def test_abc9_failure_is_detected_and_the_script_maps_luts_with_abc(tmp_path):
 
 
 def test_event_queue_against_a_model():
-    """boards.top.EventQueue (its fill level kept in a register of its own) under random writes,
-    commits, discards, clears and reads: w_rdy, r.valid and the entries read equal a list model."""
+    """boards.top.EventQueue (its fill level and its "entries waiting" flag kept in registers of
+    their own) under random writes, commits, discards, clears and reads: w_rdy, r.valid and the
+    entries read equal a list model, cycle by cycle (a read at most every other cycle)."""
     import random
 
     from amaranth.sim import Simulator
@@ -731,6 +752,7 @@ def test_event_queue_against_a_model():
 
     async def bench(ctx):
         committed, pending, out = [], [], None     # memory: committed / uncommitted; out: entry on r
+        waiting = False  # the queue's registered "committed entries wait" (exact after a cycle without a read)
         value = 0
         for cycle in range(3000):
             w_en, commit = rng.random() < 0.6, rng.random() < 0.2
@@ -744,10 +766,12 @@ def test_event_queue_against_a_model():
             if got != (int(used != depth), int(out is not None), out):
                 mismatches.append((cycle, got, used, out))
             await ctx.tick()
+            load = waiting and (out is None or ready)
+            waiting = bool(committed) and not load and not clear
             if clear:
                 committed, pending, out = [], [], None
                 continue
-            if committed and (out is None or ready):
+            if load:
                 out = committed.pop(0)
             elif ready:
                 out = None
@@ -758,6 +782,46 @@ def test_event_queue_against_a_model():
                 pending = []
             if commit:
                 committed, pending = committed + pending, []
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:5]
+
+
+def test_flag_queue_against_a_model():
+    """boards.top.FlagQueue (shift register, one-hot fill level) under random writes and reads,
+    near empty and full: r_rdy, r_data, w_rdy and fill equal a list model, cycle by cycle."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    from skipcore.boards.top import FlagQueue
+
+    depth = 5
+    dut = FlagQueue(depth)
+    rng = random.Random(5)
+    mismatches = []
+
+    async def bench(ctx):
+        model: list[int] = []
+        for cycle in range(3000):
+            phase = (cycle // 200) % 2  # alternately mostly writing and mostly reading
+            w_en, r_en = rng.random() < (0.7 if phase else 0.3), rng.random() < (0.3 if phase else 0.7)
+            bit = rng.randrange(2)
+            for port, v in ((dut.w_en, w_en), (dut.w_data, bit), (dut.r_en, r_en)):
+                ctx.set(port, v)
+            got = (ctx.get(dut.r_rdy), ctx.get(dut.r_data) if model else None, ctx.get(dut.w_rdy), ctx.get(dut.fill))
+            want = (int(bool(model)), model[0] if model else None, int(len(model) < depth), 1 << len(model))
+            if got != want:
+                mismatches.append((cycle, got, want))
+            await ctx.tick()
+            read, write = r_en and bool(model), w_en and len(model) < depth
+            if read:
+                model.pop(0)
+            if write:
+                model.append(bit)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

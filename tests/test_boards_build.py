@@ -35,11 +35,12 @@ def tiny_model(tmp_path_factory):
     ids=["icebreaker", "ulx3s-85f", "icebreaker-pll24"],
 )
 def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mhz, min_size):
-    """Without --freq the design runs from the oscillator (no PLL); with it, from the PLL."""
+    """Without --freq the design runs from the oscillator (no PLL); with it, from the PLL (and
+    --seed: nextpnr's placement seed, recorded in the report)."""
     out = tmp_path / board
     proc = subprocess.run(
         [sys.executable, "-m", "skipcore.cli", "build", str(tiny_model), "--board", board, "-o", str(out),
-         "--lanes", "2", *(["--freq", str(freq)] if freq else [])],
+         "--lanes", "2", *(["--freq", str(freq), "--seed", "7"] if freq else [])],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -58,6 +59,8 @@ def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mh
     assert path["from_signal"] and path["to_signal"] and "critical path" in proc.stderr
     assert report["target_mhz"] == clock_mhz and report["clock_mhz"] == clock_mhz
     assert report["uart_divisor"] == round(clock_mhz * 1e6 / 115200)
+    seed = 7 if freq else 1  # --seed, else the fixed default; nextpnr ran with it
+    assert report["seed"] == seed and f"--seed {seed}" in (out / "build.log").read_text()
     pll_cells = report["utilization"].get("ICESTORM_PLL", report["utilization"].get("EHXPLLL", {})).get("used", 0)
     if freq is None:
         assert report["pll"] is None and pll_cells == 0

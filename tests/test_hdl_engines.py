@@ -101,10 +101,11 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
         assert got_cycles[t] == G * (int(gold.input_events[0, t]) + rec) + G + plan.constant_cycles
 
 
-@pytest.mark.parametrize("seed,kind", [(5, "sum"), (6, "leaky"), (7, "alif")])
-def test_readout_engine_matches_golden(seed, kind):
+@pytest.mark.parametrize("seed,kind,decay_mode", [(5, "sum", None), (6, "leaky", None), (7, "alif", None),
+                                                   (8, "leaky", "mult"), (9, "leaky", "shift"), (10, "alif", "mult")])
+def test_readout_engine_matches_golden(seed, kind, decay_mode):
     rng = np.random.default_rng(seed)
-    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=4)
+    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=4, decay_mode=decay_mode)
     xq = quantize_input(art.input, random_inputs(rng, art, 2, 6))
     gold = run(art, xq, traces=True, quantized=True)
     eng = ReadoutEngine(plan_core(art, lanes=2).readout)

@@ -160,3 +160,75 @@ def test_saturate_and_above_max_exhaustive(width, bits):
     sim.add_testbench(bench)
     sim.run()
     assert got == [(x, min(hi, max(lo, x)), int(x > hi)) for x, _, _ in got] and len(got) == 1 << width
+
+
+class _ECP5:
+    """Stands for an ECP5 platform: registered_product only reads ``family``."""
+
+    family = "ecp5"
+
+
+@pytest.mark.parametrize("platform", [None, _ECP5()], ids=["generic", "ecp5"])
+@pytest.mark.parametrize("shape_a,shape_b", [(("u", 8), ("s", 16)), (("s", 18), ("s", 18)), (("u", 17), ("s", 18)),
+                                             (("u", 8), ("u", 9)), (("s", 20), ("u", 8)), (("u", 9), ("s", 24)),
+                                             (("s", 10), ("u", 40)), (("s", 20), ("s", 20))])
+def test_registered_product(platform, shape_a, shape_b):
+    """hdl.arith.registered_product is ``a * b`` one cycle later, at the operands' edges too. On an
+    ECP5 it is one MULT18X18D with its output register when both operands fit in 18 signed bits,
+    one per piece of the wider operand when one does, none when neither does: the test plays each
+    block (P = A * B of the 18-bit two's complement pins, SIGNEDA/B high, into its output
+    register) from the pins the instance is given."""
+    from amaranth.hdl import Instance, Module, Signal, signed, unsigned
+
+    from skipcore.hdl.arith import registered_product
+
+    def make(kind, bits):
+        return Signal(signed(bits) if kind == "s" else unsigned(bits))
+
+    def fits(kind, bits):
+        return bits + (kind == "u") <= 18
+
+    m = Module()
+    a, b = make(*shape_a), make(*shape_b)
+    p = registered_product(m, a, b, platform, name="prod")
+    blocks = [sub for sub, _ in m._named_submodules.values() if isinstance(sub, Instance)]
+    if platform is None or not (fits(*shape_a) or fits(*shape_b)):
+        assert blocks == []
+    else:
+        wide = max(shape_a[1], shape_b[1]) if not (fits(*shape_a) and fits(*shape_b)) else 0
+        assert len(blocks) == (1 if not wide else -(-(wide - 1) // 17))
+    for inst in blocks:
+        assert inst.type == "MULT18X18D" and inst.parameters["REG_OUTPUT_CLK"] == "CLK0"
+        assert inst.parameters.get("REG_INPUTA_CLK", "NONE") == "NONE"
+    rng = np.random.default_rng(7)
+
+    def values(signal):
+        lo, hi = (signal.shape().signed and -(1 << (len(signal) - 1))) or 0, \
+            (1 << (len(signal) - signal.shape().signed)) - 1
+        return _edge_values(rng, lo, hi, 60)
+
+    pairs = list(zip(values(a), values(b)))
+    got = []
+
+    def pins(ctx, inst, name):
+        word = sum(ctx.get(inst.ports[f"{name}{i}"][0]) << i for i in range(18))
+        return word - (1 << 18) if word >> 17 else word
+
+    async def bench(ctx):
+        for x, y in pairs:
+            ctx.set(a, int(x))
+            ctx.set(b, int(y))
+            products = []
+            for inst in blocks:
+                assert all(ctx.get(inst.ports[f"SIGNED{s}"][0]) == 1 for s in "AB")
+                products.append(pins(ctx, inst, "A") * pins(ctx, inst, "B"))
+            await ctx.tick()
+            for inst, product in zip(blocks, products):   # the output register takes it at the edge
+                ctx.set(inst.ports["P0"][0].value, product & ((1 << 36) - 1))
+            got.append(ctx.get(p))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [int(x) * int(y) for x, y in pairs]

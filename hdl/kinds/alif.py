@@ -9,7 +9,7 @@ from skipcore.golden.artifact import max_trace_bits
 from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
 
 from .._checks import check_positive, reject
-from ..arith import above_max, decay, saturate
+from ..arith import decay, registered_product, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -32,8 +32,10 @@ class ALIFUnit(wiring.Component):
     * stage 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``;
     * stage 2: ``b0 + ((beta * b_t) >> T)``, ``x = decay(u) + acc``, ``(rho * b_t) >> D`` and
       that plus ``(2**D - rho) << (T - D)`` (a wiring shift);
-    * stage 3: ``B`` (the saturation: a test of the high bits and a multiplexer);
-    * stage 4: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B``, ``b_next``.
+    * stage 3: ``B`` (the saturation: a test of the high bits and a multiplexer), ``q * B`` and
+      ``(1 + q) * B`` (multiplexers);
+    * stage 4: ``y = x - q * B``, ``u' = sat_S(y)``, ``S[t] = u' > B`` (as ``x > (1 + q) * B`` and
+      ``B`` below the top of the range, beside ``y``), ``b_next``.
 
     No stage holds a multiplier and an adder, or two carry chains in series except stage 4's
     ``y`` and the comparison beside it.
@@ -108,12 +110,13 @@ class ALIFUnit(wiring.Component):
         acc1, q1, b0_1 = Signal(signed(A)), Signal(), Signal(signed(S))
         inc1 = Signal(unsigned(T + 1))
         if self._mode == "mult":
-            m.d.sync += du1.eq(self.decay * self.u)
+            m.d.comb += du1.eq(registered_product(m, self.decay, self.u, platform, name="du_product"))
         else:
             m.d.sync += du1.eq(decay(self.u, self.decay, D, "shift"))
+        # (the products in multiplier blocks' registers on ECP5: hdl.arith.registered_product)
+        m.d.comb += [p_beta.eq(registered_product(m, self.beta, self.b, platform, name="beta_product")),
+                     p_rho.eq(registered_product(m, self.rho, self.b, platform, name="rho_product"))]
         m.d.sync += [
-            p_beta.eq(self.beta * self.b),
-            p_rho.eq(self.rho * self.b),
             acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
             inc1.eq(((1 << D) - self.rho) << (T - D)),
         ]
@@ -131,23 +134,25 @@ class ALIFUnit(wiring.Component):
             r2.eq(p_rho >> D),
             r_inc2.eq((p_rho >> D) + inc1),
         ]
-        # stage 3: the threshold B
-        big_b = Signal(signed(S))
+        # stage 3: the threshold B, and what stage 4 compares and subtracts: q * B, (1 + q) * B
+        b_below = Signal()                       # B < 2**(S-1) - 1
+        q_big_b = Signal(signed(S))
+        limit = Signal(signed(S + 1))
         x3 = Signal(signed(width))
-        q3 = Signal()
         r3 = Signal(unsigned(T + 1))
         r_inc3 = Signal(unsigned(T + 1))
-        m.d.sync += [big_b.eq(saturate(b_sum, S)), x3.eq(x2), q3.eq(q2), r3.eq(r2), r_inc3.eq(r_inc2)]
-        # stage 4: u' = sat_S(y), y = x - q*B. [u' > B] equals [y > B] except when y saturates
-        # high and B = 2**(S-1) - 1 (then u' = B); y > B <=> x > (1 + q) * B, in parallel.
+        b_sat = saturate(b_sum, S)
+        m.d.sync += [b_below.eq(b_sum < smax), q_big_b.eq(Mux(q2, b_sat, 0)), limit.eq(Mux(q2, b_sat << 1, b_sat)),
+                     x3.eq(x2), r3.eq(r2), r_inc3.eq(r_inc2)]
+        # stage 4: u' = sat_S(y), y = x - q*B. S[t] = [u' > B]: for B = 2**(S-1) - 1 never (u' <= B);
+        # else it equals [y > B] (y above the range: u' = 2**(S-1) - 1 > B; below: u' < 1 <= B),
+        # and y > B <=> x > (1 + q) * B, a comparison beside the subtraction.
         y = Signal(signed(width + 1))
-        above = Signal()
-        m.d.comb += [
-            y.eq(x3 - Mux(q3, big_b, 0)),
-            above.eq(x3 > Mux(q3, big_b << 1, big_b)),
-        ]
         fire = Signal()
-        m.d.comb += fire.eq(Mux(above_max(y, S), big_b != smax, above))
+        m.d.comb += [
+            y.eq(x3 - q_big_b),
+            fire.eq((x3 > limit) & b_below),
+        ]
         m.d.sync += [
             self.u_next.eq(saturate(y, S)),
             self.spike.eq(fire),

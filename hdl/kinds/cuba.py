@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.cuba import CubaParams, CubaState, cuba_step
 
 from .._checks import check_positive, reject
-from ..arith import decay, saturate
+from ..arith import registered_decay, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -79,9 +79,11 @@ class CubaUnit(wiring.Component):
         di, dv = Signal(signed(S + 1)), Signal(signed(S + 1))
         acc = Signal(signed(self._a))
         theta1 = Signal(signed(S))
+        m.d.comb += [
+            di.eq(registered_decay(m, self.i, self.syn_decay, self._d, self._mode, platform, name="di")),
+            dv.eq(registered_decay(m, self.v, self.decay, self._d, self._mode, platform, name="dv")),
+        ]
         m.d.sync += [
-            di.eq(decay(self.i, self.syn_decay, self._d, self._mode)),
-            dv.eq(decay(self.v, self.decay, self._d, self._mode)),
             acc.eq(self.acc),
             theta1.eq(self.threshold),
         ]

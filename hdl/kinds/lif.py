@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.lif import LIFParams, LIFState, lif_step
 
 from .._checks import check_positive, reject
-from ..arith import above_max, decay, saturate
+from ..arith import above_max, registered_decay, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -80,8 +80,8 @@ class LIFUnit(wiring.Component):
         acc = Signal(signed(A))
         acc_m = Signal(signed(max(A, S) + 1))       # acc - theta
         top = Signal(signed(S + 1))                  # smax - theta
+        m.d.comb += dv.eq(registered_decay(m, self.v, self.decay, self._d, self._mode, platform, name="dv"))
         m.d.sync += [
-            dv.eq(decay(self.v, self.decay, self._d, self._mode)),
             acc.eq(self.acc),
             acc_m.eq(self.acc - self.threshold),
             top.eq(smax - self.threshold),

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from skipcore.golden.kinds.stc import STCParams, STCState, stc_step
 
 from .._checks import check_positive, reject
-from ..arith import saturate
+from ..arith import registered_product, saturate
 from . import ParamSource, UnitKind, edge_values, register
 
 
@@ -114,7 +114,9 @@ class STCUnit(wiring.Component):
         pa = Signal(signed(D + S + 2))
         pg = Signal(signed(D + A + 2))
         th2 = Signal(signed(S))
-        m.d.sync += [pa.eq(gate_a * v1), pg.eq(gate_g * acc1), th2.eq(th1)]
+        m.d.comb += [pa.eq(registered_product(m, gate_a, v1, platform, name="pa_product")),
+                     pg.eq(registered_product(m, gate_g, acc1, platform, name="pg_product"))]
+        m.d.sync += th2.eq(th1)
         # stage 3: x = (pa >> D) + (pg >> D); compare and subtract on x in parallel with sat_S
         smax = (1 << (S - 1)) - 1
         x = Signal(signed(max(S + 1, A + 1) + 1))

@@ -21,7 +21,7 @@ class ALIFReadout(ReadoutUnitKind):
     def state_shapes(self, plan):
         return {"b": unsigned(plan.trace_bits + 1), "q": unsigned(1)}
 
-    def prepare(self, m, value, state, params, plan):
+    def prepare(self, m, value, state, params, plan, platform=None):
         # the trace, the threshold and the decayed value need no class sum: a cycle ahead
         D, R, T = plan.decay_bits, plan.readout_bits, plan.trace_bits
         q, rho = state["q"], params["rho"]

@@ -1,7 +1,7 @@
 """Readouts ``sum`` and ``leaky`` on the hardware side (contract sections 4.1, 4.2)."""
 from __future__ import annotations
 
-from ..arith import decay, saturate
+from ..arith import decay, registered_decay, saturate
 from . import ReadoutUnitKind, decay_source, register
 
 
@@ -21,8 +21,12 @@ class Leaky(ReadoutUnitKind):
     def params(self, art, readout):
         return [decay_source("decay", readout.decay, art, readout.decay_mode)]
 
-    def prepare(self, m, value, state, params, plan):
-        return {"base": decay(value, params["decay"], plan.decay_bits, plan.decay_mode)}
+    prepare_registers = True
+
+    def prepare(self, m, value, state, params, plan, platform=None):
+        # decay(m_c, alpha_c) in a register (mult: the product in a multiplier block's own)
+        return {"base": registered_decay(m, value, params["decay"], plan.decay_bits, plan.decay_mode, platform,
+                                         name="decay_base")}
 
     def update(self, m, value, state, acc, params, plan, prepared=None):
         base = prepared["base"] if prepared else decay(value, params["decay"], plan.decay_bits, plan.decay_mode)

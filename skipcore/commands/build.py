@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the ULX3S) for this clock; refused when the PLL cannot make it within 1%% "
                              "(default: no PLL, the board oscillator: 12 MHz on the iCEBreaker, 25 MHz on the ULX3S)")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the host link (default 115200)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="nextpnr placement seed, recorded in report.json (default: a fixed seed, so builds "
+                             "are reproducible; Fmax varies by a few per cent between seeds)")
     parser.add_argument("--force", action="store_true",
                         help="replace what skipcore wrote in DIR earlier (never files or folders of your own)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
@@ -29,15 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from skipcore.boards.flow import build, print_summary
+    from skipcore.boards.flow import DEFAULT_SEED, build, print_summary
 
     console = Console(stderr=True)
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     result = build(args.model, args.board, args.out, lanes=args.lanes, events=args.events, freq_mhz=args.freq, baud=args.baud,
-                   force=args.force, console=console)
+                   seed=seed, force=args.force, console=console)
     summary = result.summary
     if args.json:
         print(json.dumps({k: summary.get(k) for k in
-                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "clock_mhz", "pll", "utilization")}, indent=1))
+                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "clock_mhz", "pll", "seed", "utilization")}, indent=1))
     elif summary.get("board") == "generic":
         console.print(f"wrote {', '.join(summary['files'])} to {result.out_dir}")
     else:
