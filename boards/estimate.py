@@ -789,14 +789,16 @@ def weight_banks(features: dict[str, dict[str, float]]) -> float:
 
 def design_multipliers(plan, family: str = "ecp5") -> int:
     """DSPs of a core plan: per lane, the first layer's multi-bit input products (weight x value, E of them)
-    and the unit's products when they are not by constants (:func:`constant_products`; state x
-    decay), as Yosys maps them (:func:`dsps_for`); plus the readout kind's multipliers."""
+    and the unit's products (state x decay; on iCE40 only when they are not by constants,
+    :func:`constant_products`), as they are mapped (:func:`dsps_for`); plus the readout kind's multipliers."""
     total = plan.readout.multipliers
     for layer in plan.layers:
         per_lane = 0
         if layer.input_kind != "spike":  # E products per lane with E events per cycle
             per_lane += layer.events * dsps_for(layer.weight_bits, layer.input_bits, family)
-        if not constant_products(layer):
+        # on ECP5 every unit product is a MULT18X18D instance with its output register
+        # (hdl.arith.registered_product), so a product by a constant is no longer made of adders
+        if family == "ecp5" or not constant_products(layer):
             per_lane += layer.unit_kind.multipliers(layer) * dsps_for(layer.state_bits, layer.decay_bits, family)
         total += layer.lanes * per_lane
     return total

@@ -25,6 +25,8 @@ def tiny_model(tmp_path_factory):
     art = random_artifact(rng, channels=4, layer_sizes=[8], kinds=["lif"], spans=[2], input_kind="real",
                           widths=Widths(8, 16, 24, 8), classes=3, readout_kind="sum", readout_mode="sequence",
                           decay_mode="mult")
+    # one decay for every neuron: a product by a constant, which the two families map differently
+    art.layers[0].params["decay"][:] = 230
     return save(art, tmp_path_factory.mktemp("model") / "tiny.skc")
 
 
@@ -51,6 +53,14 @@ def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mh
     assert report["board"] == board
     assert report["luts"] > 100 and report["ffs"] > 50
     assert report["brams"] >= 0 and report["dsps"] >= 1  # the real-valued input uses a multiplier
+    # explore's DSP count is the one the tools placed (on ECP5 every unit product is a MULT18X18D
+    # with its output register, by a constant too; on iCE40 a product by a constant is adders)
+    from skipcore.boards.estimate import design_multipliers
+    from skipcore.boards.targets import get_target
+    from skipcore.golden.artifact import load
+    from skipcore.hdl.plan import plan_core
+    family = get_target(board).family
+    assert report["dsps"] == design_multipliers(plan_core(load(tiny_model), lanes=2), family)
     assert report["fmax_mhz"] > clock_mhz and report["timing_met"]
     path = report["critical_path"]  # the slowest register-to-register path sets Fmax
     assert path["logic_ns"] > 0 and path["routing_ns"] > 0 and path["logic_levels"] >= 1
