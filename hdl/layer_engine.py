@@ -248,8 +248,9 @@ class LayerEngine(wiring.Component):
         g_cnt = Signal(range(G))
         addr_rows = max(pl.rows, N if own else 0)
         val_shape = self._value_shape(pl) or unsigned(1)
-        # per event slot (E of them): the row's first word and the event's value (0: slot unused)
-        cur_base = [Signal(range(addr_rows * G), name=f"cur_base{e}") for e in range(E)]
+        # per event slot (E of them): the address of the row's next word and the event's value
+        # (0: slot unused); the address counts up from a register (no adder of a base and g_cnt)
+        next_addr = [Signal(range(addr_rows * G + 1), name=f"next_addr{e}") for e in range(E)]
         cur_val = [Signal(val_shape, name=f"cur_val{e}") for e in range(E)]
         cur_rec = Signal()
         cur_own = Signal()
@@ -383,105 +384,114 @@ class LayerEngine(wiring.Component):
         def issue_update(g):
             m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
 
-        with m.FSM(init="INIT"):
-            with m.State("INIT"):
-                m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
-                m.d.sync += init_g.eq(init_g + 1)
-                with m.If(init_g == G - 1):
-                    m.d.sync += init_g.eq(0)
-                    m.next = "IDLE"
-            with m.State("IDLE"):
-                with m.If(start_ok):
-                    m.next = "START"
-            with m.State("START"):
-                # the input streams leave their queues through registers (SkidBuffer, SpikeDecoder,
-                # up to two cycles): this cycle lets a step that was just completed reach them
-                m.d.sync += cycles.eq(1)
-                if own:
-                    m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
-                m.next = "ACC"
-            with m.State("ACC"):
-                m.d.sync += cycles.eq(cycles + 1)
+        # the control states, one-hot: each state's conditions read one register bit, and each
+        # state bit's next value is a small function of its own (timing closure on iCE40)
+        state_names = ("INIT", "IDLE", "START", "ACC", "UPDATE", "DRAIN", "DONE")
+        in_state = {name: Signal(init=name == "INIT", name=f"in_{name.lower()}") for name in state_names}
 
-                with m.If(busy):
-                    m.d.comb += [iss_valid.eq(1), iss_g.eq(g_cnt), iss_rec.eq(cur_rec), iss_own.eq(cur_own)]
-                    for e in range(E):
-                        m.d.comb += [iss_addr[e].eq(cur_base[e] + g_cnt), iss_val[e].eq(cur_val[e])]
-                    m.d.sync += g_cnt.eq(g_cnt + 1)
-                    with m.If(g_cnt == G - 1):
-                        m.d.sync += busy.eq(0)
-                with m.Else():
-                    row = [Signal(range(addr_rows), name=f"row{e}") for e in range(E)]
-                    take = Signal()
-                    take_rec = Signal()
-                    take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
-                    take_own = Signal()
-                    if has_rec:
-                        with m.If(rec_event):
-                            m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
-                            for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
-                                m.d.comb += [row[e].eq(pl.fan_in + index), take_val[e].eq(used)]
-                    with m.Elif(in_event) if has_rec else m.If(in_event):
-                        m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
-                        for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
-                            m.d.comb += row[e].eq(index)
-                            if multibit:
-                                m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
-                            else:
-                                m.d.comb += take_val[e].eq(used)
-                    if own:
-                        with m.Elif(own_event):
-                            m.d.comb += [take.eq(1), take_own.eq(1), row[0].eq(own_row)]
-                            m.d.sync += scan_mask.eq(scan_mask & ~scan_bit)
-                        with m.Elif(~scan_done):
-                            # the group's word is exhausted: one cycle to load the next one
-                            nxt_g = scan_g + 1
-                            m.d.sync += [scan_g.eq(nxt_g),
-                                         scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
-                    with m.Elif(ev_marker & rec_marker & scan_done):
-                        # both markers: the step's events are all issued; group 0's update goes
-                        # out in this same cycle
-                        m.d.comb += i_ev.ready.eq(1)
-                        if has_rec:
-                            m.d.comb += self.i_rec.ready.eq(1)
-                        m.d.sync += end_seq.eq(i_ev.payload.end_seq)
-                        issue_update(0)
-                        if G > 1:
-                            m.d.sync += upd_g.eq(1)
-                            m.next = "UPDATE"
-                        else:
-                            m.next = "DRAIN"
-                    with m.If(take):
-                        m.d.comb += [iss_valid.eq(1), iss_g.eq(0), iss_rec.eq(take_rec), iss_own.eq(take_own)]
-                        m.d.sync += [cur_rec.eq(take_rec), cur_own.eq(take_own)]
-                        for e in range(E):
-                            base = row[e] * G if G > 1 else row[e]
-                            m.d.comb += [iss_addr[e].eq(base), iss_val[e].eq(take_val[e])]
-                            m.d.sync += [cur_base[e].eq(base), cur_val[e].eq(take_val[e])]
-                        if G > 1:
-                            m.d.sync += [busy.eq(1), g_cnt.eq(1)]
-            with m.State("UPDATE"):
-                m.d.sync += cycles.eq(cycles + 1)
-                issue_update(upd_g)
-                m.d.sync += upd_g.eq(upd_g + 1)
-                with m.If(upd_g == G - 1):
-                    m.d.sync += upd_g.eq(0)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(out_valid & out_last):
-                    m.next = "DONE"
-            with m.State("DONE"):
-                m.d.comb += [
-                    self.dbg_valid.eq(1),
-                    self.o_words.valid.eq(1),
-                    self.o_words.payload.end_step.eq(1),
-                    self.o_words.payload.end_seq.eq(end_seq),
-                ]
+        def goto(here, there):
+            m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
+
+        with m.If(in_state["INIT"]):
+            m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
+            m.d.sync += init_g.eq(init_g + 1)
+            with m.If(init_g == G - 1):
+                m.d.sync += init_g.eq(0)
+                goto("INIT", "IDLE")
+        with m.If(in_state["IDLE"]):
+            with m.If(start_ok):
+                goto("IDLE", "START")
+        with m.If(in_state["START"]):
+            # the input streams leave their queues through registers (SkidBuffer, SpikeDecoder,
+            # up to two cycles): this cycle lets a step that was just completed reach them
+            m.d.sync += cycles.eq(1)
+            if own:
+                m.d.sync += [scan_g.eq(0), scan_mask.eq(Mux(first, 0, prev[0]))]
+            goto("START", "ACC")
+        with m.If(in_state["ACC"]):
+            m.d.sync += cycles.eq(cycles + 1)
+
+            with m.If(busy):
+                m.d.comb += [iss_valid.eq(1), iss_g.eq(g_cnt), iss_rec.eq(cur_rec), iss_own.eq(cur_own)]
+                for e in range(E):
+                    m.d.comb += [iss_addr[e].eq(next_addr[e]), iss_val[e].eq(cur_val[e])]
+                    m.d.sync += next_addr[e].eq(next_addr[e] + 1)
+                m.d.sync += g_cnt.eq(g_cnt + 1)
+                with m.If(g_cnt == G - 1):
+                    m.d.sync += busy.eq(0)
+            with m.Else():
+                # each source's row base (row * G) is computed from its own registers, in
+                # parallel with the decision which source to take, which then only selects
+                base = [Signal(range(addr_rows * G), name=f"base{e}") for e in range(E)]
+                take = Signal()
+                take_rec = Signal()
+                take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
+                take_own = Signal()
                 if has_rec:
-                    m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
-                m.d.sync += first.eq(end_seq)
-                m.next = "IDLE"
+                    with m.If(rec_event):
+                        m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
+                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
+                            m.d.comb += [base[e].eq(index * G + pl.fan_in * G), take_val[e].eq(used)]
+                with m.Elif(in_event) if has_rec else m.If(in_event):
+                    m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
+                    for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
+                        m.d.comb += base[e].eq(index * G)
+                        if multibit:
+                            m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
+                        else:
+                            m.d.comb += take_val[e].eq(used)
+                if own:
+                    with m.Elif(own_event):
+                        m.d.comb += [take.eq(1), take_own.eq(1), base[0].eq(own_row * G)]
+                        m.d.sync += scan_mask.eq(scan_mask & ~scan_bit)
+                    with m.Elif(~scan_done):
+                        # the group's word is exhausted: one cycle to load the next one
+                        nxt_g = scan_g + 1
+                        m.d.sync += [scan_g.eq(nxt_g),
+                                     scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
+                with m.Elif(ev_marker & rec_marker & scan_done):
+                    # both markers: the step's events are all issued; group 0's update goes
+                    # out in this same cycle
+                    m.d.comb += i_ev.ready.eq(1)
+                    if has_rec:
+                        m.d.comb += self.i_rec.ready.eq(1)
+                    m.d.sync += end_seq.eq(i_ev.payload.end_seq)
+                    issue_update(0)
+                    if G > 1:
+                        m.d.sync += upd_g.eq(1)
+                        goto("ACC", "UPDATE")
+                    else:
+                        goto("ACC", "DRAIN")
+                with m.If(take):
+                    m.d.comb += [iss_valid.eq(1), iss_g.eq(0), iss_rec.eq(take_rec), iss_own.eq(take_own)]
+                    m.d.sync += [cur_rec.eq(take_rec), cur_own.eq(take_own)]
+                    for e in range(E):
+                        m.d.comb += [iss_addr[e].eq(base[e]), iss_val[e].eq(take_val[e])]
+                        m.d.sync += [next_addr[e].eq(base[e] + 1), cur_val[e].eq(take_val[e])]
+                    if G > 1:
+                        m.d.sync += [busy.eq(1), g_cnt.eq(1)]
+        with m.If(in_state["UPDATE"]):
+            m.d.sync += cycles.eq(cycles + 1)
+            issue_update(upd_g)
+            m.d.sync += upd_g.eq(upd_g + 1)
+            with m.If(upd_g == G - 1):
+                m.d.sync += upd_g.eq(0)
+                goto("UPDATE", "DRAIN")
+        with m.If(in_state["DRAIN"]):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(out_valid & out_last):
+                goto("DRAIN", "DONE")
+        with m.If(in_state["DONE"]):
+            m.d.comb += [
+                self.dbg_valid.eq(1),
+                self.o_words.valid.eq(1),
+                self.o_words.payload.end_step.eq(1),
+                self.o_words.payload.end_seq.eq(end_seq),
+            ]
+            if has_rec:
+                m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
+            m.d.sync += first.eq(end_seq)
+            goto("DONE", "IDLE")
         m.d.comb += self.dbg_cycles.eq(cycles)
 
         # ---- stage RD: accumulator/state/param read ------------------------------------------
