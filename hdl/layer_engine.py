@@ -392,6 +392,7 @@ class LayerEngine(wiring.Component):
         def goto(here, there):
             m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
 
+        unconditional = []
         with m.If(in_state["INIT"]):
             m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
             m.d.sync += init_g.eq(init_g + 1)
@@ -422,7 +423,17 @@ class LayerEngine(wiring.Component):
             with m.Else():
                 # each source's row base (row * G) is computed from its own registers, in
                 # parallel with the decision which source to take, which then only selects
+                # (kept signals: otherwise Yosys moves the selection back in front of the
+                # arithmetic, opt_share); base_next = base + 1, the next word's address
                 base = [Signal(range(addr_rows * G), name=f"base{e}") for e in range(E)]
+                base_next = [Signal(range(addr_rows * G + 1), name=f"base_next{e}") for e in range(E)]
+
+                def select_base(e, row_base, name):
+                    first_word = Signal(range(addr_rows * G), name=f"{name}{e}", attrs={"keep": 1})
+                    next_word = Signal(range(addr_rows * G + 1), name=f"{name}_next{e}", attrs={"keep": 1})
+                    # computed unconditionally (after the control below), selected here
+                    unconditional.extend([first_word.eq(row_base), next_word.eq(row_base + 1)])
+                    m.d.comb += [base[e].eq(first_word), base_next[e].eq(next_word)]
                 take = Signal()
                 take_rec = Signal()
                 take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
@@ -431,18 +442,20 @@ class LayerEngine(wiring.Component):
                     with m.If(rec_event):
                         m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
                         for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
-                            m.d.comb += [base[e].eq(index * G + pl.fan_in * G), take_val[e].eq(used)]
+                            select_base(e, index * G + pl.fan_in * G, "rec_base")
+                            m.d.comb += take_val[e].eq(used)
                 with m.Elif(in_event) if has_rec else m.If(in_event):
                     m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
                     for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
-                        m.d.comb += base[e].eq(index * G)
+                        select_base(e, index * G, "in_base")
                         if multibit:
                             m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
                         else:
                             m.d.comb += take_val[e].eq(used)
                 if own:
                     with m.Elif(own_event):
-                        m.d.comb += [take.eq(1), take_own.eq(1), base[0].eq(own_row * G)]
+                        m.d.comb += [take.eq(1), take_own.eq(1)]
+                        select_base(0, own_row * G, "own_base")
                         m.d.sync += scan_mask.eq(scan_mask & ~scan_bit)
                     with m.Elif(~scan_done):
                         # the group's word is exhausted: one cycle to load the next one
@@ -467,7 +480,7 @@ class LayerEngine(wiring.Component):
                     m.d.sync += [cur_rec.eq(take_rec), cur_own.eq(take_own)]
                     for e in range(E):
                         m.d.comb += [iss_addr[e].eq(base[e]), iss_val[e].eq(take_val[e])]
-                        m.d.sync += [next_addr[e].eq(base[e] + 1), cur_val[e].eq(take_val[e])]
+                        m.d.sync += [next_addr[e].eq(base_next[e]), cur_val[e].eq(take_val[e])]
                     if G > 1:
                         m.d.sync += [busy.eq(1), g_cnt.eq(1)]
         with m.If(in_state["UPDATE"]):
@@ -492,6 +505,7 @@ class LayerEngine(wiring.Component):
                 m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
             m.d.sync += first.eq(end_seq)
             goto("DONE", "IDLE")
+        m.d.comb += unconditional
         m.d.comb += self.dbg_cycles.eq(cycles)
 
         # ---- stage RD: accumulator/state/param read ------------------------------------------
