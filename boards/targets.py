@@ -59,9 +59,10 @@ def _icebreaker():
 def _ulx3s_85f():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-    from .ecp5_memory import ecp5_platform
+    from .ecp5_primitives import ecp5_platform
 
-    # the weight ROMs become DP16KDs with their output registers (boards/ecp5_memory.py)
+    # the weight ROMs become DP16KDs and the unit products MULT18X18Ds, with their output registers
+    # (boards/ecp5_primitives.py)
     return ecp5_platform(ULX3S_85F_Platform)()
 
 

@@ -1,9 +1,9 @@
-"""boards/ecp5_memory.py: RegisteredROMs built from DP16KDs with OUTREG, simulated with Icarus.
+"""boards/ecp5_primitives.py: RegisteredROMs built from DP16KDs with OUTREG, simulated with Icarus.
 
 The DP16KD model (tests/hdl/dp16kd_model.v) is first checked against Yosys' own mapping of a ROM
 (memory_libmap + share/lattice/brams_map_16kd.v, REGMODE NOREG): that fixes the address pins and
 the INITVAL layout to what Yosys, whose mapping runs on real boards, uses. The instances of
-boards/ecp5_memory.py are then simulated with it against the Python reference of the ROM.
+boards/ecp5_primitives.py are then simulated with it against the Python reference of the ROM.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from amaranth.back import rtlil, verilog
 
 from skipcore.boards import estimate as E
-from skipcore.boards.ecp5_memory import dp16kd_blocks, ecp5_platform, registered_rom
+from skipcore.boards.ecp5_primitives import dp16kd_blocks, ecp5_platform, registered_rom
 from skipcore.errors import ToolError
 from skipcore.hdl.registered_rom import RegisteredROM
 from skipcore.sim.runners import have_simulator
@@ -145,12 +145,14 @@ def test_dp16kd_mapping_is_used_exactly_where_yosys_would_use_as_many_blocks(wid
         assert mapping.cells == dp16kd_blocks(width, depth, ports)
 
 
-def test_ulx3s_platform_offers_the_hook():
+def test_ulx3s_platform_offers_the_hooks():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from skipcore.boards.targets import get_target
 
     platform = get_target("ulx3s-85f").platform()
-    assert isinstance(platform, ULX3S_85F_Platform) and hasattr(platform, "get_registered_rom")
+    assert isinstance(platform, ULX3S_85F_Platform)
+    assert hasattr(platform, "get_registered_rom") and hasattr(platform, "get_registered_multiplier")
     assert type(platform).__name__ == "ULX3S_85F_Platform" == ecp5_platform(ULX3S_85F_Platform).__name__
-    assert not hasattr(get_target("icebreaker").platform(), "get_registered_rom")
+    for hook in ("get_registered_rom", "get_registered_multiplier"):
+        assert not hasattr(get_target("icebreaker").platform(), hook)

@@ -1,11 +1,17 @@
-"""ECP5 block RAMs with their output register: :class:`hdl.registered_rom.RegisteredROM` as DP16KDs.
+"""ECP5 primitives with their output registers, offered to the core through platform hooks.
+
+The ECP5 platforms of the build flow (:func:`ecp5_platform`) offer two hooks that hdl/ calls
+while it elaborates (hdl/ never names a vendor primitive): ``get_registered_rom``
+(:class:`hdl.registered_rom.RegisteredROM` as DP16KDs, :func:`registered_rom`) and
+``get_registered_multiplier`` (:func:`hdl.arith.registered_product` as MULT18X18Ds,
+:func:`registered_multiplier`).
+
+Block RAMs: :class:`hdl.registered_rom.RegisteredROM` as DP16KDs.
 
 A DP16KD read without its output register (``REGMODE="NOREG"``, what Yosys' memory_libmap
 emits) has a clock-to-out of about 5.8 ns on a speed-6 LFE5U, so even a block-RAM word that goes
 straight into a fabric flip-flop misses a 150 MHz clock; Yosys does not move that flip-flop into
-the block RAM. The ECP5 platforms of the build flow (:func:`ecp5_platform`) therefore offer
-``get_registered_rom``, which :class:`~hdl.registered_rom.RegisteredROM` calls while it
-elaborates: :func:`registered_rom` builds the ROM from DP16KD instances with
+the block RAM. ``get_registered_rom`` therefore uses :func:`registered_rom`, which builds the ROM from DP16KD instances with
 ``REGMODE_A/B="OUTREG"`` (read latency 2, as the generic ROM) and initial values.
 
 Tiling, 18-bit ports (1024 words of 18 bits a block; ``ADx[13:4]`` is the word address):
@@ -23,20 +29,28 @@ words, or small enough for LUTs) return None and the ROM stays generic. The INIT
 ``share/lattice/brams_map_16kd.v``; tests/test_boards_ecp5_memory.py simulates these instances
 against the generic ROM with a DP16KD model (tests/hdl/dp16kd_model.v) that is itself checked
 against Yosys' own DP16KD mapping.
+
+Multipliers: Yosys 0.70's ``synth_ecp5`` maps a product to a combinational MULT18X18D and packs
+no register into it, and at speed grade 6 that block's input-to-output delay alone is about 4 ns
+(nextpnr: register -> MULT18X18D -> register 6.9 ns, 144 MHz), while its output register ends
+the path at the block (5.3 ns, 188 MHz). :func:`registered_multiplier` therefore builds the
+product from MULT18X18Ds with ``REG_OUTPUT_CLK="CLK0"``; see there for the operand rules.
+tests/test_hdl_units.py plays these blocks from their pins against ``a * b``.
 """
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Module, Signal
-from amaranth.hdl import Instance
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value
 
 from .estimate import NetlistMemory, map_memory
 
-__all__ = ["DP16KD_WORDS", "SLICE_BITS", "dp16kd_blocks", "ecp5_platform", "registered_rom", "initvals"]
+__all__ = ["DP16KD_WORDS", "MULT_BITS", "SLICE_BITS", "dp16kd_blocks", "ecp5_platform", "initvals",
+           "registered_multiplier", "registered_rom"]
 
 DP16KD_WORDS = 1024   #: words of one DP16KD with 18-bit ports
 SLICE_BITS = 18       #: bits of one DP16KD port
 ROWS = 64             #: INITVAL_00 .. INITVAL_3F
 ROW_WORDS = 16        #: 18-bit words per INITVAL row (each in a 20-bit field)
+MULT_BITS = 18        #: operand width of the MULT18X18D: 18 bits, two's complement
 
 
 def _split(width: int, depth: int, ports: int) -> bool:
@@ -141,12 +155,80 @@ def registered_rom(rom) -> Module | None:
     return m
 
 
+def _fits_signed(value: Value, bits: int) -> bool:
+    shape = value.shape()
+    return len(value) + (0 if shape.signed else 1) <= bits
+
+
+def registered_multiplier(m, a, b, *, name: str):
+    """``a * b`` a cycle later from MULT18X18Ds with their output registers, or None.
+
+    When both operands fit in :data:`MULT_BITS` signed bits that is one block. When only one
+    does, the other is cut into 17-bit unsigned pieces and a signed top piece, one block each,
+    and the returned value is the sum of the registered partial products shifted into place:
+    that adder follows the registers, in the cycle of the consumer. With both operands wider it
+    returns None (the caller keeps its plain register). The pin use is Yosys's own
+    (``lattice/dsp_map_18x18.v``), both operands sign-extended to 18 bits
+    (``SIGNEDA = SIGNEDB = 1``). The blocks are the submodules ``name`` (one block) or
+    ``name_0``, ``name_1``, ... of ``m``.
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    if not _fits_signed(a, MULT_BITS):
+        a, b = b, a
+    if not _fits_signed(a, MULT_BITS):
+        return None
+    # pieces of b: 17-bit unsigned ones from the bottom, then the rest (signed if b is)
+    pieces, low = [], 0
+    while not _fits_signed(b[low:] if not b.shape().signed else b[low:].as_signed(), MULT_BITS):
+        pieces.append((low, b[low:low + MULT_BITS - 1]))
+        low += MULT_BITS - 1
+    pieces.append((low, b[low:].as_signed() if b.shape().signed else b[low:]))
+    terms = []
+    for k, (shift, piece) in enumerate(pieces):
+        block = name if len(pieces) == 1 else f"{name}_{k}"
+        out = _mult18x18d(m, a, piece, name=block)
+        terms.append(out.as_signed() << shift)
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _mult18x18d(m, a, b, *, name: str):
+    """One MULT18X18D with its output register: the 36-bit signed product of two operands of at
+    most 18 signed bits, a cycle later."""
+    wide_a = Signal(MULT_BITS, name=f"{name}_a")
+    wide_b = Signal(MULT_BITS, name=f"{name}_b")
+    out = Signal(2 * MULT_BITS, name=f"{name}_p")
+    m.d.comb += [wide_a.eq(a), wide_b.eq(b)]     # sign- or zero-extended by their shapes
+    ports = {}
+    for i in range(MULT_BITS):
+        ports[f"i_A{i}"] = wide_a[i]
+        ports[f"i_B{i}"] = wide_b[i]
+        ports[f"i_C{i}"] = Const(0, 1)
+    for i in range(2 * MULT_BITS):
+        ports[f"o_P{i}"] = out[i]
+    m.submodules[name] = Instance(
+        "MULT18X18D",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0", p_RESETMODE="SYNC",
+        p_GSR="DISABLED",
+        i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1), i_SOURCEB=Const(0, 1),
+        i_CLK0=ClockSignal("sync"), i_CE0=Const(1, 1), i_RST0=Const(0, 1),
+        **ports,
+    )
+    return out
+
+
 def ecp5_platform(platform_class):
-    """A subclass of the amaranth-boards ECP5 ``platform_class`` whose RegisteredROMs are DP16KDs."""
+    """A subclass of the amaranth-boards ECP5 ``platform_class`` whose RegisteredROMs are DP16KDs
+    and whose registered products are MULT18X18Ds with their output registers."""
 
     class Platform(platform_class):
         def get_registered_rom(self, rom):
             return registered_rom(rom)
+
+        def get_registered_multiplier(self, m, a, b, *, name: str):
+            return registered_multiplier(m, a, b, name=name)
 
     Platform.__name__ = Platform.__qualname__ = platform_class.__name__
     return Platform
