@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value
 
-from .estimate import NetlistMemory, map_memory
+from .estimate import DSP_RULES, NetlistMemory, map_memory
 
 __all__ = ["DP16KD_WORDS", "MULT_BITS", "SLICE_BITS", "dp16kd_blocks", "ecp5_platform", "initvals",
            "registered_multiplier", "registered_rom"]
@@ -50,7 +50,8 @@ DP16KD_WORDS = 1024   #: words of one DP16KD with 18-bit ports
 SLICE_BITS = 18       #: bits of one DP16KD port
 ROWS = 64             #: INITVAL_00 .. INITVAL_3F
 ROW_WORDS = 16        #: 18-bit words per INITVAL row (each in a 20-bit field)
-MULT_BITS = 18        #: operand width of the MULT18X18D: 18 bits, two's complement
+#: operand width of the MULT18X18D (18 bits, two's complement), the one the estimate maps products with
+MULT_BITS = DSP_RULES["ecp5"]["max"]
 
 
 def _split(width: int, depth: int, ports: int) -> bool:
