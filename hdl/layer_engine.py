@@ -85,7 +85,7 @@ class LayerEngine(wiring.Component):
     with weight banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
-    latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
+    latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
     streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
@@ -317,9 +317,8 @@ class LayerEngine(wiring.Component):
             for p in range(P):
                 w = w_words[e][p * W:(p + 1) * W].as_signed()
                 if multibit:
-                    w_reg = Signal(signed(W), name=f"w{p}{sfx}")
-                    m.d.sync += w_reg.eq(w)   # the product in a multiplier block's register on ECP5
-                    m.d.comb += prod[p].eq(registered_product(m, w_reg, stages[WB + 1][val_name], platform,
+                    # two cycles (operand and product registers; on ECP5 a multiplier block's)
+                    m.d.comb += prod[p].eq(registered_product(m, w, stages[WB][val_name], platform,
                                                               name=f"prod{p}{sfx}_product"))
                 elif E == 1:
                     m.d.sync += prod[p].eq(w)

@@ -102,7 +102,10 @@ class ReadoutEngine(wiring.Component):
         # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
         # holds that class then (ACC: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
         # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
-        # no multiplexer sits in front of prepare's multiplier (timing closure)
+        # no multiplexer sits in front of prepare's multiplier (timing closure). A kind that
+        # registers its own results (prepare_registers: hdl.arith.registered_product, whose
+        # operands are registered first, on ECP5 in the multiplier block) gets that position's
+        # value itself, and its operand registers are those registers.
         operands = []
 
         def pick(chain):
@@ -113,7 +116,8 @@ class ReadoutEngine(wiring.Component):
             return reg
 
         def load_operands(position):
-            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
+            domain = m.d.comb if kind.prepare_registers else m.d.sync
+            domain += [reg.eq(chain[position % M]) for reg, chain in operands]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
