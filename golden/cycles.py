@@ -9,8 +9,8 @@ spends exactly one cycle per group word of S[t-1] when it moves to the next one
 (``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit input register + unit latency
 + 1 + groups; issue 12 added the issue register and the unit input register, a stage to the
 LIF and ALIF units, and the multipliers' operand registers, another stage of the LIF, CUBA and ALIF
-units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, one more with multi-bit inputs, one
-more for a weight ROM in banks). The generator
+units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, two more with multi-bit inputs (the
+product's operand, product and fabric registers), one more for a weight ROM in banks). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

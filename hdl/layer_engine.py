@@ -37,7 +37,8 @@ class LayerEngine(wiring.Component):
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
        own, is the bank register] -> [product w * x, only for
-       count/real inputs] -> stage RD
+       count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
+       block's) and a fabric register] -> stage RD
        (accumulator word, a register ``acc_op``: the RAM is read one stage earlier) -> stage
        WR = RD + 1 (accumulator write). The accumulator read port is transparent for the write
        of the op two stages ahead and the write data of the op one stage ahead are forwarded into
@@ -81,7 +82,7 @@ class LayerEngine(wiring.Component):
         c = (WR + 1) + 1 + unit latency + 1 (+ G)
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
-    for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
+    for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
     with weight banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
@@ -290,7 +291,7 @@ class LayerEngine(wiring.Component):
         WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
-        RD = WB + int(multibit) + int(E > 1)
+        RD = WB + 2 * int(multibit) + int(E > 1)
         WR = RD + 1
         issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own)
         issued |= {("val" if E == 1 else f"val{e}"): iss_val[e] for e in range(E)}
@@ -317,8 +318,9 @@ class LayerEngine(wiring.Component):
             for p in range(P):
                 w = w_words[e][p * W:(p + 1) * W].as_signed()
                 if multibit:
-                    # two cycles (operand and product registers; on ECP5 a multiplier block's)
-                    m.d.comb += prod[p].eq(registered_product(m, w, stages[WB][val_name], platform,
+                    # two cycles (operand and product registers; on ECP5 a multiplier block's),
+                    # then a fabric register: no adder starts at a multiplier block's output
+                    m.d.sync += prod[p].eq(registered_product(m, w, stages[WB][val_name], platform,
                                                               name=f"prod{p}{sfx}_product"))
                 elif E == 1:
                     m.d.sync += prod[p].eq(w)
