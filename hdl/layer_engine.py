@@ -16,6 +16,13 @@ from .stream import bundle_signature, event_signature, word_signature
 __all__ = ["LayerEngine"]
 
 
+def _or_all(terms):
+    """The OR of equal-width values, as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 def _tree_sum(terms):
     """Sum of ``terms`` as a balanced tree of adders (depth ceil(log2(len))."""
     while len(terms) > 1:
@@ -281,13 +288,15 @@ class LayerEngine(wiring.Component):
                 w_words.append(bank_ports[e][0].data)          # stage 1
             else:
                 bank_bits = ceil_log2(bank_words)
-                sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(range(banks), name=f"bank_sel2{sfx}")
-                m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(sel1)]
+                # the bank select one-hot in stage 2: the multiplexer is an AND-OR of the banks'
+                # words (two LUT levels; it may feed a multiplier block's input register)
+                sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(banks, name=f"bank_sel2{sfx}")
+                m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(Const(1, banks) << sel1)]
                 held = []
-                for addr, word in bank_ports[e]:
+                for k, (addr, word) in enumerate(bank_ports[e]):
                     m.d.comb += addr.eq(s0_addr[e][:len(addr)])
-                    held.append(word)                           # registered by the RegisteredROM
-                w_words.append(Array(held)[sel2])               # stage 2
+                    held.append(Mux(sel2[k], word, 0))          # registered by the RegisteredROM
+                w_words.append(_or_all(held))                   # stage 2
         WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
