@@ -10,7 +10,8 @@ spends exactly one cycle per group word of S[t-1] when it moves to the next one
 + 1 + groups; issue 12 added the issue register and the unit input register, a stage to the
 LIF and ALIF units, and the multipliers' operand registers, another stage of the LIF, CUBA and ALIF
 units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, two more with multi-bit inputs (the
-product's operand, product and fabric registers), one more for a weight ROM in banks). The generator
+product's operand, product and fabric registers), one more for a weight ROM in banks (two with
+multi-bit inputs: the bank multiplexer is registered before the multiplier)). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

@@ -45,7 +45,8 @@ class LayerEngine(wiring.Component):
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
        own, is the bank register] -> [product w * x, only for
        count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
-       block's) and a fabric register] -> stage RD
+       block's) and a fabric register; four with banks, the bank multiplexer registered before
+       the block] -> stage RD
        (accumulator word, a register ``acc_op``: the RAM is read one stage earlier) -> stage
        WR = RD + 1 (accumulator write). The accumulator read port is transparent for the write
        of the op two stages ahead and the write data of the op one stage ahead are forwarded into
@@ -90,7 +91,7 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
-    with weight banks, one more with E > 1, where the events count in bundles:
+    with weight banks (two with count or real inputs), one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
@@ -300,7 +301,7 @@ class LayerEngine(wiring.Component):
         WB = 1 if banks == 1 else 2                           # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
-        RD = WB + 2 * int(multibit) + int(E > 1)
+        RD = WB + int(multibit) * (2 + int(banks > 1)) + int(E > 1)
         WR = RD + 1
         issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own)
         issued |= {("val" if E == 1 else f"val{e}"): iss_val[e] for e in range(E)}
@@ -328,9 +329,14 @@ class LayerEngine(wiring.Component):
                 w = w_words[e][p * W:(p + 1) * W].as_signed()
                 if multibit:
                     # two cycles (operand and product registers; on ECP5 a multiplier block's),
-                    # then a fabric register: no adder starts at a multiplier block's output
-                    m.d.sync += prod[p].eq(registered_product(m, w, stages[WB][val_name], platform,
-                                                              name=f"prod{p}{sfx}_product"))
+                    # then a fabric register: no adder starts at a multiplier block's output; the
+                    # bank multiplexer's output is registered before the block
+                    x = stages[WB][val_name]
+                    if banks > 1:
+                        w_reg = Signal(signed(W), name=f"w{p}{sfx}")
+                        m.d.sync += w_reg.eq(w)
+                        w, x = w_reg, stages[WB + 1][val_name]
+                    m.d.sync += prod[p].eq(registered_product(m, w, x, platform, name=f"prod{p}{sfx}_product"))
                 elif E == 1:
                     m.d.sync += prod[p].eq(w)
                 else:

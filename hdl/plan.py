@@ -178,9 +178,11 @@ class LayerPlan:
     def accumulate_stages(self) -> int:
         """Register stages from issue to the accumulator write: 3 (issue register, weight word,
         accumulator read), two more with a multi-bit product (its operand and product registers,
-        then the product in a fabric register), one more with weight banks, one more with E > 1
+        then the product in a fabric register), one more with weight banks (two with a multi-bit
+        product: the bank multiplexer registered before the multiplier), one more with E > 1
         events per cycle (the adder tree of the E words)."""
-        return 3 + 2 * (self.input_kind != "spike") + (self.weight_banks > 1) + (self.events > 1)
+        multibit, banked = self.input_kind != "spike", self.weight_banks > 1
+        return 3 + 2 * multibit + banked * (1 + multibit) + (self.events > 1)
 
     @property
     def weight_banks(self) -> int:
