@@ -171,7 +171,9 @@ def registered_multiplier(m, a, b, *, name: str):
     When both operands fit in :data:`MULT_BITS` signed bits that is one block. When only one
     does, the other is cut into 17-bit unsigned pieces and a signed top piece, one block each,
     and the returned value is the sum of the registered partial products shifted into place:
-    that adder follows the registers, in the cycle of the consumer. With both operands wider it
+    that adder follows the registers, in the cycle of the consumer, which then holds it and its
+    own adder in series (only products with an operand over 18 bits have pieces: a neuron state
+    of 18 bits or more; not the demo core's). With both operands wider it
     returns None (the caller keeps its plain registers). The pin use is Yosys's own
     (``lattice/dsp_map_18x18.v``), both operands sign-extended to 18 bits
     (``SIGNEDA = SIGNEDB = 1``). The blocks are the submodules ``name`` (one block) or
