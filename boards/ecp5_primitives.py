@@ -172,8 +172,8 @@ def registered_multiplier(m, a, b, *, name: str):
     does, the other is cut into 17-bit unsigned pieces and a signed top piece, one block each,
     and the returned value is the sum of the registered partial products shifted into place:
     that adder follows the registers, in the cycle of the consumer, which then holds it and its
-    own adder in series (only products with an operand over 18 bits have pieces: a neuron state
-    of 18 bits or more; not the demo core's). With both operands wider it
+    own adder in series (only an operand wider than 18 signed bits is cut, e.g. a neuron state
+    of more than 18 bits; none of the demo core's). With both operands wider it
     returns None (the caller keeps its plain registers). The pin use is Yosys's own
     (``lattice/dsp_map_18x18.v``), both operands sign-extended to 18 bits
     (``SIGNEDA = SIGNEDB = 1``). The blocks are the submodules ``name`` (one block) or
