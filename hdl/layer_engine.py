@@ -229,7 +229,9 @@ class LayerEngine(wiring.Component):
                     bank_ports[e].append(port)
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
-        acc_rp = amem.read_port(transparent_for=(acc_wp,))
+        # ops on the same group come at least G cycles apart (every event, bundle and update issues
+        # the groups 0 .. G-1 in order): the read needs the transparency (below) only with G <= 2
+        acc_rp = amem.read_port(transparent_for=(acc_wp,) if G <= 2 else ())
         state_layout = pl.state_layout
         m.submodules.state = smem = memory.Memory(shape=data.ArrayLayout(state_layout, P), depth=G, init=[])
         st_wp = smem.write_port()
@@ -529,13 +531,18 @@ class LayerEngine(wiring.Component):
         # RD (acc_op), so that the read-modify-write at WR starts at a register, not at the RAM's
         # read data (a LUT RAM: its read is combinational from the address register). The read
         # is transparent for the write of the op two stages ahead; the op one stage ahead (at WR
-        # while this one is at RD) writes too late for it, so its write data are forwarded.
+        # while this one is at RD) writes too late for it, so its write data are forwarded. Both
+        # can be the same group only with G <= 2 (forwarding: G = 1); otherwise the RAM's word
+        # goes straight into acc_op (no multiplexer after the LUT RAM's read).
         wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
         m.d.comb += [acc_rp.addr.eq(stages[RD - 1]["g"]), st_rp.addr.eq(s_rd["g"])]
         if p_rp is not None:
             m.d.comb += p_rp.addr.eq(s_rd["g"])
         acc_op = Signal(data.ArrayLayout(pl.acc_layout, P), name="acc_op")
-        m.d.sync += acc_op.eq(Mux(wr_valid & (wr_g == s_rd["g"]), acc_wp.data.as_value(), acc_rp.data.as_value()))
+        if G == 1:
+            m.d.sync += acc_op.eq(Mux(wr_valid, acc_wp.data.as_value(), acc_rp.data.as_value()))
+        else:
+            m.d.sync += acc_op.eq(acc_rp.data)
 
         # ---- stage WR: accumulate, or update through the neuron units -------------------------
         wr_own = s_wr["own"]
