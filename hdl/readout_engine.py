@@ -165,8 +165,13 @@ class ReadoutEngine(wiring.Component):
                 m.d.sync += chain[M - 1].eq(fin_extra[name])
 
         # argmax, one cycle behind the finished value
-        m.d.sync += [new.eq(value), new_valid.eq(pend_valid), new_cls.eq(pend_cls)]
-        with m.If(new_valid & ((new_cls == 0) | (new > best))):
+        # (its enable is one LUT after one carry chain: [new > best] is the sign of best - new, one
+        # bit wider, and whether new is class 0 comes registered beside it)
+        new_first = Signal()
+        m.d.sync += [new.eq(value), new_valid.eq(pend_valid), new_cls.eq(pend_cls), new_first.eq(pend_cls == 0)]
+        beaten = Signal(signed(R + 1))
+        m.d.comb += beaten.eq(best - new)
+        with m.If(new_valid & (new_first | beaten[-1])):
             m.d.sync += [best.eq(new), best_idx.eq(new_cls)]
 
         with m.FSM(init="ACC"):
