@@ -19,10 +19,11 @@ class ReadoutEngine(wiring.Component):
     Per step:
 
     1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
-       M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
-       and a register after it are the pipeline stages). The accumulators start each step at
-       ``bias_c`` (their reset value, reloaded in ``UPDATE``), so the update adds no bias.
-       ``SETTLE``: one cycle after the marker, for the last event's word to reach them.
+       M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read,
+       its output register and a fabric register are the pipeline stages: no adder starts at a
+       block RAM). The accumulators start each step at ``bias_c`` (their reset value, reloaded
+       in ``UPDATE``), so the update adds no bias. ``DRAIN`` and ``SETTLE``: two cycles after the
+       marker, for the last event's word to reach them.
     2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
@@ -41,7 +42,7 @@ class ReadoutEngine(wiring.Component):
        previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
        n + 1); at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 2 (``DRAIN``, ``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -73,8 +74,9 @@ class ReadoutEngine(wiring.Component):
         m = Module()
         pl = self._plan
         M, W, R = pl.classes, pl.weight_bits, pl.readout_bits
-        # the ROM's read data are registered (s2) before the adders: no adder starts at a block-RAM
-        # output (a RegisteredROM: on ECP5 that register is the block RAM's own)
+        # the ROM's read data are registered (s2: a RegisteredROM, on ECP5 the block RAM's own
+        # output register) and again in the fabric (s3) before the adders: no adder starts at a
+        # block RAM (the routing from it is long)
         m.submodules.weights = wrom = RegisteredROM(width=M * W, depth=pl.neurons, init=pl.weight_words)
         m.d.comb += wrom.addr[0].eq(self.i_ev.payload.index)
 
@@ -100,7 +102,7 @@ class ReadoutEngine(wiring.Component):
                  for name, shape in kind.state_shapes(pl).items()}
         # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
         # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
-        # holds that class then (ACC: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
+        # holds that class then (ACC, DRAIN: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
         # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
         # no multiplexer sits in front of prepare's multiplier (timing closure). A kind that
         # registers its own results (prepare_registers: hdl.arith.registered_product, whose
@@ -134,12 +136,12 @@ class ReadoutEngine(wiring.Component):
         best_idx = Signal(range(M))
         end_seq = Signal()
 
-        s2_valid = Signal()
-        s2_word = wrom.data[0]
-        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid)]
-        with m.If(s2_valid):
+        s2_valid, s3_valid = Signal(), Signal()
+        s3_word = Signal.like(wrom.data[0], name="s3_word")   # the ROM word in a fabric register
+        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s3_valid.eq(s2_valid), s3_word.eq(wrom.data[0])]
+        with m.If(s3_valid):
             for c in range(M):
-                m.d.sync += acc[c].eq(acc[c] + (s2_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
+                m.d.sync += acc[c].eq(acc[c] + (s3_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -181,9 +183,12 @@ class ReadoutEngine(wiring.Component):
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "SETTLE"
+                        m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
+            with m.State("DRAIN"):
+                load_operands(0)
+                m.next = "SETTLE"
             with m.State("SETTLE"):
                 load_operands(1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
