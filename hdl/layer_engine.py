@@ -380,6 +380,10 @@ class LayerEngine(wiring.Component):
             rec_marker = Const(1)
             start_ok = self.i_step_ready & self.o_space_ok
         in_event = i_ev.valid & ~i_ev.payload.end_step
+        # the markers of the step taken so far (each stream's marker is taken as soon as it is at
+        # the head; the update starts once both are taken)
+        rec_done = Signal() if has_rec else Const(1)
+        ev_done = Signal()
 
         def issue_update(g):
             m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
@@ -393,6 +397,20 @@ class LayerEngine(wiring.Component):
             m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
 
         unconditional = []
+        # Both streams' ready come from registers only: the engine's state (ACC, not busy with a
+        # row), the marker flags, and the head register of the recurrent stream. No ready depends
+        # on the take decision, so no path runs from a stream's valid through the engine back into
+        # the register of a stream (timing closure on iCE40). The recurrent events of a step all
+        # go first; the input stream is read from the cycle in which the replay's marker is at
+        # its head (taken in that same cycle) on. The replay reaches the engine without gaps
+        # (the decoder runs ahead, see START), so the step costs the same cycles as in any order.
+        free = in_state["ACC"] & ~busy
+        if has_rec:
+            m.d.comb += self.i_rec.ready.eq(free & ~rec_done)
+            ev_turn = ~ev_done & (rec_done | rec_marker)
+        else:
+            ev_turn = ~ev_done
+        m.d.comb += i_ev.ready.eq(free & ev_turn)
         with m.If(in_state["INIT"]):
             m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
             m.d.sync += init_g.eq(init_g + 1)
@@ -438,14 +456,21 @@ class LayerEngine(wiring.Component):
                 take_rec = Signal()
                 take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
                 take_own = Signal()
+                rec_marker_taken = ~rec_done & rec_marker
+                ev_marker_taken = ev_turn & ev_marker
                 if has_rec:
-                    with m.If(rec_event):
-                        m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
+                    with m.If(rec_marker_taken):
+                        m.d.sync += rec_done.eq(1)
+                with m.If(ev_marker_taken):
+                    m.d.sync += [ev_done.eq(1), end_seq.eq(i_ev.payload.end_seq)]
+                if has_rec:
+                    with m.If(~rec_done & rec_event):
+                        m.d.comb += [take.eq(1), take_rec.eq(1)]
                         for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
                             select_base(e, index * G + pl.fan_in * G, "rec_base")
                             m.d.comb += take_val[e].eq(used)
-                with m.Elif(in_event) if has_rec else m.If(in_event):
-                    m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
+                with m.Elif(ev_turn & in_event) if has_rec else m.If(ev_turn & in_event):
+                    m.d.comb += take.eq(1)
                     for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
                         select_base(e, index * G, "in_base")
                         if multibit:
@@ -462,13 +487,12 @@ class LayerEngine(wiring.Component):
                         nxt_g = scan_g + 1
                         m.d.sync += [scan_g.eq(nxt_g),
                                      scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
-                with m.Elif(ev_marker & rec_marker & scan_done):
-                    # both markers: the step's events are all issued; group 0's update goes
-                    # out in this same cycle
-                    m.d.comb += i_ev.ready.eq(1)
+                with m.Elif((ev_done | ev_marker_taken) & (rec_done | rec_marker_taken) & scan_done):
+                    # both markers taken (now or before): the step's events are all issued;
+                    # group 0's update goes out in this same cycle
                     if has_rec:
-                        m.d.comb += self.i_rec.ready.eq(1)
-                    m.d.sync += end_seq.eq(i_ev.payload.end_seq)
+                        m.d.sync += rec_done.eq(0)
+                    m.d.sync += ev_done.eq(0)
                     issue_update(0)
                     if G > 1:
                         m.d.sync += upd_g.eq(1)
