@@ -29,7 +29,8 @@ class LayerEngine(wiring.Component):
     Neuron ``i`` is lane ``i % P`` of group ``i // P``. One step of the layer (contract section 3):
 
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
-       ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
+       ``i_rec``: all recurrent events of the step first, the input stream from the cycle in which
+       the replay's marker is at the head of ``i_rec`` on) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
@@ -61,7 +62,8 @@ class LayerEngine(wiring.Component):
        DP16KD is 1024 x 18), each further pair a copy. Copies rather than banks
        by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
        iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
-    2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
+    2. **Update** (``UPDATE``): in the cycle in which both step markers (input and replay) have
+       been taken (each is taken, and kept in a flag, as soon as it is at its stream's head)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
        at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
        the state (zero on a first step) are registered (stage UI, so that no unit's multiplier
@@ -123,10 +125,13 @@ class LayerEngine(wiring.Component):
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
         Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
+        ``ready`` depends on the engine's registers and on ``i_rec``'s valid and marker bit only,
+        never on ``i_ev`` itself (the sources are registers, :class:`~hdl.skid_buffer.SkidBuffer`).
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
         Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
+        ``ready`` depends on the engine's registers only.
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
         The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
