@@ -29,8 +29,9 @@ class LayerEngine(wiring.Component):
     Neuron ``i`` is lane ``i % P`` of group ``i // P``. One step of the layer (contract section 3):
 
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
-       ``i_rec``: all recurrent events of the step first, the input stream from the cycle in which
-       the replay's marker is at the head of ``i_rec`` on) adds one weight row to the accumulators:
+       ``i_rec``; both streams are read in the same cycles, and when both hand over an event the
+       recurrent one is issued first and the input one is held in a register, ``pend``, and issued
+       next) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
@@ -125,13 +126,12 @@ class LayerEngine(wiring.Component):
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
         Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
-        ``ready`` depends on the engine's registers and on ``i_rec``'s valid and marker bit only,
-        never on ``i_ev`` itself (the sources are registers, :class:`~hdl.skid_buffer.SkidBuffer`).
+        ``ready`` depends on the engine's registers only (so does ``i_rec.ready``): no path runs
+        from a stream's valid or payload through the engine back into a stream's register.
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
         Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
-        ``ready`` depends on the engine's registers only.
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
         The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
@@ -389,6 +389,10 @@ class LayerEngine(wiring.Component):
         # the head; the update starts once both are taken)
         rec_done = Signal() if has_rec else Const(1)
         ev_done = Signal()
+        # both streams are read in the same cycles; when both hand over an event, the recurrent
+        # one is issued and the input one waits in ``pend`` (issued next, while neither is read)
+        pend_valid = Signal() if has_rec else Const(0)
+        pend = Signal.like(i_ev.payload, name="pend") if has_rec else None
 
         def issue_update(g):
             m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
@@ -402,20 +406,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
 
         unconditional = []
-        # Both streams' ready come from registers only: the engine's state (ACC, not busy with a
-        # row), the marker flags, and the head register of the recurrent stream. No ready depends
-        # on the take decision, so no path runs from a stream's valid through the engine back into
-        # the register of a stream (timing closure on iCE40). The recurrent events of a step all
-        # go first; the input stream is read from the cycle in which the replay's marker is at
-        # its head (taken in that same cycle) on. The replay reaches the engine without gaps
-        # (the decoder runs ahead, see START), so the step costs the same cycles as in any order.
-        free = in_state["ACC"] & ~busy
+        # Both streams' ready come from engine registers only: the state (ACC, not busy with a
+        # row, nothing pending) and the stream's marker flag. No ready depends on a stream's
+        # valid or payload or on the take decision, so no path runs from one stream's register
+        # through the engine into a stream's register (timing closure on iCE40). An event is
+        # issued in every cycle in which one is there (from pend or a stream), as before.
+        free = in_state["ACC"] & ~busy & ~pend_valid
         if has_rec:
             m.d.comb += self.i_rec.ready.eq(free & ~rec_done)
-            ev_turn = ~ev_done & (rec_done | rec_marker)
-        else:
-            ev_turn = ~ev_done
-        m.d.comb += i_ev.ready.eq(free & ev_turn)
+        m.d.comb += i_ev.ready.eq(free & ~ev_done)
         with m.If(in_state["INIT"]):
             m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
             m.d.sync += init_g.eq(init_g + 1)
@@ -461,27 +460,39 @@ class LayerEngine(wiring.Component):
                 take_rec = Signal()
                 take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
                 take_own = Signal()
-                rec_marker_taken = ~rec_done & rec_marker
-                ev_marker_taken = ev_turn & ev_marker
+                # what the streams hand over in this cycle (their ready is high: ACC, not busy,
+                # nothing pending, marker not yet taken)
+                rec_event_taken = ~pend_valid & ~rec_done & rec_event
+                ev_event_taken = ~pend_valid & ~ev_done & in_event
+                rec_marker_taken = ~pend_valid & ~rec_done & rec_marker
+                ev_marker_taken = ~pend_valid & ~ev_done & ev_marker
                 if has_rec:
                     with m.If(rec_marker_taken):
                         m.d.sync += rec_done.eq(1)
                 with m.If(ev_marker_taken):
                     m.d.sync += [ev_done.eq(1), end_seq.eq(i_ev.payload.end_seq)]
-                if has_rec:
-                    with m.If(~rec_done & rec_event):
-                        m.d.comb += [take.eq(1), take_rec.eq(1)]
-                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
-                            select_base(e, index * G + pl.fan_in * G, "rec_base")
-                            m.d.comb += take_val[e].eq(used)
-                with m.Elif(ev_turn & in_event) if has_rec else m.If(ev_turn & in_event):
+
+                def take_input(payload, name):
                     m.d.comb += take.eq(1)
-                    for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
-                        select_base(e, index * G, "in_base")
+                    for e, (index, value, used) in enumerate(self._slots(payload, pl)):
+                        select_base(e, index * G, name)
                         if multibit:
                             m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
                         else:
                             m.d.comb += take_val[e].eq(used)
+                if has_rec:
+                    with m.If(pend_valid):
+                        take_input(pend, "pend_base")
+                        m.d.sync += pend_valid.eq(0)
+                    with m.Elif(rec_event_taken):
+                        m.d.comb += [take.eq(1), take_rec.eq(1)]
+                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
+                            select_base(e, index * G + pl.fan_in * G, "rec_base")
+                            m.d.comb += take_val[e].eq(used)
+                        with m.If(ev_event_taken):
+                            m.d.sync += [pend.eq(i_ev.payload), pend_valid.eq(1)]
+                with m.Elif(ev_event_taken) if has_rec else m.If(ev_event_taken):
+                    take_input(i_ev.payload, "in_base")
                 if own:
                     with m.Elif(own_event):
                         m.d.comb += [take.eq(1), take_own.eq(1)]
