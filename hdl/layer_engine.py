@@ -36,7 +36,9 @@ class LayerEngine(wiring.Component):
     Neuron ``i`` is lane ``i % P`` of group ``i // P``. One step of the layer (contract section 3):
 
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
-       ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
+       ``i_rec``; both streams are read in the same cycles, and when both hand over an event the
+       recurrent one is issued first and the input one is held in a register, ``pend``, and issued
+       next) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
@@ -70,7 +72,8 @@ class LayerEngine(wiring.Component):
        DP16KD is 1024 x 18), each further pair a copy. Copies rather than banks
        by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
        iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
-    2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
+    2. **Update** (``UPDATE``): in the cycle in which both step markers (input and replay) have
+       been taken (each is taken, and kept in a flag, as soon as it is at its stream's head)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
        at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
        the state (zero on a first step) are registered (stage UI, so that no unit's multiplier
@@ -132,6 +135,8 @@ class LayerEngine(wiring.Component):
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
         Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
+        ``ready`` depends on the engine's registers only (so does ``i_rec.ready``): no path runs
+        from a stream's valid or payload through the engine back into a stream's register.
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
@@ -398,6 +403,14 @@ class LayerEngine(wiring.Component):
             rec_marker = Const(1)
             start_ok = self.i_step_ready & self.o_space_ok
         in_event = i_ev.valid & ~i_ev.payload.end_step
+        # the markers of the step taken so far (each stream's marker is taken as soon as it is at
+        # the head; the update starts once both are taken)
+        rec_done = Signal() if has_rec else Const(1)
+        ev_done = Signal()
+        # both streams are read in the same cycles; when both hand over an event, the recurrent
+        # one is issued and the input one waits in ``pend`` (issued next, while neither is read)
+        pend_valid = Signal() if has_rec else Const(0)
+        pend = Signal.like(i_ev.payload, name="pend") if has_rec else None
 
         def issue_update(g):
             m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
@@ -411,6 +424,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
 
         unconditional = []
+        # Both streams' ready come from engine registers only: the state (ACC, not busy with a
+        # row, nothing pending) and the stream's marker flag. No ready depends on a stream's
+        # valid or payload or on the take decision, so no path runs from one stream's register
+        # through the engine into a stream's register (timing closure on iCE40). An event is
+        # issued in every cycle in which one is there (from pend or a stream), as before.
+        free = in_state["ACC"] & ~busy & ~pend_valid
+        if has_rec:
+            m.d.comb += self.i_rec.ready.eq(free & ~rec_done)
+        m.d.comb += i_ev.ready.eq(free & ~ev_done)
         with m.If(in_state["INIT"]):
             m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
             m.d.sync += init_g.eq(init_g + 1)
@@ -456,20 +478,39 @@ class LayerEngine(wiring.Component):
                 take_rec = Signal()
                 take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
                 take_own = Signal()
+                # what the streams hand over in this cycle (their ready is high: ACC, not busy,
+                # nothing pending, marker not yet taken)
+                rec_event_taken = ~pend_valid & ~rec_done & rec_event
+                ev_event_taken = ~pend_valid & ~ev_done & in_event
+                rec_marker_taken = ~pend_valid & ~rec_done & rec_marker
+                ev_marker_taken = ~pend_valid & ~ev_done & ev_marker
                 if has_rec:
-                    with m.If(rec_event):
-                        m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
-                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
-                            select_base(e, index * G + pl.fan_in * G, "rec_base")
-                            m.d.comb += take_val[e].eq(used)
-                with m.Elif(in_event) if has_rec else m.If(in_event):
-                    m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
-                    for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
-                        select_base(e, index * G, "in_base")
+                    with m.If(rec_marker_taken):
+                        m.d.sync += rec_done.eq(1)
+                with m.If(ev_marker_taken):
+                    m.d.sync += [ev_done.eq(1), end_seq.eq(i_ev.payload.end_seq)]
+
+                def take_input(payload, name):
+                    m.d.comb += take.eq(1)
+                    for e, (index, value, used) in enumerate(self._slots(payload, pl)):
+                        select_base(e, index * G, name)
                         if multibit:
                             m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
                         else:
                             m.d.comb += take_val[e].eq(used)
+                if has_rec:
+                    with m.If(pend_valid):
+                        take_input(pend, "pend_base")
+                        m.d.sync += pend_valid.eq(0)
+                    with m.Elif(rec_event_taken):
+                        m.d.comb += [take.eq(1), take_rec.eq(1)]
+                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
+                            select_base(e, index * G + pl.fan_in * G, "rec_base")
+                            m.d.comb += take_val[e].eq(used)
+                        with m.If(ev_event_taken):
+                            m.d.sync += [pend.eq(i_ev.payload), pend_valid.eq(1)]
+                with m.Elif(ev_event_taken) if has_rec else m.If(ev_event_taken):
+                    take_input(i_ev.payload, "in_base")
                 if own:
                     with m.Elif(own_event):
                         m.d.comb += [take.eq(1), take_own.eq(1)]
@@ -480,13 +521,12 @@ class LayerEngine(wiring.Component):
                         nxt_g = scan_g + 1
                         m.d.sync += [scan_g.eq(nxt_g),
                                      scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
-                with m.Elif(ev_marker & rec_marker & scan_done):
-                    # both markers: the step's events are all issued; group 0's update goes
-                    # out in this same cycle
-                    m.d.comb += i_ev.ready.eq(1)
+                with m.Elif((ev_done | ev_marker_taken) & (rec_done | rec_marker_taken) & scan_done):
+                    # both markers taken (now or before): the step's events are all issued;
+                    # group 0's update goes out in this same cycle
                     if has_rec:
-                        m.d.comb += self.i_rec.ready.eq(1)
-                    m.d.sync += end_seq.eq(i_ev.payload.end_seq)
+                        m.d.sync += rec_done.eq(0)
+                    m.d.sync += ev_done.eq(0)
                     issue_update(0)
                     if G > 1:
                         m.d.sync += upd_g.eq(1)

@@ -150,9 +150,13 @@ class ALIFUnit(wiring.Component):
         # and y > B <=> x > (1 + q) * B, a comparison beside the subtraction.
         y = Signal(signed(width + 1))
         fire = Signal()
+        # x > limit as the sign of limit - x: a carry chain on iCE40 (a plain comparison becomes a
+        # chain of LUTs there, the core's slowest path)
+        below = Signal(signed(width + 1))
         m.d.comb += [
             y.eq(x3 - q_big_b),
-            fire.eq((x3 > limit) & b_below),
+            below.eq(limit - x3),
+            fire.eq(below[-1] & b_below),
         ]
         m.d.sync += [
             self.u_next.eq(saturate(y, S)),
