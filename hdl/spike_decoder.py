@@ -54,8 +54,10 @@ class SpikeDecoder(wiring.Component):
     block RAM of the queue in front of it (its read data, its read address) through the decoding
     into the engine behind it (a weight RAM address):
 
-    * ``i`` is loaded into a word register (``head`` with the bits still to send) when it is empty
-      or sends its last event in this cycle; ``i.ready`` depends on registers only.
+    * ``i.ready`` is a register (``~spare_valid``): a word taken from ``i`` goes into the word
+      register (``head`` with the bits still to send) when it is empty or sends its last event in
+      this cycle, else into a second word register (``spare``), which moves into ``head`` when it
+      is free. The handshake with the queue in front starts and ends at registers.
     * the events leave through a two-entry skid buffer: ``o.valid``/``o.payload`` are registers,
       and ``o.ready`` only steers which register is loaded.
 
@@ -74,11 +76,13 @@ class SpikeDecoder(wiring.Component):
         A marker word is inside the decoder (taken from ``i``, not yet sent on ``o``): with the
         step count of the queue in front, it tells whether a whole step is waiting.
 
-    Latency and throughput: two cycles from ``i`` to ``o`` (a word taken in cycle n gives its
-    first event on ``o`` in cycle n + 2); then one event per cycle, including across word
-    boundaries (the last event of a word and the first of the next one leave in consecutive
-    cycles). An empty word costs one cycle. The skid buffer holds up to two events, so while
-    ``o.ready`` is low the decoder runs up to two events ahead.
+    Latency and throughput: two cycles from ``i`` to ``o`` when ``head`` is free (a word taken in
+    cycle n gives its first event on ``o`` in cycle n + 2); a word parked in ``spare`` follows the
+    last event of the word before it in the next cycle. So one event per cycle, including across
+    word boundaries (the last event of a word and the first of the next one leave in consecutive
+    cycles), exactly as without ``spare``: it only lets the queue hand over its next word early.
+    An empty word costs one cycle. The skid buffer holds up to two events, so while ``o.ready`` is
+    low the decoder runs up to two events ahead.
     """
 
     def __init__(self, *, groups: int, lanes: int, index_bits: int):
@@ -124,10 +128,19 @@ class SpikeDecoder(wiring.Component):
         ]
         push = has_event & out.i.ready
 
-        # ---- loading the word register -----------------------------------------------------
+        # ---- input skid stage and loading the word register --------------------------------
+        # i.ready is the register ~spare_valid: no path from the decoder's registers through the
+        # handshake into the queue's read logic and back (the queue and the decoder may be placed
+        # apart). A word that arrives while head is busy waits in spare (with its bit counts).
+        spare_valid = Signal()
+        spare = Signal(word_layout(G, P))
+        spare_any = Signal()
+        spare_one = Signal()
         drop = head_valid & ~is_marker & ~rem_any           # empty word
         head_done = drop | (push & (is_marker | last_bit))
-        m.d.comb += self.i.ready.eq(~head_valid | head_done)
+        head_free = ~head_valid | head_done
+        m.d.comb += self.i.ready.eq(~spare_valid)
+        take = self.i.valid & ~spare_valid
         mask = self.i.payload.mask
         rest = Signal(P)                                     # rem after this cycle's event
         m.d.comb += rest.eq(rem & ~low)
@@ -135,13 +148,20 @@ class SpikeDecoder(wiring.Component):
         # (timing closure); rest has at most one bit iff rem has at most two
         mask_count = count_at_least(mask, P, 2)
         rem_count = count_at_least(rem, P, 3)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
-                         rem_any.eq(mask_count[0]), rem_one.eq(~mask_count[1])]
-        with m.Elif(head_done):
-            m.d.sync += head_valid.eq(0)
+        with m.If(take & ~head_free):
+            m.d.sync += [spare.eq(self.i.payload), spare_valid.eq(1),
+                         spare_any.eq(mask_count[0]), spare_one.eq(~mask_count[1])]
+        with m.If(head_free):
+            with m.If(spare_valid):                          # take is 0: spare was full
+                m.d.sync += [head.eq(spare), head_valid.eq(1), rem.eq(spare.mask),
+                             rem_any.eq(spare_any), rem_one.eq(spare_one), spare_valid.eq(0)]
+            with m.Elif(take):
+                m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
+                             rem_any.eq(mask_count[0]), rem_one.eq(~mask_count[1])]
+            with m.Else():
+                m.d.sync += head_valid.eq(0)
         with m.Elif(push):
             m.d.sync += [rem.eq(rest), rem_any.eq(~rem_one), rem_one.eq(~rem_count[2])]
 
-        m.d.comb += self.marker_held.eq((head_valid & is_marker) | out.marker_held)
+        m.d.comb += self.marker_held.eq((spare_valid & spare.end_step) | (head_valid & is_marker) | out.marker_held)
         return m
