@@ -27,9 +27,10 @@ class WideSpikeDecoder(wiring.Component):
     an empty mask is dropped. Bundles are not filled across words: an
     :class:`~hdl.event_packer.EventPacker` behind it does that.
 
-    As in the single-event decoder every path starts and ends at a register: ``i.ready``
-    depends on registers only (whether the bits left fit into one bundle is kept in a register,
-    computed one word or one bundle ahead), and the bundles leave through a
+    As in the single-event decoder every path starts and ends at a register: ``i.ready`` is a
+    register (a word that arrives while the current one still has bundles to send waits in a
+    second word register, ``spare``), whether the bits left fit into one bundle is kept in a
+    register (computed one word or one bundle ahead), and the bundles leave through a
     :class:`~hdl.skid_buffer.SkidBuffer`.
 
     Parameters
@@ -45,9 +46,10 @@ class WideSpikeDecoder(wiring.Component):
     i : ``In(word_signature(groups, lanes))``
     o : ``Out(bundle_signature(index_bits, events))``
 
-    Latency and throughput: two cycles from ``i`` to ``o``; one bundle per cycle (E events of a
-    dense word, the rest of a word, or a marker), one word per cycle when words hold at most E
-    bits.
+    Latency and throughput: two cycles from ``i`` to ``o`` when the current word is done (a word
+    parked in ``spare`` sends its first bundle the cycle after the last bundle of the word before
+    it); one bundle per cycle (E events of a dense word, the rest of a word, or a marker), one
+    word per cycle when words hold at most E bits.
     """
 
     def __init__(self, *, groups: int, lanes: int, index_bits: int, events: int):
@@ -105,15 +107,30 @@ class WideSpikeDecoder(wiring.Component):
             m.d.comb += out.i.payload.index[k].eq(Mux(is_marker, 0, index(lanes[k])))
         push = has_bundle & out.i.ready
 
+        # i.ready is the register ~spare_valid: a word that arrives while head is busy waits in
+        # spare (with its counts), so the handshake with the queue starts and ends at registers
+        spare_valid = Signal()
+        spare = Signal(word_layout(G, P))
+        spare_any = Signal()
+        spare_fits = Signal()
         drop = head_valid & ~is_marker & ~rem_any
         head_done = drop | (push & (is_marker | rem_fits))
-        m.d.comb += self.i.ready.eq(~head_valid | head_done)
+        head_free = ~head_valid | head_done
+        m.d.comb += self.i.ready.eq(~spare_valid)
+        take = self.i.valid & ~spare_valid
         mask = self.i.payload.mask
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
-                         rem_any.eq(mask.any()), rem_fits.eq(_popcount(mask, P) <= E)]
-        with m.Elif(head_done):
-            m.d.sync += head_valid.eq(0)
+        with m.If(take & ~head_free):
+            m.d.sync += [spare.eq(self.i.payload), spare_valid.eq(1),
+                         spare_any.eq(mask.any()), spare_fits.eq(_popcount(mask, P) <= E)]
+        with m.If(head_free):
+            with m.If(spare_valid):                          # take is 0: spare was full
+                m.d.sync += [head.eq(spare), head_valid.eq(1), rem.eq(spare.mask),
+                             rem_any.eq(spare_any), rem_fits.eq(spare_fits), spare_valid.eq(0)]
+            with m.Elif(take):
+                m.d.sync += [head.eq(self.i.payload), head_valid.eq(1), rem.eq(mask),
+                             rem_any.eq(mask.any()), rem_fits.eq(_popcount(mask, P) <= E)]
+            with m.Else():
+                m.d.sync += head_valid.eq(0)
         with m.Elif(push):
             # not the word's last bundle: E bits leave, so the rest fits if rem held at most 2E
             m.d.sync += [rem.eq(rest), rem_any.eq(~rem_fits), rem_fits.eq(_popcount(rem, P) <= 2 * E)]
