@@ -30,7 +30,7 @@ class SkipCore(wiring.Component):
         each LayerEngine with span > 0:  RingBuffer -> SpikeDecoder -> i_rec
 
     Every queue's words reach the engine behind it through registers (the StepFIFO's output
-    register, the SkidBuffer, the SpikeDecoder's word and output registers), and a step counts
+    register, the SkidBuffer, the SpikeDecoder's word, spare word and output registers), and a step counts
     as queued while its marker is
     in the queue or in those registers (``marker_held``); a layer's room test is a register of
     its output FIFO (``has_room``). No path runs from a memory's read data through flow-control
