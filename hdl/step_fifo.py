@@ -90,6 +90,7 @@ class StepFIFO(wiring.Component):
         stored = Signal(range(depth + 1))         # words in the memory only
         produce = Signal(range(depth))
         consume = Signal(range(depth))            # the memory's oldest word
+        consume_next = Signal(range(depth), init=min(1, depth - 1))   # the one after it
         head_valid = Signal()
 
         def incr(ptr):
@@ -139,11 +140,13 @@ class StepFIFO(wiring.Component):
             storage.w_data.eq(self.w.payload.as_value()),
             storage.w_en.eq(do_w),
             # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
-            storage.r_addr.eq(Mux(load, incr(consume), consume)),
+            # (both candidates are registers: the block RAM's address pins are a multiplexer away)
+            storage.r_addr.eq(Mux(load, consume_next, consume)),
             storage.r_en.eq(load),
         ]
         with m.If(load):
-            m.d.sync += [head_valid.eq(1), consume.eq(incr(consume)), from_copy.eq(bypass), copy.eq(fresh)]
+            m.d.sync += [head_valid.eq(1), consume.eq(consume_next), consume_next.eq(incr(consume_next)),
+                         from_copy.eq(bypass), copy.eq(fresh)]
         with m.Elif(do_r):
             m.d.sync += head_valid.eq(0)
         with m.If(do_w):
