@@ -9,7 +9,8 @@ spends exactly one cycle per group word of S[t-1] when it moves to the next one
 (``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit input register + unit latency
 + 1 + groups; issue 12 added the issue register and the unit input register and a stage to the
 LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit inputs, one more
-for a weight ROM in banks). The generator
+for a weight ROM in banks, one more for over four banks: issue 12 item 1 registers the word of
+each group of banks before the group multiplexer). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

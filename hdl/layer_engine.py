@@ -36,7 +36,9 @@ class LayerEngine(wiring.Component):
        register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
-       own, is the bank register] -> [product w * x, only for
+       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more register
+       holds the word of each group of ``LayerPlan.bank_group`` banks, chosen at the bank
+       register, so that no multiplexer spans the block RAMs of the whole chip] -> [product w * x, only for
        count/real inputs] -> stage RD
        (accumulator word, a register ``acc_op``: the RAM is read one stage earlier) -> stage
        WR = RD + 1 (accumulator write). The accumulator read port is transparent for the write
@@ -82,7 +84,7 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
-    with weight banks, one more with E > 1, where the events count in bundles:
+    with weight banks, one more with over ``BANK_MUX_BANKS`` banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
@@ -286,8 +288,23 @@ class LayerEngine(wiring.Component):
                 for addr, word in bank_ports[e]:
                     m.d.comb += addr.eq(s0_addr[e][:len(addr)])
                     held.append(word)                           # registered by the RegisteredROM
-                w_words.append(Array(held)[sel2])               # stage 2
-        WB = 1 if banks == 1 else 2                           # stage of the weight word
+                group = pl.bank_group
+                if group == banks:
+                    w_words.append(Array(held)[sel2])           # stage 2
+                else:
+                    # over BANK_MUX_BANKS banks: the word of each group of banks is registered
+                    # (stage 3, near its block RAMs), then the group is chosen
+                    inner = ceil_log2(group)
+                    sel3 = Signal(range(-(-banks // group)), name=f"bank_sel3{sfx}")
+                    m.d.sync += sel3.eq(sel2 >> inner)
+                    chosen = []
+                    for k in range(0, banks, group):
+                        word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
+                        members = held[k:k + group]
+                        m.d.sync += word.eq(Array(members)[sel2[:inner]] if len(members) > 1 else members[0])
+                        chosen.append(word)
+                    w_words.append(Array(chosen)[sel3])         # stage 3
+        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3   # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
         RD = WB + int(multibit) + int(E > 1)
