@@ -20,9 +20,10 @@ class ReadoutEngine(wiring.Component):
 
     1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
        M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
-       and a register after it are the pipeline stages). The accumulators start each step at
+       and two registers after it are the pipeline stages). The accumulators start each step at
        ``bias_c`` (their reset value, reloaded in ``UPDATE``), so the update adds no bias.
-       ``SETTLE``: one cycle after the marker, for the last event's word to reach them.
+       ``DRAIN``, ``SETTLE``: two cycles after the marker, for the last event's word to reach
+       them (the ROM word is registered once more before the adders).
     2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
@@ -41,7 +42,7 @@ class ReadoutEngine(wiring.Component):
        previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
        n + 1); at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + 1 (``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 2 (``DRAIN``, ``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -131,11 +132,14 @@ class ReadoutEngine(wiring.Component):
         end_seq = Signal()
 
         s2_valid = Signal()
-        s2_word = wrom.data[0]
-        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid)]
-        with m.If(s2_valid):
+        # the ROM word is registered once more before the adders: the ROM's block RAMs sit far
+        # from the accumulators (on the SHD-size ECP5 build the route alone took 5 ns)
+        s3_valid = Signal()
+        s3_word = Signal(M * W, name="s3_word", reset_less=True)
+        m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s3_valid.eq(s2_valid), s3_word.eq(wrom.data[0])]
+        with m.If(s3_valid):
             for c in range(M):
-                m.d.sync += acc[c].eq(acc[c] + (s2_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
+                m.d.sync += acc[c].eq(acc[c] + (s3_word[c * W:(c + 1) * W].as_signed() << pl.weight_exp))
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -172,9 +176,12 @@ class ReadoutEngine(wiring.Component):
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "SETTLE"
+                        m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
+            with m.State("DRAIN"):
+                load_operands(0)
+                m.next = "SETTLE"
             with m.State("SETTLE"):
                 load_operands(1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
