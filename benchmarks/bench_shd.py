@@ -179,7 +179,7 @@ def preflight(args) -> None:
 def build_point(art, lanes: int, args, console, events: int = 1) -> dict:
     """The board build of one point (reused with --reuse-builds when its key matches)."""
     from skipcore.boards.flow import build
-    from skipcore.hdl.generate import artifact_digest
+    from skipcore.golden.artifact import artifact_digest
 
     out = Path(args.out) / f"build-{point_name(lanes, events)}"
     key = {"artifact": artifact_digest(art), "lanes": lanes, "board": args.board, "freq": args.freq,

@@ -91,7 +91,7 @@ def elaborate_point(model: Path, lanes: int, events: int, board: str, work: Path
     art = load(model)
     params = BridgeParams(link=LinkFormat.from_artifact(art), divisor=uart_divisor(target.clock_hz, DEFAULT_BAUD),
                           clock_hz=target.clock_hz, baud=DEFAULT_BAUD, layers=len(art.layers),
-                          artifact_id=artifact_id(art, model))
+                          artifact_id=artifact_id(art))
     top = BoardTop(UARTBridge(make_core(art, lanes, debug=False, events=events), params))
     plan = target.platform().build(top, name="top", build_dir=str(folder / "build"), do_build=False,
                                    do_program=False, synth_opts=target.synth_opts)

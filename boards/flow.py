@@ -15,7 +15,6 @@ The ``generic`` target stops after writing ``core.v``, ``core.json`` and ``READM
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from skipcore.errors import ConfigError, ToolError
+from skipcore.golden.artifact import artifact_digest
 from skipcore.outputs import atomic_path, atomic_write_text
 
 from .estimate import ResourceEstimate, check_fit, estimate, overflow_from_nextpnr
@@ -103,12 +103,9 @@ def _multipliers(art, lanes: int, events: int = 1) -> int:
     return sum(layer.multipliers for layer in plan.layers) + plan.readout.multipliers
 
 
-def artifact_id(art, path: Path | None) -> bytes:
-    """First 8 bytes of the SHA-256 that ``skipcore generate`` records for the artifact."""
-    if path is not None and Path(path).is_file():
-        return hashlib.sha256(Path(path).read_bytes()).digest()[:8]
-    from skipcore.hdl.generate import artifact_digest
-
+def artifact_id(art) -> bytes:
+    """The 8-byte artifact ID stamped into the bridge: the first 8 bytes of
+    :func:`golden.artifact.artifact_digest`, as core.json records it and the host checks it."""
     return bytes.fromhex(artifact_digest(art))[:8]
 
 
@@ -317,9 +314,8 @@ def _load(artifact):
     from skipcore.golden.artifact import Artifact, load
 
     if isinstance(artifact, Artifact):
-        return artifact.validate(), None
-    path = Path(artifact)
-    return load(path), path
+        return artifact.validate()
+    return load(Path(artifact))
 
 
 def build(
@@ -366,10 +362,10 @@ def build(
     seconds: dict[str, float] = {}
 
     start = time.monotonic()
-    art, art_path = _load(artifact)
+    art = _load(artifact)
     if target.family == "generic":
         outputs.prepare()
-        return _build_generic(art, art_path, target, out_dir, lanes, freq_mhz, progress, events)
+        return _build_generic(art, target, out_dir, lanes, freq_mhz, progress, events)
 
     pll_config = None
     clock_hz = target.clock_hz
@@ -390,7 +386,7 @@ def build(
 
     link = LinkFormat.from_artifact(art)
     params = BridgeParams(link=link, divisor=divisor, clock_hz=clock_hz, baud=baud, layers=len(art.layers),
-                          artifact_id=artifact_id(art, art_path))
+                          artifact_id=artifact_id(art))
     inventory = list(memories) if memories is not None else core_memories(art, lanes, events)
     inventory += [
         {"name": "board.event_queue", "width": link.index_bits + link.value_bits + 3,
@@ -530,14 +526,13 @@ def _clock_text(target: Target, pll_config) -> str:
 # generic: plain Verilog + notes
 
 
-def _build_generic(art, art_path, target: Target, out_dir: Path, lanes: int, freq_mhz, progress,
+def _build_generic(art, target: Target, out_dir: Path, lanes: int, freq_mhz, progress,
                    events: int = 1) -> BuildResult:
     from skipcore.hdl.generate import generate
 
     t0 = time.monotonic()
     with progress.stage("generating core.v"):
-        digest = hashlib.sha256(art_path.read_bytes()).hexdigest() if art_path else None
-        gen = generate(art, lanes=lanes, debug=False, digest=digest, events=events)
+        gen = generate(art, lanes=lanes, debug=False, events=events)
         atomic_write_text(out_dir / "core.v", gen.verilog)
         atomic_write_text(out_dir / "core.json", json.dumps(gen.json, indent=1))
         memories = gen.json["memories"]

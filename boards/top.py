@@ -746,5 +746,5 @@ def uart_top_verilog(art, *, clocks_per_bit: int | None = None, lanes: int = 1, 
         clocks_per_bit = uart_divisor(clock_hz, baud)
     params = BridgeParams(link=P.LinkFormat.from_artifact(art), divisor=clocks_per_bit, clock_hz=int(clock_hz),
                           baud=baud, layers=len(art.layers), queue_depth=queue_depth,
-                          artifact_id=artifact_id(art, None), timeout_cycles=timeout_bits * clocks_per_bit)
+                          artifact_id=artifact_id(art), timeout_cycles=timeout_bits * clocks_per_bit)
     return verilog.convert(UARTBridge(make_core(art, lanes, debug=False), params), name=name, emit_src=False)

@@ -11,6 +11,7 @@ Saving then loading gives back an equal :class:`Artifact` (``a == load(save(a))`
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -502,6 +503,26 @@ def arrays(art: Artifact) -> dict[str, np.ndarray]:
     for name, value in art.readout.arrays().items():
         out[f"readout.{name}"] = value
     return out
+
+
+def artifact_digest(art: Artifact) -> str:
+    """SHA-256 (hex) of the artifact's content: its file header, then every array as int64 ``.npy``.
+
+    The model's one identity: ``artifact_sha256`` in core.json, the 8-byte artifact ID a board
+    build stamps into the bridge and the host checks (boards/PROTOCOL.md), and the core caches.
+    A file saved twice keeps its digest (the ``.skc`` zip's bytes hold timestamps); any change of a
+    width, exponent, span, parameter or weight changes it.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps(_header(art), sort_keys=True, default=str).encode())
+    for name, arr in sorted(arrays(art).items()):
+        if arr is None:
+            continue
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
+        h.update(name.encode())
+        h.update(buf.getvalue())
+    return h.hexdigest()
 
 
 def save(art: Artifact, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -40,9 +40,6 @@ with one more stage in ``c`` (the adder tree of the E weight words).
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +48,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
-from skipcore.golden.artifact import Artifact, arrays as artifact_arrays
+from skipcore.golden.artifact import Artifact, artifact_digest
 from skipcore.golden.cycles import cycle_bounds as golden_cycle_bounds, spike_counts
 
 from .core import SkipCore
@@ -79,32 +76,6 @@ class GeneratedCore:
     plan: CorePlan
     verilog: str
     json: dict[str, Any]
-
-
-def artifact_digest(art: Artifact) -> str:
-    """SHA-256 of a canonical serialisation of ``art`` (header JSON, then every array).
-
-    The CLI records the SHA-256 of the ``model.skc`` file instead (a zip with timestamps, so its
-    bytes are not a function of the artifact alone).
-    """
-    header = {
-        "input": vars(art.input), "widths": vars(art.widths),
-        "layers": [{k: getattr(l, k) for k in ("kind", "span", "input_shift", "decay_mode", "reset")}
-                   | ({"options": l.options} if l.options else {}) for l in art.layers],
-        "readout": {k: getattr(art.readout, k) for k in ("kind", "mode", "decay_mode", "skip_steps")},
-        "provenance": art.provenance,
-    }
-    arrays = artifact_arrays(art)
-    h = hashlib.sha256()
-    h.update(json.dumps(header, sort_keys=True, default=str).encode())
-    for name, arr in sorted(arrays.items()):
-        if arr is None:
-            continue
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(arr, dtype=np.int64), allow_pickle=False)
-        h.update(name.encode())
-        h.update(buf.getvalue())
-    return h.hexdigest()
 
 
 def _ports(plan: CorePlan) -> dict[str, dict[str, Any]]:

@@ -23,10 +23,11 @@ def write_core(art, folder: str | os.PathLike, *, lanes: int, ring_depth: int | 
                digest: str | None = None, activity: dict | None = None, events: int = 1):
     """Generate the core for ``art`` and write ``folder/core.v`` and ``folder/core.json`` atomically.
 
-    ``digest`` defaults to ``hdl.generate.artifact_digest(art)``; ``activity`` is the cycle bound
+    ``digest`` defaults to ``golden.artifact.artifact_digest(art)``; ``activity`` is the cycle bound
     at a measured activity (``hdl.generate.activity_summary``). Returns the ``GeneratedCore``.
     """
-    from skipcore.hdl.generate import artifact_digest, generate
+    from skipcore.golden.artifact import artifact_digest
+    from skipcore.hdl.generate import generate
 
     result = generate(art, lanes=lanes, ring_depth=ring_depth, debug=debug,
                       digest=digest if digest is not None else artifact_digest(art), activity=activity,
@@ -63,7 +64,7 @@ def generate_core_dir(art, *, lanes: int, ring_depth: int | None = None, debug: 
     Without ``out`` the folder is a cache entry keyed by the artifact, the options and the source
     of ``hdl/`` (a changed generator never reuses an old core).
     """
-    from skipcore.hdl.generate import artifact_digest
+    from skipcore.golden.artifact import artifact_digest
     from skipcore.sim.runners import file_lock
 
     if out is not None:

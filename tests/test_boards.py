@@ -284,10 +284,12 @@ def test_host_checks_the_artifact_id(tmp_path):
     dev = FakeDevice(art, queue_depth=8)
     with pytest.raises(P.ProtocolError, match="built from another model"):
         Host(dev, max_reads=1).check_artifact(path)
-    import hashlib
+    from skipcore.golden.artifact import artifact_digest, load
 
-    dev.info = dataclasses.replace(dev.info, artifact_id=hashlib.sha256(path.read_bytes()).digest()[:8])
+    dev.info = dataclasses.replace(dev.info, artifact_id=bytes.fromhex(artifact_digest(art))[:8])
     Host(dev, max_reads=1).check_artifact(path)
+    # the same model saved again (other zip bytes) is the same model
+    Host(dev, max_reads=1).check_artifact(save(load(path), tmp_path / "again.skc"))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -142,6 +142,34 @@ def test_random_artifacts_round_trip(tmp_path):
         assert A.load(path) == art
 
 
+def test_artifact_digest_is_the_content_not_the_file(tmp_path):
+    """The model's identity (core.json, the board's artifact ID): a file saved twice keeps it, any
+    change of an exponent, a width or a weight changes it."""
+    import copy
+    import dataclasses
+
+    art = random_artifact(np.random.default_rng(3), layer_sizes=[5], weight_exps=True)
+    first = A.save(art, tmp_path / "a.skc")
+    second = A.save(A.load(first), tmp_path / "b.skc")
+    digest = A.artifact_digest(art)
+    assert A.artifact_digest(A.load(first)) == A.artifact_digest(A.load(second)) == digest
+    def with_layer(**changes):
+        layer = copy.copy(art.layers[0])
+        vars(layer).update(changes)
+        return dataclasses.replace(art, layers=[layer])
+
+    readout = copy.copy(art.readout)
+    readout.weight_exp += 1
+    changed = [
+        with_layer(input_exp=art.layers[0].input_exp + 1),
+        with_layer(w_in=art.layers[0].w_in ^ 1),
+        dataclasses.replace(art, widths=dataclasses.replace(art.widths, trace_bits=art.widths.decay_bits)),
+        dataclasses.replace(art, readout=readout),
+    ]
+    digests = {A.artifact_digest(other) for other in changed}
+    assert digest not in digests and len(digests) == len(changed)
+
+
 def test_batched_equals_whole(tmp_path):
     rng = np.random.default_rng(2)
     art = random_artifact(rng, layer_sizes=[6, 5])

@@ -15,7 +15,8 @@ from skipcore.errors import ConfigError
 from skipcore.golden.artifact import save
 from skipcore.golden.random import random_artifact
 from skipcore.hdl import plan as plan_module
-from skipcore.hdl.generate import BOUND_FORMULA, activity_summary, artifact_digest, core_json, generate
+from skipcore.golden.artifact import artifact_digest
+from skipcore.hdl.generate import BOUND_FORMULA, activity_summary, core_json, generate
 from skipcore.hdl.plan import pack_lanes, plan_core
 
 INTERFACE_PORTS = ("in_valid", "in_ready", "in_index", "in_value", "in_end_step", "in_end_seq",

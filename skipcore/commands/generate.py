@@ -8,8 +8,6 @@ split of the artifact's dataset when ``--data`` is given, otherwise on random in
 from __future__ import annotations
 
 import argparse
-import hashlib
-from pathlib import Path
 
 import numpy as np
 
@@ -64,14 +62,6 @@ def measure_activity(art, plan, *, data: str | None, samples: int, steps: int, s
     return activity_summary(plan, gold.input_events, gold.spikes, source)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run(args: argparse.Namespace) -> int:
     from skipcore.cores import CORE_FILES, write_core
     from skipcore.golden.artifact import load
@@ -99,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                 seed=args.seed)
     plan.prepare()
     write_core(art, out, lanes=args.lanes, ring_depth=args.ring_depth, debug=not args.no_debug,
-               digest=_sha256_file(Path(args.artifact)), activity=activity, events=args.events)
+               activity=activity, events=args.events)
     core_v = out / "core.v"
     layers = ", ".join(f"L{l.index}: {l.neurons}/{l.lanes} lanes, {l.events} events/cycle, c={l.constant_cycles}"
                        for l in core_plan.layers)
