@@ -196,10 +196,11 @@ class LayerPlan:
 
     @property
     def bank_group(self) -> int:
-        """Banks of one group of the two-level bank multiplexer (a power of two, about the square
-        root of the banks; all of them with at most ``BANK_MUX_BANKS`` banks: one level)."""
+        """Banks of one group of the two-level bank multiplexer (a power of two, at most the square
+        root of the banks: a group's block RAMs lie closer together; all of them with at most
+        ``BANK_MUX_BANKS`` banks: one level)."""
         banks = self.weight_banks
-        return banks if banks <= BANK_MUX_BANKS else 1 << -(-ceil_log2(banks) // 2)
+        return banks if banks <= BANK_MUX_BANKS else 1 << (ceil_log2(banks) // 2)
 
     @property
     def constant_cycles(self) -> int:
