@@ -36,9 +36,13 @@ against Yosys' own DP16KD mapping.
 
 Multipliers: Yosys 0.70's ``synth_ecp5`` maps a product to a combinational MULT18X18D and packs
 no register into it, and at speed grade 6 that block's input-to-output delay alone is about 4 ns
-(nextpnr: register -> MULT18X18D -> register 6.9 ns, 144 MHz), while its output register ends
-the path at the block (5.3 ns, 188 MHz). :func:`registered_multiplier` therefore builds the
-product from MULT18X18Ds with ``REG_OUTPUT_CLK="CLK0"``; see there for the operand rules.
+(nextpnr: register -> MULT18X18D -> register 6.9 ns, 144 MHz). With its output register only,
+a fabric register -> the block's output register is still 7.5 ns (the block's setup to its own
+output register, 3.5 ns, plus the routing to it: 134 MHz in the demo core). With its input
+registers too (``REG_INPUTA_CLK``, ``REG_INPUTB_CLK``) the multiplier runs between the block's own
+registers and a fabric path ends at the block's input. :func:`registered_multiplier` therefore
+builds the product (:func:`hdl.arith.registered_product`: two cycles after the operands) from
+MULT18X18Ds with input and output registers; see there for the operand rules.
 tests/test_hdl_units.py plays these blocks from their pins against ``a * b``.
 """
 from __future__ import annotations
@@ -247,13 +251,15 @@ def _fits_signed(value: Value, bits: int) -> bool:
 
 
 def registered_multiplier(m, a, b, *, name: str):
-    """``a * b`` a cycle later from MULT18X18Ds with their output registers, or None.
+    """``a * b`` two cycles later from MULT18X18Ds with their input and output registers, or None.
 
     When both operands fit in :data:`MULT_BITS` signed bits that is one block. When only one
     does, the other is cut into 17-bit unsigned pieces and a signed top piece, one block each,
     and the returned value is the sum of the registered partial products shifted into place:
-    that adder follows the registers, in the cycle of the consumer. With both operands wider it
-    returns None (the caller keeps its plain register). The pin use is Yosys's own
+    that adder follows the registers, in the cycle of the consumer, which then holds it and its
+    own adder in series (only an operand wider than 18 signed bits is cut, e.g. a neuron state
+    of more than 18 bits; none of the demo core's). With both operands wider it
+    returns None (the caller keeps its plain registers). The pin use is Yosys's own
     (``lattice/dsp_map_18x18.v``), both operands sign-extended to 18 bits
     (``SIGNEDA = SIGNEDB = 1``). The blocks are the submodules ``name`` (one block) or
     ``name_0``, ``name_1``, ... of ``m``.
@@ -281,8 +287,8 @@ def registered_multiplier(m, a, b, *, name: str):
 
 
 def _mult18x18d(m, a, b, *, name: str):
-    """One MULT18X18D with its output register: the 36-bit signed product of two operands of at
-    most 18 signed bits, a cycle later."""
+    """One MULT18X18D with its input registers and its output register: the 36-bit signed product
+    of two operands of at most 18 signed bits, two cycles later."""
     wide_a = Signal(MULT_BITS, name=f"{name}_a")
     wide_b = Signal(MULT_BITS, name=f"{name}_b")
     out = Signal(2 * MULT_BITS, name=f"{name}_p")
@@ -296,6 +302,8 @@ def _mult18x18d(m, a, b, *, name: str):
         ports[f"o_P{i}"] = out[i]
     m.submodules[name] = Instance(
         "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
         p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0", p_RESETMODE="SYNC",
         p_GSR="DISABLED",
         i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1), i_SOURCEB=Const(0, 1),
@@ -307,7 +315,7 @@ def _mult18x18d(m, a, b, *, name: str):
 
 def ecp5_platform(platform_class):
     """A subclass of the amaranth-boards ECP5 ``platform_class`` whose RegisteredROMs are DP16KDs
-    and whose registered products are MULT18X18Ds with their output registers."""
+    and whose registered products are MULT18X18Ds with their input and output registers."""
 
     class Platform(platform_class):
         def get_registered_rom(self, rom):

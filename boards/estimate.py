@@ -796,7 +796,7 @@ def design_multipliers(plan, family: str = "ecp5") -> int:
         per_lane = 0
         if layer.input_kind != "spike":  # E products per lane with E events per cycle
             per_lane += layer.events * dsps_for(layer.weight_bits, layer.input_bits, family)
-        # on ECP5 every unit product is a MULT18X18D instance with its output register
+        # on ECP5 every unit product is a MULT18X18D instance with its input and output registers
         # (hdl.arith.registered_product), so a product by a constant is no longer made of adders
         if family == "ecp5" or not constant_products(layer):
             per_lane += layer.unit_kind.multipliers(layer) * dsps_for(layer.state_bits, layer.decay_bits, family)

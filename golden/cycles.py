@@ -7,10 +7,13 @@ the layer's own spikes of step ``t - 1`` for kinds whose unit takes them as even
 ``own_spans[l] = 1``). For such a layer the constant also holds ``groups`` more cycles: the engine
 spends exactly one cycle per group word of S[t-1] when it moves to the next one
 (``hdl.plan.LayerPlan.constant_cycles``: issue-to-write stages + unit input register + unit latency
-+ 1 + groups; issue 12 added the issue register and the unit input register and a stage to the
-LIF and ALIF units: 8 for LIF and STC-LIF, 9 for ALIF, one more with multi-bit inputs, one more
-for a weight ROM in banks, one more for over four banks: issue 12 item 1 registers the word of
-each group of banks before the group multiplexer). The generator
++ 1 + groups; issue 12 added the issue register and the unit input register, a stage to the
+LIF and ALIF units, and the multipliers' operand registers, another stage of the LIF, CUBA and ALIF
+units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, two more with multi-bit inputs (the
+product's operand, product and fabric registers), one more for a weight ROM in banks (two with
+multi-bit inputs: the bank multiplexer is registered before the multiplier), one more for over
+four banks (issue 12 item 1 registers the word of each group of banks before the group
+multiplexer)). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

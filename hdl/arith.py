@@ -5,7 +5,7 @@ These build combinational logic only; the components decide where the registers 
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed, unsigned
 
 __all__ = ["saturate", "above_max", "decay", "registered_decay", "registered_product", "signed_max", "signed_min"]
 
@@ -62,35 +62,40 @@ def decay(v, a, decay_bits: int, mode: str):
 
 
 def registered_decay(m, v, a, decay_bits: int, mode: str, platform, *, name: str):
-    """:func:`decay` one cycle after its operands (``mult``: the product in the register, see
-    :func:`registered_product`, the shift after it is wiring)."""
+    """:func:`decay` two cycles after its operands, as :func:`registered_product` (``mult``: the
+    product in its register, the shift after it is wiring; ``shift``: the operands registered,
+    then the decay)."""
     if mode == "mult":
         product = registered_product(m, a.as_unsigned(), v.as_signed(), platform, name=f"{name}_product")
         return product >> decay_bits
-    value = decay(v, a, decay_bits, mode)
+    v_reg, a_reg = Signal(signed(len(v)), name=f"{name}_v"), Signal(unsigned(len(a)), name=f"{name}_a")
+    m.d.sync += [v_reg.eq(v.as_signed()), a_reg.eq(a.as_unsigned())]
+    value = decay(v_reg, a_reg, decay_bits, mode)
     reg = Signal(value.shape(), name=name)
     m.d.sync += reg.eq(value)
     return reg
 
 
 def registered_product(m, a, b, platform, *, name: str) -> Value:
-    """``a * b`` one cycle after its operands: ``m.d.sync += p.eq(a * b)``, ``p`` returned.
+    """``a * b`` two cycles after its operands: the operands in registers, then the product in a
+    register (``p`` returned). A neuron unit or engine that uses it spends two pipeline stages on
+    it; in the first, nothing but the operands' own registers (or logic in front of them).
 
     A platform with a ``get_registered_multiplier(m, a, b, name=...)`` hook may build the product
-    from its own multiplier blocks with their output registers instead (the ECP5 platforms of the
-    build flow: MULT18X18D, ``boards/ecp5_primitives.py``, where Yosys packs no register into the
-    block); the hook returns the registered product (any sum after the registers is in the cycle
-    of the consumer, which should add nothing but one more term to it) or None for operands it
-    does not take. Without the hook (simulation, iCE40, where Yosys packs the register into
-    SB_MAC16, plain Verilog), or when it returns None, it is the plain register.
+    from its own multiplier blocks with their input and output registers instead (the ECP5
+    platforms of the build flow: MULT18X18D, ``boards/ecp5_primitives.py``, where Yosys packs no
+    register into the block; no path then runs from the fabric through the multiplier); the hook
+    returns the product, two cycles after the operands, or None for operands it does not take.
+    Without the hook (simulation, iCE40, where Yosys packs the registers into SB_MAC16, plain
+    Verilog), or when it returns None, it is the two plain register stages.
     """
     a, b = Value.cast(a), Value.cast(b)
-    product = a * b
-    p = Signal(product.shape(), name=name)
+    p = Signal((a * b).shape(), name=name)
     hook = getattr(platform, "get_registered_multiplier", None)
     registered = None if hook is None else hook(m, a, b, name=name)
     if registered is None:
-        m.d.sync += p.eq(product)
+        a_reg, b_reg = Signal(a.shape(), name=f"{name}_a"), Signal(b.shape(), name=f"{name}_b")
+        m.d.sync += [a_reg.eq(a), b_reg.eq(b), p.eq(a_reg * b_reg)]
     else:
         m.d.comb += p.eq(registered)
     return p

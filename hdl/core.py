@@ -52,7 +52,7 @@ class SkipCore(wiring.Component):
 
     Latency: a step's output word appears after the step went through every layer (each layer's
     bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 4 cycles of queues and idle per layer)
-    and the readout (spikes + M + 5 cycles). Throughput: one step per slowest-stage time (the
+    and the readout (spikes + M + 6 cycles). Throughput: one step per slowest-stage time (the
     slowest layer's bound + 2, or the readout's).
 
     Sequences follow each other back-to-back: each engine resets its own state after the last

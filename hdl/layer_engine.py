@@ -16,6 +16,13 @@ from .stream import bundle_signature, event_signature, word_signature
 __all__ = ["LayerEngine"]
 
 
+def _or_all(terms):
+    """The OR of equal-width values, as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 def _tree_sum(terms):
     """Sum of ``terms`` as a balanced tree of adders (depth ceil(log2(len))."""
     while len(terms) > 1:
@@ -29,7 +36,9 @@ class LayerEngine(wiring.Component):
     Neuron ``i`` is lane ``i % P`` of group ``i // P``. One step of the layer (contract section 3):
 
     1. **Accumulate** (``ACC``). Each event (an input event from ``i_ev`` or a recurrent event from
-       ``i_rec``, recurrent first when both are waiting) adds one weight row to the accumulators:
+       ``i_rec``; both streams are read in the same cycles, and when both hand over an event the
+       recurrent one is issued first and the input one is held in a register, ``pend``, and issued
+       next) adds one weight row to the accumulators:
        G words of P weights, one word per cycle, times the event's value for the first layer's
        multi-bit inputs (``acc += w * x``). Pipeline: issue (combinational: which event, which
        row) -> stage 0 (issue register: the weight RAM address) -> stage 1 (weight word, a
@@ -37,9 +46,11 @@ class LayerEngine(wiring.Component):
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
        own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more register
-       holds the word of each group of ``LayerPlan.bank_group`` banks, chosen at the bank
-       register, so that no multiplexer spans the block RAMs of the whole chip] -> [product w * x, only for
-       count/real inputs] -> stage RD
+       holds the word of each group of ``LayerPlan.bank_group`` banks, so that no multiplexer
+       spans the block RAMs of the whole chip] -> [product w * x, only for
+       count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
+       block's) and a fabric register; four with banks, the bank multiplexer registered before
+       the block] -> stage RD
        (accumulator word, a register ``acc_op``: the RAM is read one stage earlier) -> stage
        WR = RD + 1 (accumulator write). The accumulator read port is transparent for the write
        of the op two stages ahead and the write data of the op one stage ahead are forwarded into
@@ -63,7 +74,8 @@ class LayerEngine(wiring.Component):
        DP16KD is 1024 x 18), each further pair a copy. Copies rather than banks
        by address because the E rows of a bundle are arbitrary (any two may fall in one bank);
        iCE40's SB_RAM40_4K has a single read port, so Yosys duplicates each two-port copy there.
-    2. **Update** (``UPDATE``): in the cycle that consumes the two step markers (input and replay)
+    2. **Update** (``UPDATE``): in the cycle in which both step markers (input and replay) have
+       been taken (each is taken, and kept in a flag, as soon as it is at its stream's head)
        group 0 is issued, then groups 1 .. G-1, one per cycle. At stage RD the accumulator (cleared
        at WR), state and parameter RAMs are read; at WR ``acc = (ff >> s) + bias + rec`` and
        the state (zero on a first step) are registered (stage UI, so that no unit's multiplier
@@ -83,11 +95,12 @@ class LayerEngine(wiring.Component):
         c = (WR + 1) + 1 + unit latency + 1 (+ G)
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
-    for spike inputs and 6 + unit latency for the first layer's count or real inputs, one more
-    with weight banks, one more with over ``BANK_MUX_BANKS`` banks, one more with E > 1, where the events count in bundles:
+    for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
+    with weight banks (two with count or real inputs), one more with over ``BANK_MUX_BANKS``
+    banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
-    latency is the kind's: LIF 3, ALIF 4, STC 3; a layer with own events adds G, one cycle per
+    latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
     Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
     streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
@@ -125,6 +138,8 @@ class LayerEngine(wiring.Component):
     -------
     i_ev : ``In(event_signature(input_index_bits[, value]))``
         Input events and the step marker (E > 1: ``bundle_signature(input_index_bits, E[, value])``).
+        ``ready`` depends on the engine's registers only (so does ``i_rec.ready``): no path runs
+        from a stream's valid or payload through the engine back into a stream's register.
     i_step_ready : ``In(1)``
         A whole step is queued at ``i_ev``.
     i_rec : ``In(event_signature(rec_index_bits))`` (only with span > 0)
@@ -222,7 +237,9 @@ class LayerEngine(wiring.Component):
                     bank_ports[e].append(port)
         m.submodules.acc = amem = memory.Memory(shape=data.ArrayLayout(pl.acc_layout, P), depth=G, init=[])
         acc_wp = amem.write_port()
-        acc_rp = amem.read_port(transparent_for=(acc_wp,))
+        # ops on the same group come at least G cycles apart (every event, bundle and update issues
+        # the groups 0 .. G-1 in order): the read needs the transparency (below) only with G <= 2
+        acc_rp = amem.read_port(transparent_for=(acc_wp,) if G <= 2 else ())
         state_layout = pl.state_layout
         m.submodules.state = smem = memory.Memory(shape=data.ArrayLayout(state_layout, P), depth=G, init=[])
         st_wp = smem.write_port()
@@ -282,32 +299,30 @@ class LayerEngine(wiring.Component):
                 w_words.append(bank_ports[e][0].data)          # stage 1
             else:
                 bank_bits = ceil_log2(bank_words)
-                sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(range(banks), name=f"bank_sel2{sfx}")
-                m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(sel1)]
+                # the bank select one-hot in stage 2: the multiplexer is an AND-OR of the banks'
+                # words (two LUT levels; it may feed a multiplier block's input register)
+                sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(banks, name=f"bank_sel2{sfx}")
+                m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(Const(1, banks) << sel1)]
                 held = []
-                for addr, word in bank_ports[e]:
+                for k, (addr, word) in enumerate(bank_ports[e]):
                     m.d.comb += addr.eq(s0_addr[e][:len(addr)])
-                    held.append(word)                           # registered by the RegisteredROM
+                    held.append(Mux(sel2[k], word, 0))          # registered by the RegisteredROM
                 group = pl.bank_group
                 if group == banks:
-                    w_words.append(Array(held)[sel2])           # stage 2
+                    w_words.append(_or_all(held))               # stage 2
                 else:
-                    # over BANK_MUX_BANKS banks: the word of each group of banks is registered
-                    # (stage 3, near its block RAMs), then the group is chosen
-                    inner = ceil_log2(group)
-                    sel3 = Signal(range(-(-banks // group)), name=f"bank_sel3{sfx}")
-                    m.d.sync += sel3.eq(sel2 >> inner)
+                    # over BANK_MUX_BANKS banks: the AND-OR of each group of banks is registered
+                    # (stage 3, near its block RAMs; 0 but in the chosen bank's group), then OR-ed
                     chosen = []
                     for k in range(0, banks, group):
                         word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
-                        members = held[k:k + group]
-                        m.d.sync += word.eq(Array(members)[sel2[:inner]] if len(members) > 1 else members[0])
+                        m.d.sync += word.eq(_or_all(held[k:k + group]))
                         chosen.append(word)
-                    w_words.append(Array(chosen)[sel3])         # stage 3
+                    w_words.append(_or_all(chosen))             # stage 3
         WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3   # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
-        RD = WB + int(multibit) + int(E > 1)
+        RD = WB + int(multibit) * (2 + int(banks > 1)) + int(E > 1)
         WR = RD + 1
         issued = dict(valid=iss_valid, upd=iss_upd, g=iss_g, last=iss_last, rec=iss_rec, own=iss_own)
         issued |= {("val" if E == 1 else f"val{e}"): iss_val[e] for e in range(E)}
@@ -334,10 +349,15 @@ class LayerEngine(wiring.Component):
             for p in range(P):
                 w = w_words[e][p * W:(p + 1) * W].as_signed()
                 if multibit:
-                    w_reg = Signal(signed(W), name=f"w{p}{sfx}")
-                    m.d.sync += w_reg.eq(w)   # the product in a multiplier block's register on ECP5
-                    m.d.comb += prod[p].eq(registered_product(m, w_reg, stages[WB + 1][val_name], platform,
-                                                              name=f"prod{p}{sfx}_product"))
+                    # two cycles (operand and product registers; on ECP5 a multiplier block's),
+                    # then a fabric register: no adder starts at a multiplier block's output; the
+                    # bank multiplexer's output is registered before the block
+                    x = stages[WB][val_name]
+                    if banks > 1:
+                        w_reg = Signal(signed(W), name=f"w{p}{sfx}")
+                        m.d.sync += w_reg.eq(w)
+                        w, x = w_reg, stages[WB + 1][val_name]
+                    m.d.sync += prod[p].eq(registered_product(m, w, x, platform, name=f"prod{p}{sfx}_product"))
                 elif E == 1:
                     m.d.sync += prod[p].eq(w)
                 else:
@@ -397,6 +417,14 @@ class LayerEngine(wiring.Component):
             rec_marker = Const(1)
             start_ok = self.i_step_ready & self.o_space_ok
         in_event = i_ev.valid & ~i_ev.payload.end_step
+        # the markers of the step taken so far (each stream's marker is taken as soon as it is at
+        # the head; the update starts once both are taken)
+        rec_done = Signal() if has_rec else Const(1)
+        ev_done = Signal()
+        # both streams are read in the same cycles; when both hand over an event, the recurrent
+        # one is issued and the input one waits in ``pend`` (issued next, while neither is read)
+        pend_valid = Signal() if has_rec else Const(0)
+        pend = Signal.like(i_ev.payload, name="pend") if has_rec else None
 
         def issue_update(g):
             m.d.comb += [iss_valid.eq(1), iss_upd.eq(1), iss_g.eq(g), iss_last.eq(g == G - 1)]
@@ -410,6 +438,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += [in_state[here].eq(0), in_state[there].eq(1)]
 
         unconditional = []
+        # Both streams' ready come from engine registers only: the state (ACC, not busy with a
+        # row, nothing pending) and the stream's marker flag. No ready depends on a stream's
+        # valid or payload or on the take decision, so no path runs from one stream's register
+        # through the engine into a stream's register (timing closure on iCE40). An event is
+        # issued in every cycle in which one is there (from pend or a stream), as before.
+        free = in_state["ACC"] & ~busy & ~pend_valid
+        if has_rec:
+            m.d.comb += self.i_rec.ready.eq(free & ~rec_done)
+        m.d.comb += i_ev.ready.eq(free & ~ev_done)
         with m.If(in_state["INIT"]):
             m.d.comb += [acc_wp.addr.eq(init_g), acc_wp.data.eq(0), acc_wp.en.eq(1)]
             m.d.sync += init_g.eq(init_g + 1)
@@ -455,20 +492,39 @@ class LayerEngine(wiring.Component):
                 take_rec = Signal()
                 take_val = [Signal(val_shape, name=f"take_val{e}") for e in range(E)]
                 take_own = Signal()
+                # what the streams hand over in this cycle (their ready is high: ACC, not busy,
+                # nothing pending, marker not yet taken)
+                rec_event_taken = ~pend_valid & ~rec_done & rec_event
+                ev_event_taken = ~pend_valid & ~ev_done & in_event
+                rec_marker_taken = ~pend_valid & ~rec_done & rec_marker
+                ev_marker_taken = ~pend_valid & ~ev_done & ev_marker
                 if has_rec:
-                    with m.If(rec_event):
-                        m.d.comb += [take.eq(1), take_rec.eq(1), self.i_rec.ready.eq(1)]
-                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
-                            select_base(e, index * G + pl.fan_in * G, "rec_base")
-                            m.d.comb += take_val[e].eq(used)
-                with m.Elif(in_event) if has_rec else m.If(in_event):
-                    m.d.comb += [take.eq(1), i_ev.ready.eq(1)]
-                    for e, (index, value, used) in enumerate(self._slots(i_ev.payload, pl)):
-                        select_base(e, index * G, "in_base")
+                    with m.If(rec_marker_taken):
+                        m.d.sync += rec_done.eq(1)
+                with m.If(ev_marker_taken):
+                    m.d.sync += [ev_done.eq(1), end_seq.eq(i_ev.payload.end_seq)]
+
+                def take_input(payload, name):
+                    m.d.comb += take.eq(1)
+                    for e, (index, value, used) in enumerate(self._slots(payload, pl)):
+                        select_base(e, index * G, name)
                         if multibit:
                             m.d.comb += take_val[e].eq(Mux(used, value, 0) if E > 1 else value)
                         else:
                             m.d.comb += take_val[e].eq(used)
+                if has_rec:
+                    with m.If(pend_valid):
+                        take_input(pend, "pend_base")
+                        m.d.sync += pend_valid.eq(0)
+                    with m.Elif(rec_event_taken):
+                        m.d.comb += [take.eq(1), take_rec.eq(1)]
+                        for e, (index, _, used) in enumerate(self._slots(self.i_rec.payload, pl)):
+                            select_base(e, index * G + pl.fan_in * G, "rec_base")
+                            m.d.comb += take_val[e].eq(used)
+                        with m.If(ev_event_taken):
+                            m.d.sync += [pend.eq(i_ev.payload), pend_valid.eq(1)]
+                with m.Elif(ev_event_taken) if has_rec else m.If(ev_event_taken):
+                    take_input(i_ev.payload, "in_base")
                 if own:
                     with m.Elif(own_event):
                         m.d.comb += [take.eq(1), take_own.eq(1)]
@@ -479,13 +535,12 @@ class LayerEngine(wiring.Component):
                         nxt_g = scan_g + 1
                         m.d.sync += [scan_g.eq(nxt_g),
                                      scan_mask.eq(Mux(first | (nxt_g >= G), 0, prev[nxt_g]))]
-                with m.Elif(ev_marker & rec_marker & scan_done):
-                    # both markers: the step's events are all issued; group 0's update goes
-                    # out in this same cycle
-                    m.d.comb += i_ev.ready.eq(1)
+                with m.Elif((ev_done | ev_marker_taken) & (rec_done | rec_marker_taken) & scan_done):
+                    # both markers taken (now or before): the step's events are all issued;
+                    # group 0's update goes out in this same cycle
                     if has_rec:
-                        m.d.comb += self.i_rec.ready.eq(1)
-                    m.d.sync += end_seq.eq(i_ev.payload.end_seq)
+                        m.d.sync += rec_done.eq(0)
+                    m.d.sync += ev_done.eq(0)
                     issue_update(0)
                     if G > 1:
                         m.d.sync += upd_g.eq(1)
@@ -530,13 +585,18 @@ class LayerEngine(wiring.Component):
         # RD (acc_op), so that the read-modify-write at WR starts at a register, not at the RAM's
         # read data (a LUT RAM: its read is combinational from the address register). The read
         # is transparent for the write of the op two stages ahead; the op one stage ahead (at WR
-        # while this one is at RD) writes too late for it, so its write data are forwarded.
+        # while this one is at RD) writes too late for it, so its write data are forwarded. Both
+        # can be the same group only with G <= 2 (forwarding: G = 1); otherwise the RAM's word
+        # goes straight into acc_op (no multiplexer after the LUT RAM's read).
         wr_rec, wr_valid, wr_upd, wr_g, wr_last = s_wr["rec"], s_wr["valid"], s_wr["upd"], s_wr["g"], s_wr["last"]
         m.d.comb += [acc_rp.addr.eq(stages[RD - 1]["g"]), st_rp.addr.eq(s_rd["g"])]
         if p_rp is not None:
             m.d.comb += p_rp.addr.eq(s_rd["g"])
         acc_op = Signal(data.ArrayLayout(pl.acc_layout, P), name="acc_op")
-        m.d.sync += acc_op.eq(Mux(wr_valid & (wr_g == s_rd["g"]), acc_wp.data.as_value(), acc_rp.data.as_value()))
+        if G == 1:
+            m.d.sync += acc_op.eq(Mux(wr_valid, acc_wp.data.as_value(), acc_rp.data.as_value()))
+        else:
+            m.d.sync += acc_op.eq(acc_rp.data)
 
         # ---- stage WR: accumulate, or update through the neuron units -------------------------
         wr_own = s_wr["own"]

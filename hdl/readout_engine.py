@@ -19,11 +19,11 @@ class ReadoutEngine(wiring.Component):
     Per step:
 
     1. ``ACC``: each spike event j (one per cycle) reads column j of ``w`` (one ROM word of
-       M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read
-       and two registers after it are the pipeline stages). The accumulators start each step at
-       ``bias_c`` (their reset value, reloaded in ``UPDATE``), so the update adds no bias.
-       ``DRAIN``, ``SETTLE``: two cycles after the marker, for the last event's word to reach
-       them (the ROM word is registered once more before the adders).
+       M * W bits) and adds it to M accumulator registers (all classes in parallel; the ROM read,
+       its output register and a fabric register are the pipeline stages: no adder starts at a
+       block RAM). The accumulators start each step at ``bias_c`` (their reset value, reloaded
+       in ``UPDATE``), so the update adds no bias. ``DRAIN`` and ``SETTLE``: two cycles after the
+       marker, for the last event's word to reach them.
     2. ``UPDATE``: one class per cycle, c = 0 .. M-1, the readout kind's update
        (``hdl.readouts``): ``m_c = sat_R(m_c + acc_c)`` (``sum``), ``sat_R(decay(m_c, alpha_c) +
        acc_c)`` (``leaky``) or the ALIF output neuron with ``m_c = u_c`` (``alif``). ``m``,
@@ -74,8 +74,9 @@ class ReadoutEngine(wiring.Component):
         m = Module()
         pl = self._plan
         M, W, R = pl.classes, pl.weight_bits, pl.readout_bits
-        # the ROM's read data are registered (s2) before the adders: no adder starts at a block-RAM
-        # output (a RegisteredROM: on ECP5 that register is the block RAM's own)
+        # the ROM's read data are registered (s2: a RegisteredROM, on ECP5 the block RAM's own
+        # output register) and again in the fabric (s3) before the adders: no adder starts at a
+        # block RAM (the routing from it is long)
         m.submodules.weights = wrom = RegisteredROM(width=M * W, depth=pl.neurons, init=pl.weight_words)
         m.d.comb += wrom.addr[0].eq(self.i_ev.payload.index)
 
@@ -101,9 +102,12 @@ class ReadoutEngine(wiring.Component):
                  for name, shape in kind.state_shapes(pl).items()}
         # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
         # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
-        # holds that class then (ACC: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
+        # holds that class then (ACC, DRAIN: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
         # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
-        # no multiplexer sits in front of prepare's multiplier (timing closure)
+        # no multiplexer sits in front of prepare's multiplier (timing closure). A kind that
+        # registers its own results (prepare_registers: hdl.arith.registered_product, whose
+        # operands are registered first, on ECP5 in the multiplier block) gets that position's
+        # value itself, and its operand registers are those registers.
         operands = []
 
         def pick(chain):
@@ -114,7 +118,8 @@ class ReadoutEngine(wiring.Component):
             return reg
 
         def load_operands(position):
-            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
+            domain = m.d.comb if kind.prepare_registers else m.d.sync
+            domain += [reg.eq(chain[position % M]) for reg, chain in operands]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
@@ -131,11 +136,8 @@ class ReadoutEngine(wiring.Component):
         best_idx = Signal(range(M))
         end_seq = Signal()
 
-        s2_valid = Signal()
-        # the ROM word is registered once more before the adders: the ROM's block RAMs sit far
-        # from the accumulators (on the SHD-size ECP5 build the route alone took 5 ns)
-        s3_valid = Signal()
-        s3_word = Signal(M * W, name="s3_word", reset_less=True)
+        s2_valid, s3_valid = Signal(), Signal()
+        s3_word = Signal.like(wrom.data[0], name="s3_word")   # the ROM word in a fabric register
         m.d.sync += [s1_valid.eq(0), s2_valid.eq(s1_valid), s3_valid.eq(s2_valid), s3_word.eq(wrom.data[0])]
         with m.If(s3_valid):
             for c in range(M):
@@ -165,8 +167,13 @@ class ReadoutEngine(wiring.Component):
                 m.d.sync += chain[M - 1].eq(fin_extra[name])
 
         # argmax, one cycle behind the finished value
-        m.d.sync += [new.eq(value), new_valid.eq(pend_valid), new_cls.eq(pend_cls)]
-        with m.If(new_valid & ((new_cls == 0) | (new > best))):
+        # (its enable is one LUT after one carry chain: [new > best] is the sign of best - new, one
+        # bit wider, and whether new is class 0 comes registered beside it)
+        new_first = Signal()
+        m.d.sync += [new.eq(value), new_valid.eq(pend_valid), new_cls.eq(pend_cls), new_first.eq(pend_cls == 0)]
+        beaten = Signal(signed(R + 1))
+        m.d.comb += beaten.eq(best - new)
+        with m.If(new_valid & (new_first | beaten[-1])):
             m.d.sync += [best.eq(new), best_idx.eq(new_cls)]
 
         with m.FSM(init="ACC"):

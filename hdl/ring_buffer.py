@@ -123,14 +123,16 @@ class RingBuffer(wiring.Component):
         rp = slots.read_port(transparent_for=(wp,))
         last_base = (D - 1) * G
 
-        wr_base = Signal(range(D * G))
+        # the write address slot * G + group is a counter: every group comes once per step, in
+        # group order (ring_write_signature), so no adder sits in front of the RAM's write port
+        wr_addr = Signal(range(D * G))
         inner.d.comb += [
-            wp.addr.eq(wr_base + self.w.group),
+            wp.addr.eq(wr_addr),
             wp.data.eq(self.w.mask),
             wp.en.eq(self.w.valid),
         ]
-        with inner.If(self.w.step_done):
-            inner.d.sync += wr_base.eq(Mux(wr_base == last_base, 0, wr_base + G))
+        with inner.If(self.w.valid):
+            inner.d.sync += wr_addr.eq(Mux(wr_addr == last_base + G - 1, 0, wr_addr + 1))
 
         ahead = Signal(range(k + 1))              # replays produced - steps written
         started = Signal(range(k + 1))            # replays produced, saturating at span

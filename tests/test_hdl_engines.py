@@ -66,6 +66,16 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
                 await ctx.delay(1e-10)
                 take_in = ctx.get(eng.i_ev.ready)
                 take_rec = span and ctx.get(eng.i_rec.ready)
+                # both readys come from the engine's registers: what the streams offer changes neither
+                offered = [eng.i_ev.valid, eng.i_ev.payload.end_step]
+                offered += [eng.i_rec.valid, eng.i_rec.payload.end_step] if span else []
+                for sig in offered:
+                    was = ctx.get(sig)
+                    ctx.set(sig, 1 - was)
+                    await ctx.delay(1e-10)
+                    assert (ctx.get(eng.i_ev.ready), span and ctx.get(eng.i_rec.ready)) == (take_in, take_rec)
+                    ctx.set(sig, was)
+                await ctx.delay(1e-10)
                 if ctx.get(eng.o_words.valid):
                     p = ctx.get(eng.o_words.payload)
                     words.append((p.group, p.mask, p.end_step))

@@ -63,7 +63,7 @@ def test_lanes_clamped_and_widths(art):
     assert plan_core(art, lanes=1).layers[0].groups == 7
     layer = plan.layers[0]
     assert layer.split == (layer.input_shift > 0)
-    assert layer.acc_bits >= 2 and layer.constant_cycles == 9 and plan.layers[1].constant_cycles == 9
+    assert layer.acc_bits >= 2 and layer.constant_cycles == 11 and plan.layers[1].constant_cycles == 10
     # weight ROM: row j, group g holds w_in[g*P:(g+1)*P, j], zero-padded
     w = art.layers[0].w_in
     padded = np.zeros(10, dtype=np.int64)
@@ -103,7 +103,7 @@ def test_core_json_and_verilog(art, generated):
     assert [l["groups"] for l in info["layers"]] == [3, 2]
     assert [l["ring_depth"] for l in info["layers"]] == [3, 1]
     assert info["cycle_bound"]["formula"] == BOUND_FORMULA
-    assert info["cycle_bound"]["per_layer_constant"] == [9, 9]       # real-input LIF, spike ALIF
+    assert info["cycle_bound"]["per_layer_constant"] == [11, 10]     # real-input LIF, spike ALIF
     at = info["cycle_bound"]["at_measured_activity"]
     assert at["samples"] == 2 and at["per_step_max"] >= at["per_step_mean"] > 0
     names = [m["name"] for m in info["memories"]]

@@ -175,12 +175,13 @@ def _ecp5():
                                              (("u", 8), ("u", 9)), (("s", 20), ("u", 8)), (("u", 9), ("s", 24)),
                                              (("s", 10), ("u", 40)), (("s", 20), ("s", 20))])
 def test_registered_product(platform, shape_a, shape_b):
-    """hdl.arith.registered_product is ``a * b`` one cycle later, at the operands' edges too. On an
-    ECP5 (the platform's ``get_registered_multiplier`` hook, boards/ecp5_primitives.py) it is one
-    MULT18X18D with its output register when both operands fit in 18 signed bits, one per piece
-    of the wider operand when one does, none when neither does: the test plays each block
-    (P = A * B of the 18-bit two's complement pins, SIGNEDA/B high, into its output register)
-    from the pins the instance is given."""
+    """hdl.arith.registered_product is ``a * b`` two cycles later, at the operands' edges too, with
+    new operands every cycle. On an ECP5 (the platform's ``get_registered_multiplier`` hook,
+    boards/ecp5_primitives.py) it is one MULT18X18D with its input and output registers when both
+    operands fit in 18 signed bits, one per piece of the wider operand when one does, none when
+    neither does: the test plays each block from the pins the instance is given (the A and B pins,
+    18-bit two's complement with SIGNEDA/B high, into the input registers at one edge, their
+    product into the output register at the next)."""
     from amaranth.hdl import Instance, Module, Signal, signed, unsigned
 
     from skipcore.hdl.arith import registered_product
@@ -202,8 +203,13 @@ def test_registered_product(platform, shape_a, shape_b):
         wide = max(shape_a[1], shape_b[1]) if not (fits(*shape_a) and fits(*shape_b)) else 0
         assert len(blocks) == (1 if not wide else -(-(wide - 1) // 17))
     for inst in blocks:
-        assert inst.type == "MULT18X18D" and inst.parameters["REG_OUTPUT_CLK"] == "CLK0"
-        assert inst.parameters.get("REG_INPUTA_CLK", "NONE") == "NONE"
+        assert inst.type == "MULT18X18D"
+        assert all(inst.parameters[f"REG_{r}_CLK"] == "CLK0" for r in ("INPUTA", "INPUTB", "OUTPUT"))
+        assert all(inst.parameters.get(f"REG_{r}_CLK", "NONE") == "NONE" for r in ("INPUTC", "PIPELINE"))
+        assert all(inst.parameters[f"REG_{r}_CE"] == "CE0" and inst.parameters[f"REG_{r}_RST"] == "RST0"
+                   for r in ("INPUTA", "INPUTB", "OUTPUT"))
+        assert inst.ports["CLK0"][0].domain == "sync"
+        assert inst.ports["CE0"][0].value == 1 and inst.ports["RST0"][0].value == 0
     rng = np.random.default_rng(7)
 
     def values(signal):
@@ -219,20 +225,25 @@ def test_registered_product(platform, shape_a, shape_b):
         return word - (1 << 18) if word >> 17 else word
 
     async def bench(ctx):
-        for x, y in pairs:
+        held = [(0, 0)] * len(blocks)                     # the blocks' input registers
+        for x, y in pairs + [(0, 0)]:
             ctx.set(a, int(x))
             ctx.set(b, int(y))
-            products = []
+            pin_values = []
             for inst in blocks:
                 assert all(ctx.get(inst.ports[f"SIGNED{s}"][0]) == 1 for s in "AB")
-                products.append(pins(ctx, inst, "A") * pins(ctx, inst, "B"))
+                pin_values.append((pins(ctx, inst, "A"), pins(ctx, inst, "B")))
             await ctx.tick()
-            for inst, product in zip(blocks, products):   # the output register takes it at the edge
-                ctx.set(inst.ports["P0"][0].value, product & ((1 << 36) - 1))
+            # at the edge the output register takes the product of the input registers, and
+            # these take the pins
+            for inst, (pa, pb) in zip(blocks, held):
+                ctx.set(inst.ports["P0"][0].value, (pa * pb) & ((1 << 36) - 1))
+            held = pin_values
             got.append(ctx.get(p))
 
     sim = Simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert got == [int(x) * int(y) for x, y in pairs]
+    # after the first edge the product register holds a product of the reset operands (0)
+    assert got == [0] + [int(x) * int(y) for x, y in pairs]

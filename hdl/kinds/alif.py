@@ -9,7 +9,7 @@ from skipcore.golden.artifact import max_trace_bits
 from skipcore.golden.kinds.alif import ALIFParams, ALIFState, alif_step
 
 from .._checks import check_positive, reject
-from ..arith import decay, registered_product, saturate
+from ..arith import registered_decay, registered_product, saturate
 from . import SHIFT_DECAY_BITS, ParamSource, UnitKind, edge_values, register
 
 _SHIFT_BITS = SHIFT_DECAY_BITS
@@ -29,7 +29,9 @@ class ALIFUnit(wiring.Component):
     ``b_next`` is ``b_{t+1} = ((rho * b_t) >> D) + S[t] * ((2**D - rho) << (T - D))``, computed as soon as S[t]
     is known. The threshold B then needs no multiplier chain, and every product is registered:
 
-    * stage 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``;
+    * stages 0 and 1: ``beta * b_t``, ``alpha * u`` (or ``u - (u >> n)``), ``rho * b_t``, two
+      cycles after their operands (:func:`hdl.arith.registered_product`: the operands'
+      registers, then the products');
     * stage 2: ``b0 + ((beta * b_t) >> T)``, ``x = decay(u) + acc``, ``(rho * b_t) >> D`` and
       that plus ``(2**D - rho) << (T - D)`` (a wiring shift);
     * stage 3: ``B`` (the saturation: a test of the high bits and a multiplexer), ``q * B`` and
@@ -71,10 +73,10 @@ class ALIFUnit(wiring.Component):
     b_next : ``Out(unsigned(trace_bits + 1))``
         ``b_{t+1}``.
 
-    Latency 4 cycles, one neuron per cycle.
+    Latency 5 cycles, one neuron per cycle.
     """
 
-    latency = 4
+    latency = 5
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str, trace_bits: int):
         check_positive(self, "ALIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits,
@@ -103,22 +105,22 @@ class ALIFUnit(wiring.Component):
         S, D, A, T = self._s, self._d, self._a, self._t
         width = max(S, A) + 2
         smax = (1 << (S - 1)) - 1
-        # stage 1: the three products (or the shift decay of u)
+        # stages 0 and 1: the three products (or the shift decay of u), two cycles after their
+        # operands (on ECP5 in multiplier blocks' registers: hdl.arith.registered_product); beside
+        # them the other inputs registered, then the trace increment
         p_beta = Signal(signed(S + T + 2))
         p_rho = Signal(unsigned(D + T + 1))
-        du1 = Signal(signed(S + D + 1))          # alpha * u (mult) or u - (u >> n) (shift)
+        du = Signal(signed(S + 1))               # decay(u, alpha): (alpha * u) >> D or u - (u >> n)
+        acc0, q0, b0_0, rho0 = Signal(signed(A)), Signal(), Signal(signed(S)), Signal(unsigned(D))
         acc1, q1, b0_1 = Signal(signed(A)), Signal(), Signal(signed(S))
         inc1 = Signal(unsigned(T + 1))
-        if self._mode == "mult":
-            m.d.comb += du1.eq(registered_product(m, self.decay, self.u, platform, name="du_product"))
-        else:
-            m.d.sync += du1.eq(decay(self.u, self.decay, D, "shift"))
-        # (the products in multiplier blocks' registers on ECP5: hdl.arith.registered_product)
-        m.d.comb += [p_beta.eq(registered_product(m, self.beta, self.b, platform, name="beta_product")),
+        m.d.comb += [du.eq(registered_decay(m, self.u, self.decay, D, self._mode, platform, name="du")),
+                     p_beta.eq(registered_product(m, self.beta, self.b, platform, name="beta_product")),
                      p_rho.eq(registered_product(m, self.rho, self.b, platform, name="rho_product"))]
         m.d.sync += [
-            acc1.eq(self.acc), q1.eq(self.q), b0_1.eq(self.threshold),
-            inc1.eq(((1 << D) - self.rho) << (T - D)),
+            acc0.eq(self.acc), q0.eq(self.q), b0_0.eq(self.threshold), rho0.eq(self.rho),
+            acc1.eq(acc0), q1.eq(q0), b0_1.eq(b0_0),
+            inc1.eq(((1 << D) - rho0) << (T - D)),
         ]
         # stage 2: threshold before saturation, decayed membrane plus input, decayed trace (+ inc)
         b_sum = Signal(signed(S + 3))
@@ -126,7 +128,6 @@ class ALIFUnit(wiring.Component):
         q2 = Signal()
         r2 = Signal(unsigned(T + 1))
         r_inc2 = Signal(unsigned(T + 2))
-        du = (du1 >> D) if self._mode == "mult" else du1
         m.d.sync += [
             b_sum.eq(b0_1 + (p_beta >> T)),
             x2.eq(du + acc1),
@@ -149,9 +150,13 @@ class ALIFUnit(wiring.Component):
         # and y > B <=> x > (1 + q) * B, a comparison beside the subtraction.
         y = Signal(signed(width + 1))
         fire = Signal()
+        # x > limit as the sign of limit - x: a carry chain on iCE40 (a plain comparison becomes a
+        # chain of LUTs there, the core's slowest path)
+        below = Signal(signed(width + 1))
         m.d.comb += [
             y.eq(x3 - q_big_b),
-            fire.eq((x3 > limit) & b_below),
+            below.eq(limit - x3),
+            fire.eq(below[-1] & b_below),
         ]
         m.d.sync += [
             self.u_next.eq(saturate(y, S)),

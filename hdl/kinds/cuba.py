@@ -45,11 +45,12 @@ class CubaUnit(wiring.Component):
     spike : ``Out(1)``
     i_next, v_next : ``Out(signed(state_bits))``
 
-    Latency 3 cycles (registers after the two decays, after the synapse update and after the
+    Latency 4 cycles (the two decays take two: their operands' registers, then the decays'
+    (:func:`hdl.arith.registered_decay`); then registers after the synapse update and after the
     membrane update), throughput one neuron per cycle. Two multipliers in ``mult`` mode.
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str, reset: str):
         check_positive(self, "CubaUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
@@ -75,8 +76,9 @@ class CubaUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S = self._s
-        # stage 1: both decays (the multipliers), registered
+        # stages 1 and 2: both decays (the multipliers), two cycles after their operands
         di, dv = Signal(signed(S + 1)), Signal(signed(S + 1))
+        acc0, theta0 = Signal(signed(self._a)), Signal(signed(S))
         acc = Signal(signed(self._a))
         theta1 = Signal(signed(S))
         m.d.comb += [
@@ -84,13 +86,13 @@ class CubaUnit(wiring.Component):
             dv.eq(registered_decay(m, self.v, self.decay, self._d, self._mode, platform, name="dv")),
         ]
         m.d.sync += [
-            acc.eq(self.acc),
-            theta1.eq(self.threshold),
+            acc0.eq(self.acc), theta0.eq(self.threshold),
+            acc.eq(acc0), theta1.eq(theta0),
         ]
-        # stage 2: the synaptic current
+        # stage 3: the synaptic current
         i_new, dv2, theta = Signal(signed(S)), Signal(signed(S + 1)), Signal(signed(S))
         m.d.sync += [i_new.eq(saturate(di + acc, S)), dv2.eq(dv), theta.eq(theta1)]
-        # stage 3: the membrane, as the LIF unit: since 1 <= theta <= 2**(S-1) - 1, [H >= theta]
+        # stage 4: the membrane, as the LIF unit: since 1 <= theta <= 2**(S-1) - 1, [H >= theta]
         # equals [x >= theta] and H - theta equals x - theta unless x saturates high
         smax = (1 << (S - 1)) - 1
         x = Signal(signed(S + 2))

@@ -42,13 +42,15 @@ class LIFUnit(wiring.Component):
     spike : ``Out(1)``
     v_next : ``Out(signed(state_bits))``
 
-    Latency 3 cycles, throughput one neuron per cycle: (1) the decay, ``acc - theta`` and
-    ``smax - theta``; (2) ``x = decay + acc`` and ``x - theta`` side by side (the comparison
-    ``x >= theta`` is the sign of the second sum); (3) the spike and the saturated, reset membrane
-    (comparisons with constants and multiplexers only). No stage holds two carry chains in series.
+    Latency 4 cycles, throughput one neuron per cycle: (1, 2) the decay (its operands in
+    registers, then the product: :func:`hdl.arith.registered_decay`), beside it ``acc`` and
+    ``theta`` registered, then ``acc - theta`` and ``smax - theta``; (3) ``x = decay + acc`` and
+    ``x - theta`` side by side (the comparison ``x >= theta`` is the sign of the second sum);
+    (4) the spike and the saturated, reset membrane (comparisons with constants and multiplexers
+    only). No stage holds two carry chains in series.
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, *, acc_bits: int, state_bits: int, decay_bits: int, decay_mode: str, reset: str):
         check_positive(self, "LIFUnit", acc_bits=acc_bits, state_bits=state_bits, decay_bits=decay_bits)
@@ -75,23 +77,25 @@ class LIFUnit(wiring.Component):
         # [x >= theta], and H - theta equals x - theta unless x saturates high. x - theta is summed
         # beside x (from acc - theta of stage 1), so [x >= theta] is its sign: no stage holds two
         # carry chains in series.
-        # stage 1
+        # stages 1 and 2: the decay; beside it acc and theta registered, then the differences
         dv = Signal(signed(S + 1))
+        acc0, theta0 = Signal(signed(A)), Signal(signed(S))
         acc = Signal(signed(A))
         acc_m = Signal(signed(max(A, S) + 1))       # acc - theta
         top = Signal(signed(S + 1))                  # smax - theta
         m.d.comb += dv.eq(registered_decay(m, self.v, self.decay, self._d, self._mode, platform, name="dv"))
+        m.d.sync += [acc0.eq(self.acc), theta0.eq(self.threshold)]
         m.d.sync += [
-            acc.eq(self.acc),
-            acc_m.eq(self.acc - self.threshold),
-            top.eq(smax - self.threshold),
+            acc.eq(acc0),
+            acc_m.eq(acc0 - theta0),
+            top.eq(smax - theta0),
         ]
-        # stage 2
+        # stage 3
         x = Signal(signed(max(S + 1, A) + 1))
         x_m = Signal(signed(max(S + 1, A) + 2))     # x - theta
         top2 = Signal(signed(S + 1))
         m.d.sync += [x.eq(dv + acc), x_m.eq(dv + acc_m), top2.eq(top)]
-        # stage 3: comparisons with constants and multiplexers
+        # stage 4: comparisons with constants and multiplexers
         fire = Signal()
         m.d.comb += fire.eq(x_m >= 0)
         h = saturate(x, S)

@@ -27,7 +27,8 @@ class STCUnit(wiring.Component):
         spike  = x >= theta            (= [sat_S(x) >= theta], as 1 <= theta <= 2**(S-1) - 1)
         V_next = sat_S(x) - theta * spike
 
-    * stage 1: bias adds and both table lookups (LUT ROMs);
+    * stage 1: bias adds and both table lookups (LUT ROMs) into the products' operand registers
+      (:func:`hdl.arith.registered_product`; on ECP5 the multiplier blocks' input registers);
     * stage 2: the two products;
     * stage 3: sum, compare, soft reset.
 
@@ -99,24 +100,22 @@ class STCUnit(wiring.Component):
         m.d.comb += index.eq(Mux(raw < 0, 0, Mux(raw > top, top, raw)))
         rom = Array(Const(v, unsigned(D + 2)) for v in table)
         gate = Signal(unsigned(D + 2), name=name)
-        m.d.sync += gate.eq(rom[index])
+        m.d.comb += gate.eq(rom[index])          # registered as the product's operand
         return gate
 
     def elaborate(self, platform):
         m = Module()
         S, D, A = self._s, self._d, self._a
-        # stage 1: table lookups
+        # stage 1: table lookups, registered with V and acc as the products' operands;
+        # stage 2: the two products
         gate_a = self._lookup(m, self.za, self.bias_a, self._shifts[0], self._tables[0], "gate_a")
         gate_g = self._lookup(m, self.zg, self.bias_g, self._shifts[1], self._tables[1], "gate_g")
-        v1, acc1, th1 = Signal(signed(S)), Signal(signed(A)), Signal(signed(S))
-        m.d.sync += [v1.eq(self.v), acc1.eq(self.acc), th1.eq(self.threshold)]
-        # stage 2: the two products
         pa = Signal(signed(D + S + 2))
         pg = Signal(signed(D + A + 2))
-        th2 = Signal(signed(S))
-        m.d.comb += [pa.eq(registered_product(m, gate_a, v1, platform, name="pa_product")),
-                     pg.eq(registered_product(m, gate_g, acc1, platform, name="pg_product"))]
-        m.d.sync += th2.eq(th1)
+        th1, th2 = Signal(signed(S)), Signal(signed(S))
+        m.d.comb += [pa.eq(registered_product(m, gate_a, self.v, platform, name="pa_product")),
+                     pg.eq(registered_product(m, gate_g, self.acc, platform, name="pg_product"))]
+        m.d.sync += [th1.eq(self.threshold), th2.eq(th1)]
         # stage 3: x = (pa >> D) + (pg >> D); compare and subtract on x in parallel with sat_S
         smax = (1 << (S - 1)) - 1
         x = Signal(signed(max(S + 1, A + 1) + 1))

@@ -8,9 +8,11 @@ rotating register chains; a readout kind says what the chains hold and what one 
 * :meth:`ReadoutUnitKind.update`: the combinational update of one class, returning the new ``m``
   (the streamed readout value) and the new state;
 * :meth:`ReadoutUnitKind.prepare` (optional): the part of the update that does not need the class
-  sum (e.g. the decay's multiplication). The engine computes it one cycle ahead and registers it
-  (or the kind does, with ``prepare_registers``: a product in a multiplier block's own register),
-  so no path holds a multiplier and the adders after it; ``update`` then gets ``prepared``;
+  sum (e.g. the decay's multiplication). The engine computes it one cycle ahead from registered
+  operands and registers it (or the kind does both, with ``prepare_registers``: a product two
+  cycles after its operands, :func:`hdl.arith.registered_product`, on ECP5 in a multiplier
+  block's own registers), so no path holds a multiplier and the adders after it; ``update``
+  then gets ``prepared``;
 * :meth:`ReadoutUnitKind.multipliers`: multipliers of the update.
 """
 from __future__ import annotations
@@ -48,8 +50,9 @@ class ReadoutUnitKind:
         sums = {"value": new_value, **{f"state_{k}": v for k, v in new_state.items()}}
         return sums, lambda regs: (regs["value"], {k: regs[f"state_{k}"] for k in new_state})
 
-    #: True: :meth:`prepare` returns its values already in registers (a cycle after its inputs,
-    #: e.g. a product in a multiplier block's register); False: the engine registers them.
+    #: True: :meth:`prepare` registers its operands and its values itself (two cycles after its
+    #: inputs, e.g. :func:`hdl.arith.registered_product`, a multiplier block's input and output
+    #: registers); False: the engine registers both.
     prepare_registers = False
 
     def prepare(self, m, value, state: dict, params: dict, plan, platform=None) -> dict:
