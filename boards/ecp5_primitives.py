@@ -2,11 +2,15 @@
 
 The ECP5 platforms of the build flow (:func:`ecp5_platform`) offer two hooks that hdl/ calls
 while it elaborates (hdl/ never names a vendor primitive): ``get_registered_rom``
-(:class:`hdl.registered_rom.RegisteredROM` as DP16KDs, :func:`registered_rom`) and
-``get_registered_multiplier`` (:func:`hdl.arith.registered_product` as MULT18X18Ds,
+(:class:`hdl.registered_rom.RegisteredROM` as DP16KDs, :func:`registered_rom`),
+``get_registered_ram`` (:class:`hdl.registered_ram.RegisteredRAM`, the StepFIFO's memory, as
+DP16KDs, :func:`registered_ram`) and ``get_registered_multiplier`` (:func:`hdl.arith.registered_product` as MULT18X18Ds,
 :func:`registered_multiplier`).
 
-Block RAMs: :class:`hdl.registered_rom.RegisteredROM` as DP16KDs.
+Block RAMs: :class:`hdl.registered_rom.RegisteredROM` and :class:`hdl.registered_ram.RegisteredRAM`
+as DP16KDs (a RAM: port A writes, port B reads through its output register, whose clock enable
+``OCEB`` is the RAM's ``r_en``; both ports ``ram_port_width(depth)`` bits wide, as memory_libmap
+tiles a RAM of one write and one read port).
 
 A DP16KD read without its output register (``REGMODE="NOREG"``, what Yosys' memory_libmap
 emits) has a clock-to-out of about 5.8 ns on a speed-6 LFE5U, so even a block-RAM word that goes
@@ -47,8 +51,8 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value
 
 from .estimate import DSP_RULES, NetlistMemory, map_memory
 
-__all__ = ["DP16KD_WORDS", "MULT_BITS", "SLICE_BITS", "dp16kd_blocks", "ecp5_platform", "initvals",
-           "registered_multiplier", "registered_rom"]
+__all__ = ["DP16KD_WORDS", "MULT_BITS", "PORT_WORDS", "SLICE_BITS", "dp16kd_blocks", "dp16kd_ram_blocks",
+           "ecp5_platform", "initvals", "ram_port_width", "registered_multiplier", "registered_ram", "registered_rom"]
 
 DP16KD_WORDS = 1024   #: words of one DP16KD with 18-bit ports
 SLICE_BITS = 18       #: bits of one DP16KD port
@@ -160,6 +164,87 @@ def registered_rom(rom) -> Module | None:
     return m
 
 
+#: the DP16KD port widths and the words a block holds at each (x1 .. x18; 18 Kbit with parity)
+PORT_WORDS = {1: 16384, 2: 8192, 4: 4096, 9: 2048, 18: 1024}
+
+
+def ram_port_width(depth: int) -> int | None:
+    """The widest DP16KD port width whose block holds ``depth`` words (None: deeper than any)."""
+    fitting = [w for w, words in PORT_WORDS.items() if words >= depth]
+    return max(fitting) if fitting else None
+
+
+def dp16kd_ram_blocks(width: int, depth: int) -> int | None:
+    """DP16KDs of the tiling of :func:`registered_ram`: ``ram_port_width(depth)`` bits a block."""
+    port = ram_port_width(depth)
+    return None if port is None else -(-width // port)
+
+
+def _address_pins(side: str, addr: Value, port: int, write: bool) -> dict:
+    """``ADx0..13`` for a ``port``-bit port: the word address in the top bits; with 18 bits,
+    ``ADx[1:0]`` are the byte enables of a write (both on) and ``ADx[3:2]`` unused."""
+    low = {1: 0, 2: 1, 4: 2, 9: 3, 18: 4}[port]
+    pins = {}
+    for bit in range(14):
+        if bit >= low and bit - low < len(addr):
+            pins[f"i_AD{side}{bit}"] = addr[bit - low]
+        else:
+            pins[f"i_AD{side}{bit}"] = Const(int(port == 18 and write and bit < 2))
+    return pins
+
+
+def registered_ram(ram) -> Module | None:
+    """``ram`` (a RegisteredRAM) as DP16KDs: port A writes, port B reads through its output
+    register (``REGMODE_B="OUTREG"``, ``OCEB`` = ``r_en``), or None (stay generic).
+
+    Each block holds a ``ram_port_width(depth)``-bit slice of every word (both ports that wide),
+    as memory_libmap tiles a RAM of one write and one read port on DP16KDs; only RAMs that Yosys
+    would put in as many DP16KDs (:func:`.estimate.map_memory`) are built here, so the fit
+    estimate stays exact. A read of the address written at the same clock edge collides (the
+    word read is undefined, as the RAM's contract allows).
+    """
+    width, depth = ram.width, ram.depth
+    blocks = dp16kd_ram_blocks(width, depth)
+    mapping = map_memory(NetlistMemory("ram", width, depth, transparent=True), "ecp5")
+    if blocks is None or mapping.kind != "block" or mapping.cell != "DP16KD" or mapping.cells != blocks:
+        return None
+    port = ram_port_width(depth)
+    m = Module()
+    w_addr, r_addr = Signal(14, name="w_addr"), Signal(14, name="r_addr")
+    w_data, r_data = Signal(blocks * port, name="w_data"), Signal(blocks * port, name="r_data")
+    m.d.comb += [w_addr.eq(ram.w_addr), r_addr.eq(ram.r_addr), w_data.eq(ram.w_data),
+                 ram.r_data.eq(r_data[:width])]
+    for b in range(blocks):
+        pins = {}
+        for side in "AB":
+            write = side == "A"
+            pins |= {
+                f"i_CLK{side}": ClockSignal("sync"),
+                f"i_CE{side}": Const(1),
+                f"i_OCE{side}": Const(1) if write else ram.r_en,
+                f"i_WE{side}": ram.w_en if write else Const(0),
+                f"i_RST{side}": Const(0),
+            }
+            pins |= {f"i_CS{side}{bit}": Const(0) for bit in range(3)}
+            pins |= _address_pins(side, w_addr if write else r_addr, port, write)
+            for bit in range(SLICE_BITS):
+                used = bit < port
+                pins[f"i_DI{side}{bit}"] = w_data[b * port + bit] if write and used else Const(0)
+                pins[f"o_DO{side}{bit}"] = (r_data[b * port + bit] if not write and used
+                                            else Signal(name=f"unused_do{side.lower()}{b}_{bit}"))
+        m.submodules[f"dp16kd{b}"] = Instance(
+            "DP16KD",
+            p_DATA_WIDTH_A=port, p_DATA_WIDTH_B=port,
+            p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+            p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC",
+            p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+            p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
+            p_GSR="AUTO",
+            **pins,
+        )
+    return m
+
+
 def _fits_signed(value: Value, bits: int) -> bool:
     shape = value.shape()
     return len(value) + (0 if shape.signed else 1) <= bits
@@ -235,6 +320,9 @@ def ecp5_platform(platform_class):
     class Platform(platform_class):
         def get_registered_rom(self, rom):
             return registered_rom(rom)
+
+        def get_registered_ram(self, ram):
+            return registered_ram(ram)
 
         def get_registered_multiplier(self, m, a, b, *, name: str):
             return registered_multiplier(m, a, b, name=name)

@@ -270,7 +270,7 @@ COMPONENT_PATTERNS = (
     ("l{l}.engine", r"layer(\d+)(\.weights\w*)?"),     # with the RegisteredROM banks
     ("l{l}.ring", r"ring(\d+)(\.inner.*)?"),
     ("l{l}.decoders", r"(?:ring|layer)(\d+)_(?:decoder|packer|bundles|bundle_reg)(\..*)?"),
-    ("l{l}.fifo", r"layer(\d+)_fifo"),
+    ("l{l}.fifo", r"layer(\d+)_fifo(\..*)?"),       # with the RegisteredRAM
     ("readout", r"readout(\.weights)?"),
     ("core", r"in_fifo|in_reg|in_packer"),
 )

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.hdl import Elaboratable, ResetInserter, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from skipcore.hdl.registered_ram import RegisteredRAM
 from skipcore.hdl.skid_buffer import SkidBuffer
 
 from . import protocol as P
@@ -127,7 +127,11 @@ class EventQueue(wiring.Component):
 
     ``commit`` publishes everything written so far (including a write in the same cycle);
     ``discard`` drops everything written since the last commit; ``clear`` empties the queue.
-    The storage is one simple dual-port memory (block RAM when it is large enough).
+    The storage is a :class:`~skipcore.hdl.registered_ram.RegisteredRAM` (block RAM when it is
+    large enough, read through its output register on ECP5): its read latch reads the oldest
+    entry in every cycle, and the output register, ``r.payload``, takes it on a load. A load
+    never follows a load or a clear, so the latch then holds the entry at the read pointer, which
+    was committed, hence written, two cycles before at the latest (no colliding read).
     Latency: an entry committed in cycle t is on ``r`` from cycle t + 3; throughput: one entry
     per two cycles on ``r`` (the read side's decisions start at registers).
 
@@ -157,10 +161,7 @@ class EventQueue(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         aw = ceil_log2(self._depth)
-        m.submodules.mem = mem = Memory(shape=self._width, depth=self._depth, init=[])
-        wport = mem.write_port()
-        # Never reads a slot that is written in the same cycle, so transparency is free (and cheaper).
-        rport = mem.read_port(transparent_for=(wport,))
+        m.submodules.storage = storage = RegisteredRAM(width=self._width, depth=self._depth)
 
         w_ptr, c_ptr, r_ptr = Signal(aw + 1), Signal(aw + 1), Signal(aw + 1)
         # used = w_ptr - r_ptr, kept in a register of its own so that w_rdy (which the frame
@@ -170,7 +171,7 @@ class EventQueue(wiring.Component):
         write = Signal()
         m.d.comb += [
             write.eq(self.w_en & self.w_rdy),
-            wport.addr.eq(w_ptr[:aw]), wport.data.eq(self.w_data), wport.en.eq(write),
+            storage.w_addr.eq(w_ptr[:aw]), storage.w_data.eq(self.w_data), storage.w_en.eq(write),
         ]
         # the writer's decisions (write, discard: the frame parser's) only select among values
         # computed from registers, behind no adder (timing closure, issue 12)
@@ -187,8 +188,8 @@ class EventQueue(wiring.Component):
         m.d.sync += waiting.eq((r_ptr != c_ptr) & ~load & ~self.clear)
         m.d.comb += [
             load.eq(waiting & (~self.r.valid | self.r.ready)),
-            rport.addr.eq(r_ptr[:aw]), rport.en.eq(load),
-            self.r.payload.eq(rport.data),
+            storage.r_addr.eq(r_ptr[:aw]), storage.r_en.eq(load),
+            self.r.payload.eq(storage.r_data),
         ]
         with m.If(self.clear):
             m.d.sync += [w_ptr.eq(0), c_ptr.eq(0), r_ptr.eq(0), self.r.valid.eq(0), used.eq(0)]

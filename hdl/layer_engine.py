@@ -45,7 +45,9 @@ class LayerEngine(wiring.Component):
        register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
-       own, is the bank register] -> [product w * x, only for
+       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more register
+       holds the word of each group of ``LayerPlan.bank_group`` banks, so that no multiplexer
+       spans the block RAMs of the whole chip] -> [product w * x, only for
        count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
        block's) and a fabric register; four with banks, the bank multiplexer registered before
        the block] -> stage RD
@@ -94,7 +96,8 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
-    with weight banks (two with count or real inputs), one more with E > 1, where the events count in bundles:
+    with weight banks (two with count or real inputs), one more with over ``BANK_MUX_BANKS``
+    banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
@@ -304,8 +307,19 @@ class LayerEngine(wiring.Component):
                 for k, (addr, word) in enumerate(bank_ports[e]):
                     m.d.comb += addr.eq(s0_addr[e][:len(addr)])
                     held.append(Mux(sel2[k], word, 0))          # registered by the RegisteredROM
-                w_words.append(_or_all(held))                   # stage 2
-        WB = 1 if banks == 1 else 2                           # stage of the weight word
+                group = pl.bank_group
+                if group == banks:
+                    w_words.append(_or_all(held))               # stage 2
+                else:
+                    # over BANK_MUX_BANKS banks: the AND-OR of each group of banks is registered
+                    # (stage 3, near its block RAMs; 0 but in the chosen bank's group), then OR-ed
+                    chosen = []
+                    for k in range(0, banks, group):
+                        word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
+                        m.d.sync += word.eq(_or_all(held[k:k + group]))
+                        chosen.append(word)
+                    w_words.append(_or_all(chosen))             # stage 3
+        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3   # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
         RD = WB + int(multibit) * (2 + int(banks > 1)) + int(E > 1)

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_EVENTS",
     "WEIGHT_BANK_WORDS",
     "WEIGHT_BANK_WORDS_DUAL_PORT",
+    "BANK_MUX_BANKS",
     "LayerPlan",
     "ReadoutPlan",
     "CorePlan",
@@ -57,6 +58,11 @@ WEIGHT_BANK_WORDS = 512
 #: true-dual-port RAM of at most 18 bits a port, 1024 deep (its 512 x 36 mode has one read port),
 #: so 1024-word banks fill the blocks: E = 2 then needs no more DP16KD than E = 1.
 WEIGHT_BANK_WORDS_DUAL_PORT = 1024
+#: Banks one level of the bank multiplexer chooses from. A ROM of more banks (the SHD network's
+#: first layer has 26, spread over the chip's block-RAM columns) is chosen in two registered
+#: levels: groups of banks (``LayerPlan.bank_group``), then the group (issue 12, timing closure:
+#: one 26-way multiplexer after the block RAMs was the critical path, mostly routing).
+BANK_MUX_BANKS = 4
 
 
 def _bits_signed(bound: int) -> int:
@@ -179,15 +185,25 @@ class LayerPlan:
         """Register stages from issue to the accumulator write: 3 (issue register, weight word,
         accumulator read), two more with a multi-bit product (its operand and product registers,
         then the product in a fabric register), one more with weight banks (two with a multi-bit
-        product: the bank multiplexer registered before the multiplier), one more with E > 1
-        events per cycle (the adder tree of the E words)."""
+        product: the bank multiplexer registered before the multiplier) and one more with over
+        ``BANK_MUX_BANKS`` of them (the group register of the bank multiplexer), one more with
+        E > 1 events per cycle (the adder tree of the E words)."""
         multibit, banked = self.input_kind != "spike", self.weight_banks > 1
-        return 3 + 2 * multibit + banked * (1 + multibit) + (self.events > 1)
+        return (3 + 2 * multibit + banked * (1 + multibit) + (self.weight_banks > BANK_MUX_BANKS)
+                + (self.events > 1))
 
     @property
     def weight_banks(self) -> int:
         """Banks of the weight ROM (``weight_bank_words`` words each; 1: a single memory)."""
         return max(1, -(-len(self.weight_words) // self.weight_bank_words))
+
+    @property
+    def bank_group(self) -> int:
+        """Banks of one group of the two-level bank multiplexer (a power of two, at most the square
+        root of the banks: a group's block RAMs lie closer together; all of them with at most
+        ``BANK_MUX_BANKS`` banks: one level)."""
+        banks = self.weight_banks
+        return banks if banks <= BANK_MUX_BANKS else 1 << (ceil_log2(banks) // 2)
 
     @property
     def constant_cycles(self) -> int:

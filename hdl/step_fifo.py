@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import reject
+from .registered_ram import RegisteredRAM
 
 __all__ = ["StepFIFO"]
 
@@ -42,11 +43,16 @@ class StepFIFO(wiring.Component):
         ``space >= room``, a register.
 
     Latency and throughput: a word written in cycle n is readable in cycle n + 2; one write and one
-    read per cycle. The memory has one write port and one synchronous read port that is
-    transparent for the write port; its read data go only into the output register ``head``
-    (``r.payload``, ``r.valid`` are registers), which the oldest stored word enters when it is
-    free or being read: no reader's logic starts at the memory's read data (for these small
-    queues a LUT RAM, read through its address register).
+    read per cycle. The memory is a :class:`~.registered_ram.RegisteredRAM` (a block RAM with its
+    output register where the platform offers one): its read latch holds the word at the read
+    address of the cycle before, and its output register, whose clock enable is the load of the
+    head, is the head of the queue (``r.payload``): the oldest stored word enters it when it is
+    free or being read, so no reader's logic starts at the memory's read latch. The read address
+    of cycle n is the word that may enter the head in cycle n + 1; when that word is being
+    written in cycle n (the memory holds no other word), the two ports of a block RAM collide
+    and the word takes a bypass instead: a register of the written word, which enters a fabric
+    copy of the head; ``r.payload`` is then that copy (a multiplexer of two registers, chosen by
+    a register).
     """
 
     def __init__(self, *, layout: data.StructLayout, depth: int, room: int | None = None):
@@ -77,27 +83,28 @@ class StepFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self._depth
-        m.submodules.storage = storage = memory.Memory(shape=self._layout, depth=depth, init=[])
-        wp = storage.write_port()
-        rp = storage.read_port(transparent_for=(wp,))
+        width = self._layout.size
+        m.submodules.storage = storage = RegisteredRAM(width=width, depth=depth)
 
-        level = Signal(range(depth + 1))          # words queued: in the memory and in ``head``
+        level = Signal(range(depth + 1))          # words queued: in the memory and in the head
         stored = Signal(range(depth + 1))         # words in the memory only
         produce = Signal(range(depth))
         consume = Signal(range(depth))            # the memory's oldest word
-        head = Signal(self._layout)               # the oldest word, the output register
+        consume_next = Signal(range(depth), init=min(1, depth - 1))   # the one after it
         head_valid = Signal()
 
         def incr(ptr):
             return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
 
-        # not full, has_room and "the memory holds a word" are registers, each chosen from tests of
-        # a counter by this cycle's handshakes (no adder or comparison behind them: timing closure)
+        # not full, has_room and "the memory holds one / a word" are registers, each chosen from
+        # tests of a counter by this cycle's handshakes (no adder or comparison behind them:
+        # timing closure)
         not_full = Signal(init=1)
         has_stored = Signal()
+        single = Signal()                         # stored == 1
         do_w = self.w.valid & self.w.ready
         do_r = self.r.valid & self.r.ready
-        # the memory's oldest word moves into head when head is free or being read
+        # the memory's oldest word moves into the head when the head is free or being read
         load = has_stored & (~head_valid | do_r)
 
         def at_most(bound):
@@ -107,22 +114,39 @@ class StepFIFO(wiring.Component):
             """A test of level_next = level + do_w - do_r, chosen from tests of level."""
             return Mux(do_w & ~do_r, if_up, Mux(do_r & ~do_w, if_down, if_same))
 
+        def next_stored(if_up, if_down, if_same):
+            """A test of stored_next = stored + do_w - load, chosen from tests of stored."""
+            return Mux(do_w & ~load, if_up, Mux(load & ~do_w, if_down, if_same))
+
         m.d.sync += [not_full.eq(next_level(level != depth - 1, 1, level != depth)),
-                     has_stored.eq(Mux(do_w & ~load, 1, Mux(load & ~do_w, stored != 1, stored != 0))),
-                     stored.eq(Mux(do_w & ~load, stored + 1, Mux(load & ~do_w, stored - 1, stored)))]
+                     has_stored.eq(next_stored(1, stored != 1, stored != 0)),
+                     single.eq(next_stored(stored == 0, stored == 2, stored == 1)),
+                     stored.eq(next_stored(stored + 1, stored - 1, stored))]
+
+        # the read of this cycle is of the word written in this cycle when the memory holds no
+        # other word after this cycle's load: then the word takes the bypass
+        collide = do_w & Mux(load, single, ~has_stored)
+        bypass = Signal()
+        fresh = Signal(width, reset_less=True)    # the word written in the cycle before
+        copy = Signal(width, reset_less=True)     # the head, when it came through the bypass
+        from_copy = Signal()
+        m.d.sync += [bypass.eq(collide), fresh.eq(self.w.payload.as_value())]
         m.d.comb += [
             self.w.ready.eq(not_full),
             self.r.valid.eq(head_valid),
-            self.r.payload.eq(head),
+            self.r.payload.eq(Mux(from_copy, copy, storage.r_data)),
             self.space.eq(depth - level),
-            wp.addr.eq(produce),
-            wp.data.eq(self.w.payload),
-            wp.en.eq(do_w),
-            # the read data of this cycle are the word at ``consume`` (written at least a cycle ago)
-            rp.addr.eq(Mux(load, incr(consume), consume)),
+            storage.w_addr.eq(produce),
+            storage.w_data.eq(self.w.payload.as_value()),
+            storage.w_en.eq(do_w),
+            # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
+            # (both candidates are registers: the block RAM's address pins are a multiplexer away)
+            storage.r_addr.eq(Mux(load, consume_next, consume)),
+            storage.r_en.eq(load),
         ]
         with m.If(load):
-            m.d.sync += [head.eq(rp.data), head_valid.eq(1), consume.eq(incr(consume))]
+            m.d.sync += [head_valid.eq(1), consume.eq(consume_next), consume_next.eq(incr(consume_next)),
+                         from_copy.eq(bypass), copy.eq(fresh)]
         with m.Elif(do_r):
             m.d.sync += head_valid.eq(0)
         with m.If(do_w):
@@ -135,7 +159,7 @@ class StepFIFO(wiring.Component):
             m.d.sync += self.has_room.eq(next_level(at_most(bound - 1), at_most(bound + 1), at_most(bound)))
 
         # a marker written enters ``steps`` one cycle later (``inc`` is a register), when it can
-        # be in ``head`` at the earliest; one read leaves it at once (``head`` is a register)
+        # be in the head at the earliest; one read leaves it at once
         inc = Signal()
         m.d.sync += inc.eq(do_w & self.w.payload.end_step)
         dec = do_r & self.r.payload.end_step

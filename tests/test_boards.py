@@ -737,13 +737,18 @@ def test_abc9_failure_is_detected_and_the_script_maps_luts_with_abc(tmp_path):
         "abc -lut 4:7 -dress", "clean", "synth_ecp5  -top top -run map_cells:", "write_json top.json"]
 
 
-def test_event_queue_against_a_model():
+@pytest.mark.parametrize("colliding", [False, True])
+def test_event_queue_against_a_model(colliding):
     """boards.top.EventQueue (its fill level and its "entries waiting" flag kept in registers of
     their own) under random writes, commits, discards, clears and reads: w_rdy, r.valid and the
-    entries read equal a list model, cycle by cycle (a read at most every other cycle)."""
+    entries read equal a list model, cycle by cycle (a read at most every other cycle); also with
+    a memory whose colliding reads return wrong words (a block RAM's), which the queue never uses."""
     import random
 
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
+
+    from test_hdl_step_fifo import _CollidingRAMPlatform
 
     from skipcore.boards.top import EventQueue
 
@@ -785,7 +790,7 @@ def test_event_queue_against_a_model():
             if commit:
                 committed, pending = committed + pending, []
 
-    sim = Simulator(dut)
+    sim = Simulator(Fragment.get(dut, _CollidingRAMPlatform() if colliding else None))
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()

@@ -1,9 +1,13 @@
-"""boards/ecp5_primitives.py: RegisteredROMs built from DP16KDs with OUTREG, simulated with Icarus.
+"""boards/ecp5_primitives.py: RegisteredROMs and RegisteredRAMs built from DP16KDs with OUTREG,
+simulated with Icarus.
 
 The DP16KD model (tests/hdl/dp16kd_model.v) is first checked against Yosys' own mapping of a ROM
-(memory_libmap + share/lattice/brams_map_16kd.v, REGMODE NOREG): that fixes the address pins and
-the INITVAL layout to what Yosys, whose mapping runs on real boards, uses. The instances of
-boards/ecp5_primitives.py are then simulated with it against the Python reference of the ROM.
+and of RAMs of one write and one transparent read port (memory_libmap +
+share/lattice/brams_map_16kd.v, REGMODE NOREG, port widths 18, 9, 4, 2, 1): that fixes the address
+and data pins, the write enables and the INITVAL layout to what Yosys, whose mapping runs on real
+boards, uses. The instances of boards/ecp5_primitives.py are then simulated with it against the
+Python reference of the ROM and of the RAM (the output clock enable OCEB included), and the
+StepFIFO built on them against the StepFIFO of the stop before, cycle by cycle.
 """
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ import pytest
 from amaranth.back import rtlil, verilog
 
 from skipcore.boards import estimate as E
-from skipcore.boards.ecp5_primitives import dp16kd_blocks, ecp5_platform, registered_rom
+from skipcore.boards.ecp5_primitives import (dp16kd_blocks, dp16kd_ram_blocks, ecp5_platform, ram_port_width,
+                                             registered_ram, registered_rom)
 from skipcore.errors import ToolError
+from skipcore.hdl.registered_ram import RegisteredRAM
 from skipcore.hdl.registered_rom import RegisteredROM
 from skipcore.sim.runners import have_simulator
 from test_hdl_registered_rom import rom_reference
@@ -33,6 +39,9 @@ class _ECP5:
 
     def get_registered_rom(self, rom):
         return registered_rom(rom)
+
+    def get_registered_ram(self, ram):
+        return registered_ram(ram)
 
 
 def _rom(width, depth, ports, seed):
@@ -152,7 +161,216 @@ def test_ulx3s_platform_offers_the_hooks():
 
     platform = get_target("ulx3s-85f").platform()
     assert isinstance(platform, ULX3S_85F_Platform)
-    assert hasattr(platform, "get_registered_rom") and hasattr(platform, "get_registered_multiplier")
+    assert all(hasattr(platform, hook) for hook in ("get_registered_rom", "get_registered_ram",
+                                                    "get_registered_multiplier"))
     assert type(platform).__name__ == "ULX3S_85F_Platform" == ecp5_platform(ULX3S_85F_Platform).__name__
-    for hook in ("get_registered_rom", "get_registered_multiplier"):
+    for hook in ("get_registered_rom", "get_registered_ram", "get_registered_multiplier"):
         assert not hasattr(get_target("icebreaker").platform(), hook)
+
+
+def _run_lockstep(tmp_path: Path, sources: list[Path], tops: list[str], inputs: dict[str, tuple[int, list[int]]],
+                  outputs: dict[str, int]) -> list[list[dict[str, str]]]:
+    """Drive the same ``inputs`` (name: (bits, value per cycle), all 0 in a first cycle of reset)
+    into each of ``tops`` (ports ``clk rst`` and these), and read ``outputs`` (name: bits) of each before every clock edge:
+    per top, per cycle, name -> the value as Icarus prints it (decimal, or x)."""
+    cycles = len(next(iter(inputs.values()))[1])
+    decl, drive = [], []
+    for name, (bits, values) in inputs.items():
+        (tmp_path / f"{name}.hex").write_text("\n".join(f"{v:x}" for v in values) + "\n")
+        decl += [f"reg [{bits - 1}:0] {name} = 0; reg [{bits - 1}:0] {name}_all [0:{cycles - 1}];",
+                 f'initial $readmemh("{tmp_path / f"{name}.hex"}", {name}_all);']
+        drive.append(f"{name} = {name}_all[n];")
+    inst, show = [], []
+    for t, top in enumerate(tops):
+        conn = [f".{name}({name})" for name in inputs]
+        for name, bits in outputs.items():
+            decl.append(f"wire [{bits - 1}:0] {name}_{t};")
+            conn.append(f".{name}({name}_{t})")
+            show.append(f"{name}_{t}")
+        inst.append(f"{top} dut{t}(.clk(clk), .rst(rst), {', '.join(conn)});")
+    tb = tmp_path / "tb.v"
+    tb.write_text(f"""`timescale 1ns/1ps
+module tb;
+reg clk = 0; reg rst = 1;
+{chr(10).join(decl)}
+{chr(10).join(inst)}
+integer n;
+initial begin
+  #1 clk = 1; #1 clk = 0; rst = 0;
+  for (n = 0; n < {cycles}; n = n + 1) begin
+    {" ".join(drive)}
+    #1 $display("row {" ".join(["%0d"] * len(show))}", {", ".join(show)});
+    clk = 1; #1 clk = 0;
+  end
+  $finish;
+end
+endmodule
+""")
+    exe = tmp_path / "sim.vvp"
+    subprocess.run(["iverilog", "-g2005", "-s", "tb", "-o", str(exe), str(tb), *map(str, sources)], check=True,
+                   capture_output=True, text=True)
+    out = subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True).stdout
+    assert "DP16KD model:" not in out, out
+    rows = [line.split()[1:] for line in out.splitlines() if line.startswith("row ")]
+    assert len(rows) == cycles, out[-2000:]
+    names = list(outputs)
+    return [[{name: row[t * len(names) + k] for k, name in enumerate(names)} for row in rows]
+            for t in range(len(tops))]
+
+
+def _ram_traffic(rng: random.Random, depth: int, width: int, cycles: int, hot: int):
+    """Random writes and reads, the read address often the one being written (a collision)."""
+    w_addr = [rng.randrange(depth) for _ in range(cycles)]
+    r_addr = [a if rng.random() < 0.25 else rng.choice([rng.randrange(depth), rng.randrange(min(hot, depth))])
+              for a in w_addr]
+    w_en = [int(rng.random() < 0.6) for _ in range(cycles)]
+    w_data = [rng.getrandbits(width) for _ in range(cycles)]
+    return w_addr, w_data, w_en, r_addr
+
+
+@needs_icarus
+@pytest.mark.parametrize("width,depth", [(18, 1024), (12, 1402), (5, 4000), (3, 8000), (1, 9000)])
+def test_dp16kd_model_matches_yosys_ram_mapping(tmp_path, width, depth):
+    """A RAM of one write and one transparent read port that Yosys maps to DP16KDs itself (one
+    port width per size, NOREG + its own bypass logic) reads back what was written through the
+    model, colliding reads included (the bypass covers the model's x)."""
+    from amaranth.hdl import Module
+    from amaranth.lib import memory, wiring
+    from amaranth.lib.wiring import In, Out
+
+    from skipcore.boards.flow import tool_command
+
+    try:
+        yosys = tool_command("yosys")
+    except ToolError as exc:
+        pytest.skip(str(exc))
+
+    class Ram(wiring.Component):
+        def __init__(self):
+            super().__init__({"w_addr": In(range(depth)), "w_data": In(width), "w_en": In(1),
+                              "r_addr": In(range(depth)), "r_data": Out(width)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = mem = memory.Memory(shape=width, depth=depth, init=[])
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=(wp,))
+            m.d.comb += [wp.addr.eq(self.w_addr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
+                         rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
+            return m
+
+    (tmp_path / "ref.il").write_text(rtlil.convert(Ram(), name="ref"))
+    script = ("read_rtlil ref.il; hierarchy -top ref; proc; flatten; opt; memory -nomap; opt; "
+              "memory_libmap -lib +/lattice/lutrams_trellis.txt -lib +/lattice/brams_16kd.txt; "
+              "techmap -map +/lattice/brams_map_16kd.v; opt_clean; write_verilog -noattr mapped.v")
+    proc = subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mapped = (tmp_path / "mapped.v").read_text()
+    assert len(re.findall(r"\bDP16KD\b", mapped)) == dp16kd_ram_blocks(width, depth)
+    port = ram_port_width(depth)
+    assert re.search(rf"\.DATA_WIDTH_A\(32'(?:d|sd)?0*{port}\)|\.DATA_WIDTH_A\({port}\)", mapped), mapped[:3000]
+    rng = random.Random(depth)
+    cycles = 600
+    w_addr, w_data, w_en, r_addr = _ram_traffic(rng, depth, width, cycles, hot=8)
+    abits = max(1, (depth - 1).bit_length())
+    [seen] = _run_lockstep(tmp_path, [tmp_path / "mapped.v", MODEL], ["ref"],
+                           {"w_addr": (abits, w_addr), "w_data": (width, w_data), "w_en": (1, w_en),
+                            "r_addr": (abits, r_addr)}, {"r_data": width})
+    mem = [0] * depth
+    for n in range(cycles - 1):
+        if w_en[n]:
+            mem[w_addr[n]] = w_data[n]
+        assert seen[n + 1]["r_data"] == str(mem[r_addr[n]]), n      # transparent: after the write
+
+
+@needs_icarus
+@pytest.mark.parametrize("width,depth", [(12, 1402), (18, 1024), (20, 700), (7, 3000)])
+def test_dp16kd_ram_reads_like_the_generic_ram(tmp_path, width, depth):
+    """RegisteredRAM on DP16KDs (port B OUTREG, OCEB = r_en): latency 2, the output register holds
+    while r_en is low; a read of the address written at the same edge is the only undefined word
+    (x in the model), and the traffic has such collisions."""
+    ram = RegisteredRAM(width=width, depth=depth)
+    text = verilog.convert(ram, name="dut", platform=_ECP5())
+    blocks = dp16kd_ram_blocks(width, depth)
+    assert text.count("DP16KD #(") == blocks
+    assert text.count('.REGMODE_B("OUTREG")') == blocks
+    (tmp_path / "dut.v").write_text(text)
+    rng = random.Random(width * depth)
+    cycles = 800
+    w_addr, w_data, w_en, r_addr = _ram_traffic(rng, depth, width, cycles, hot=4)
+    r_en = [int(rng.random() < 0.7) for _ in range(cycles)]
+    abits = max(1, (depth - 1).bit_length())
+    [seen] = _run_lockstep(tmp_path, [tmp_path / "dut.v", MODEL], ["dut"],
+                           {"w_addr": (abits, w_addr), "w_data": (width, w_data), "w_en": (1, w_en),
+                            "r_addr": (abits, r_addr), "r_en": (1, r_en)}, {"r_data": width})
+    mem = [0] * depth
+    latch, out = "0", "0"               # the word read (None: collided) and the output register
+    collided = checked = 0
+    for n in range(cycles):
+        got = seen[n]["r_data"]
+        if out is None:
+            collided += "x" in got
+        else:
+            assert got == out, n
+            checked += 1
+        if r_en[n]:
+            out = latch
+        latch = None if (w_en[n] and w_addr[n] == r_addr[n]) else str(mem[r_addr[n]])
+        if w_en[n]:
+            mem[w_addr[n]] = w_data[n]
+    assert checked > cycles // 2 and collided > 10, (checked, collided)
+
+
+@needs_icarus
+@pytest.mark.parametrize("depth", [300, 1402])
+def test_step_fifo_on_dp16kds_matches_the_transparent_fifo(tmp_path, depth):
+    """The StepFIFO with its memory on DP16KDs (the SHD input queue: 12-bit words, 1402 deep, two
+    blocks of 9-bit ports) and the StepFIFO of the stop before, generic, in lockstep in Icarus:
+    every handshake, count and word of every cycle equal, through empty and colliding phases."""
+    from skipcore.hdl.step_fifo import StepFIFO
+    from skipcore.hdl.stream import event_layout
+    from test_hdl_step_fifo import _ReferenceFIFO
+
+    layout = event_layout(10)
+    new = verilog.convert(StepFIFO(layout=layout, depth=depth), name="dut", platform=_ECP5())
+    assert new.count("DP16KD #(") == dp16kd_ram_blocks(layout.size, depth)
+    ref = verilog.convert(_ReferenceFIFO(layout=layout, depth=depth), name="ref")
+    (tmp_path / "dut.v").write_text(new)
+    (tmp_path / "ref.v").write_text(ref)
+    rng = random.Random(depth)
+    cycles = 4000 if depth > 1000 else 2500
+    valid, ready, payload = [], [], []
+    for n in range(cycles):
+        p_write, p_read = ((0.95, 0.1), (0.3, 0.95), (0.5, 0.5), (1.0, 1.0))[(n // 400) % 4]
+        valid.append(int(rng.random() < p_write))
+        ready.append(int(rng.random() < p_read))
+        payload.append(rng.getrandbits(12))
+    rows = _run_lockstep(tmp_path, [tmp_path / "dut.v", tmp_path / "ref.v", MODEL], ["dut", "ref"],
+                         {"w__valid": (1, valid), "w__payload": (12, payload), "r__ready": (1, ready)},
+                         {"w__ready": 1, "r__valid": 1, "r__payload": 12, "steps": 11, "space": 11})
+    reads = 0
+    for n, (got, want) in enumerate(zip(*rows)):
+        assert {k: v for k, v in got.items() if k != "r__payload"} == \
+            {k: v for k, v in want.items() if k != "r__payload"}, n
+        if want["r__valid"] == "1":
+            assert got["r__payload"] == want["r__payload"], n
+            reads += ready[n]
+    assert reads > cycles // 3
+    assert min(int(r["space"]) for r in rows[1]) < depth - 250          # far from the empty queue too
+    assert depth > 1000 or any(r["w__ready"] == "0" for r in rows[1])    # and full
+
+
+@pytest.mark.parametrize("width,depth", [(12, 1402), (14, 34), (36, 512), (20, 300), (40, 2048), (2, 20000), (18, 1024)])
+def test_dp16kd_ram_is_used_exactly_where_yosys_would_use_as_many_blocks(width, depth):
+    """The RAM hook builds DP16KDs where memory_libmap would (estimate.map_memory) and with the same
+    count, so the fit estimate stays exact; elsewhere (LUT RAM, a PDPW16KD, deeper than a block)
+    the RAM stays generic."""
+    ram = RegisteredRAM(width=width, depth=depth)
+    mapping = E.map_memory(E.NetlistMemory("ram", width, depth, transparent=True), "ecp5")
+    built = registered_ram(ram)
+    ram._MustUse__silence = True
+    if built is not None:
+        built._MustUse__silence = True
+    expect = mapping.kind == "block" and mapping.cell == "DP16KD" and mapping.cells == dp16kd_ram_blocks(width, depth)
+    assert (built is not None) == expect
+    assert expect == ((width, depth) in ((12, 1402), (40, 2048), (18, 1024)))

@@ -94,15 +94,21 @@ def test_core_without_debug_ports():
 def test_core_with_weight_banks_matches_golden(seed, lanes, bank_words, kwargs):
     """Weight ROMs split into banks whose read data are registered before the bank multiplexer
     (one more pipeline stage, in the constant; two for count or real inputs, whose product's
-    operand is the multiplexer's output in a register): still bit- and cycle-exact."""
+    operand is the multiplexer's output in a register), and with over BANK_MUX_BANKS banks (5 to
+    10 here; 3 in one layer) the word of each group of banks too (one more): still bit- and
+    cycle-exact."""
+    from skipcore.hdl.plan import BANK_MUX_BANKS
+
     rng = np.random.default_rng(seed)
     art = random_artifact(rng, channels=3, **kwargs)
     xq = quantize_input(art.input, random_inputs(rng, art, 2, 8))
     plan = plan_core(art, lanes=lanes, weight_bank_words=bank_words)
     assert all(l.weight_banks > 1 for l in plan.layers)
     single = plan_core(art, lanes=lanes)
-    assert [l.constant_cycles for l in plan.layers] == \
-        [l.constant_cycles + 1 + (l.input_kind != "spike") for l in single.layers]
+    assert [l.constant_cycles for l in plan.layers] == [
+        s.constant_cycles + 1 + (s.input_kind != "spike") + (l.weight_banks > BANK_MUX_BANKS)
+        for l, s in zip(plan.layers, single.layers)]
+    assert any(l.weight_banks > BANK_MUX_BANKS for l in plan.layers)
     res = run_core(plan, xq, rng=rng, in_gaps=0.2, out_stalls=0.3)
     _compare(art, plan, xq, res)
 

@@ -1,12 +1,24 @@
 // Behavioural model of the Lattice ECP5 DP16KD block RAM, for skipcore's tests only.
 //
-// It covers what skipcore uses and what Yosys' memory_libmap emits for a two-port ROM: 18-bit
-// ports (DATA_WIDTH_A/B = 18: ADx[13:4] is the word address), reads with a synchronous reset
-// (RESETMODE "SYNC"; with "ASYNC" a reset stops the simulation), REGMODE "NOREG" (the word read at a clock edge is on DOx after it) and
-// "OUTREG" (registered once more at the next edge while OCEx is high), chip selects against
-// CSDECODE, and the INITVAL_00..3F initial contents: 16 words of 18 bits in 20-bit fields per
-// 320-bit row (Yosys share/lattice/brams_map_16kd.v). Any other width or a write stops the
-// simulation with a message. tests/test_boards_ecp5_memory.py checks it against Yosys' mapping.
+// It covers what skipcore uses and what Yosys' memory_libmap emits for ROMs and for RAMs of one
+// write and one read port: port widths 1, 2, 4, 9 and 18 (DATA_WIDTH_A/B; the word address in
+// ADx[13:0], [13:1], [13:2], [13:3] and [13:4]; with 18 bits ADx[1:0] are the byte enables of a
+// write), both ports on one clock. A port works at a clock edge only while its clock enable CEx
+// is high (and its chip selects match CSDECODE): it writes DIx at its address with WEx, else it
+// reads the word into its read latch, which is DOx with REGMODE "NOREG"; with "OUTREG" DOx is
+// the output register, which takes the latch at each edge while the output clock enable OCEx is
+// high. During a write the writing port's latch follows WRITEMODE: "NORMAL" holds, "WRITETHROUGH"
+// takes the new word, "READBEFOREWRITE" the old one. A read of bits the other port writes at the
+// same edge gives x (the ports collide; the data sheet leaves the word undefined), and so does a
+// write of both ports to the same bits. Resets are synchronous (RESETMODE "SYNC"; "ASYNC" with a
+// reset stops the simulation) and clear the latch and the output register.
+//
+// The array is 1024 rows of 18 bits; an 18-bit word is a row, a 9-bit word half a row (low half
+// at the even address); 1-, 2- and 4-bit words pack into the 16 bits of a row other than 8 and
+// 17 (a choice of this model: skipcore's blocks use one width for both ports). INITVAL_00..3F
+// fill the rows: 16 rows of 18 bits in 20-bit fields per 320-bit value (Yosys
+// share/lattice/brams_map_16kd.v). Other widths or clock muxes stop the simulation with a
+// message. tests/test_boards_ecp5_memory.py checks the model against Yosys' own mapping.
 `timescale 1ns/1ps
 module DP16KD(
 	input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
@@ -106,8 +118,8 @@ module DP16KD(
 	reg [17:0] mem [0:1023];
 	integer i;
 	initial begin
-		if (DATA_WIDTH_A != 18 || DATA_WIDTH_B != 18 || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
-			$display("DP16KD model: only 18-bit ports and plain clocks are modelled");
+		if (!width_ok(DATA_WIDTH_A) || !width_ok(DATA_WIDTH_B) || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
+			$display("DP16KD model: only ports of 1, 2, 4, 9 or 18 bits and plain clocks are modelled");
 			$finish;
 		end
 		for (i = 0; i < 16; i = i + 1) mem[0 * 16 + i] = INITVAL_00[i * 20 +: 18];
@@ -176,47 +188,101 @@ module DP16KD(
 		for (i = 0; i < 16; i = i + 1) mem[63 * 16 + i] = INITVAL_3F[i * 20 +: 18];
 	end
 
-	// port A
+	function width_ok(input integer width);
+		width_ok = width == 1 || width == 2 || width == 4 || width == 9 || width == 18;
+	endfunction
+
+	// the array bit of bit j of the word at address ad of a port of the given width
+	function integer bit_at(input integer width, input [13:0] ad, input integer j);
+		integer per_row, index, k;
+		begin
+			if (width == 18) bit_at = 18 * ad[13:4] + j;
+			else if (width == 9) bit_at = 9 * ad[13:3] + j;
+			else begin
+				per_row = 16 / width;
+				index = ad >> (width == 4 ? 2 : width == 2 ? 1 : 0);
+				k = width * (index % per_row) + j;
+				bit_at = 18 * (index / per_row) + k + (k >= 8 ? 1 : 0);
+			end
+		end
+	endfunction
+
 	wire [13:0] ada = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0};
+	wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
+	wire [17:0] dia = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+	wire [17:0] dib = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
 	wire [2:0] csa = {CSA2, CSA1, CSA0};
-	reg [17:0] ram_a = 18'h0;   // the array's read latch (NOREG output)
-	reg [17:0] reg_a = 18'h0;   // the output register (OUTREG)
+	wire [2:0] csb = {CSB2, CSB1, CSB0};
+	wire on_a = CEA && csa == csdecode_a;
+	wire on_b = CEB && csb == csdecode_b;
+	// a write of 18 bits writes the bytes whose enables ADx[1:0] are on
+	function byte_on(input integer width, input [13:0] ad, input integer j);
+		byte_on = width != 18 || (j < 9 ? ad[0] : ad[1]);
+	endfunction
+
+	reg [17:0] ram_a = 18'h0, reg_a = 18'h0;   // read latch (NOREG output), output register (OUTREG)
+	reg [17:0] ram_b = 18'h0, reg_b = 18'h0;
+	reg [18431:0] bits;
+	reg [18431:0] written_a;                    // the bits port A writes at this edge
+	reg [17:0] next_a, next_b;
+	integer r, j;
+	initial begin
+		for (r = 0; r < 1024; r = r + 1) bits[18 * r +: 18] = mem[r];
+	end
+
 	always @(posedge CLKA) begin
-		if (RSTA && RESETMODE != "SYNC") begin
-			$display("DP16KD model: port A resets asynchronously, which this model does not cover");
+		if (CLKB !== 1'b1) begin
+			$display("DP16KD model: CLKA and CLKB must be one clock");
 			$finish;
 		end
-		if (WEA) begin
-			$display("DP16KD model: port A writes, which this model does not cover");
+		if ((RSTA || RSTB) && RESETMODE != "SYNC") begin
+			$display("DP16KD model: an asynchronous reset, which this model does not cover");
 			$finish;
 		end
-		if (RSTA) ram_a <= 18'h0;
-		else if (CEA && csa == csdecode_a) ram_a <= mem[ada[13:4]];
+		next_a = ram_a;
+		next_b = ram_b;
+		written_a = 0;
+		// reads (and the writing port's own latch) see the array before this edge
+		for (j = 0; j < DATA_WIDTH_A; j = j + 1) begin
+			if (on_a && !WEA) next_a[j] = bits[bit_at(DATA_WIDTH_A, ada, j)];
+			if (on_a && WEA && WRITEMODE_A == "READBEFOREWRITE") next_a[j] = bits[bit_at(DATA_WIDTH_A, ada, j)];
+			if (on_a && WEA && WRITEMODE_A == "WRITETHROUGH") next_a[j] = dia[j];
+		end
+		for (j = 0; j < DATA_WIDTH_B; j = j + 1) begin
+			if (on_b && !WEB) next_b[j] = bits[bit_at(DATA_WIDTH_B, adb, j)];
+			if (on_b && WEB && WRITEMODE_B == "READBEFOREWRITE") next_b[j] = bits[bit_at(DATA_WIDTH_B, adb, j)];
+			if (on_b && WEB && WRITEMODE_B == "WRITETHROUGH") next_b[j] = dib[j];
+		end
+		if (on_a && WEA)
+			for (j = 0; j < DATA_WIDTH_A; j = j + 1)
+				if (byte_on(DATA_WIDTH_A, ada, j)) begin
+					bits[bit_at(DATA_WIDTH_A, ada, j)] = dia[j];
+					written_a[bit_at(DATA_WIDTH_A, ada, j)] = 1'b1;
+				end
+		if (on_b && WEB)
+			for (j = 0; j < DATA_WIDTH_B; j = j + 1)
+				if (byte_on(DATA_WIDTH_B, adb, j)) begin
+					if (written_a[bit_at(DATA_WIDTH_B, adb, j)]) bits[bit_at(DATA_WIDTH_B, adb, j)] = 1'bx;
+					else bits[bit_at(DATA_WIDTH_B, adb, j)] = dib[j];
+				end
+		// a read of bits the other port writes at this edge collides
+		for (j = 0; j < DATA_WIDTH_B; j = j + 1)
+			if (on_b && !WEB && written_a[bit_at(DATA_WIDTH_B, adb, j)]) next_b[j] = 1'bx;
+		if (on_b && WEB)
+			for (j = 0; j < DATA_WIDTH_B; j = j + 1)
+				if (byte_on(DATA_WIDTH_B, adb, j))
+					for (r = 0; r < DATA_WIDTH_A; r = r + 1)
+						if (on_a && !WEA && bit_at(DATA_WIDTH_A, ada, r) == bit_at(DATA_WIDTH_B, adb, j)) next_a[r] = 1'bx;
+		// the output registers take the latches of before this edge
 		if (RSTA) reg_a <= 18'h0;
 		else if (OCEA) reg_a <= ram_a;
-	end
-	wire [17:0] doa = REGMODE_A == "OUTREG" ? reg_a : ram_a;
-	assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
-
-	// port B
-	wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
-	wire [2:0] csb = {CSB2, CSB1, CSB0};
-	reg [17:0] ram_b = 18'h0;   // the array's read latch (NOREG output)
-	reg [17:0] reg_b = 18'h0;   // the output register (OUTREG)
-	always @(posedge CLKB) begin
-		if (RSTB && RESETMODE != "SYNC") begin
-			$display("DP16KD model: port B resets asynchronously, which this model does not cover");
-			$finish;
-		end
-		if (WEB) begin
-			$display("DP16KD model: port B writes, which this model does not cover");
-			$finish;
-		end
-		if (RSTB) ram_b <= 18'h0;
-		else if (CEB && csb == csdecode_b) ram_b <= mem[adb[13:4]];
 		if (RSTB) reg_b <= 18'h0;
 		else if (OCEB) reg_b <= ram_b;
+		ram_a <= RSTA ? 18'h0 : next_a;
+		ram_b <= RSTB ? 18'h0 : next_b;
 	end
+	wire [17:0] doa = REGMODE_A == "OUTREG" ? reg_a : ram_a;
 	wire [17:0] dob = REGMODE_B == "OUTREG" ? reg_b : ram_b;
+	assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;
 	assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = dob;
 endmodule
