@@ -46,7 +46,7 @@ INTERNAL = {
 SKIPCORE_MODULES = {
     "datasets": {"golden"},  # reads .npz members header-first with golden's checked .npy reader
     "evaluate": {"golden", "datasets"},
-    "cores": {"hdl", "sim"},
+    "cores": {"golden", "hdl", "sim"},  # the artifact digest is the cores cache key
     "report": set(),
     "shd_like": {"golden"},  # the SHD-like stream and its golden-calibrated network (benchmarks/bench_shd.py)
     "flow": {"golden", "hdl", "sim", "boards", "datasets", "evaluate", "cores", "report"},
