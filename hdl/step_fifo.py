@@ -84,7 +84,7 @@ class StepFIFO(wiring.Component):
         m = Module()
         depth = self._depth
         width = self._layout.size
-        m.submodules.storage = storage = RegisteredRAM(width=width, depth=depth)
+        m.submodules.storage = storage = RegisteredRAM(width=width, depth=depth, two_addresses=True)
 
         level = Signal(range(depth + 1))          # words queued: in the memory and in the head
         stored = Signal(range(depth + 1))         # words in the memory only
@@ -139,9 +139,12 @@ class StepFIFO(wiring.Component):
             storage.w_addr.eq(produce),
             storage.w_data.eq(self.w.payload.as_value()),
             storage.w_en.eq(do_w),
-            # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
-            # (both candidates are registers: the block RAM's address pins are a multiplexer away)
-            storage.r_addr.eq(Mux(load, consume_next, consume)),
+            # the read latch of the next cycle holds the word at ``consume`` after this cycle's load;
+            # both candidates are registers and the RAM chooses (a block RAM by a multiplexer at
+            # its address pins, a LUT RAM may read both and choose by a register of ``load``)
+            storage.r_addr.eq(consume),
+            storage.r_addr_alt.eq(consume_next),
+            storage.r_use_alt.eq(load),
             storage.r_en.eq(load),
         ]
         with m.If(load):
