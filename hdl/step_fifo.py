@@ -48,7 +48,10 @@ class StepFIFO(wiring.Component):
     address of the cycle before, and its output register, whose clock enable is the load of the
     head, is the head of the queue (``r.payload``): the oldest stored word enters it when it is
     free or being read, so no reader's logic starts at the memory's read latch. The read address
-    of cycle n is the word that may enter the head in cycle n + 1; when that word is being
+    of cycle n is the word that may enter the head in cycle n + 1: ``consume_next`` when the head
+    loads in cycle n, else ``consume``; both are registers and the RAM chooses by ``load``
+    (``two_addresses``: a LUT RAM may read both and choose by a register, so the handshake that
+    makes ``load`` never reaches its read logic). When that word is being
     written in cycle n (the memory holds no other word), the two ports of a block RAM collide
     and the word takes a bypass instead: a register of the written word, which enters a fabric
     copy of the head; ``r.payload`` is then that copy (a multiplexer of two registers, chosen by

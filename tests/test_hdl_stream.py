@@ -175,7 +175,7 @@ def test_decoder_takes_the_next_word_while_head_is_busy():
     assert ready == [1, 1, 0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("span,depth,groups,lanes", [(1, 1, 3, 2), (2, 2, 2, 3), (3, 5, 1, 4), (4, 4, 3, 1)])
+@pytest.mark.parametrize("span,depth,groups,lanes", [(1, 1, 3, 2), (2, 2, 2, 3), (3, 5, 1, 4), (4, 4, 3, 1), (2, 3, 2, 9)])
 def test_ring_replays_spikes_span_steps_later(span, depth, groups, lanes):
     rng = np.random.default_rng(span * 10 + depth)
     lengths = [7, 2, 9]                                  # sequences, back to back
