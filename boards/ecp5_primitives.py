@@ -216,7 +216,7 @@ def registered_ram(ram) -> Module | None:
     m = Module()
     w_addr, r_addr = Signal(14, name="w_addr"), Signal(14, name="r_addr")
     w_data, r_data = Signal(blocks * port, name="w_data"), Signal(blocks * port, name="r_data")
-    m.d.comb += [w_addr.eq(ram.w_addr), r_addr.eq(ram.read_address()), w_data.eq(ram.w_data),
+    m.d.comb += [w_addr.eq(ram.w_addr), r_addr.eq(ram.r_addr), w_data.eq(ram.w_data),
                  ram.r_data.eq(r_data[:width])]
     for b in range(blocks):
         pins = {}
@@ -266,7 +266,7 @@ def _reading_both(ram) -> Module:
     out = Signal(ram.width, name="out", reset_less=True)
     m.d.comb += [
         wp.addr.eq(ram.w_addr), wp.data.eq(ram.w_data), wp.en.eq(ram.w_en),
-        rp.addr.eq(ram.r_addr), rp_alt.addr.eq(ram.r_addr_alt),
+        rp.addr.eq(ram.r_addr_main), rp_alt.addr.eq(ram.r_addr_alt),
         ram.r_data.eq(out),
     ]
     m.d.sync += use_alt.eq(ram.r_use_alt)

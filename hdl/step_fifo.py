@@ -142,10 +142,11 @@ class StepFIFO(wiring.Component):
             storage.w_addr.eq(produce),
             storage.w_data.eq(self.w.payload.as_value()),
             storage.w_en.eq(do_w),
-            # the read latch of the next cycle holds the word at ``consume`` after this cycle's load;
-            # both candidates are registers and the RAM chooses (a block RAM by a multiplexer at
-            # its address pins, a LUT RAM may read both and choose by a register of ``load``)
-            storage.r_addr.eq(consume),
+            # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
+            # (both candidates are registers: the block RAM's address pins are a multiplexer away;
+            # a LUT RAM may read both candidates and choose by a register of ``load``)
+            storage.r_addr.eq(Mux(load, consume_next, consume)),
+            storage.r_addr_main.eq(consume),
             storage.r_addr_alt.eq(consume_next),
             storage.r_use_alt.eq(load),
             storage.r_en.eq(load),
