@@ -4,7 +4,7 @@ The ECP5 platforms of the build flow (:func:`ecp5_platform`) offer two hooks tha
 while it elaborates (hdl/ never names a vendor primitive): ``get_registered_rom``
 (:class:`hdl.registered_rom.RegisteredROM` as DP16KDs, :func:`registered_rom`),
 ``get_registered_ram`` (:class:`hdl.registered_ram.RegisteredRAM`, the StepFIFO's memory, as
-DP16KDs, :func:`registered_ram`) and ``get_registered_multiplier`` (:func:`hdl.arith.registered_product` as MULT18X18Ds,
+DP16KDs, :func:`registered_ram`; a small one with two read addresses reads both, see there) and ``get_registered_multiplier`` (:func:`hdl.arith.registered_product` as MULT18X18Ds,
 :func:`registered_multiplier`).
 
 Block RAMs: :class:`hdl.registered_rom.RegisteredROM` and :class:`hdl.registered_ram.RegisteredRAM`
@@ -47,7 +47,8 @@ tests/test_hdl_units.py plays these blocks from their pins against ``a * b``.
 """
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, Value
+from amaranth.lib import memory
 
 from .estimate import DSP_RULES, NetlistMemory, map_memory
 
@@ -206,6 +207,9 @@ def registered_ram(ram) -> Module | None:
     width, depth = ram.width, ram.depth
     blocks = dp16kd_ram_blocks(width, depth)
     mapping = map_memory(NetlistMemory("ram", width, depth, transparent=True), "ecp5")
+    if getattr(ram, "two_addresses", False) and mapping.kind != "block" and map_memory(
+            NetlistMemory("ram", width, depth, transparent=True, read_ports=2), "ecp5").kind != "block":
+        return _reading_both(ram)
     if blocks is None or mapping.kind != "block" or mapping.cell != "DP16KD" or mapping.cells != blocks:
         return None
     port = ram_port_width(depth)
@@ -242,6 +246,32 @@ def registered_ram(ram) -> Module | None:
             p_GSR="AUTO",
             **pins,
         )
+    return m
+
+
+def _reading_both(ram) -> Module:
+    """``ram`` (a RegisteredRAM with two read addresses that Yosys puts in LUT RAM or flip-flops,
+    also with two read ports) reading both
+    candidate addresses in every cycle, each through its own read port (LUT RAM reads
+    asynchronously; Yosys copies the RAM for the second port) into its own latch, and choosing
+    the latch by a register of ``r_use_alt``. The RAM's read logic then starts at the address
+    registers only: no late choice (a handshake) sits in front of it. The words equal the
+    generic RAM's in every cycle (non-transparent latches: a colliding read gives the old word).
+    """
+    m = Module()
+    m.submodules.memory = mem = memory.Memory(shape=ram.width, depth=ram.depth, init=[])
+    wp = mem.write_port()
+    rp, rp_alt = mem.read_port(), mem.read_port()
+    use_alt = Signal(name="use_alt")
+    out = Signal(ram.width, name="out", reset_less=True)
+    m.d.comb += [
+        wp.addr.eq(ram.w_addr), wp.data.eq(ram.w_data), wp.en.eq(ram.w_en),
+        rp.addr.eq(ram.r_addr_main), rp_alt.addr.eq(ram.r_addr_alt),
+        ram.r_data.eq(out),
+    ]
+    m.d.sync += use_alt.eq(ram.r_use_alt)
+    with m.If(ram.r_en):
+        m.d.sync += out.eq(Mux(use_alt, rp_alt.data, rp.data))
     return m
 
 

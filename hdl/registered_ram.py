@@ -5,7 +5,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_positive
+from ._checks import check_positive, reject
 
 __all__ = ["RegisteredRAM"]
 
@@ -32,12 +32,23 @@ class RegisteredRAM(wiring.Component):
     non-transparent read port (the colliding read returns the old word), followed by the
     register.
 
+    With ``two_addresses`` the user also gives the read address as a choice of two:
+    ``r_addr_alt`` when ``r_use_alt`` else ``r_addr_main``, and promises that ``r_addr`` equals
+    that choice in every cycle (a user whose choice comes late in the cycle, e.g. from a
+    handshake, has both candidates in registers). The generic RAM and a block RAM read at
+    ``r_addr``; a platform whose small RAMs read asynchronously (LUT RAM) may instead read both
+    candidates, each into its own latch, and choose between the latches by a register of
+    ``r_use_alt`` (a copy of the RAM for one more read port; then no multiplexer sits between the
+    choice and the RAM's read logic). Both give the same words in every cycle.
+
     Parameters
     ----------
     width : int
         Bits of a word (>= 1).
     depth : int
         Words (>= 1).
+    two_addresses : bool
+        Adds ``r_addr_main``, ``r_addr_alt`` and ``r_use_alt`` (default False).
 
     Members
     -------
@@ -45,23 +56,31 @@ class RegisteredRAM(wiring.Component):
     w_data : ``In(width)``
     w_en : ``In(1)``
     r_addr : ``In(range(depth))``
+    r_addr_main, r_addr_alt : ``In(range(depth))`` (only with ``two_addresses``)
+    r_use_alt : ``In(1)`` (only with ``two_addresses``)
+        ``r_addr`` is ``r_addr_alt`` when this is high, else ``r_addr_main``.
     r_en : ``In(1)``
         Clock enable of the output register.
     r_data : ``Out(width)``
         The output register.
     """
 
-    def __init__(self, *, width: int, depth: int):
+    def __init__(self, *, width: int, depth: int, two_addresses: bool = False):
         check_positive(self, "RegisteredRAM", width=width, depth=depth)
-        self._width, self._depth = width, depth
-        super().__init__({
+        if not isinstance(two_addresses, bool):
+            raise reject(self, TypeError(f"RegisteredRAM two_addresses must be a bool, not {two_addresses!r}"))
+        self._width, self._depth, self._two_addresses = width, depth, two_addresses
+        members = {
             "w_addr": In(range(depth)),
             "w_data": In(width),
             "w_en": In(1),
             "r_addr": In(range(depth)),
             "r_en": In(1),
             "r_data": Out(width),
-        })
+        }
+        if two_addresses:
+            members |= {"r_addr_main": In(range(depth)), "r_addr_alt": In(range(depth)), "r_use_alt": In(1)}
+        super().__init__(members)
 
     @property
     def width(self) -> int:
@@ -70,6 +89,10 @@ class RegisteredRAM(wiring.Component):
     @property
     def depth(self) -> int:
         return self._depth
+
+    @property
+    def two_addresses(self) -> bool:
+        return self._two_addresses
 
     def elaborate(self, platform):
         hook = getattr(platform, "get_registered_ram", None)

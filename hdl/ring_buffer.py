@@ -1,7 +1,7 @@
 """The spike ring buffer of one layer: replays the layer's spikes of step t - span as events."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -154,6 +154,9 @@ class RingBuffer(wiring.Component):
         got2_g = Signal(range(G))
         got2_last = Signal()
         got2_mask = Signal(P)
+        # got2_mask.any() in parts of four bits (one LUT each behind the slot RAM's read), registered
+        # with it: the queue's write enable needs no reduction of the whole word
+        got2_parts = Signal(-(-P // 4))
         # the empty replay's marker is pushed the cycle after the decision (``marker`` is a
         # register): no path from the counters and the queue's room into the queue's write
         can_start = ~scanning & ~got & ~got2 & ~pending_marker & ~marker & (ahead < k) & queue.has_room
@@ -176,11 +179,12 @@ class RingBuffer(wiring.Component):
             with inner.Else():
                 inner.d.sync += scan_g.eq(scan_g + 1)
 
-        inner.d.sync += [got2.eq(got), got2_g.eq(got_g), got2_last.eq(got & got_last), got2_mask.eq(rp.data)]
+        inner.d.sync += [got2.eq(got), got2_g.eq(got_g), got2_last.eq(got & got_last), got2_mask.eq(rp.data),
+                        got2_parts.eq(Cat(rp.data[i:i + 4].any() for i in range(0, P, 4)))]
         inner.d.sync += pending_marker.eq(got2 & got2_last)
         with inner.If(got2):
             inner.d.comb += [
-                qw.valid.eq(got2_mask.any()),
+                qw.valid.eq(got2_parts.any()),
                 qw.payload.group.eq(got2_g),
                 qw.payload.mask.eq(got2_mask),
             ]

@@ -48,7 +48,10 @@ class StepFIFO(wiring.Component):
     address of the cycle before, and its output register, whose clock enable is the load of the
     head, is the head of the queue (``r.payload``): the oldest stored word enters it when it is
     free or being read, so no reader's logic starts at the memory's read latch. The read address
-    of cycle n is the word that may enter the head in cycle n + 1; when that word is being
+    of cycle n is the word that may enter the head in cycle n + 1: ``consume_next`` when the head
+    loads in cycle n, else ``consume``; both are registers and the RAM chooses by ``load``
+    (``two_addresses``: a LUT RAM may read both and choose by a register, so the handshake that
+    makes ``load`` never reaches its read logic). When that word is being
     written in cycle n (the memory holds no other word), the two ports of a block RAM collide
     and the word takes a bypass instead: a register of the written word, which enters a fabric
     copy of the head; ``r.payload`` is then that copy (a multiplexer of two registers, chosen by
@@ -84,7 +87,7 @@ class StepFIFO(wiring.Component):
         m = Module()
         depth = self._depth
         width = self._layout.size
-        m.submodules.storage = storage = RegisteredRAM(width=width, depth=depth)
+        m.submodules.storage = storage = RegisteredRAM(width=width, depth=depth, two_addresses=True)
 
         level = Signal(range(depth + 1))          # words queued: in the memory and in the head
         stored = Signal(range(depth + 1))         # words in the memory only
@@ -140,8 +143,12 @@ class StepFIFO(wiring.Component):
             storage.w_data.eq(self.w.payload.as_value()),
             storage.w_en.eq(do_w),
             # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
-            # (both candidates are registers: the block RAM's address pins are a multiplexer away)
+            # (both candidates are registers: the block RAM's address pins are a multiplexer away;
+            # a LUT RAM may read both candidates and choose by a register of ``load``)
             storage.r_addr.eq(Mux(load, consume_next, consume)),
+            storage.r_addr_main.eq(consume),
+            storage.r_addr_alt.eq(consume_next),
+            storage.r_use_alt.eq(load),
             storage.r_en.eq(load),
         ]
         with m.If(load):

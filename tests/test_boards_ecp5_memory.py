@@ -374,3 +374,66 @@ def test_dp16kd_ram_is_used_exactly_where_yosys_would_use_as_many_blocks(width, 
     expect = mapping.kind == "block" and mapping.cell == "DP16KD" and mapping.cells == dp16kd_ram_blocks(width, depth)
     assert (built is not None) == expect
     assert expect == ((width, depth) in ((12, 1402), (40, 2048), (18, 1024)))
+
+
+@pytest.mark.parametrize("width,depth", [(14, 34), (7, 40), (9, 4), (5, 1)])
+def test_small_ram_with_two_addresses_reads_both_and_matches_the_generic_ram(width, depth):
+    """A RegisteredRAM with two read addresses that Yosys puts in LUT RAM or flip-flops is, on
+    ECP5, two read ports whose latches are chosen by a register of ``r_use_alt`` (no multiplexer
+    in front of the read logic): in every cycle its ``r_data`` equals the generic RAM's (one read
+    port at ``r_addr``, the chosen address), through random writes, reads, choices, clock enables and reads
+    of the address written at the same edge."""
+    from amaranth.hdl import Fragment, Module
+    from amaranth.sim import Simulator
+
+    ecp5, generic = (RegisteredRAM(width=width, depth=depth, two_addresses=True) for _ in range(2))
+    built = registered_ram(ecp5)
+    assert built is not None
+    assert len(built.submodules.memory.read_ports) == 2
+    built._MustUse__silence = built.submodules.memory._MustUse__silence = True
+    single = RegisteredRAM(width=width, depth=depth)
+    assert registered_ram(single) is None                                      # one address: generic
+    single._MustUse__silence = True
+    top = Module()
+
+    class _Hooked:
+        def get_registered_ram(self, ram):
+            return registered_ram(ram) if ram is ecp5 else None
+
+    top.submodules.ecp5, top.submodules.generic = ecp5, generic
+    rng = random.Random(width * 100 + depth)
+    counts = {"collide": 0, "alt": 0, "differ": 0}
+
+    async def bench(ctx):
+        for cycle in range(1200):
+            w_addr, r_addr, r_alt = rng.randrange(depth), rng.randrange(depth), rng.randrange(depth)
+            if rng.random() < 0.2:
+                r_addr = w_addr
+            use_alt = int(rng.random() < 0.5)
+            values = {"w_addr": w_addr, "w_data": rng.getrandbits(width), "w_en": int(rng.random() < 0.6),
+                      "r_addr_main": r_addr, "r_addr_alt": r_alt, "r_use_alt": use_alt,
+                      "r_addr": r_alt if use_alt else r_addr, "r_en": int(rng.random() < 0.7)}
+            for ram in (ecp5, generic):
+                for name, value in values.items():
+                    ctx.set(getattr(ram, name), value)
+            counts["collide"] += values["w_en"] and w_addr == (r_alt if values["r_use_alt"] else r_addr)
+            counts["alt"] += values["r_use_alt"] and r_alt != r_addr
+            got, want = ctx.get(ecp5.r_data), ctx.get(generic.r_data)
+            assert got == want, cycle
+            counts["differ"] += cycle > 0 and want != 0
+            await ctx.tick()
+
+    sim = Simulator(Fragment.get(top, _Hooked()))
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert counts["collide"] > 50 and counts["differ"] > 300 and (depth == 1 or counts["alt"] > 200), counts
+
+
+@pytest.mark.parametrize("depth,room", [(1, None), (3, None), (5, 3), (40, 17)])
+def test_step_fifo_on_ecp5_small_ram_matches_the_transparent_fifo(depth, room):
+    """The StepFIFO whose small memory reads both candidate addresses on ECP5 (the demo core's
+    queues: LUT RAM) and the StepFIFO of the stop before, in every cycle (the lockstep test of
+    tests/test_hdl_step_fifo.py, with the ECP5 hook)."""
+    from test_hdl_step_fifo import test_step_fifo_matches_the_transparent_fifo_in_every_cycle as lockstep
+    lockstep(_ECP5(), depth, room)

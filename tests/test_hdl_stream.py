@@ -175,7 +175,7 @@ def test_decoder_takes_the_next_word_while_head_is_busy():
     assert ready == [1, 1, 0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("span,depth,groups,lanes", [(1, 1, 3, 2), (2, 2, 2, 3), (3, 5, 1, 4), (4, 4, 3, 1)])
+@pytest.mark.parametrize("span,depth,groups,lanes", [(1, 1, 3, 2), (2, 2, 2, 3), (3, 5, 1, 4), (4, 4, 3, 1), (2, 3, 2, 9)])
 def test_ring_replays_spikes_span_steps_later(span, depth, groups, lanes):
     rng = np.random.default_rng(span * 10 + depth)
     lengths = [7, 2, 9]                                  # sequences, back to back
@@ -239,8 +239,8 @@ def test_component_argument_checks():
 
 
 def test_skid_buffer_keeps_order_and_full_throughput():
-    """hdl.skid_buffer.SkidBuffer: every word once, in order, under random gaps and backpressure;
-    one word per cycle when both sides are always ready; marker_held sees a marker inside."""
+    """hdl.skid_buffer.SkidBuffer: every word once, in order, under random gaps (random payloads
+    on the input then) and backpressure; one word per cycle when both sides are always ready; marker_held sees a marker inside."""
     from skipcore.hdl.skid_buffer import SkidBuffer
     from skipcore.hdl.stream import event_layout
 
@@ -256,6 +256,8 @@ def test_skid_buffer_keeps_order_and_full_throughput():
                 offer = sent < len(words) and rng.random() >= gap
                 if offer:
                     ctx.set(dut.i.payload, {"index": words[sent][0], "end_step": words[sent][1], "end_seq": 0})
+                else:                               # a word that is not offered must go nowhere
+                    ctx.set(dut.i.payload, {"index": rng.randrange(32), "end_step": rng.randrange(2), "end_seq": 1})
                 ctx.set(dut.i.valid, offer)
                 ready = rng.random() >= stall
                 ctx.set(dut.o.ready, ready)
