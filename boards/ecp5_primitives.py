@@ -50,7 +50,7 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, Value
 from amaranth.lib import memory
 
-from .estimate import DSP_RULES, NetlistMemory, map_memory
+from .estimate import DSP_RULES, NetlistMemory, fifo_read_ports, map_memory
 
 __all__ = ["DP16KD_WORDS", "MULT_BITS", "PORT_WORDS", "SLICE_BITS", "dp16kd_blocks", "dp16kd_ram_blocks",
            "ecp5_platform", "initvals", "ram_port_width", "registered_multiplier", "registered_ram", "registered_rom"]
@@ -207,8 +207,7 @@ def registered_ram(ram) -> Module | None:
     width, depth = ram.width, ram.depth
     blocks = dp16kd_ram_blocks(width, depth)
     mapping = map_memory(NetlistMemory("ram", width, depth, transparent=True), "ecp5")
-    if getattr(ram, "two_addresses", False) and mapping.kind != "block" and map_memory(
-            NetlistMemory("ram", width, depth, transparent=True, read_ports=2), "ecp5").kind != "block":
+    if getattr(ram, "two_addresses", False) and fifo_read_ports("ecp5", width, depth) == 2:
         return _reading_both(ram)
     if blocks is None or mapping.kind != "block" or mapping.cell != "DP16KD" or mapping.cells != blocks:
         return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from skipcore.errors import ConfigError
 
@@ -145,6 +145,23 @@ class NetlistMemory:
     @property
     def bits(self) -> int:
         return self.width * self.depth
+
+
+#: the plan's queues (``hdl.step_fifo.StepFIFO``), whose RAM has a second read address (the head's
+#: two candidates) that a platform may read as well (:func:`fifo_read_ports`)
+FIFO_NAMES = ("in_fifo", "replay_fifo", "replay_bundles", "in_bundles", "out_fifo")
+
+
+def fifo_read_ports(family: str, width: int, depth: int) -> int:
+    """Read ports a StepFIFO's RAM of ``width`` x ``depth`` gets on ``family``: 2 on ECP5 where it
+    stays out of block RAM with two (boards/ecp5_primitives.py then reads both head candidates,
+    a LUT-RAM copy each, so that no handshake reaches a LUT-RAM read address), else 1."""
+    if family != "ecp5":
+        return 1
+    for ports in (1, 2):
+        if map_memory(NetlistMemory("fifo", width, depth, transparent=True, read_ports=ports), family).kind == "block":
+            return 1
+    return 2
 
 
 @dataclass(frozen=True)
@@ -738,7 +755,8 @@ def estimate_design(art, target: Target, *, queue_depth: int | None = None, mode
     board = [{"name": "board.event_queue", "width": link.index_bits + link.value_bits + 3,
               "depth": bridge.resolved_queue_depth},
              {"name": "board.flags", "width": 1, "depth": bridge.steps_in_flight}]
-    mems = netlist_memories(plan, board=board)
+    mems = [replace(m, read_ports=fifo_read_ports(target.family, m.width, m.depth))
+            if m.name.rsplit(".", 1)[-1] in FIFO_NAMES else m for m in netlist_memories(plan, board=board)]
     mappings = [map_memory(m, target.family) for m in mems]
     est = DesignEstimate(target=target.name, memory_bits=sum(m.bits for m in mems), mappings=mappings)
     est.brams = sum(m.blocks for m in mappings)
