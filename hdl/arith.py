@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed, unsigned
 
+from ._platform import platform_mapping
+
 __all__ = ["saturate", "above_max", "decay", "registered_decay", "registered_product", "signed_max", "signed_min"]
 
 
@@ -91,8 +93,7 @@ def registered_product(m, a, b, platform, *, name: str) -> Value:
     """
     a, b = Value.cast(a), Value.cast(b)
     p = Signal((a * b).shape(), name=name)
-    hook = getattr(platform, "get_registered_multiplier", None)
-    registered = None if hook is None else hook(m, a, b, name=name)
+    registered = platform_mapping(platform, "get_registered_multiplier", m, a, b, name=name)
     if registered is None:
         a_reg, b_reg = Signal(a.shape(), name=f"{name}_a"), Signal(b.shape(), name=f"{name}_b")
         m.d.sync += [a_reg.eq(a), b_reg.eq(b), p.eq(a_reg * b_reg)]

@@ -6,6 +6,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_positive, reject
+from ._platform import platform_mapping
 
 __all__ = ["RegisteredRAM"]
 
@@ -95,11 +96,9 @@ class RegisteredRAM(wiring.Component):
         return self._two_addresses
 
     def elaborate(self, platform):
-        hook = getattr(platform, "get_registered_ram", None)
-        if hook is not None:
-            mapped = hook(self)
-            if mapped is not None:
-                return mapped
+        mapped = platform_mapping(platform, "get_registered_ram", self)
+        if mapped is not None:
+            return mapped
         m = Module()
         m.submodules.memory = mem = memory.Memory(shape=self._width, depth=self._depth, init=[])
         wp = mem.write_port()

@@ -6,6 +6,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_positive, reject
+from ._platform import platform_mapping
 
 __all__ = ["RegisteredROM", "MAX_PORTS"]
 
@@ -84,11 +85,9 @@ class RegisteredROM(wiring.Component):
         return self._init
 
     def elaborate(self, platform):
-        hook = getattr(platform, "get_registered_rom", None)
-        if hook is not None:
-            mapped = hook(self)
-            if mapped is not None:
-                return mapped
+        mapped = platform_mapping(platform, "get_registered_rom", self)
+        if mapped is not None:
+            return mapped
         m = Module()
         m.submodules.memory = mem = memory.Memory(shape=self._width, depth=self._depth, init=self._init)
         for port in range(self._ports):
