@@ -205,10 +205,10 @@ def registered_ram(ram) -> Module | None:
     word read is undefined, as the RAM's contract allows).
     """
     width, depth = ram.width, ram.depth
-    blocks = dp16kd_ram_blocks(width, depth)
-    mapping = map_memory(NetlistMemory("ram", width, depth, transparent=True), "ecp5")
     if getattr(ram, "two_addresses", False) and fifo_read_ports("ecp5", width, depth) == 2:
         return _reading_both(ram)
+    blocks = dp16kd_ram_blocks(width, depth)
+    mapping = map_memory(NetlistMemory("ram", width, depth, transparent=True), "ecp5")
     if blocks is None or mapping.kind != "block" or mapping.cell != "DP16KD" or mapping.cells != blocks:
         return None
     port = ram_port_width(depth)
