@@ -30,8 +30,10 @@ class ReadoutEngine(wiring.Component):
        ``acc``, the kind's per-class state and its per-class constants are rotating register
        chains: one update unit serves all classes, without wide multiplexers. The part of a
        kind's update that does not need the sum (its ``prepare``, e.g. ``leaky``'s
-       ``decay(m_c, alpha_c)``) is computed a cycle ahead from the chains' next position (in
-       ``SETTLE`` for class 0) and registered, so no path holds the multiplier and the adders.
+       ``decay(m_c, alpha_c)``) is computed ahead from the chains' later positions (two cycles
+       ahead, three when the kind registers its multiplier itself: class 0's operands are taken
+       in ``DRAIN`` or ``ACC``) and registered, so no path holds the multiplier and the adders and
+       no adder starts at a multiplier block.
        The update itself takes two cycles (the kind's ``split_update``): the sums are registered,
        and the saturation of class c enters the chains' last position one cycle later (the chains
        of ``m`` and the kind's state carry one stale slot meanwhile, which leaves them at the
@@ -100,14 +102,21 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
-        # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
-        # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
-        # holds that class then (ACC, DRAIN: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
-        # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
-        # no multiplexer sits in front of prepare's multiplier (timing closure). A kind that
-        # registers its own results (prepare_registers: hdl.arith.registered_product, whose
-        # operands are registered first, on ECP5 in the multiplier block) gets that position's
-        # value itself, and its operand registers are those registers.
+        # one instance of the kind's prepare(), whose results for class c are needed in UPDATE
+        # cycle c, ``lead`` cycles after its operands are taken from the chains. The operands come
+        # from the chains' position that holds that class then: before UPDATE the chains stand
+        # still (class k at position k), and in UPDATE cycle c they have shifted c times (class
+        # c + lead at position lead; a class's old value leaves only when it is updated). So no
+        # multiplexer sits in front of prepare's multiplier (timing closure).
+        # * A kind that computes prepare() combinationally: its operands are registers loaded
+        #   from the chains, its results registered (in SETTLE and UPDATE): lead 2.
+        # * A kind that registers its own results (prepare_registers: hdl.arith.registered_product,
+        #   whose operands are registered first, on ECP5 in the multiplier block) gets the chains'
+        #   values itself; its product is registered once more in the fabric, so that no adder
+        #   starts at a multiplier block's output (its routing to the adders was the SHD core's
+        #   critical path): lead 3, the first class's operands taken in ACC (ACC lasts at least
+        #   the marker's cycle and the chains stand still in it).
+        lead = 3 if kind.prepare_registers else 2
         operands = []
 
         def pick(chain):
@@ -123,8 +132,10 @@ class ReadoutEngine(wiring.Component):
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
-        if kind.prepare_registers:      # registered by the kind, in every cycle
-            prepared, prep_now = prep_now, {}
+        if kind.prepare_registers:      # registered by the kind, then in the fabric, every cycle
+            prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
+            m.d.sync += [prepared[name].eq(v) for name, v in prep_now.items()]
+            prep_now = {}
         else:
             prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
@@ -178,7 +189,7 @@ class ReadoutEngine(wiring.Component):
 
         with m.FSM(init="ACC"):
             with m.State("ACC"):
-                load_operands(0)
+                load_operands(max(lead - 3, 0))
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
@@ -187,14 +198,14 @@ class ReadoutEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             with m.State("DRAIN"):
-                load_operands(0)
+                load_operands(lead - 2)
                 m.next = "SETTLE"
             with m.State("SETTLE"):
-                load_operands(1)
+                load_operands(lead - 1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
-                load_operands(2)
+                load_operands(lead)
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]

@@ -111,11 +111,13 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
         assert got_cycles[t] == G * (int(gold.input_events[0, t]) + rec) + G + plan.constant_cycles
 
 
-@pytest.mark.parametrize("seed,kind,decay_mode", [(5, "sum", None), (6, "leaky", None), (7, "alif", None),
-                                                   (8, "leaky", "mult"), (9, "leaky", "shift"), (10, "alif", "mult")])
-def test_readout_engine_matches_golden(seed, kind, decay_mode):
+# classes 1 to 3: fewer classes than the leaky readout's prepare() runs ahead (3 cycles)
+@pytest.mark.parametrize("seed,kind,decay_mode,classes", [
+    (5, "sum", None, 4), (6, "leaky", None, 4), (7, "alif", None, 4), (8, "leaky", "mult", 4), (9, "leaky", "shift", 4),
+    (10, "alif", "mult", 4), (11, "leaky", "mult", 2), (12, "leaky", "mult", 3), (13, "alif", "mult", 2)])
+def test_readout_engine_matches_golden(seed, kind, decay_mode, classes):
     rng = np.random.default_rng(seed)
-    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=4, decay_mode=decay_mode)
+    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=classes, decay_mode=decay_mode)
     xq = quantize_input(art.input, random_inputs(rng, art, 2, 6))
     gold = run(art, xq, traces=True, quantized=True)
     eng = ReadoutEngine(plan_core(art, lanes=2).readout)
