@@ -178,7 +178,7 @@ class SkipCore(wiring.Component):
                     wiring.connect(m, rec_o, engine.i_rec)
                     m.d.comb += engine.i_rec_ready.eq(rec_ready)
             out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth,
-                                room=layer.groups + 1)
+                                room=layer.out_room)
             m.submodules[f"layer{l}_fifo"] = out_fifo
             wiring.connect(m, engine.o_words, out_fifo.w)
             m.d.comb += engine.o_space_ok.eq(out_fifo.has_room)

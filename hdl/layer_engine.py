@@ -88,7 +88,8 @@ class LayerEngine(wiring.Component):
 
     The engine starts a step only when the whole step is waiting at ``i_ev`` (``i_step_ready``),
     the whole replay at ``i_rec`` (``i_rec_ready``) and there is room for a whole step at the
-    output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
+    output (``o_space_ok``, ``LayerPlan.out_room`` words: the step's G + 1 and the marker of the
+    step before, which may still be in the output register). It then never stalls, and the cycles from the first
     ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
 
         G * (input_events + recurrent_events + own_events) + G + c,
@@ -146,10 +147,12 @@ class LayerEngine(wiring.Component):
         Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
-        The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
-        reserved before the step started.
+        The layer's spikes as non-zero words, then a marker, from a register (one cycle after the
+        units' spikes: the P units are spread over the chip, and their spikes' OR, the word's
+        valid, into the queue's write enable was a critical path). Never waits for ``ready``:
+        room was reserved before the step started.
     o_space_ok : ``In(1)``
-        The output queue has room for G + 1 words.
+        The output queue has room for ``LayerPlan.out_room`` words.
     ring : ``Out(ring_write_signature(G, P))`` (only with span > 0)
     dbg_valid : ``Out(1)``
         One-cycle pulse in the ``DONE`` cycle.
@@ -566,12 +569,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(out_valid & out_last):
                 goto("DRAIN", "DONE")
+        # the output word before its register (the word of a group, or the marker in DONE)
+        word_valid, word = Signal(), Signal.like(self.o_words.payload, name="word")
+        m.d.sync += [self.o_words.valid.eq(word_valid), self.o_words.payload.eq(word)]
         with m.If(in_state["DONE"]):
             m.d.comb += [
                 self.dbg_valid.eq(1),
-                self.o_words.valid.eq(1),
-                self.o_words.payload.end_step.eq(1),
-                self.o_words.payload.end_seq.eq(end_seq),
+                word_valid.eq(1),
+                word.end_step.eq(1),
+                word.end_seq.eq(end_seq),
             ]
             if has_rec:
                 m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
@@ -680,9 +686,9 @@ class LayerEngine(wiring.Component):
                 m.d.sync += prev[out_g].eq(spikes)
         with m.If(out_valid):
             m.d.comb += [
-                self.o_words.valid.eq(spikes.any()),
-                self.o_words.payload.group.eq(out_g),
-                self.o_words.payload.mask.eq(spikes),
+                word_valid.eq(spikes.any()),
+                word.group.eq(out_g),
+                word.mask.eq(spikes),
             ]
         if has_rec:
             m.d.comb += [
