@@ -148,7 +148,8 @@ class SkipCore(wiring.Component):
         wiring.connect(m, in_fifo.r, in_reg.i)
         source = in_reg.o
         if E == 1:
-            source_ready = (in_fifo.steps != 0) | in_reg.marker_held
+            # markers counted from the cycle after their write, as StepFIFO.steps does
+            source_ready = self._steps_queued(m, "in", in_fifo.w, in_reg.o, in_fifo.depth, registered_put=True)
         else:
             source_ready = self._steps_queued(m, "in", packer.o, in_reg.o, in_fifo.depth)
         for layer in plan.layers:
@@ -232,16 +233,22 @@ class SkipCore(wiring.Component):
         return reg.o, SkipCore._steps_queued(m, name, packer.o, reg.o, depth)
 
     @staticmethod
-    def _steps_queued(m: Module, name: str, into, out, depth: int):
-        """Whether a whole step sits between the stream ``into`` a bundle queue and the register
-        ``out`` behind it: markers written minus markers taken from ``out``, a counter.
+    def _steps_queued(m: Module, name: str, into, out, depth: int, *, registered_put: bool = False):
+        """Whether a whole step sits between the stream ``into`` a queue and the register ``out``
+        behind it: markers written (``registered_put``: counted a cycle after their write)
+        minus markers taken from ``out``, a counter.
 
         It replaces the queue's own ``steps | marker_held``, whose decrement comes from the read
-        data of the queue's memory (a block RAM for these queues, whose slow output then ran
-        through the counter's adder: the critical path of an ECP5 build).
+        data of the queue's memory (a block RAM for the input and bundle queues, placed far from
+        the counter, whose output then ran through the counter's adder: a critical path of the
+        ECP5 builds).
         """
         count = Signal(range(depth + 3), name=f"{name}_steps_queued")
         put = into.valid & into.ready & into.payload.end_step
+        if registered_put:
+            put_reg = Signal(name=f"{name}_marker_written")
+            m.d.sync += put_reg.eq(put)
+            put = put_reg
         take = out.valid & out.ready & out.payload.end_step
         m.d.sync += count.eq(count + put - take)
         return count != 0
