@@ -317,10 +317,9 @@ class LayerPlan:
 
     @property
     def out_room(self) -> int:
-        """Free words of the output queue a step needs to start: its G words and its marker, and
-        the marker of the step before, which may still be in the engine's output register when
-        the engine tests the room (``hdl.layer_engine``)."""
-        return self.groups + 2
+        """Free words of the output queue a step needs to start: its G words and its marker (the
+        engine tests the room once the marker of the step before has left its output register)."""
+        return self.groups + 1
 
     @property
     def out_fifo_depth(self) -> int:

@@ -88,6 +88,7 @@ class LayerHarness:
         self.ring_writes: list[tuple[int, int]] = []
         self.words: list[tuple[int, ...]] = []
         self.word_steps = 0  # steps whose output words (marker included) have arrived
+        self.ring_steps = 0  # steps whose ring writes (step_done included) have arrived
         self.errors: list[str] = []
         self.cycles: list[int] = []
         self.spikes_seen: list[int] = []
@@ -151,14 +152,15 @@ class LayerHarness:
                 self._check_words()
         if self.span and int(h["ring__valid"].value):
             self.ring_writes.append((int(h["ring__group"].value), int(h["ring__mask"].value)))
+        if self.span and int(h["ring__step_done"].value):   # a cycle after DONE (output registers)
+            self._check_ring(int(h["ring__clear"].value))
         if int(h["dbg_valid"].value):
-            self._finish_step(cycle, int(h["dbg_spikes"].value), int(h["dbg_cycles"].value),
-                              int(h["ring__step_done"].value) if self.span else None,
-                              int(h["ring__clear"].value) if self.span else None)
+            self._finish_step(cycle, int(h["dbg_spikes"].value), int(h["dbg_cycles"].value))
 
     @property
     def done(self) -> bool:
-        return self.step >= self.B * self.T and self.word_steps >= self.B * self.T
+        steps = self.B * self.T
+        return self.step >= steps and self.word_steps >= steps and (not self.span or self.ring_steps >= steps)
 
     def _masks(self, spikes: np.ndarray) -> list[int]:
         P = self.P
@@ -174,7 +176,19 @@ class LayerHarness:
         self.words = []
         self.word_steps += 1
 
-    def _finish_step(self, cycle: int, spikes: int, cycles: int, step_done, clear) -> None:
+    def _check_ring(self, clear: int) -> None:
+        """The ring's writes of one step, at its step_done: every group once, in order, with
+        golden's masks; ``clear`` at the end of a sequence."""
+        b, t = divmod(self.ring_steps, self.T)
+        masks = self._masks(self.golden[b, t]) if b < self.B else []
+        if self.ring_writes != list(enumerate(masks)):
+            self.errors.append(f"sample {b}, step {t}: ring writes rtl={self.ring_writes} expected={list(enumerate(masks))}")
+        if clear != int(t == self.T - 1):
+            self.errors.append(f"sample {b}, step {t}: ring clear rtl={clear} expected={int(t == self.T - 1)}")
+        self.ring_writes = []
+        self.ring_steps += 1
+
+    def _finish_step(self, cycle: int, spikes: int, cycles: int) -> None:
         b, t = divmod(self.step, self.T)
         where = f"sample {b}, step {t}"
         gold = self.golden[b, t]
@@ -182,14 +196,6 @@ class LayerHarness:
         if not np.array_equal(got, gold):
             i = int(np.flatnonzero(got != gold)[0])
             self.errors.append(f"{where}, neuron {i}: spike rtl={got[i]} golden={gold[i]}")
-        masks = self._masks(got)
-        if self.span:
-            if self.ring_writes != list(enumerate(masks)):
-                self.errors.append(f"{where}: ring writes rtl={self.ring_writes} expected={list(enumerate(masks))}")
-            if (step_done, clear) != (1, int(t == self.T - 1)):
-                self.errors.append(f"{where}: ring step_done/clear rtl={(step_done, clear)} "
-                                   f"expected={(1, int(t == self.T - 1))}")
-            self.ring_writes = []
         rec = len(self.history[t - self.span]) if self.span and t >= self.span else 0
         bound = self.G * (int(self.events[b, t]) + rec) + self.G + self.c
         self.cycles.append(cycles)
