@@ -51,9 +51,9 @@ class SkipCore(wiring.Component):
     with equality. The readout still takes one event per cycle.
 
     Latency: a step's output word appears after the step went through every layer (each layer's
-    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 4 cycles of queues and idle per layer)
-    and the readout (spikes + M + 6 cycles). Throughput: one step per slowest-stage time (the
-    slowest layer's bound + 2, or the readout's).
+    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 5 cycles of queues and idle per layer)
+    and the readout (spikes + M + 6 cycles, 7 with the leaky readout). Throughput: one step per
+    slowest-stage time (the slowest layer's bound + 3, or the readout's).
 
     Sequences follow each other back-to-back: each engine resets its own state after the last
     step of a sequence (see :class:`~hdl.layer_engine.LayerEngine`); this costs no cycles, so
