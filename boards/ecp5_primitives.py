@@ -215,7 +215,7 @@ def registered_ram(ram) -> Module | None:
     m = Module()
     w_addr, r_addr = Signal(14, name="w_addr"), Signal(14, name="r_addr")
     w_data, r_data = Signal(blocks * port, name="w_data"), Signal(blocks * port, name="r_data")
-    m.d.comb += [w_addr.eq(ram.w_addr), r_addr.eq(ram.r_addr), w_data.eq(ram.w_data),
+    m.d.comb += [w_addr.eq(ram.w_addr), r_addr.eq(ram.read_address()), w_data.eq(ram.w_data),
                  ram.r_data.eq(r_data[:width])]
     for b in range(blocks):
         pins = {}

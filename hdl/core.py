@@ -51,9 +51,9 @@ class SkipCore(wiring.Component):
     with equality. The readout still takes one event per cycle.
 
     Latency: a step's output word appears after the step went through every layer (each layer's
-    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 4 cycles of queues and idle per layer)
-    and the readout (spikes + M + 6 cycles). Throughput: one step per slowest-stage time (the
-    slowest layer's bound + 2, or the readout's).
+    bound, see :class:`~hdl.layer_engine.LayerEngine`, plus about 5 cycles of queues and idle per layer)
+    and the readout (spikes + M + 6 cycles, 7 with the leaky readout). Throughput: one step per
+    slowest-stage time (the slowest layer's bound + 3, or the readout's).
 
     Sequences follow each other back-to-back: each engine resets its own state after the last
     step of a sequence (see :class:`~hdl.layer_engine.LayerEngine`); this costs no cycles, so
@@ -148,7 +148,8 @@ class SkipCore(wiring.Component):
         wiring.connect(m, in_fifo.r, in_reg.i)
         source = in_reg.o
         if E == 1:
-            source_ready = (in_fifo.steps != 0) | in_reg.marker_held
+            # markers counted from the cycle after their write, as StepFIFO.steps does
+            source_ready = self._steps_queued(m, "in", in_fifo.w, in_reg.o, in_fifo.depth, registered_put=True)
         else:
             source_ready = self._steps_queued(m, "in", packer.o, in_reg.o, in_fifo.depth)
         for layer in plan.layers:
@@ -178,7 +179,7 @@ class SkipCore(wiring.Component):
                     wiring.connect(m, rec_o, engine.i_rec)
                     m.d.comb += engine.i_rec_ready.eq(rec_ready)
             out_fifo = StepFIFO(layout=word_layout(layer.groups, layer.lanes), depth=layer.out_fifo_depth,
-                                room=layer.groups + 1)
+                                room=layer.out_room)
             m.submodules[f"layer{l}_fifo"] = out_fifo
             wiring.connect(m, engine.o_words, out_fifo.w)
             m.d.comb += engine.o_space_ok.eq(out_fifo.has_room)
@@ -232,16 +233,22 @@ class SkipCore(wiring.Component):
         return reg.o, SkipCore._steps_queued(m, name, packer.o, reg.o, depth)
 
     @staticmethod
-    def _steps_queued(m: Module, name: str, into, out, depth: int):
-        """Whether a whole step sits between the stream ``into`` a bundle queue and the register
-        ``out`` behind it: markers written minus markers taken from ``out``, a counter.
+    def _steps_queued(m: Module, name: str, into, out, depth: int, *, registered_put: bool = False):
+        """Whether a whole step sits between the stream ``into`` a queue and the register ``out``
+        behind it: markers written (``registered_put``: counted a cycle after their write)
+        minus markers taken from ``out``, a counter.
 
         It replaces the queue's own ``steps | marker_held``, whose decrement comes from the read
-        data of the queue's memory (a block RAM for these queues, whose slow output then ran
-        through the counter's adder: the critical path of an ECP5 build).
+        data of the queue's memory (a block RAM for the input and bundle queues, placed far from
+        the counter, whose output then ran through the counter's adder: a critical path of the
+        ECP5 builds).
         """
         count = Signal(range(depth + 3), name=f"{name}_steps_queued")
         put = into.valid & into.ready & into.payload.end_step
+        if registered_put:
+            put_reg = Signal(name=f"{name}_marker_written")
+            m.d.sync += put_reg.eq(put)
+            put = put_reg
         take = out.valid & out.ready & out.payload.end_step
         m.d.sync += count.eq(count + put - take)
         return count != 0

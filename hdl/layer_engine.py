@@ -88,7 +88,7 @@ class LayerEngine(wiring.Component):
 
     The engine starts a step only when the whole step is waiting at ``i_ev`` (``i_step_ready``),
     the whole replay at ``i_rec`` (``i_rec_ready``) and there is room for a whole step at the
-    output (``o_space_ok``, G + 1 words). It then never stalls, and the cycles from the first
+    output (``o_space_ok``, ``LayerPlan.out_room`` words). It then never stalls, and the cycles from the first
     ``ACC`` cycle to the ``DONE`` cycle (both counted, reported on ``dbg_cycles``) are exactly
 
         G * (input_events + recurrent_events + own_events) + G + c,
@@ -102,7 +102,9 @@ class LayerEngine(wiring.Component):
     (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
     scanned word of S[t-1]). Throughput: one weight word per cycle; one group update per cycle.
-    Between steps the engine spends an ``IDLE`` and a ``START`` cycle (not counted): the input
+    Between steps the engine spends two ``IDLE`` cycles and a ``START`` cycle (not counted): the
+    first ``IDLE`` cycle lets ``DONE``'s marker, ``step_done`` and ``clear`` leave the output
+    registers and reach the queues, whose room and replay the second one tests; the input
     streams reach the engine through registers (:class:`~hdl.skid_buffer.SkidBuffer`,
     :class:`~hdl.spike_decoder.SpikeDecoder`, two cycles after their queue), and ``START`` lets a
     step that ``IDLE`` saw completed in its queue arrive there. After reset the engine clears the
@@ -146,10 +148,12 @@ class LayerEngine(wiring.Component):
         Replayed spikes of step t - span (neuron addresses) and the replay marker (E > 1: bundles).
     i_rec_ready : ``In(1)`` (only with span > 0)
     o_words : ``Out(word_signature(G, P))``
-        The layer's spikes as non-zero words, then a marker. Never waits for ``ready``: room was
-        reserved before the step started.
+        The layer's spikes as non-zero words, then a marker, from a register (one cycle after the
+        units' spikes: the P units are spread over the chip, and their spikes' OR, the word's
+        valid, into the queue's write enable was a critical path; the ring's write is registered
+        the same way). Never waits for ``ready``: room was reserved before the step started.
     o_space_ok : ``In(1)``
-        The output queue has room for G + 1 words.
+        The output queue has room for ``LayerPlan.out_room`` words.
     ring : ``Out(ring_write_signature(G, P))`` (only with span > 0)
     dbg_valid : ``Out(1)``
         One-cycle pulse in the ``DONE`` cycle.
@@ -453,8 +457,12 @@ class LayerEngine(wiring.Component):
             with m.If(init_g == G - 1):
                 m.d.sync += init_g.eq(0)
                 goto("INIT", "IDLE")
+        # DONE's marker, step_done and clear leave through output registers: the first IDLE cycle
+        # after a step lets them reach the queues, so that the room and replay tests see them
+        outputs_pending = Signal()
         with m.If(in_state["IDLE"]):
-            with m.If(start_ok):
+            m.d.sync += outputs_pending.eq(0)
+            with m.If(start_ok & ~outputs_pending):
                 goto("IDLE", "START")
         with m.If(in_state["START"]):
             # the input streams leave their queues through registers (SkidBuffer, SpikeDecoder,
@@ -566,16 +574,25 @@ class LayerEngine(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(out_valid & out_last):
                 goto("DRAIN", "DONE")
+        # the output word and the ring's write before their registers (a group's word, or the
+        # marker and step_done in DONE): the units are spread over the chip, and their spikes
+        # reach the queues' write logic only through these registers
+        word_valid, word = Signal(), Signal.like(self.o_words.payload, name="word")
+        m.d.sync += [self.o_words.valid.eq(word_valid), self.o_words.payload.eq(word)]
+        if has_rec:
+            ring_write = {name: Signal.like(getattr(self.ring, name), name=f"ring_{name}")
+                          for name in ("valid", "group", "mask", "step_done", "clear")}
+            m.d.sync += [getattr(self.ring, name).eq(value) for name, value in ring_write.items()]
         with m.If(in_state["DONE"]):
             m.d.comb += [
                 self.dbg_valid.eq(1),
-                self.o_words.valid.eq(1),
-                self.o_words.payload.end_step.eq(1),
-                self.o_words.payload.end_seq.eq(end_seq),
+                word_valid.eq(1),
+                word.end_step.eq(1),
+                word.end_seq.eq(end_seq),
             ]
             if has_rec:
-                m.d.comb += [self.ring.step_done.eq(1), self.ring.clear.eq(end_seq)]
-            m.d.sync += first.eq(end_seq)
+                m.d.comb += [ring_write["step_done"].eq(1), ring_write["clear"].eq(end_seq)]
+            m.d.sync += [first.eq(end_seq), outputs_pending.eq(1)]
             goto("DONE", "IDLE")
         m.d.comb += unconditional
         m.d.comb += self.dbg_cycles.eq(cycles)
@@ -680,15 +697,15 @@ class LayerEngine(wiring.Component):
                 m.d.sync += prev[out_g].eq(spikes)
         with m.If(out_valid):
             m.d.comb += [
-                self.o_words.valid.eq(spikes.any()),
-                self.o_words.payload.group.eq(out_g),
-                self.o_words.payload.mask.eq(spikes),
+                word_valid.eq(spikes.any()),
+                word.group.eq(out_g),
+                word.mask.eq(spikes),
             ]
         if has_rec:
             m.d.comb += [
-                self.ring.valid.eq(out_valid),
-                self.ring.group.eq(out_g),
-                self.ring.mask.eq(spikes),
+                ring_write["valid"].eq(out_valid),
+                ring_write["group"].eq(out_g),
+                ring_write["mask"].eq(spikes),
             ]
         shift = Signal(G * P)
         with m.If(out_valid):

@@ -316,8 +316,15 @@ class LayerPlan:
         return (self.groups + 1) * (1 if self.span == 1 else 2)
 
     @property
+    def out_room(self) -> int:
+        """Free words of the output queue a step needs to start: its G words and its marker (the
+        engine tests the room once the marker of the step before has left its output register)."""
+        return self.groups + 1
+
+    @property
     def out_fifo_depth(self) -> int:
-        return 2 * (self.groups + 1)
+        """The output queue: the room of a starting step and a whole step (G + 1 words) queued."""
+        return self.out_room + self.groups + 1
 
 
 def bundle_bits(index_bits: int, events: int, value_bits: int = 0) -> int:

@@ -30,8 +30,11 @@ class ReadoutEngine(wiring.Component):
        ``acc``, the kind's per-class state and its per-class constants are rotating register
        chains: one update unit serves all classes, without wide multiplexers. The part of a
        kind's update that does not need the sum (its ``prepare``, e.g. ``leaky``'s
-       ``decay(m_c, alpha_c)``) is computed a cycle ahead from the chains' next position (in
-       ``SETTLE`` for class 0) and registered, so no path holds the multiplier and the adders.
+       ``decay(m_c, alpha_c)``) is computed ahead from the chains' later positions (two cycles
+       ahead; four when the kind registers its multiplier itself, with one more cycle, ``PREP``,
+       after ``ACC``: class 0's operands are taken in ``DRAIN`` or ``ACC``) and registered, so no
+       path holds the multiplier and the adders, no logic sits in front of a multiplier block and
+       no adder starts at one.
        The update itself takes two cycles (the kind's ``split_update``): the sums are registered,
        and the saturation of class c enters the chains' last position one cycle later (the chains
        of ``m`` and the kind's state carry one stale slot meanwhile, which leaves them at the
@@ -42,7 +45,8 @@ class ReadoutEngine(wiring.Component):
        previous one has left (``o.valid`` low: a word taken in cycle n frees the output in cycle
        n + 1); at the end of a sequence ``m`` is cleared.
 
-    Cycles per step: events + 1 (marker) + 2 (``DRAIN``, ``SETTLE``) + M + 3, plus any wait for ``o.ready``. The engine
+    Cycles per step: events + 1 (marker) + 2 (``DRAIN``, ``SETTLE``; 3 with ``PREP``) + M + 3, plus any wait
+    for ``o.ready``. The engine
     consumes events as they arrive (no step-level start condition).
 
     Parameters
@@ -100,14 +104,23 @@ class ReadoutEngine(wiring.Component):
                 chains[f.name] = [Const(f.uniform, shape)]
         extra = {name: [Signal(shape, name=f"{name}{c}") for c in range(M)]
                  for name, shape in kind.state_shapes(pl).items()}
-        # one instance of the kind's prepare(): in SETTLE for class 0, in UPDATE cycle c for class
-        # c + 1. Its operands are registers loaded a cycle before, from the chains' position that
-        # holds that class then (ACC, DRAIN: position 0; SETTLE: 1; UPDATE cycle c - 1: 2, as the chains
-        # shift once per UPDATE cycle and a class's old value leaves only when it is updated), so
-        # no multiplexer sits in front of prepare's multiplier (timing closure). A kind that
-        # registers its own results (prepare_registers: hdl.arith.registered_product, whose
-        # operands are registered first, on ECP5 in the multiplier block) gets that position's
-        # value itself, and its operand registers are those registers.
+        # one instance of the kind's prepare(), whose results for class c are needed in UPDATE
+        # cycle c, ``lead`` cycles after its operands are taken from the chains. The operands come
+        # from the chains' position that holds that class then: before UPDATE the chains stand
+        # still (class k at position k), and in UPDATE cycle c they have shifted c times (class
+        # c + lead at position lead; a class's old value leaves only when it is updated). So no
+        # multiplexer sits in front of prepare's multiplier (timing closure).
+        # The operands are registers loaded from the chains.
+        # * A kind that computes prepare() combinationally: its results are registered (in SETTLE
+        #   and UPDATE): lead 2.
+        # * A kind that registers its own results (prepare_registers: hdl.arith.registered_product,
+        #   whose operands are registered again, on ECP5 in the multiplier block, far from the
+        #   chains: no logic sits in front of it) and whose product is registered once more in the
+        #   fabric, so that no adder starts at a multiplier block's output (both routes were SHD
+        #   critical paths): lead 4, with one more cycle (PREP) between ACC and DRAIN; the first
+        #   class's operands are taken in ACC (ACC lasts at least the marker's cycle and the
+        #   chains stand still in it).
+        lead = 4 if kind.prepare_registers else 2
         operands = []
 
         def pick(chain):
@@ -118,13 +131,14 @@ class ReadoutEngine(wiring.Component):
             return reg
 
         def load_operands(position):
-            domain = m.d.comb if kind.prepare_registers else m.d.sync
-            domain += [reg.eq(chain[position % M]) for reg, chain in operands]
+            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
-        if kind.prepare_registers:      # registered by the kind, in every cycle
-            prepared, prep_now = prep_now, {}
+        if kind.prepare_registers:      # registered by the kind, then in the fabric, every cycle
+            prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
+            m.d.sync += [prepared[name].eq(v) for name, v in prep_now.items()]
+            prep_now = {}
         else:
             prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
         s1_valid = Signal()
@@ -183,18 +197,22 @@ class ReadoutEngine(wiring.Component):
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "DRAIN"
+                        m.next = "PREP" if lead == 4 else "DRAIN"
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
+            if lead == 4:
+                with m.State("PREP"):
+                    load_operands(lead - 3)
+                    m.next = "DRAIN"
             with m.State("DRAIN"):
-                load_operands(0)
+                load_operands(lead - 2)
                 m.next = "SETTLE"
             with m.State("SETTLE"):
-                load_operands(1)
+                load_operands(lead - 1)
                 m.next = "UPDATE"           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
-                load_operands(2)
+                load_operands(lead)
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]

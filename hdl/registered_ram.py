@@ -1,7 +1,7 @@
 """A memory with one write port and one read port whose read data leave through a register."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,11 +33,10 @@ class RegisteredRAM(wiring.Component):
     non-transparent read port (the colliding read returns the old word), followed by the
     register.
 
-    With ``two_addresses`` the user also gives the read address as a choice of two:
-    ``r_addr_alt`` when ``r_use_alt`` else ``r_addr_main``, and promises that ``r_addr`` equals
-    that choice in every cycle (a user whose choice comes late in the cycle, e.g. from a
-    handshake, has both candidates in registers). The generic RAM and a block RAM read at
-    ``r_addr``; a platform whose small RAMs read asynchronously (LUT RAM) may instead read both
+    With ``two_addresses`` the user gives the read address as a choice of two instead of
+    ``r_addr``: ``r_addr_alt`` when ``r_use_alt`` else ``r_addr_main`` (for a user whose choice
+    comes late in the cycle, e.g. from a handshake, and who has both candidates in registers).
+    The generic RAM and a block RAM read at the chosen address (:meth:`read_address`); a platform whose small RAMs read asynchronously (LUT RAM) may instead read both
     candidates, each into its own latch, and choose between the latches by a register of
     ``r_use_alt`` (a copy of the RAM for one more read port; then no multiplexer sits between the
     choice and the RAM's read logic). Both give the same words in every cycle.
@@ -56,10 +55,10 @@ class RegisteredRAM(wiring.Component):
     w_addr : ``In(range(depth))``
     w_data : ``In(width)``
     w_en : ``In(1)``
-    r_addr : ``In(range(depth))``
+    r_addr : ``In(range(depth))`` (only without ``two_addresses``)
     r_addr_main, r_addr_alt : ``In(range(depth))`` (only with ``two_addresses``)
     r_use_alt : ``In(1)`` (only with ``two_addresses``)
-        ``r_addr`` is ``r_addr_alt`` when this is high, else ``r_addr_main``.
+        The read address is ``r_addr_alt`` when this is high, else ``r_addr_main``.
     r_en : ``In(1)``
         Clock enable of the output register.
     r_data : ``Out(width)``
@@ -75,12 +74,13 @@ class RegisteredRAM(wiring.Component):
             "w_addr": In(range(depth)),
             "w_data": In(width),
             "w_en": In(1),
-            "r_addr": In(range(depth)),
             "r_en": In(1),
             "r_data": Out(width),
         }
         if two_addresses:
             members |= {"r_addr_main": In(range(depth)), "r_addr_alt": In(range(depth)), "r_use_alt": In(1)}
+        else:
+            members["r_addr"] = In(range(depth))
         super().__init__(members)
 
     @property
@@ -95,6 +95,12 @@ class RegisteredRAM(wiring.Component):
     def two_addresses(self) -> bool:
         return self._two_addresses
 
+    def read_address(self) -> Value:
+        """The address read in this cycle: ``r_addr``, or with ``two_addresses`` the chosen one."""
+        if self._two_addresses:
+            return Mux(self.r_use_alt, self.r_addr_alt, self.r_addr_main)
+        return self.r_addr
+
     def elaborate(self, platform):
         mapped = platform_mapping(platform, "get_registered_ram", self)
         if mapped is not None:
@@ -106,7 +112,7 @@ class RegisteredRAM(wiring.Component):
         out = Signal(self._width, name="out", reset_less=True)
         m.d.comb += [
             wp.addr.eq(self.w_addr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
-            rp.addr.eq(self.r_addr),
+            rp.addr.eq(self.read_address()),
             self.r_data.eq(out),
         ]
         with m.If(self.r_en):

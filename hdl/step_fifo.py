@@ -145,7 +145,6 @@ class StepFIFO(wiring.Component):
             # the read latch of the next cycle holds the word at ``consume`` after this cycle's load
             # (both candidates are registers: the block RAM's address pins are a multiplexer away;
             # a LUT RAM may read both candidates and choose by a register of ``load``)
-            storage.r_addr.eq(Mux(load, consume_next, consume)),
             storage.r_addr_main.eq(consume),
             storage.r_addr_alt.eq(consume_next),
             storage.r_use_alt.eq(load),

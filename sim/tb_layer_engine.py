@@ -8,8 +8,9 @@ The testbench stands in for the engine's neighbours in the core:
 * ring: the engine's own ring writes are recorded and replayed as recurrent events (neuron
   addresses in increasing order, then a marker) ``span`` steps later; ``i_rec_ready`` says the
   replay of the next step is queued;
-* output queue of ``2 (G + 1)`` words drained at random (backpressure): ``o_space_ok`` says it
-  has room for a whole step, and the engine's words must never overflow it.
+* output queue of ``out_fifo_depth`` words drained at random (backpressure): ``o_space_ok`` says
+  it has ``out_room`` words free (the plan's: a whole step and the marker still in the engine's
+  output register), and the engine's words must never overflow it.
 
 Reference model: the contract (``golden.model.run`` of the one-layer artifact). Checked per step:
 ``dbg_spikes`` equals golden's S[t]; the output words are the non-zero spike words in group order
@@ -19,8 +20,8 @@ then a marker carrying ``end_seq``; the ring gets every group once, in order, th
 
 Job keys: ``artifact`` (.skc with one hidden layer), ``data`` (.npz with ``x`` (B, T, C)),
 ``groups``, ``lanes``, ``neurons``, ``span``, ``constant_cycles``, ``input_index_bits``,
-``value_bits`` (0 for spikes), ``rec_index_bits``, ``group_bits``, ``arrival``, ``drain``, ``stall``,
-``seed``.
+``value_bits`` (0 for spikes), ``rec_index_bits``, ``group_bits``, ``out_room``, ``out_fifo_depth``,
+``arrival``, ``drain``, ``stall``, ``seed``.
 """
 from __future__ import annotations
 
@@ -81,11 +82,13 @@ class LayerHarness:
         self.rec_q: deque = deque()
         self.rec_markers = 0
         self.out_q = 0  # words held in the output queue
-        self.cap = 2 * (self.G + 1)
+        self.cap, self.room = int(job["out_fifo_depth"]), int(job["out_room"])
         self.history: list[list[int]] = []  # spikes (neuron lists) of the current sequence, from ring writes
         self.step = 0  # global step index being computed
         self.ring_writes: list[tuple[int, int]] = []
         self.words: list[tuple[int, ...]] = []
+        self.word_steps = 0  # steps whose output words (marker included) have arrived
+        self.ring_steps = 0  # steps whose ring writes (step_done included) have arrived
         self.errors: list[str] = []
         self.cycles: list[int] = []
         self.spikes_seen: list[int] = []
@@ -97,10 +100,6 @@ class LayerHarness:
             self.h["i_rec__valid"].value = 0
             self.h["i_rec_ready"].value = 0
             self._queue_replay()  # replay of step 0 (empty)
-
-    @property
-    def done(self) -> bool:
-        return self.step >= self.B * self.T
 
     def _queue_replay(self) -> None:
         """Queue the replay of the step about to be computed (self.step)."""
@@ -126,7 +125,7 @@ class LayerHarness:
         if self.in_q:
             h["i_ev__payload"].value = self.in_layout.pack(self.in_q[0])
         h["i_step_ready"].value = int(self.in_markers > 0)
-        h["o_space_ok"].value = int(self.cap - self.out_q >= self.G + 1)
+        h["o_space_ok"].value = int(self.cap - self.out_q >= self.room)
         if self.span:
             h["i_rec__valid"].value = int(bool(self.rec_q))
             if self.rec_q:
@@ -144,18 +143,52 @@ class LayerHarness:
             if w[1]:
                 self.rec_markers -= 1
         if int(h["o_words__valid"].value):
-            self.words.append(self.word_layout.unpack(int(h["o_words__payload"].value)))
+            word = self.word_layout.unpack(int(h["o_words__payload"].value))
+            self.words.append(word)
             self.out_q += 1
             if self.out_q > self.cap:
                 self.errors.append(f"cycle {cycle}: output word without reserved room (queue {self.out_q} > {self.cap})")
+            if word[2]:             # the marker (a cycle after DONE: the output register)
+                self._check_words()
         if self.span and int(h["ring__valid"].value):
             self.ring_writes.append((int(h["ring__group"].value), int(h["ring__mask"].value)))
+        if self.span and int(h["ring__step_done"].value):   # a cycle after DONE (output registers)
+            self._check_ring(int(h["ring__clear"].value))
         if int(h["dbg_valid"].value):
-            self._finish_step(cycle, int(h["dbg_spikes"].value), int(h["dbg_cycles"].value),
-                              int(h["ring__step_done"].value) if self.span else None,
-                              int(h["ring__clear"].value) if self.span else None)
+            self._finish_step(cycle, int(h["dbg_spikes"].value), int(h["dbg_cycles"].value))
 
-    def _finish_step(self, cycle: int, spikes: int, cycles: int, step_done, clear) -> None:
+    @property
+    def done(self) -> bool:
+        steps = self.B * self.T
+        return self.step >= steps and self.word_steps >= steps and (not self.span or self.ring_steps >= steps)
+
+    def _masks(self, spikes: np.ndarray) -> list[int]:
+        P = self.P
+        return [sum(int(spikes[g * P + p]) << p for p in range(P) if g * P + p < self.N) for g in range(self.G)]
+
+    def _check_words(self) -> None:
+        """The words of one step, at its marker: golden's non-zero groups in order, then the marker."""
+        b, t = divmod(self.word_steps, self.T)
+        masks = self._masks(self.golden[b, t]) if b < self.B else []
+        want = [(g, m, 0, 0) for g, m in enumerate(masks) if m] + [(0, 0, 1, int(t == self.T - 1))]
+        if [w[:3] + (w[3] if w[2] else 0,) for w in self.words] != want:
+            self.errors.append(f"sample {b}, step {t}: output words rtl={self.words} expected={want}")
+        self.words = []
+        self.word_steps += 1
+
+    def _check_ring(self, clear: int) -> None:
+        """The ring's writes of one step, at its step_done: every group once, in order, with
+        golden's masks; ``clear`` at the end of a sequence."""
+        b, t = divmod(self.ring_steps, self.T)
+        masks = self._masks(self.golden[b, t]) if b < self.B else []
+        if self.ring_writes != list(enumerate(masks)):
+            self.errors.append(f"sample {b}, step {t}: ring writes rtl={self.ring_writes} expected={list(enumerate(masks))}")
+        if clear != int(t == self.T - 1):
+            self.errors.append(f"sample {b}, step {t}: ring clear rtl={clear} expected={int(t == self.T - 1)}")
+        self.ring_writes = []
+        self.ring_steps += 1
+
+    def _finish_step(self, cycle: int, spikes: int, cycles: int) -> None:
         b, t = divmod(self.step, self.T)
         where = f"sample {b}, step {t}"
         gold = self.golden[b, t]
@@ -163,20 +196,6 @@ class LayerHarness:
         if not np.array_equal(got, gold):
             i = int(np.flatnonzero(got != gold)[0])
             self.errors.append(f"{where}, neuron {i}: spike rtl={got[i]} golden={gold[i]}")
-        # output words: non-zero groups in order, then the marker
-        P = self.P
-        masks = [sum(int(got[g * P + p]) << p for p in range(P) if g * P + p < self.N) for g in range(self.G)]
-        want = [(g, m, 0, 0) for g, m in enumerate(masks) if m] + [(0, 0, 1, int(t == self.T - 1))]
-        if [w[:3] + (w[3] if w[2] else 0,) for w in self.words] != want:
-            self.errors.append(f"{where}: output words rtl={self.words} expected={want}")
-        self.words = []
-        if self.span:
-            if self.ring_writes != list(enumerate(masks)):
-                self.errors.append(f"{where}: ring writes rtl={self.ring_writes} expected={list(enumerate(masks))}")
-            if (step_done, clear) != (1, int(t == self.T - 1)):
-                self.errors.append(f"{where}: ring step_done/clear rtl={(step_done, clear)} "
-                                   f"expected={(1, int(t == self.T - 1))}")
-            self.ring_writes = []
         rec = len(self.history[t - self.span]) if self.span and t >= self.span else 0
         bound = self.G * (int(self.events[b, t]) + rec) + self.G + self.c
         self.cycles.append(cycles)
@@ -188,7 +207,7 @@ class LayerHarness:
         if t == self.T - 1:
             self.history = []
         self.step += 1
-        if self.span and not self.done:
+        if self.span and self.step < self.B * self.T:
             self._queue_replay()
 
 

@@ -35,7 +35,7 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
     eng = LayerEngine(plan)
     steps = xq.shape[1]
     spikes = gold.spikes[0][0]
-    got_words, got_dbg, got_cycles = [], [], []
+    all_words, got_dbg, got_cycles = [], [], []
 
     async def bench(ctx):
         ctx.set(eng.o_space_ok, 1)
@@ -48,7 +48,6 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
                 ctx.set(eng.i_rec_ready, 1)
             queue_in = events + [None]
             queue_rec = replay + [None]
-            words = []
             while True:
                 head = queue_in[0] if queue_in else None
                 ctx.set(eng.i_ev.valid, bool(queue_in))
@@ -78,7 +77,7 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
                 await ctx.delay(1e-10)
                 if ctx.get(eng.o_words.valid):
                     p = ctx.get(eng.o_words.payload)
-                    words.append((p.group, p.mask, p.end_step))
+                    all_words.append((p.group, p.mask, p.end_step))
                 done = ctx.get(eng.dbg_valid)
                 if done:
                     got_dbg.append(ctx.get(eng.dbg_spikes))
@@ -94,13 +93,24 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
                     ctx.set(eng.i_step_ready, 0)
                 if span and not queue_rec:
                     ctx.set(eng.i_rec_ready, 0)
-            got_words.append(words)
+        # the last marker leaves the output register a cycle after DONE
+        await ctx.delay(1e-10)
+        if ctx.get(eng.o_words.valid):
+            p = ctx.get(eng.o_words.payload)
+            all_words.append((p.group, p.mask, p.end_step))
 
     sim = Simulator(eng)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     P, G = plan.lanes, plan.groups
+    got_words, step_words = [], []
+    for w in all_words:
+        step_words.append(w)
+        if w[2]:
+            got_words.append(step_words)
+            step_words = []
+    assert not step_words and len(got_words) == steps
     for t in range(steps):
         expected = [(g, sum(int(spikes[t, g * P + p]) << p for p in range(P) if g * P + p < plan.neurons), 0)
                     for g in range(G)]
@@ -111,11 +121,13 @@ def test_layer_engine_matches_golden(seed, kind, span, lanes, input_kind):
         assert got_cycles[t] == G * (int(gold.input_events[0, t]) + rec) + G + plan.constant_cycles
 
 
-@pytest.mark.parametrize("seed,kind,decay_mode", [(5, "sum", None), (6, "leaky", None), (7, "alif", None),
-                                                   (8, "leaky", "mult"), (9, "leaky", "shift"), (10, "alif", "mult")])
-def test_readout_engine_matches_golden(seed, kind, decay_mode):
+# classes 1 to 3: fewer classes than the leaky readout's prepare() runs ahead (3 cycles)
+@pytest.mark.parametrize("seed,kind,decay_mode,classes", [
+    (5, "sum", None, 4), (6, "leaky", None, 4), (7, "alif", None, 4), (8, "leaky", "mult", 4), (9, "leaky", "shift", 4),
+    (10, "alif", "mult", 4), (11, "leaky", "mult", 2), (12, "leaky", "mult", 3), (13, "alif", "mult", 2)])
+def test_readout_engine_matches_golden(seed, kind, decay_mode, classes):
     rng = np.random.default_rng(seed)
-    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=4, decay_mode=decay_mode)
+    art = random_artifact(rng, layer_sizes=[6], readout_kind=kind, classes=classes, decay_mode=decay_mode)
     xq = quantize_input(art.input, random_inputs(rng, art, 2, 6))
     gold = run(art, xq, traces=True, quantized=True)
     eng = ReadoutEngine(plan_core(art, lanes=2).readout)

@@ -86,8 +86,8 @@ class _CollidingRAMPlatform:
         collided = Signal()
         out = Signal(ram.width)
         m.d.comb += [wp.addr.eq(ram.w_addr), wp.data.eq(ram.w_data), wp.en.eq(ram.w_en),
-                     rp.addr.eq(ram.r_addr), ram.r_data.eq(out)]
-        m.d.sync += collided.eq(ram.w_en & (ram.w_addr == ram.r_addr))
+                     rp.addr.eq(ram.read_address()), ram.r_data.eq(out)]
+        m.d.sync += collided.eq(ram.w_en & (ram.w_addr == ram.read_address()))
         with m.If(ram.r_en):
             m.d.sync += out.eq(Mux(collided, ~rp.data, rp.data))
         return m

@@ -8,11 +8,11 @@ rotating register chains; a readout kind says what the chains hold and what one 
 * :meth:`ReadoutUnitKind.update`: the combinational update of one class, returning the new ``m``
   (the streamed readout value) and the new state;
 * :meth:`ReadoutUnitKind.prepare` (optional): the part of the update that does not need the class
-  sum (e.g. the decay's multiplication). The engine computes it one cycle ahead from registered
+  sum (e.g. the decay's multiplication). The engine computes it ahead from registered
   operands and registers it (or the kind does both, with ``prepare_registers``: a product two
   cycles after its operands, :func:`hdl.arith.registered_product`, on ECP5 in a multiplier
-  block's own registers), so no path holds a multiplier and the adders after it; ``update``
-  then gets ``prepared``;
+  block's own registers, which the engine registers once more in the fabric), so no path holds
+  a multiplier and the adders after it; ``update`` then gets ``prepared``;
 * :meth:`ReadoutUnitKind.multipliers`: multipliers of the update.
 """
 from __future__ import annotations
