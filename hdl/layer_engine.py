@@ -311,15 +311,26 @@ class LayerEngine(wiring.Component):
                 if group == banks:
                     w_words.append(_or_all(held))               # stage 2
                 else:
-                    # over BANK_MUX_BANKS banks: the AND-OR of each group of banks is registered
-                    # (stage 3, near its block RAMs; 0 but in the chosen bank's group), then OR-ed
+                    # over BANK_MUX_BANKS banks the block RAMs lie spread over the chip: each
+                    # bank's word goes first into a fabric register of its own, which the placer
+                    # can put beside the bank (stage 3; 0 but for the chosen bank: the select is
+                    # the register's synchronous reset, no LUT), so no route from a block RAM
+                    # crosses the chip; then the OR of each group of banks is registered (stage 4,
+                    # 0 but in the chosen bank's group), then the groups are OR-ed
+                    near = []
+                    for k in range(banks):
+                        # reset-less (as the block RAM's own output register): the select alone
+                        # drives the flip-flops' synchronous reset, no reset net reaches them
+                        word = Signal(P * W, name=f"bank_word{k}{sfx}", reset_less=True)
+                        m.d.sync += word.eq(held[k])
+                        near.append(word)
                     chosen = []
                     for k in range(0, banks, group):
-                        word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
-                        m.d.sync += word.eq(_or_all(held[k:k + group]))
+                        word = Signal(P * W, name=f"bank_group{k // group}{sfx}", reset_less=True)
+                        m.d.sync += word.eq(_or_all(near[k:k + group]))
                         chosen.append(word)
-                    w_words.append(_or_all(chosen))             # stage 3
-        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3   # stage of the weight word
+                    w_words.append(_or_all(chosen))             # stage 4
+        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 4   # stage of the weight word
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
         RD = WB + int(multibit) * (2 + int(banks > 1)) + int(E > 1)
