@@ -45,9 +45,10 @@ class LayerEngine(wiring.Component):
        register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
-       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more register
-       holds the word of each group of ``LayerPlan.bank_group`` banks, so that no multiplexer
-       spans the block RAMs of the whole chip] -> [product w * x, only for
+       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks two more: a fabric
+       register beside each bank (its word, 0 unless the bank is chosen), then a register holding
+       the word of each group of ``LayerPlan.bank_group`` banks, so that neither a route from a
+       block RAM nor a multiplexer spans the block RAMs of the whole chip] -> [product w * x, only for
        count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
        block's) and a fabric register; four with banks, the bank multiplexer registered before
        the block] -> stage RD
@@ -96,7 +97,7 @@ class LayerEngine(wiring.Component):
 
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
-    with weight banks (two with count or real inputs), one more with over ``BANK_MUX_BANKS``
+    with weight banks (two with count or real inputs), two more with over ``BANK_MUX_BANKS``
     banks, one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
