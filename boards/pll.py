@@ -307,7 +307,17 @@ def pll_domain(config: PLLConfig, clock_resource: str) -> Callable:
             )
         else:
             raise ConfigError(f"no PLL for the {config.family!r} family")
-        m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
+        if config.family == "ecp5":
+            # the synchronised reset reaches every flip-flop's LSR pin of the device: through a
+            # DCCA it takes a global network (nextpnr-ecp5 promotes only clocks by itself); on
+            # fabric routing it is a path of 6-9 ns at 150 MHz, as long as the whole period
+            m.domains.reset_source = cd_source = ClockDomain("reset_source")
+            m.d.comb += cd_source.clk.eq(cd_sync.clk)
+            m.submodules.reset_sync = ResetSynchronizer(~lock, domain="reset_source")
+            m.submodules.reset_buffer = Instance("DCCA", i_CLKI=cd_source.rst, i_CE=1, o_CLKO=cd_sync.rst)
+        else:
+            # nextpnr-ice40 promotes a high-fanout reset to a global buffer by itself
+            m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
         platform.add_clock_constraint(cd_sync.clk, config.achieved_hz)
 
     return pll

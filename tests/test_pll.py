@@ -143,15 +143,15 @@ def _synth_netlist(tmp_path, board: str, mhz: float):
     proc = subprocess.run([yosys, *commands[0][1:]], cwd=build_dir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     netlist = json.loads((build_dir / "top.json").read_text())
-    cells = [c for mod in netlist["modules"].values() for c in mod["cells"].values()
-             if c["type"] in ("SB_PLL40_PAD", "EHXPLLL")]
+    every = [c for mod in netlist["modules"].values() for c in mod["cells"].values()]
+    cells = [c for c in every if c["type"] in ("SB_PLL40_PAD", "EHXPLLL")]
     constraints = (build_dir / ("top.pcf" if target.family == "ice40" else "top.lpf")).read_text()
-    return cfg, cells, constraints
+    return cfg, cells, constraints, every
 
 
 @pytest.mark.synth
 def test_ice40_pll_in_the_netlist(tmp_path):
-    cfg, cells, pcf = _synth_netlist(tmp_path, "icebreaker", 48)
+    cfg, cells, pcf, _ = _synth_netlist(tmp_path, "icebreaker", 48)
     assert len(cells) == 1
     cell = cells[0]
     params = {k: (int(v, 2) if k != "FEEDBACK_PATH" else v) for k, v in cell["parameters"].items()}
@@ -163,7 +163,7 @@ def test_ice40_pll_in_the_netlist(tmp_path):
 
 @pytest.mark.synth
 def test_ecp5_pll_in_the_netlist(tmp_path):
-    cfg, cells, lpf = _synth_netlist(tmp_path, "ulx3s-85f", 100)
+    cfg, cells, lpf, every = _synth_netlist(tmp_path, "ulx3s-85f", 100)
     assert len(cells) == 1
     params = cells[0]["parameters"]
     as_int = {k: int(params[k], 2) for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV", "CLKOP_CPHASE", "CLKOP_FPHASE")}
@@ -172,6 +172,13 @@ def test_ecp5_pll_in_the_netlist(tmp_path):
     assert {"CLKI", "CLKFB", "CLKOP", "LOCK"} <= set(cells[0]["connections"])
     assert cells[0]["connections"]["CLKFB"] == cells[0]["connections"]["CLKOP"]
     assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in lpf and " 100000000.0 HZ;" in lpf
+    # the synchronised reset leaves through one DCCA (a global network), whose output resets the
+    # flip-flops of the design (their LSR pins in the netlist)
+    buffers = [c for c in every if c["type"] == "DCCA"]
+    assert len(buffers) == 1
+    reset_net = buffers[0]["connections"]["CLKO"]
+    resets = [c for c in every if c["type"] == "TRELLIS_FF" and c["connections"].get("LSR") == reset_net]
+    assert len(resets) > 10
 
 
 # ------------------------------------------------------------------------------------------------
