@@ -186,10 +186,11 @@ class LayerPlan:
         accumulator read), two more with a multi-bit product (its operand and product registers,
         then the product in a fabric register), one more with weight banks (two with a multi-bit
         product: the bank multiplexer registered before the multiplier) and one more with over
-        ``BANK_MUX_BANKS`` of them (the group register of the bank multiplexer), one more with
-        E > 1 events per cycle (the adder tree of the E words)."""
+        ``BANK_MUX_BANKS`` of them (the bank multiplexer's two levels, each registered: a
+        register beside each bank, then a register per group of banks), one more with E > 1 events
+        per cycle (the adder tree of the E words)."""
         multibit, banked = self.input_kind != "spike", self.weight_banks > 1
-        return (3 + 2 * multibit + banked * (1 + multibit) + (self.weight_banks > BANK_MUX_BANKS)
+        return (3 + 2 * multibit + banked * (1 + multibit) + 2 * (self.weight_banks > BANK_MUX_BANKS)
                 + (self.events > 1))
 
     @property

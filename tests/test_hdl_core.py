@@ -95,8 +95,8 @@ def test_core_with_weight_banks_matches_golden(seed, lanes, bank_words, kwargs):
     """Weight ROMs split into banks whose read data are registered before the bank multiplexer
     (one more pipeline stage, in the constant; two for count or real inputs, whose product's
     operand is the multiplexer's output in a register), and with over BANK_MUX_BANKS banks (5 to
-    10 here; 3 in one layer) the word of each group of banks too (one more): still bit- and
-    cycle-exact."""
+    10 here; 3 in one layer) each bank's word in a register of its own and the word of each group
+    of banks too (two more): still bit- and cycle-exact."""
     from skipcore.hdl.plan import BANK_MUX_BANKS
 
     rng = np.random.default_rng(seed)
@@ -106,7 +106,7 @@ def test_core_with_weight_banks_matches_golden(seed, lanes, bank_words, kwargs):
     assert all(l.weight_banks > 1 for l in plan.layers)
     single = plan_core(art, lanes=lanes)
     assert [l.constant_cycles for l in plan.layers] == [
-        s.constant_cycles + 1 + (s.input_kind != "spike") + (l.weight_banks > BANK_MUX_BANKS)
+        s.constant_cycles + 1 + (s.input_kind != "spike") + 2 * (l.weight_banks > BANK_MUX_BANKS)
         for l, s in zip(plan.layers, single.layers)]
     assert any(l.weight_banks > BANK_MUX_BANKS for l in plan.layers)
     res = run_core(plan, xq, rng=rng, in_gaps=0.2, out_stalls=0.3)

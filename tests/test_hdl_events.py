@@ -241,6 +241,8 @@ CASES = [
     (61, 2, 2, None, dict(layer_sizes=[5, 4], kinds=["alif", "lif"], spans=[1, 3], input_kind="spike")),
     (62, 3, 3, None, dict(layer_sizes=[6, 4], kinds=["stc", "lif"], spans=[1, 2], input_kind="real")),
     (63, 8, 4, 4, dict(layer_sizes=[7], kinds=["lif"], spans=[2], input_kind="count", saturating=True)),
+    # over BANK_MUX_BANKS banks (8 and 5) with E = 2: the bank and group registers of each slot
+    (64, 2, 2, 4, dict(layer_sizes=[5, 4], kinds=["lif", "alif"], spans=[1, 2], input_kind="spike")),
 ]
 
 
