@@ -12,8 +12,9 @@ LIF and ALIF units, and the multipliers' operand registers, another stage of the
 units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, two more with multi-bit inputs (the
 product's operand, product and fabric registers), one more for a weight ROM in banks (two with
 multi-bit inputs: the bank multiplexer is registered before the multiplier), two more for over
-four banks (issue 12 item 1 registers each bank's word in the fabric beside the bank, then the
-word of each group of banks before the group multiplexer)). The generator
+four banks (a fabric register per bank that only its block RAM drives, placed between the bank
+and the engine, then issue 12 item 1's register of each group of banks before the group
+multiplexer)). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

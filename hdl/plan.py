@@ -186,8 +186,9 @@ class LayerPlan:
         accumulator read), two more with a multi-bit product (its operand and product registers,
         then the product in a fabric register), one more with weight banks (two with a multi-bit
         product: the bank multiplexer registered before the multiplier) and one more with over
-        ``BANK_MUX_BANKS`` of them (the bank multiplexer's two levels, each registered: a
-        register beside each bank, then a register per group of banks), one more with E > 1 events
+        ``BANK_MUX_BANKS`` of them (a fabric register per bank that only its block RAM drives, so
+        that the placer can put it between the bank and the engine, then the select's AND-OR in a
+        register per group of banks), one more with E > 1 events
         per cycle (the adder tree of the E words)."""
         multibit, banked = self.input_kind != "spike", self.weight_banks > 1
         return (3 + 2 * multibit + banked * (1 + multibit) + 2 * (self.weight_banks > BANK_MUX_BANKS)
