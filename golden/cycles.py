@@ -13,7 +13,8 @@ units: 9 for LIF and CUBA-LIF, 8 for STC-LIF, 10 for ALIF, two more with multi-b
 product's operand, product and fabric registers), one more for a weight ROM in banks (two with
 multi-bit inputs: the bank multiplexer is registered before the multiplier), one more for over
 four banks (issue 12 item 1 registers the word of each group of banks before the group
-multiplexer)). The generator
+multiplexer), one more for over sixteen (a fabric register per bank that only its block RAM
+drives, placed between the bank and the engine)). The generator
 (hdl/) reports it, the testbenches and the fast runner (sim/) measure against it: both call this
 one function.
 

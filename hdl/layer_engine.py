@@ -45,9 +45,11 @@ class LayerEngine(wiring.Component):
        register) -> [bank register: a ROM of more than ``weight_bank_words`` words is split into
        banks whose words are registered before the bank multiplexer: each bank is a
        :class:`~hdl.registered_rom.RegisteredROM`, whose output register, on ECP5 the block RAM's
-       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more register
-       holds the word of each group of ``LayerPlan.bank_group`` banks, so that no multiplexer
-       spans the block RAMs of the whole chip] -> [product w * x, only for
+       own, is the bank register; with over ``hdl.plan.BANK_MUX_BANKS`` banks one more, holding
+       the word of each group of ``LayerPlan.bank_group`` banks (the select's AND-OR), and over
+       ``hdl.plan.BANK_REGISTER_BANKS`` another one before it: a fabric register per bank that
+       only its block RAM drives (the placer puts it between the bank and the engine), so that no
+       route from a block RAM crosses the chip in one cycle] -> [product w * x, only for
        count/real inputs: three stages, its operand and product registers (on ECP5 a multiplier
        block's) and a fabric register; four with banks, the bank multiplexer registered before
        the block] -> stage RD
@@ -97,7 +99,7 @@ class LayerEngine(wiring.Component):
     (issue register to WR, the unit input register, the unit, ``DONE``), i.e. c = 5 + unit latency
     for spike inputs and 7 + unit latency for the first layer's count or real inputs, one more
     with weight banks (two with count or real inputs), one more with over ``BANK_MUX_BANKS``
-    banks, one more with E > 1, where the events count in bundles:
+    banks (two over ``BANK_REGISTER_BANKS``), one more with E > 1, where the events count in bundles:
     ``G * (ceil(input_events / E) + ceil(recurrent_events / E) + own_events) + G + c``
     (``LayerPlan.constant_cycles`` says; the unit
     latency is the kind's: LIF 4, ALIF 5, STC 3; a layer with own events adds G, one cycle per
@@ -307,23 +309,41 @@ class LayerEngine(wiring.Component):
                 # words (two LUT levels; it may feed a multiplier block's input register)
                 sel1, sel2 = Signal(range(banks), name=f"bank_sel1{sfx}"), Signal(banks, name=f"bank_sel2{sfx}")
                 m.d.sync += [sel1.eq(s0_addr[e] >> bank_bits), sel2.eq(Const(1, banks) << sel1)]
-                held = []
-                for k, (addr, word) in enumerate(bank_ports[e]):
+                words = []
+                for addr, word in bank_ports[e]:
                     m.d.comb += addr.eq(s0_addr[e][:len(addr)])
-                    held.append(Mux(sel2[k], word, 0))          # registered by the RegisteredROM
+                    words.append(word)                          # registered by the RegisteredROM
                 group = pl.bank_group
                 if group == banks:
-                    w_words.append(_or_all(held))               # stage 2
+                    w_words.append(_or_all([Mux(sel2[k], word, 0) for k, word in enumerate(words)]))  # stage 2
                 else:
-                    # over BANK_MUX_BANKS banks: the AND-OR of each group of banks is registered
-                    # (stage 3, near its block RAMs; 0 but in the chosen bank's group), then OR-ed
+                    # over BANK_MUX_BANKS banks the AND-OR of each group of banks is registered
+                    # (0 but in the chosen bank's group), then the groups are OR-ed. Over
+                    # BANK_REGISTER_BANKS the block RAMs lie spread over the chip (the SHD core's
+                    # layer 0: 52 DP16KDs over four block-RAM rows): each bank's word goes first
+                    # into a fabric register that nothing but its block RAM drives (no select, no
+                    # reset), which the placer can put between the bank and the engine, so no
+                    # route from a block RAM crosses the chip in one cycle; the select follows
+                    # one cycle later
+                    sel = sel2
+                    if pl.bank_registers:
+                        sel = Signal(banks, name=f"bank_sel3{sfx}")
+                        m.d.sync += sel.eq(sel2)
+                        registered = []
+                        for k in range(banks):
+                            word = Signal(P * W, name=f"bank_word{k}{sfx}", reset_less=True)
+                            m.d.sync += word.eq(words[k])
+                            registered.append(word)
+                        words = registered
+                    near = [Mux(sel[k], word, 0) for k, word in enumerate(words)]
                     chosen = []
                     for k in range(0, banks, group):
                         word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
-                        m.d.sync += word.eq(_or_all(held[k:k + group]))
+                        m.d.sync += word.eq(_or_all(near[k:k + group]))
                         chosen.append(word)
-                    w_words.append(_or_all(chosen))             # stage 3
-        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3   # stage of the weight word
+                    w_words.append(_or_all(chosen))             # stage 3, 4 with bank registers
+        # the stage of the weight word
+        WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3 + int(pl.bank_registers)
         if own:
             m.d.comb += e_rp.addr.eq(s0_addr[0])
         RD = WB + int(multibit) * (2 + int(banks > 1)) + int(E > 1)

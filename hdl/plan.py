@@ -33,6 +33,7 @@ __all__ = [
     "WEIGHT_BANK_WORDS",
     "WEIGHT_BANK_WORDS_DUAL_PORT",
     "BANK_MUX_BANKS",
+    "BANK_REGISTER_BANKS",
     "LayerPlan",
     "ReadoutPlan",
     "CorePlan",
@@ -63,6 +64,13 @@ WEIGHT_BANK_WORDS_DUAL_PORT = 1024
 #: levels: groups of banks (``LayerPlan.bank_group``), then the group (issue 12, timing closure:
 #: one 26-way multiplexer after the block RAMs was the critical path, mostly routing).
 BANK_MUX_BANKS = 4
+#: Above this many banks each bank's word also passes a fabric register of its own that only its
+#: block RAM drives (the select's AND-OR moves one stage later, into the group register), so the
+#: placer can put it between the bank and the engine: the SHD core's 26 banks (52 DP16KDs over
+#: four block-RAM rows) put a bank ~100 tiles (6.1-7 ns of routing) from its group register with
+#: nextpnr's HeAP placer. Not below: the demo core's 5 and 8 banks lie near their engines and the
+#: extra flip-flops only moved its placement (145 instead of 160 MHz at seeds 1 and 2).
+BANK_REGISTER_BANKS = 16
 
 
 def _bits_signed(bound: int) -> int:
@@ -186,16 +194,24 @@ class LayerPlan:
         accumulator read), two more with a multi-bit product (its operand and product registers,
         then the product in a fabric register), one more with weight banks (two with a multi-bit
         product: the bank multiplexer registered before the multiplier) and one more with over
-        ``BANK_MUX_BANKS`` of them (the group register of the bank multiplexer), one more with
+        ``BANK_MUX_BANKS`` of them (the select's AND-OR in a register per group of banks) and one
+        more over ``BANK_REGISTER_BANKS`` (a fabric register per bank that only its block RAM
+        drives, so that the placer can put it between the bank and the engine), one more with
         E > 1 events per cycle (the adder tree of the E words)."""
         multibit, banked = self.input_kind != "spike", self.weight_banks > 1
         return (3 + 2 * multibit + banked * (1 + multibit) + (self.weight_banks > BANK_MUX_BANKS)
-                + (self.events > 1))
+                + self.bank_registers + (self.events > 1))
 
     @property
     def weight_banks(self) -> int:
         """Banks of the weight ROM (``weight_bank_words`` words each; 1: a single memory)."""
         return max(1, -(-len(self.weight_words) // self.weight_bank_words))
+
+    @property
+    def bank_registers(self) -> bool:
+        """Whether each bank's word passes a fabric register of its own (over
+        ``BANK_REGISTER_BANKS`` banks)."""
+        return self.weight_banks > BANK_REGISTER_BANKS
 
     @property
     def bank_group(self) -> int:

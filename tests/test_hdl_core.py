@@ -90,14 +90,17 @@ def test_core_without_debug_ports():
     (51, 2, 4, dict(layer_sizes=[5, 4], kinds=["alif", "lif"], spans=[1, 3], input_kind="real")),
     (52, 1, 8, dict(layer_sizes=[6], kinds=["lif"], spans=[2], input_kind="spike")),
     (53, 3, 2, dict(layer_sizes=[6, 4], kinds=["stc", "alif"], spans=[0, 2], input_kind="count")),
+    # over BANK_REGISTER_BANKS banks in the first layer (30): a fabric register per bank too
+    (54, 2, 2, dict(layer_sizes=[9, 3], kinds=["alif", "lif"], spans=[1, 2], input_kind="spike")),
 ])
 def test_core_with_weight_banks_matches_golden(seed, lanes, bank_words, kwargs):
     """Weight ROMs split into banks whose read data are registered before the bank multiplexer
     (one more pipeline stage, in the constant; two for count or real inputs, whose product's
     operand is the multiplexer's output in a register), and with over BANK_MUX_BANKS banks (5 to
-    10 here; 3 in one layer) the word of each group of banks too (one more): still bit- and
+    10 here; 3 in one layer) the word of each group of banks too (one more), and over
+    BANK_REGISTER_BANKS each bank's word in a fabric register of its own (one more): still bit- and
     cycle-exact."""
-    from skipcore.hdl.plan import BANK_MUX_BANKS
+    from skipcore.hdl.plan import BANK_MUX_BANKS, BANK_REGISTER_BANKS
 
     rng = np.random.default_rng(seed)
     art = random_artifact(rng, channels=3, **kwargs)
@@ -107,7 +110,8 @@ def test_core_with_weight_banks_matches_golden(seed, lanes, bank_words, kwargs):
     single = plan_core(art, lanes=lanes)
     assert [l.constant_cycles for l in plan.layers] == [
         s.constant_cycles + 1 + (s.input_kind != "spike") + (l.weight_banks > BANK_MUX_BANKS)
-        for l, s in zip(plan.layers, single.layers)]
+        + (l.weight_banks > BANK_REGISTER_BANKS) for l, s in zip(plan.layers, single.layers)]
+    assert plan.layers[0].bank_registers == (seed == 54)
     assert any(l.weight_banks > BANK_MUX_BANKS for l in plan.layers)
     res = run_core(plan, xq, rng=rng, in_gaps=0.2, out_stalls=0.3)
     _compare(art, plan, xq, res)

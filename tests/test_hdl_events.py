@@ -241,6 +241,8 @@ CASES = [
     (61, 2, 2, None, dict(layer_sizes=[5, 4], kinds=["alif", "lif"], spans=[1, 3], input_kind="spike")),
     (62, 3, 3, None, dict(layer_sizes=[6, 4], kinds=["stc", "lif"], spans=[1, 2], input_kind="real")),
     (63, 8, 4, 4, dict(layer_sizes=[7], kinds=["lif"], spans=[2], input_kind="count", saturating=True)),
+    # over BANK_REGISTER_BANKS banks (30 and 18) with E = 2: the bank and group registers of each slot
+    (64, 2, 2, 1, dict(layer_sizes=[5, 4], kinds=["lif", "alif"], spans=[1, 2], input_kind="spike")),
 ]
 
 
@@ -253,6 +255,7 @@ def test_core_with_events_matches_golden(seed, lanes, events, bank, kwargs):
     xq = quantize_input(art.input, random_inputs(rng, art, 2, 8))
     extra = {} if bank is None else {"weight_bank_words": bank}
     plan = plan_core(art, lanes=lanes, events=events, **extra)
+    assert all(l.bank_registers for l in plan.layers) == (seed == 64)
     res = run_core(plan, xq, rng=rng, in_gaps=0.2, out_stalls=0.3)
     gold = _compare(art, plan, xq, res)
     assert sum(int(s.sum()) for s in gold.spikes) > 0, "the case should have spikes"
