@@ -89,6 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--board", default="ulx3s-85f", help="build target (default %(default)s)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz for the build (PLL); default: the board oscillator, as skipcore build")
+    p.add_argument("--nextpnr-seed", type=int, default=None, metavar="N",
+                   help="nextpnr's placement seed for the builds (default: skipcore build's fixed seed)")
+    p.add_argument("--placer", default=None, metavar="NAME",
+                   help="nextpnr's placer for the builds, as skipcore build --placer (default: its default)")
     p.add_argument("--samples", type=int, default=16, help="sequences streamed through the RTL (default %(default)s)")
     p.add_argument("--calib-samples", type=int, default=16,
                    help="sequences the thresholds are calibrated on (default %(default)s)")
@@ -153,7 +157,7 @@ def _sources_digest() -> str:
 def preflight(args) -> None:
     """Everything a late stage needs, checked before the minutes of calibration and simulation:
     the board has a synthesis flow, the clock is one its PLL can make, and the tools exist."""
-    from skipcore.boards.flow import tool_command
+    from skipcore.boards.flow import PLACERS, tool_command
     from skipcore.boards.pll import solve_pll
     from skipcore.boards.targets import get_target
     from skipcore.errors import ConfigError
@@ -171,6 +175,10 @@ def preflight(args) -> None:
         if not args.freq > 0:
             raise ConfigError(f"--freq must be positive, not {args.freq}")
         solve_pll(target.family, target.clock_hz, args.freq * 1e6)
+    if args.placer is not None and args.placer not in PLACERS:
+        raise ConfigError(f"--placer must be one of {', '.join(PLACERS)}, got {args.placer!r}")
+    if args.nextpnr_seed is not None and not 0 <= args.nextpnr_seed < 2**31:
+        raise ConfigError(f"--nextpnr-seed must be an integer in 0..{2**31 - 1}, got {args.nextpnr_seed}")
     pack = {"ecp5": "ecppack", "ice40": "icepack"}[target.family]
     for tool in ("yosys", f"nextpnr-{target.family}", pack):
         tool_command(tool)
@@ -182,15 +190,20 @@ def build_point(art, lanes: int, args, console, events: int = 1) -> dict:
     from skipcore.golden.artifact import artifact_digest
 
     out = Path(args.out) / f"build-{point_name(lanes, events)}"
+    from skipcore.boards.flow import DEFAULT_PLACER, DEFAULT_SEED
+
+    seed = DEFAULT_SEED if args.nextpnr_seed is None else args.nextpnr_seed
+    placer = DEFAULT_PLACER if args.placer is None else args.placer
     key = {"artifact": artifact_digest(art), "lanes": lanes, "board": args.board, "freq": args.freq,
-           "sources": _sources_digest()} | ({"events": events} if events != 1 else {})
+           "sources": _sources_digest()} | ({"events": events} if events != 1 else {}) \
+        | ({"seed": seed} if seed != DEFAULT_SEED else {}) | ({"placer": placer} if placer != DEFAULT_PLACER else {})
     key_file = out / "bench_key.json"
     if args.reuse_builds and key_file.is_file() and (out / "report.json").is_file():
         if json.loads(key_file.read_text()) == key:
             console.print(f"  reusing the build in {out}")
             return json.loads((out / "report.json").read_text())
-    result = build(art, args.board, out, lanes=lanes, events=events, freq_mhz=args.freq, force=True,
-                   console=console)
+    result = build(art, args.board, out, lanes=lanes, events=events, freq_mhz=args.freq, seed=seed,
+                   placer=placer, force=True, console=console)
     save_result(key_file, key)
     return result.summary
 

@@ -38,11 +38,11 @@ def tiny_model(tmp_path_factory):
 )
 def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mhz, min_size):
     """Without --freq the design runs from the oscillator (no PLL); with it, from the PLL (and
-    --seed: nextpnr's placement seed, recorded in the report)."""
+    --seed: nextpnr's placement seed, and --placer static, both recorded in the report)."""
     out = tmp_path / board
     proc = subprocess.run(
         [sys.executable, "-m", "skipcore.cli", "build", str(tiny_model), "--board", board, "-o", str(out),
-         "--lanes", "2", *(["--freq", str(freq), "--seed", "7"] if freq else [])],
+         "--lanes", "2", *(["--freq", str(freq), "--seed", "7", "--placer", "static"] if freq else [])],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -71,6 +71,8 @@ def test_build_tiny_model(tmp_path, tiny_model, board, freq, bitstream, clock_mh
     assert report["uart_divisor"] == round(clock_mhz * 1e6 / 115200)
     seed = 7 if freq else 1  # --seed, else the fixed default; nextpnr ran with it
     assert report["seed"] == seed and f"--seed {seed}" in (out / "build.log").read_text()
+    placer = "static" if freq else "heap"
+    assert report["placer"] == placer and f"--placer {placer}" in (out / "build" / "build_top.sh").read_text()
     pll_cells = report["utilization"].get("ICESTORM_PLL", report["utilization"].get("EHXPLLL", {})).get("used", 0)
     if freq is None:
         assert report["pll"] is None and pll_cells == 0
@@ -104,3 +106,15 @@ def test_nextpnr_overflow_names_the_resource(tmp_path):
     assert "warning:" in proc.stderr and "multipliers" in proc.stderr
     assert "does not fit icebreaker (iCE40UP5K-SG48): nextpnr needs" in proc.stderr
     assert "DSPs (SB_MAC16), the device has 8: over by" in proc.stderr
+
+
+def test_placer_is_checked_before_any_tool_runs(tmp_path, tiny_model):
+    """An unknown placer, or one for a board without place and route, is one clear line."""
+    from skipcore.boards.flow import build
+    from skipcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--placer must be one of heap, static, got 'sa'"):
+        build(tiny_model, "ulx3s-85f", tmp_path / "a", placer="sa")
+    with pytest.raises(ConfigError, match="--placer applies to place and route"):
+        build(tiny_model, "generic", tmp_path / "b", placer="static")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

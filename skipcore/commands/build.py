@@ -6,6 +6,7 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from skipcore.boards.flow import DEFAULT_PLACER, PLACERS
     from skipcore.boards.targets import TARGETS
 
     parser.add_argument("model", help="the quantized artifact (model.skc)")
@@ -24,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="nextpnr placement seed, recorded in report.json (default: a fixed seed, so builds "
                              "are reproducible; Fmax varies by a few per cent between seeds)")
+    parser.add_argument("--placer", choices=PLACERS, default=DEFAULT_PLACER,
+                        help="nextpnr's placer, recorded in report.json (default %(default)s; static: faster "
+                             "and better on large ECP5 cores such as the SHD-size one, but it may not converge "
+                             "on small cores dense in block RAM)")
     parser.add_argument("--force", action="store_true",
                         help="replace what skipcore wrote in DIR earlier (never files or folders of your own)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
@@ -37,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     result = build(args.model, args.board, args.out, lanes=args.lanes, events=args.events, freq_mhz=args.freq, baud=args.baud,
-                   seed=seed, force=args.force, console=console)
+                   seed=seed, placer=args.placer, force=args.force, console=console)
     summary = result.summary
     if args.json:
         print(json.dumps({k: summary.get(k) for k in
-                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "clock_mhz", "pll", "seed", "utilization")}, indent=1))
+                          ("board", "luts", "ffs", "brams", "dsps", "fmax_mhz", "clock_mhz", "pll", "seed", "placer", "utilization")}, indent=1))
     elif summary.get("board") == "generic":
         console.print(f"wrote {', '.join(summary['files'])} to {result.out_dir}")
     else:
