@@ -677,9 +677,13 @@ class LayerEngine(wiring.Component):
         kind = pl.unit_kind
         units = []
         for p in range(P):
-            # section 3.5: the first step of a sequence reads an all-zero state
+            # section 3.5: the first step of a sequence reads an all-zero state (a copy of
+            # ``first`` per lane, kept by synthesis: the lanes' units are spread over the chip)
+            first_lane = Signal(init=1, name=f"first_lane{p}", attrs={"keep": 1})
+            with m.If(in_state["DONE"]):
+                m.d.sync += first_lane.eq(end_seq)
             state = Signal(state_layout, name=f"ui{p}_state")
-            m.d.sync += state.eq(Mux(first, 0, st_rp.data[p].as_value()))
+            m.d.sync += state.eq(Mux(first_lane, 0, st_rp.data[p].as_value()))
             unit = kind.unit(pl)
             total = Signal(unit.acc.shape(), name=f"ui{p}_acc")
             m.d.sync += total.eq(unit_acc[p])
