@@ -9,7 +9,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed, unsigned
 
 from ._platform import platform_mapping
 
-__all__ = ["saturate", "above_max", "decay", "registered_decay", "registered_product", "signed_max", "signed_min"]
+__all__ = ["saturate", "above_max", "decay", "or_all", "registered_decay", "registered_product", "signed_max", "signed_min"]
 
 
 def signed_max(bits: int) -> int:
@@ -61,6 +61,13 @@ def decay(v, a, decay_bits: int, mode: str):
     if mode == "shift":
         return v - (v >> a.as_unsigned())
     raise ValueError(f"decay mode must be 'mult' or 'shift', not {mode!r}")
+
+
+def or_all(terms):
+    """The OR of equal-width values, as a balanced tree."""
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def registered_decay(m, v, a, decay_bits: int, mode: str, platform, *, name: str):

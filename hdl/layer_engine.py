@@ -7,20 +7,13 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ._checks import reject
-from .arith import registered_product
+from .arith import or_all, registered_product
 from .plan import LayerPlan
 from .registered_rom import RegisteredROM
 from .ring_buffer import ring_write_signature
 from .stream import bundle_signature, event_signature, word_signature
 
 __all__ = ["LayerEngine"]
-
-
-def _or_all(terms):
-    """The OR of equal-width values, as a balanced tree."""
-    while len(terms) > 1:
-        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-    return terms[0]
 
 
 def _tree_sum(terms):
@@ -315,7 +308,7 @@ class LayerEngine(wiring.Component):
                     words.append(word)                          # registered by the RegisteredROM
                 group = pl.bank_group
                 if group == banks:
-                    w_words.append(_or_all([Mux(sel2[k], word, 0) for k, word in enumerate(words)]))  # stage 2
+                    w_words.append(or_all([Mux(sel2[k], word, 0) for k, word in enumerate(words)]))  # stage 2
                 else:
                     # over BANK_MUX_BANKS banks the AND-OR of each group of banks is registered
                     # (0 but in the chosen bank's group), then the groups are OR-ed. Over
@@ -339,9 +332,9 @@ class LayerEngine(wiring.Component):
                     chosen = []
                     for k in range(0, banks, group):
                         word = Signal(P * W, name=f"bank_group{k // group}{sfx}")
-                        m.d.sync += word.eq(_or_all(near[k:k + group]))
+                        m.d.sync += word.eq(or_all(near[k:k + group]))
                         chosen.append(word)
-                    w_words.append(_or_all(chosen))             # stage 3, 4 with bank registers
+                    w_words.append(or_all(chosen))             # stage 3, 4 with bank registers
         # the stage of the weight word
         WB = 1 if banks == 1 else 2 if pl.bank_group == banks else 3 + int(pl.bank_registers)
         if own:

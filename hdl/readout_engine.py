@@ -1,11 +1,12 @@
 """The readout (contract section 4): any readout kind with hardware (hdl.readouts), argmax."""
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import reject
+from .arith import or_all
 from .plan import ReadoutPlan
 from .registered_rom import RegisteredROM
 from .stream import event_signature, readout_layout
@@ -130,11 +131,24 @@ class ReadoutEngine(wiring.Component):
             operands.append((reg, chain))
             return reg
 
-        def load_operands(position):
-            m.d.sync += [reg.eq(chain[position % M]) for reg, chain in operands]
+        # the chains' position each state loads the operands from, chosen by a one-hot register
+        # that the state before sets (no state decoding in front of the operand registers, which
+        # sit next to the multiplier block: a critical path of the SHD core)
+        position = {"ACC": 0, "DRAIN": lead - 2, "SETTLE": lead - 1, "UPDATE": lead}
+        if lead == 4:
+            position["PREP"] = 1
+        positions = sorted(set(position.values()))
+        load_at = Signal(len(positions), init=1 << positions.index(position["ACC"]), name="prep_position")
+
+        def next_state(name):
+            """``m.next = name``, and the operands' position for that state."""
+            m.next = name
+            m.d.sync += load_at.eq(1 << positions.index(position[name]) if name in position else 0)
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
+        for reg, chain in operands:
+            m.d.sync += reg.eq(or_all([Mux(load_at[i], chain[k % M], 0) for i, k in enumerate(positions)]))
         if kind.prepare_registers:      # registered by the kind, then in the fabric, every cycle
             prepared = {name: Signal.like(v, name=f"prep_{name}") for name, v in prep_now.items()}
             m.d.sync += [prepared[name].eq(v) for name, v in prep_now.items()]
@@ -192,27 +206,22 @@ class ReadoutEngine(wiring.Component):
 
         with m.FSM(init="ACC"):
             with m.State("ACC"):
-                load_operands(0)
                 m.d.comb += self.i_ev.ready.eq(1)
                 with m.If(self.i_ev.valid):
                     with m.If(self.i_ev.payload.end_step):
                         m.d.sync += [end_seq.eq(self.i_ev.payload.end_seq), cls.eq(0)]
-                        m.next = "PREP" if lead == 4 else "DRAIN"
+                        next_state("PREP" if lead == 4 else "DRAIN")
                     with m.Else():
                         m.d.sync += s1_valid.eq(1)
             if lead == 4:
                 with m.State("PREP"):
-                    load_operands(lead - 3)
-                    m.next = "DRAIN"
+                    next_state("DRAIN")
             with m.State("DRAIN"):
-                load_operands(lead - 2)
-                m.next = "SETTLE"
+                next_state("SETTLE")
             with m.State("SETTLE"):
-                load_operands(lead - 1)
-                m.next = "UPDATE"           # the last event's word reaches the accumulators
+                next_state("UPDATE")           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
-                load_operands(lead)
                 if prepared:
                     # the next class's part without the sum, registered for the next cycle
                     m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
@@ -229,12 +238,12 @@ class ReadoutEngine(wiring.Component):
                 bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
                 m.d.sync += [acc[M - 1].eq(bias_of), cls.eq(cls + 1)]
                 with m.If(cls == M - 1):
-                    m.next = "FINISH"
+                    next_state("FINISH")
             with m.State("FINISH"):
                 write_back()                # the last class; the stale slot leaves the chains
-                m.next = "ARGMAX"
+                next_state("ARGMAX")
             with m.State("ARGMAX"):
-                m.next = "OUT"
+                next_state("OUT")
             with m.State("OUT"):
                 # only a register decides (the consumer's ready reaches no wide register enable):
                 # the previous word left at the latest in the cycle before
@@ -248,5 +257,5 @@ class ReadoutEngine(wiring.Component):
                     with m.If(end_seq):
                         m.d.sync += [x.eq(0) for x in mem]
                         m.d.sync += [x.eq(0) for chain in extra.values() for x in chain]
-                    m.next = "ACC"
+                    next_state("ACC")
         return m
