@@ -140,10 +140,16 @@ class ReadoutEngine(wiring.Component):
         positions = sorted(set(position.values()))
         load_at = Signal(len(positions), init=1 << positions.index(position["ACC"]), name="prep_position")
 
+        # registers that say "the state is UPDATE / FINISH / OUT", set by the state before: they
+        # enable the wide chain and output registers (hundreds of flip-flops), so no state
+        # decoding sits in front of those enables (an SHD critical path)
+        now = {name: Signal(name=f"now_{name.lower()}") for name in ("UPDATE", "FINISH", "OUT")}
+
         def next_state(name):
-            """``m.next = name``, and the operands' position for that state."""
+            """``m.next = name``, the operands' position for that state and the state flags."""
             m.next = name
             m.d.sync += load_at.eq(1 << positions.index(position[name]) if name in position else 0)
+            m.d.sync += [flag.eq(name == state) for state, flag in now.items()]
 
         prep_now = kind.prepare(m, pick(mem), {k: pick(v) for k, v in extra.items()},
                                 {k: pick(v) for k, v in chains.items()}, pl, platform)
@@ -222,40 +228,43 @@ class ReadoutEngine(wiring.Component):
                 next_state("UPDATE")           # the last event's word reaches the accumulators
                 m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
             with m.State("UPDATE"):
-                if prepared:
-                    # the next class's part without the sum, registered for the next cycle
-                    m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
-                # the first cycle of class cls's update (its sums); the second cycle of the class
-                # before (write_back: the stale slot in the first cycle)
-                m.d.sync += [reg.eq(v) for reg, v in zip(pend.values(), sums.values())]
-                m.d.sync += [pend_valid.eq(1), pend_cls.eq(cls)]
-                write_back()
-                m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
-                for chain in chains.values():
-                    if len(chain) > 1:
-                        m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
-                        m.d.sync += chain[M - 1].eq(chain[0])
-                bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
-                m.d.sync += [acc[M - 1].eq(bias_of), cls.eq(cls + 1)]
                 with m.If(cls == M - 1):
                     next_state("FINISH")
             with m.State("FINISH"):
-                write_back()                # the last class; the stale slot leaves the chains
                 next_state("ARGMAX")
             with m.State("ARGMAX"):
                 next_state("OUT")
             with m.State("OUT"):
-                # only a register decides (the consumer's ready reaches no wide register enable):
-                # the previous word left at the latest in the cycle before
                 with m.If(~self.o.valid):
-                    m.d.sync += [
-                        self.o.valid.eq(1),
-                        self.o.payload.readout.eq(Cat(*mem)),
-                        self.o.payload.prediction.eq(best_idx),
-                        self.o.payload.end_seq.eq(end_seq),
-                    ]
-                    with m.If(end_seq):
-                        m.d.sync += [x.eq(0) for x in mem]
-                        m.d.sync += [x.eq(0) for chain in extra.values() for x in chain]
                     next_state("ACC")
+        with m.If(now["UPDATE"]):
+            if prepared:
+                # the next class's part without the sum, registered for the next cycle
+                m.d.sync += [reg.eq(v) for reg, v in zip(prepared.values(), prep_now.values())]
+            # the first cycle of class cls's update (its sums); the second cycle of the class
+            # before (write_back: the stale slot in the first cycle)
+            m.d.sync += [reg.eq(v) for reg, v in zip(pend.values(), sums.values())]
+            m.d.sync += [pend_valid.eq(1), pend_cls.eq(cls)]
+            write_back()
+            m.d.sync += [acc[c].eq(acc[c + 1]) for c in range(M - 1)]
+            for chain in chains.values():
+                if len(chain) > 1:
+                    m.d.sync += [chain[c].eq(chain[c + 1]) for c in range(M - 1)]
+                    m.d.sync += chain[M - 1].eq(chain[0])
+            bias_of = Array([Const(b, acc_shape) for b in bias])[cls] if len(set(bias)) > 1 else bias[0]
+            m.d.sync += [acc[M - 1].eq(bias_of), cls.eq(cls + 1)]
+        with m.If(now["FINISH"]):
+            write_back()                    # the last class; the stale slot leaves the chains
+        # OUT: only registers decide (the consumer's ready reaches no wide register enable): the
+        # previous word left at the latest in the cycle before
+        with m.If(now["OUT"] & ~self.o.valid):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.readout.eq(Cat(*mem)),
+                self.o.payload.prediction.eq(best_idx),
+                self.o.payload.end_seq.eq(end_seq),
+            ]
+            with m.If(end_seq):
+                m.d.sync += [x.eq(0) for x in mem]
+                m.d.sync += [x.eq(0) for chain in extra.values() for x in chain]
         return m
