@@ -109,9 +109,9 @@ class ReadoutEngine(wiring.Component):
         # cycle c, ``lead`` cycles after its operands are taken from the chains. The operands come
         # from the chains' position that holds that class then: before UPDATE the chains stand
         # still (class k at position k), and in UPDATE cycle c they have shifted c times (class
-        # c + lead at position lead; a class's old value leaves only when it is updated). So no
-        # multiplexer sits in front of prepare's multiplier (timing closure).
-        # The operands are registers loaded from the chains.
+        # c + lead at position lead; a class's old value leaves only when it is updated). The
+        # operands are registers loaded from the chains, so no multiplexer sits in front of
+        # prepare's multiplier (timing closure).
         # * A kind that computes prepare() combinationally: its results are registered (in SETTLE
         #   and UPDATE): lead 2.
         # * A kind that registers its own results (prepare_registers: hdl.arith.registered_product,
