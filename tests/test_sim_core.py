@@ -134,7 +134,8 @@ def test_core_ports_follow_interface(verilator_run):
             p = min(r.case.spec.lanes, layer.neurons)
             assert (info.neurons, info.kind, info.span, info.lanes, info.groups) == \
                 (layer.neurons, layer.kind, layer.span, p, -(-layer.neurons // p))
-            # at most ALIF (latency 5) with multi-bit inputs (2), weight banks (2), over four banks (2) and E > 1;
+            # at most ALIF (latency 5) with multi-bit inputs (2), weight banks (2), over four banks (1),
+            # over 16 banks (1) and E > 1;
             # own events: one scan cycle per group
             assert info.constant_cycles <= 17 + info.groups * info.own_span
             if layer.span:
